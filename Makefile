@@ -1,0 +1,50 @@
+# Stile: `make run` boots the demo under QEMU, `make test` runs every test.
+# Variables: PLATFORM (board directory under platform/), CPU, GIC, SMP, MEM for QEMU.
+
+PLATFORM ?= qemu-virt
+CPU      ?= max
+GIC      ?= 3
+SMP      ?= 4
+MEM      ?= 1G
+
+TARGET   := aarch64-unknown-none-softfloat
+OUT      := build/$(PLATFORM)
+ELF_SRC  := target/$(TARGET)/release/stile
+IMAGE    := $(OUT)/stile.bin
+ELF      := $(OUT)/stile.elf
+QEMU_CMD := qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cpu $(CPU) \
+            -smp $(SMP) -m $(MEM) -nographic -no-reboot
+
+# A user's RUSTFLAGS would replace .cargo/config.toml's (position-independent code): drop it.
+CARGO := env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS cargo
+
+.PHONY: all image run debug test setup clean FORCE
+
+all: image
+
+setup:
+	@scripts/setup.sh
+
+image: $(IMAGE)
+
+$(IMAGE): FORCE
+	@mkdir -p $(OUT)
+	$(CARGO) build --release -p stile-boot --target $(TARGET) \
+		--no-default-features --features $(PLATFORM)
+	@scripts/pack-image.sh $(ELF_SRC) $(IMAGE) $(ELF)
+
+run: setup image
+	$(QEMU_CMD) -kernel $(IMAGE)
+
+debug: image
+	@scripts/setup.sh --debug
+	@echo "QEMU is halted with a gdb stub on :1234; gdb attaches below (quit gdb to end)."
+	$(QEMU_CMD) -kernel $(IMAGE) -s -S & \
+	gdb-multiarch $(ELF) -ex 'target remote :1234'; kill %1 2>/dev/null || true
+
+test: setup image
+	@scripts/test.sh --image $(IMAGE) --elf $(ELF)
+
+clean:
+	cargo clean
+	rm -rf build

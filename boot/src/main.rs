@@ -1,0 +1,238 @@
+//! Stile's EL2 image: entry (entry.S) and the boot flow, phase by phase.
+#![no_std]
+#![no_main]
+
+mod heap;
+mod layout;
+mod panic;
+
+use log::{error, info, LevelFilter};
+use stile_hyp::addr::PhysRange;
+use stile_hyp::arch::{cache, exceptions, mmu, psci, sysreg};
+use stile_hyp::console::Console;
+use stile_hyp::cpu_features::CpuFeatures;
+use stile_hyp::dt::{self, Conduit, DtError, Gic, Platform};
+use stile_hyp::logger;
+use stile_hyp::mm::bump::BumpTables;
+use stile_hyp::mm::el2_map::{build_el2_map, ImageLayout};
+use stile_hyp::mm::frames::Frames;
+use stile_hyp::mm::pgtable::{PageTable, PAGE_SIZE};
+use stile_hyp::mm::ranges::RangeSet;
+use stile_platform::BOARD;
+
+core::arch::global_asm!(include_str!("entry.S"));
+
+/// Page-table pages for EL2's own map (BSS: zeroed by entry.S, inside the image).
+const BOOT_TABLE_PAGES: usize = 32;
+#[repr(C, align(4096))]
+struct TablePool([[u64; 512]; BOOT_TABLE_PAGES]);
+static mut BOOT_TABLES: TablePool = TablePool([[0; 512]; BOOT_TABLE_PAGES]);
+
+/// Called by entry.S on the boot CPU: MMU off, BSS zeroed, relocations applied, on CPU 0's
+/// stack, VBAR_EL2 set (when at EL2).
+#[no_mangle]
+extern "C" fn stile_main(dtb: usize, entry_el: u64, _image_base: usize) -> ! {
+    // Phase 1, MMU off: no atomics read-modify-write, no heap.
+    let image = layout::image_layout();
+    let platform = read_platform(dtb, image.as_ref().ok());
+    open_console(platform.as_ref().ok());
+    let platform = match platform {
+        Ok(p) => p,
+        Err(e) => {
+            error!("device tree refused ({})", e.reason());
+            psci::power_off(BOARD.default_psci_conduit);
+        }
+    };
+    let conduit = platform.psci.map_or(BOARD.default_psci_conduit, |p| p.conduit);
+    if entry_el != 2 {
+        error!("entered at EL{entry_el} (Stile must be entered at EL2: boot it with virtualization enabled)");
+        if entry_el == 1 {
+            psci::power_off(conduit);
+        }
+        // At EL3 there is no firmware below us to call.
+        psci::park();
+    }
+    psci::set_default_conduit(conduit);
+    let image = match image {
+        Ok(i) => i,
+        Err(why) => {
+            error!("image layout refused ({why})");
+            psci::power_off(conduit);
+        }
+    };
+    info!(
+        "Stile {} on {} entered at EL2: image {} ({} KiB incl. BSS and stacks), dtb {:#x} ({} bytes)",
+        env!("CARGO_PKG_VERSION"),
+        BOARD.name,
+        image.image,
+        image.image.size / 1024,
+        dtb,
+        platform.dtb_size
+    );
+    let features = CpuFeatures::decode(&sysreg::id_regs());
+
+    // Phase 2: EL2's own identity map, then MMU and caches on.
+    let dtb_range = PhysRange::new(dtb as u64, platform.dtb_size as u64);
+    enable_mmu(&image, &platform, dtb_range, &features, conduit);
+    logger::enable_locking();
+    for cpu in 0..image.cpus {
+        exceptions::register_stack_guard(cpu as usize, image.guard(cpu));
+    }
+
+    // Phase 3: allocators.
+    let heap_bytes = heap::init();
+    let frames = match init_frames(&platform, &image, dtb_range) {
+        Ok(f) => f,
+        Err(why) => {
+            error!("memory map refused ({why})");
+            psci::power_off(conduit);
+        }
+    };
+    info!(
+        "memory: heap {} KiB, {} MiB of RAM free for page frames",
+        heap_bytes / 1024,
+        frames.free_bytes() >> 20
+    );
+
+    // Phase 4: report what we found.
+    info!("cpu: {features}");
+    report_platform(&platform);
+    info!("boot complete; no host VM yet, powering off");
+    psci::power_off(conduit)
+}
+
+/// Bound, check and parse the DTB at `dtb` (MMU off).
+fn read_platform(dtb: usize, image: Option<&ImageLayout>) -> Result<Platform, DtError> {
+    if dtb == 0 {
+        return Err(DtError::NoDtb);
+    }
+    if dtb % 8 != 0 {
+        return Err(DtError::Misaligned);
+    }
+    let mut header = [0u8; 8];
+    for (i, b) in header.iter_mut().enumerate() {
+        // SAFETY: the boot protocol says x0 points at a DTB in RAM; the first 8 bytes of any
+        // DTB are its magic and size, and reading RAM with the MMU off has no side effects.
+        *b = unsafe { core::ptr::read_volatile((dtb + i) as *const u8) };
+    }
+    let size = dt::dtb_total_size(&header)?;
+    if let Some(image) = image {
+        if PhysRange::new(dtb as u64, size as u64).overlaps(&image.image) {
+            return Err(DtError::SizeMismatch);
+        }
+    }
+    // SAFETY: `size` is bounded by MAX_DTB_SIZE and the blob does not overlap our image (which
+    // we write); the boot protocol places it in RAM and nobody else writes it while we boot.
+    let blob = unsafe { core::slice::from_raw_parts(dtb as *const u8, size) };
+    Platform::from_dtb(blob)
+}
+
+/// The DT's console if it has a usable one, else the board's fallback.
+fn open_console(platform: Option<&Platform>) {
+    let from_dt = platform.and_then(|p| p.console.as_ref()).and_then(|info| {
+        // SAFETY: the DT says this is the console UART; with the MMU off its registers are
+        // reached directly, and nothing else drives it while EL2 boots.
+        unsafe { Console::from_uart_info(info) }.ok()
+    });
+    let console = from_dt.or_else(|| {
+        // SAFETY: the board data names its console's registers; as above.
+        unsafe { Console::from_default(&BOARD.default_console) }.ok()
+    });
+    if let Some(c) = console {
+        logger::init(c, LevelFilter::Info);
+    }
+}
+
+fn enable_mmu(image: &ImageLayout, platform: &Platform, dtb: PhysRange, f: &CpuFeatures, conduit: Conduit) {
+    let pool = PhysRange::new((&raw mut BOOT_TABLES) as u64, (BOOT_TABLE_PAGES as u64) * PAGE_SIZE);
+    // SAFETY: BOOT_TABLES is used by nothing else, and is page aligned.
+    let mut tables = unsafe { BumpTables::new(pool) };
+    let fallback = if platform.console.is_none() { Some(BOARD.default_console.regs) } else { None };
+    let built = PageTable::new(&mut tables, 0, mmu::EL2_VA_BITS).map_err(|e| (e, "root")).and_then(|mut t| {
+        build_el2_map(&mut t, &mut tables, image, platform, fallback.as_slice())
+            .map(|report| (t, report))
+            .map_err(|e| match e {
+                stile_hyp::mm::el2_map::El2MapError::Map(e, what) => (e, what),
+                stile_hyp::mm::el2_map::El2MapError::TooManyRanges => {
+                    (stile_hyp::mm::pgtable::MapError::OutOfRange, "too many RAM ranges")
+                }
+            })
+    });
+    let (table, report) = match built {
+        Ok(ok) => ok,
+        Err((e, what)) => {
+            error!("EL2 map refused ({what}: {e:?})");
+            psci::power_off(conduit);
+        }
+    };
+    // Everything written with the data cache off must not be shadowed by stale lines later.
+    // SAFETY: caches are off, so memory holds the only current copy of these ranges.
+    unsafe {
+        cache::invalidate_dcache_range(image.image.base.0 as usize, image.image.size as usize, f.dcache_line as usize);
+        cache::invalidate_dcache_range(dtb.base.0 as usize, dtb.size as usize, f.dcache_line as usize);
+    }
+    // SAFETY: the table identity-maps the image (text executable), stacks, RAM and the devices
+    // we use, and stale cache lines were just discarded.
+    unsafe { mmu::enable_el2_mmu(table.root(), f.pa_range) };
+    info!(
+        "mmu: EL2 stage 1 on: {} table pages, {} x 1 GiB + {} x 2 MiB blocks + {} pages; text RX, rodata R, data RW+XN, {} stack guard pages unmapped",
+        tables.used(),
+        report.stats.blocks_1g,
+        report.stats.blocks_2m,
+        report.stats.pages_4k,
+        image.cpus
+    );
+}
+
+fn init_frames(platform: &Platform, image: &ImageLayout, dtb: PhysRange) -> Result<Frames, &'static str> {
+    let too_many = |_| "too many RAM ranges";
+    let mut free = RangeSet::new();
+    for r in platform.ram.iter() {
+        free.add(*r).map_err(too_many)?;
+    }
+    free.remove(image.image).map_err(too_many)?;
+    free.remove(dtb).map_err(too_many)?;
+    for r in platform.reserved.iter() {
+        free.remove(r.range).map_err(too_many)?;
+    }
+    free.align_inward(PAGE_SIZE);
+    let mut frames = Frames::new();
+    frames.add(&free);
+    Ok(frames)
+}
+
+fn report_platform(p: &Platform) {
+    if let Some(c) = &p.console {
+        let name = match c.kind {
+            dt::UartKind::Pl011 => "pl011",
+            dt::UartKind::Ns16550 => "ns16550",
+        };
+        info!("console: {name} at {:#x} (from /chosen stdout-path)", c.regs.base.0);
+    } else {
+        info!("console: board default at {:#x} (the DT names none)", BOARD.default_console.regs.base.0);
+    }
+    info!("cpus: {} ({})", p.cpus.len(), p.cpus.first().map_or("none", |c| match c.enable_method {
+        dt::EnableMethod::Psci => "enable-method psci",
+        dt::EnableMethod::SpinTable { .. } => "enable-method spin-table",
+        dt::EnableMethod::None => "no enable-method",
+    }));
+    info!("ram: {} MiB in {} range(s)", p.ram_bytes() >> 20, p.ram.len());
+    for r in p.ram.iter() {
+        info!("ram:   {r}");
+    }
+    for r in p.reserved.iter() {
+        info!("reserved: {} ({:?}{})", r.range, r.source, if r.no_map { ", no-map" } else { "" });
+    }
+    match &p.gic {
+        Some(Gic::V2 { gicd, gicc, .. }) => info!("gic: v2 gicd {} gicc {}", gicd, gicc),
+        Some(Gic::V3 { gicd, gicr }) => info!("gic: v3 gicd {} gicr {} range(s)", gicd, gicr.len()),
+        None => info!("gic: none in the DT"),
+    }
+    match &p.psci {
+        Some(psci) => info!("psci: {}", if psci.conduit == Conduit::Hvc { "hvc" } else { "smc" }),
+        None => info!("psci: none in the DT (using the board default)"),
+    }
+    if let Some(t) = &p.timer {
+        info!("timer: hyp PPI INTID {} virt {}", t.hyp_phys, t.virt);
+    }
+}

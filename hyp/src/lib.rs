@@ -1,0 +1,18 @@
+//! Stile's hypervisor core.
+//!
+//! Everything outside `arch` is arch-free and unit-tested on the build machine with `cargo test`.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod addr;
+pub mod board;
+pub mod console;
+pub mod cpu_features;
+pub mod dt;
+pub mod esr;
+pub mod logger;
+pub mod mm;
+
+#[cfg(target_arch = "aarch64")]
+pub mod arch;

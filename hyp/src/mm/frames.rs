@@ -1,0 +1,105 @@
+//! The page-frame allocator: whole 4 KiB pages of RAM that nobody else owns (buddy system,
+//! so multi-page, naturally aligned runs are cheap). Needs the heap for its free lists.
+
+use crate::addr::PhysAddr;
+use crate::mm::pgtable::PAGE_SIZE;
+use crate::mm::ranges::RangeSet;
+use buddy_system_allocator::FrameAllocator;
+
+const PAGE_SHIFT: u32 = 12;
+
+pub struct Frames {
+    buddy: FrameAllocator<32>,
+    free_pages: u64,
+    total_pages: u64,
+}
+
+impl Default for Frames {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Frames {
+    pub fn new() -> Self {
+        Frames { buddy: FrameAllocator::new(), free_pages: 0, total_pages: 0 }
+    }
+
+    /// Hand every whole page of `ranges` to the allocator.
+    pub fn add(&mut self, ranges: &RangeSet) {
+        for r in ranges.iter() {
+            let first = r.base.0.div_ceil(PAGE_SIZE);
+            let end = r.end() / PAGE_SIZE;
+            if end > first {
+                self.buddy.add_frame(first as usize, end as usize);
+                self.free_pages += end - first;
+                self.total_pages += end - first;
+            }
+        }
+    }
+
+    /// `count` contiguous pages, aligned to the next power of two of `count`.
+    pub fn alloc(&mut self, count: usize) -> Option<PhysAddr> {
+        let frame = self.buddy.alloc(count)?;
+        self.free_pages -= count as u64;
+        Some(PhysAddr((frame as u64) << PAGE_SHIFT))
+    }
+
+    /// Give back pages from `alloc`.
+    pub fn free(&mut self, pa: PhysAddr, count: usize) {
+        self.buddy.dealloc((pa.0 >> PAGE_SHIFT) as usize, count);
+        self.free_pages += count as u64;
+    }
+
+    pub fn free_bytes(&self) -> u64 {
+        self.free_pages * PAGE_SIZE
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.total_pages * PAGE_SIZE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::PhysRange;
+
+    #[test]
+    fn frames_come_only_from_the_given_ranges() {
+        let mut set = RangeSet::new();
+        set.add(PhysRange::new(0x4000_0000, 0x10_0000)).unwrap();
+        set.add(PhysRange::new(0x8000_0000, 0x10_0000)).unwrap();
+        let mut f = Frames::new();
+        f.add(&set);
+        assert_eq!(f.total_bytes(), 0x20_0000);
+        let mut got = std::vec::Vec::new();
+        while let Some(pa) = f.alloc(1) {
+            assert!(set.iter().any(|r| r.contains(pa)), "{pa:?} outside RAM");
+            got.push(pa);
+        }
+        assert_eq!(got.len(), 512);
+        assert_eq!(f.free_bytes(), 0);
+        for pa in got {
+            f.free(pa, 1);
+        }
+        assert_eq!(f.free_bytes(), 0x20_0000);
+    }
+
+    #[test]
+    fn multi_page_runs_are_naturally_aligned() {
+        let mut set = RangeSet::new();
+        set.add(PhysRange::new(0x4000_1000, 0x40_0000)).unwrap();
+        let mut f = Frames::new();
+        f.add(&set);
+        let pa = f.alloc(16).unwrap();
+        assert!(pa.is_aligned(16 * PAGE_SIZE));
+        assert!(set.iter().any(|r| r.contains(pa) && r.contains(PhysAddr(pa.0 + 15 * PAGE_SIZE))));
+    }
+
+    #[test]
+    fn exhaustion_returns_none() {
+        let mut f = Frames::new();
+        assert_eq!(f.alloc(1), None);
+    }
+}

@@ -1,0 +1,8 @@
+//! Memory: range arithmetic, translation tables, EL2's own map, allocators.
+
+pub mod bump;
+pub mod el2_attrs;
+pub mod el2_map;
+pub mod frames;
+pub mod pgtable;
+pub mod ranges;

@@ -1,0 +1,249 @@
+//! The table of boots. A case is data: the QEMU machine, how the image is loaded, extra QEMU
+//! arguments, and what the output must show. Add a case by adding a row.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use crate::expect::{ExitRule, Expect};
+
+/// How the image gets into the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// `-kernel stile.bin`: the raw image with the arm64 Image header, entered at EL2 with
+    /// x0 = DTB.
+    Kernel,
+    /// `-device loader,file=stile.elf,cpu-num=0`: entered at EL2 with x0 = 0 (no DTB).
+    ElfNoDtb,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Case {
+    pub name: &'static str,
+    pub cpu: &'static str,
+    pub gic: u8,
+    pub smp: u8,
+    /// QEMU `-m` syntax.
+    pub mem: &'static str,
+    pub load: Load,
+    /// Appended after the standard arguments.
+    pub extra_args: &'static [&'static str],
+    pub expect: &'static [Expect],
+    pub exit: ExitRule,
+    /// A tighter limit than the command line's `--timeout`, in seconds.
+    pub max_secs: Option<u64>,
+}
+
+/// A boot that must reach `stile: boot complete` and power off cleanly.
+macro_rules! boot {
+    // The CPU x GIC x SMP matrix, named boot-<cpu>-gicv<g>-smp<s>, with 1 GiB of RAM. (This
+    // arm comes first: macro_rules cannot backtrack out of a failed `$name:expr`.)
+    (cpu $cpu:literal fwb $fwb:literal, gic $gic:literal, smp $smp:literal) => {
+        boot!(concat!("boot-", $cpu, "-gicv", $gic, "-smp", $smp),
+              cpu $cpu fwb $fwb, gic $gic, smp $smp, mem "1G" = 1024 MiB)
+    };
+    ($name:expr, cpu $cpu:literal fwb $fwb:literal, gic $gic:literal, smp $smp:literal,
+     mem $mem:literal = $mib:literal MiB) => {
+        Case {
+            name: $name,
+            cpu: $cpu,
+            gic: $gic,
+            smp: $smp,
+            mem: $mem,
+            load: Load::Kernel,
+            extra_args: &[],
+            expect: &[
+                Expect::CpuFeatures { fwb: $fwb },
+                Expect::Starts(concat!("stile: ram: ", $mib, " MiB")),
+                Expect::Starts("stile: console: pl011 at 0x9000000"),
+                Expect::Starts(concat!("stile: cpus: ", $smp)),
+                Expect::Starts(concat!("stile: gic: v", $gic)),
+                Expect::Line("stile: boot complete"),
+                Expect::Never("stile: error:"),
+                Expect::Never("panic"),
+            ],
+            exit: ExitRule::Status(0),
+            max_secs: None,
+        }
+    };
+}
+
+// FEAT_S2FWB on QEMU 7.2: `max` has it, the Cortex models do not (arm-el2-notes.md).
+pub static CASES: &[Case] = &[
+    boot!(cpu "max" fwb 1, gic 2, smp 1),
+    boot!(cpu "max" fwb 1, gic 2, smp 4),
+    boot!(cpu "max" fwb 1, gic 3, smp 1),
+    boot!(cpu "max" fwb 1, gic 3, smp 4),
+    boot!(cpu "cortex-a72" fwb 0, gic 2, smp 1),
+    boot!(cpu "cortex-a72" fwb 0, gic 2, smp 4),
+    boot!(cpu "cortex-a72" fwb 0, gic 3, smp 1),
+    boot!(cpu "cortex-a72" fwb 0, gic 3, smp 4),
+    boot!(cpu "cortex-a57" fwb 0, gic 2, smp 1),
+    boot!(cpu "cortex-a57" fwb 0, gic 2, smp 4),
+    boot!(cpu "cortex-a57" fwb 0, gic 3, smp 1),
+    boot!(cpu "cortex-a57" fwb 0, gic 3, smp 4),
+    // Without a DTB there is nothing to boot from: say so and stop, never hang.
+    Case {
+        name: "boot-no-dtb",
+        cpu: "max",
+        gic: 3,
+        smp: 1,
+        mem: "1G",
+        load: Load::ElfNoDtb,
+        extra_args: &[],
+        expect: &[Expect::StartsMentioning {
+            prefix: "stile: error:",
+            word: "DTB",
+        }],
+        exit: ExitRule::AnyStatus,
+        max_secs: Some(10),
+    },
+    // RAM size comes from the DTB, not from a constant.
+    boot!("boot-512m", cpu "max" fwb 1, gic 3, smp 1, mem "512M" = 512 MiB),
+];
+
+/// The cases whose name contains `filter` (all of them for `None`).
+pub fn select(filter: Option<&str>) -> Vec<&'static Case> {
+    CASES
+        .iter()
+        .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
+        .collect()
+}
+
+impl Case {
+    /// The image file this case loads.
+    pub fn image<'a>(&self, bin: &'a Path, elf: &'a Path) -> &'a Path {
+        match self.load {
+            Load::Kernel => bin,
+            Load::ElfNoDtb => elf,
+        }
+    }
+
+    /// QEMU's arguments (without the program name) for loading `image`.
+    pub fn qemu_args(&self, image: &Path) -> Vec<OsString> {
+        let mut args: Vec<OsString> = [
+            "-M",
+            &format!("virt,virtualization=on,gic-version={}", self.gic),
+            "-cpu",
+            self.cpu,
+            "-smp",
+            &self.smp.to_string(),
+            "-m",
+            self.mem,
+            // The serial port is our only window; no display, no monitor on stdio, and a
+            // guest reset ends QEMU instead of rebooting forever.
+            "-nographic",
+            "-no-reboot",
+            "-serial",
+            "stdio",
+            "-monitor",
+            "none",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        match self.load {
+            Load::Kernel => {
+                args.push("-kernel".into());
+                args.push(image.into());
+            }
+            Load::ElfNoDtb => {
+                let mut dev = OsString::from("loader,file=");
+                dev.push(image);
+                dev.push(",cpu-num=0");
+                args.push("-device".into());
+                args.push(dev);
+            }
+        }
+        args.extend(self.extra_args.iter().map(OsString::from));
+        args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_matrix_has_twelve_boots_plus_two() {
+        assert_eq!(CASES.len(), 14);
+        for cpu in ["max", "cortex-a72", "cortex-a57"] {
+            for gic in [2, 3] {
+                for smp in [1, 4] {
+                    let name = format!("boot-{cpu}-gicv{gic}-smp{smp}");
+                    let case = CASES.iter().find(|c| c.name == name).expect(&name);
+                    assert_eq!((case.cpu, case.gic, case.smp), (cpu, gic, smp));
+                    let fwb = u8::from(cpu == "max");
+                    assert!(case.expect.contains(&Expect::CpuFeatures { fwb }), "{name}");
+                    let cpus = format!("stile: cpus: {smp}");
+                    assert!(case
+                        .expect
+                        .iter()
+                        .any(|e| matches!(e, Expect::Starts(p) if *p == cpus)));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<_> = CASES.iter().map(|c| c.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), CASES.len());
+    }
+
+    #[test]
+    fn every_boot_forbids_errors_and_panics() {
+        for c in CASES.iter().filter(|c| c.load == Load::Kernel) {
+            assert!(
+                c.expect.contains(&Expect::Never("stile: error:")),
+                "{}",
+                c.name
+            );
+            assert!(c.expect.contains(&Expect::Never("panic")), "{}", c.name);
+            assert!(c.expect.contains(&Expect::Line("stile: boot complete")));
+        }
+    }
+
+    #[test]
+    fn the_512m_boot_expects_512_mib() {
+        let c = select(Some("512m"));
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].mem, "512M");
+        assert!(c[0].expect.contains(&Expect::Starts("stile: ram: 512 MiB")));
+    }
+
+    #[test]
+    fn filter_selects_by_substring() {
+        assert_eq!(select(None).len(), CASES.len());
+        assert_eq!(select(Some("cortex-a57")).len(), 4);
+        assert_eq!(select(Some("smp4")).len(), 6);
+        assert!(select(Some("nothing-like-this")).is_empty());
+    }
+
+    #[test]
+    fn kernel_boot_command_line() {
+        let c = select(Some("boot-cortex-a72-gicv2-smp4"))[0];
+        let args: Vec<_> = c.qemu_args(Path::new("b/stile.bin"));
+        let args: Vec<_> = args.iter().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(
+            args.join(" "),
+            "-M virt,virtualization=on,gic-version=2 -cpu cortex-a72 -smp 4 -m 1G \
+             -nographic -no-reboot -serial stdio -monitor none -kernel b/stile.bin"
+        );
+    }
+
+    #[test]
+    fn no_dtb_boot_loads_the_elf_without_kernel() {
+        let c = select(Some("no-dtb"))[0];
+        assert_eq!(
+            c.image(Path::new("x.bin"), Path::new("x.elf")),
+            Path::new("x.elf")
+        );
+        let args = c.qemu_args(Path::new("x.elf"));
+        assert!(args.contains(&"loader,file=x.elf,cpu-num=0".into()));
+        assert!(!args.contains(&"-kernel".into()));
+        assert_eq!(c.max_secs, Some(10));
+        assert_eq!(c.exit, ExitRule::AnyStatus);
+    }
+}

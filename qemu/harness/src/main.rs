@@ -1,0 +1,180 @@
+//! `stile-harness`: boots the Stile image under QEMU once per case and checks what it prints.
+//! Run from the repository root after `make image`; see `--help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use stile_harness::cases::{self, Case};
+use stile_harness::check::{self, Config, Outcome};
+use stile_harness::{pool, report};
+
+const USAGE: &str = "\
+usage: stile-harness [--image PATH.bin] [--elf PATH.elf] [--filter SUBSTR] [--jobs N]
+                     [--timeout SECS] [--qemu PROGRAM] [--list]
+
+Boots the Stile image under QEMU once per case, in parallel, and prints one
+`check <name>: ok|FAIL <why>` line per case, then `N passed, M failed`.
+Exit status 0 iff every selected case passed.
+
+  --image PATH    raw image for -kernel          (default build/qemu-virt/stile.bin)
+  --elf PATH      ELF for the no-DTB boot        (default build/qemu-virt/stile.elf)
+  --filter SUBSTR only cases whose name contains SUBSTR
+  --jobs N        boots at once                  (default: number of CPUs)
+  --timeout SECS  hard limit per boot; QEMU is killed after it (default 20)
+  --qemu PROGRAM  QEMU to run                    (default qemu-system-aarch64)
+  --list          print the selected case names and exit";
+
+struct Cli {
+    config: Config,
+    filter: Option<String>,
+    jobs: usize,
+    list: bool,
+}
+
+/// `Ok(None)` means `--help` was asked for.
+fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, String> {
+    let mut cli = Cli {
+        config: Config {
+            qemu: "qemu-system-aarch64".into(),
+            image: PathBuf::from("build/qemu-virt/stile.bin"),
+            elf: PathBuf::from("build/qemu-virt/stile.elf"),
+            timeout: Duration::from_secs(20),
+        },
+        filter: None,
+        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        list: false,
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        // Accept both `--opt value` and `--opt=value`.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--list" => cli.list = true,
+            "--image" => cli.config.image = value()?.into(),
+            "--elf" => cli.config.elf = value()?.into(),
+            "--filter" => cli.filter = Some(value()?),
+            "--qemu" => cli.config.qemu = value()?,
+            "--jobs" => {
+                let v = value()?;
+                cli.jobs = match v.parse() {
+                    Ok(n) if n > 0 => n,
+                    _ => return Err(format!("--jobs wants a positive number, not `{v}`")),
+                };
+            }
+            "--timeout" => {
+                let v = value()?;
+                cli.config.timeout = match v.parse::<f64>() {
+                    Ok(s) if s > 0.0 && s.is_finite() => Duration::from_secs_f64(s),
+                    _ => return Err(format!("--timeout wants seconds > 0, not `{v}`")),
+                };
+            }
+            _ => return Err(format!("unknown argument `{arg}`")),
+        }
+    }
+    Ok(Some(cli))
+}
+
+fn main() -> ExitCode {
+    let cli = match parse(std::env::args().skip(1)) {
+        Ok(Some(cli)) => cli,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("stile-harness: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let selected: Vec<&Case> = cases::select(cli.filter.as_deref());
+    if selected.is_empty() {
+        // A typo in --filter must not look like a green run.
+        eprintln!(
+            "stile-harness: no case matches `{}` (see --list)",
+            cli.filter.as_deref().unwrap_or_default()
+        );
+        return ExitCode::from(2);
+    }
+    if cli.list {
+        for case in &selected {
+            println!("{}", case.name);
+        }
+        return ExitCode::SUCCESS;
+    }
+
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(selected.len());
+    pool::run_in_order(
+        &selected,
+        cli.jobs,
+        |case| check::run_case(case, &cli.config),
+        |_, outcome| {
+            print!("{}", report::format_outcome(&outcome));
+            outcomes.push(outcome);
+        },
+    );
+    println!("{}", report::summary(&outcomes));
+    if outcomes.iter().all(Outcome::passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Result<Option<Cli>, String> {
+        parse(s.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = args("").unwrap().unwrap();
+        assert_eq!(cli.config.image, PathBuf::from("build/qemu-virt/stile.bin"));
+        assert_eq!(cli.config.elf, PathBuf::from("build/qemu-virt/stile.elf"));
+        assert_eq!(cli.config.timeout, Duration::from_secs(20));
+        assert!(cli.jobs >= 1);
+        assert!(!cli.list && cli.filter.is_none());
+    }
+
+    #[test]
+    fn every_option_parses_in_both_spellings() {
+        let cli = args("--image a.bin --elf=a.elf --filter smp4 --jobs=3 --timeout 1.5 --list")
+            .unwrap()
+            .unwrap();
+        assert_eq!(cli.config.image, PathBuf::from("a.bin"));
+        assert_eq!(cli.config.elf, PathBuf::from("a.elf"));
+        assert_eq!(cli.filter.as_deref(), Some("smp4"));
+        assert_eq!(cli.jobs, 3);
+        assert_eq!(cli.config.timeout, Duration::from_millis(1500));
+        assert!(cli.list);
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        for bad in [
+            "--jobs 0",
+            "--jobs x",
+            "--timeout 0",
+            "--timeout",
+            "--bogus",
+            "stray",
+        ] {
+            assert!(args(bad).is_err(), "{bad}");
+        }
+        assert!(args("--help").unwrap().is_none());
+    }
+}

@@ -1,0 +1,215 @@
+//! The whole harness against a fake QEMU: a shell script that prints what a healthy Stile boot
+//! prints for the machine it is given, so the CLI, the pool, the timeout and the summary are
+//! checked end to end without an image.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use stile_harness::cases::select;
+use stile_harness::check::run_invocation;
+use stile_harness::runner::Invocation;
+
+const FAKE_QEMU: &str = r#"#!/bin/sh
+cpu= gic= smp= mem= kernel=
+while [ $# -gt 0 ]; do
+    case $1 in
+    -M) gic=${2##*gic-version=}; shift ;;
+    -cpu) cpu=$2; shift ;;
+    -smp) smp=$2; shift ;;
+    -m) mem=$2; shift ;;
+    -kernel) kernel=$2; shift ;;
+    esac
+    shift
+done
+if [ -z "$kernel" ]; then echo "stile: error: no DTB in x0"; exit 1; fi
+[ "boot-$cpu-gicv$gic-smp$smp" = "$FAKE_HANG" ] && exec sleep 30
+case $cpu in max) fwb=1 ;; *) fwb=0 ;; esac
+case $mem in 1G) mib=1024 ;; *) mib=512 ;; esac
+[ "boot-$cpu-gicv$gic-smp$smp" = "$FAKE_WRONG_FWB" ] && fwb=7
+echo "stile: cpu: FWB=$fwb DIC=1 PARange=48 VMIDbits=16"
+echo "stile: ram: $mib MiB at 0x40000000"
+echo "stile: console: pl011 at 0x9000000"
+echo "stile: cpus: $smp"
+echo "stile: gic: v$gic"
+echo "qemu-system-aarch64: a warning on stderr" >&2
+echo "stile: boot complete"
+"#;
+
+/// A scratch directory, removed when the test is done with it.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+/// A scratch directory with the fake QEMU and (optionally) fake image files.
+fn scratch(name: &str, with_images: bool) -> Scratch {
+    let dir = std::env::temp_dir().join(format!("stile-harness-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let qemu = dir.join("qemu");
+    fs::write(&qemu, FAKE_QEMU).unwrap();
+    fs::set_permissions(&qemu, fs::Permissions::from_mode(0o755)).unwrap();
+    if with_images {
+        fs::write(dir.join("stile.bin"), b"fake").unwrap();
+        fs::write(dir.join("stile.elf"), b"fake").unwrap();
+    }
+    Scratch(dir)
+}
+
+fn harness(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stile-harness"));
+    cmd.arg("--qemu")
+        .arg(dir.join("qemu"))
+        .arg("--image")
+        .arg(dir.join("stile.bin"))
+        .arg("--elf")
+        .arg(dir.join("stile.elf"))
+        .args(extra)
+        .env_remove("FAKE_HANG")
+        .env_remove("FAKE_WRONG_FWB");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn healthy_boots_all_pass() {
+    let dir = scratch("healthy", true);
+    let out = harness(&dir, &["--jobs", "2"], &[]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.ends_with(": ok")).count(),
+        14,
+        "{text}"
+    );
+    // The no-DTB boot may exit with any status, and the log says which.
+    assert!(text.contains("check boot-no-dtb: ok\n  ended by itself with exit status 1"));
+    assert_eq!(text.lines().last(), Some("14 passed, 0 failed"));
+}
+
+#[test]
+fn a_hung_boot_is_killed_at_the_timeout_and_reported() {
+    let dir = scratch("hung", true);
+    let start = Instant::now();
+    let out = harness(
+        &dir,
+        &["--timeout", "1", "--filter", "cortex-a57"],
+        &[("FAKE_HANG", "boot-cortex-a57-gicv3-smp4")],
+    );
+    let text = stdout(&out);
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("check boot-cortex-a57-gicv3-smp4: FAIL timed out after 1 s (killed)"),
+        "{text}"
+    );
+    assert!(text.contains("  command: "), "{text}");
+    assert_eq!(text.lines().last(), Some("3 passed, 1 failed"));
+}
+
+#[test]
+fn a_wrong_feature_line_fails_with_the_line_and_the_output_tail() {
+    let dir = scratch("fwb", true);
+    let out = harness(
+        &dir,
+        &["--filter", "boot-max-gicv2-smp1"],
+        &[("FAKE_WRONG_FWB", "boot-max-gicv2-smp1")],
+    );
+    let text = stdout(&out);
+    assert!(!out.status.success());
+    assert!(
+        text.starts_with("check boot-max-gicv2-smp1: FAIL malformed cpu line"),
+        "{text}"
+    );
+    // stderr is collected too, in order.
+    assert!(
+        text.contains("    qemu-system-aarch64: a warning on stderr\n    stile: boot complete\n")
+    );
+    assert_eq!(text.lines().last(), Some("0 passed, 1 failed"));
+}
+
+#[test]
+fn missing_images_fail_every_case_with_a_hint() {
+    let dir = scratch("noimage", false);
+    let out = harness(&dir, &[], &[]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1));
+    let fails: Vec<_> = text.lines().filter(|l| l.contains(": FAIL ")).collect();
+    assert_eq!(fails.len(), 14, "{text}");
+    assert!(fails
+        .iter()
+        .all(|l| l.ends_with("not found: run `make image` first")));
+    assert_eq!(text.lines().last(), Some("0 passed, 14 failed"));
+}
+
+#[test]
+fn list_and_filter_select_cases() {
+    let dir = scratch("list", false);
+    let out = harness(&dir, &["--list", "--filter", "gicv2"], &[]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out).lines().count(), 6);
+    let out = harness(&dir, &["--filter", "no-such-case"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// The brief's fake: a boot that prints a line and then hangs, through the same code path a
+/// QEMU case takes (runner + expectations of a real case).
+#[test]
+fn a_fake_boot_that_hangs_is_killed_through_the_case_path() {
+    let case = select(Some("boot-max-gicv3-smp1"))[0];
+    let inv = Invocation {
+        program: "sh".into(),
+        args: vec![
+            "-c".into(),
+            "echo stile: cpu: FWB=1 DIC=0 PARange=48 VMIDbits=16; echo pid $$; exec sleep 30"
+                .into(),
+        ],
+        timeout: Duration::from_secs(1),
+    };
+    let start = Instant::now();
+    let out = run_invocation(case, &inv);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(out.unmet[0], "timed out after 1 s (killed)");
+    assert!(out
+        .unmet
+        .contains(&"no line `stile: boot complete`".to_owned()));
+    // What it printed before hanging is kept for the report.
+    assert!(out.output.starts_with("stile: cpu: FWB=1"));
+    let pid = out
+        .output
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim_start_matches("pid ");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "pid {pid} still exists"
+    );
+}

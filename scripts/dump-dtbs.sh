@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Regenerates the DTB fixtures used by `cargo test` (hyp/testdata/): DTBs dumped from QEMU virt
+# and the 16550 board DTS compiled with dtc. The outputs are committed so `cargo test` needs
+# neither QEMU nor dtc.
+set -euo pipefail
+cd "$(dirname "$0")/../hyp/testdata"
+q() { qemu-system-aarch64 -M "virt,virtualization=on,gic-version=$1,dumpdtb=$2" -cpu "$3" -smp "$4" -m "$5" -nographic >/dev/null; }
+q 3 qemu-virt-gicv3-smp4-1g.dtb max 4 1G
+q 2 qemu-virt-gicv2-smp1-512m.dtb cortex-a72 1 512M
+q 3 qemu-virt-gicv3-smp2-4g.dtb cortex-a57 2 4G
+dtc -q -I dts -O dtb -o board-16550.dtb board-16550.dts
+echo "DTB fixtures regenerated in $(pwd)"
