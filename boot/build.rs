@@ -13,8 +13,14 @@ fn main() {
     let script = root.join("linker/stile.ld");
     let board_dir = root.join("platform").join(board);
     println!("cargo:rerun-if-changed={}", script.display());
-    println!("cargo:rerun-if-changed={}", board_dir.join("board.ld").display());
-    if env::var("TARGET").unwrap_or_default().starts_with("aarch64-unknown-none") {
+    println!(
+        "cargo:rerun-if-changed={}",
+        board_dir.join("board.ld").display()
+    );
+    if env::var("TARGET")
+        .unwrap_or_default()
+        .starts_with("aarch64-unknown-none")
+    {
         println!("cargo:rustc-link-arg=-T{}", script.display());
         println!("cargo:rustc-link-arg=-L{}", board_dir.display());
         println!("cargo:rustc-link-arg=--pie");

@@ -16,6 +16,9 @@ static HEAP: LockedHeap = LockedHeap::empty();
 /// Give the heap its memory. Call once, after the MMU is on.
 pub fn init() -> usize {
     // SAFETY: called once on the boot CPU; HEAP_MEMORY is used by nothing but the allocator.
-    unsafe { HEAP.lock().init((&raw mut HEAP_MEMORY).cast::<u8>(), HEAP_SIZE) };
+    unsafe {
+        HEAP.lock()
+            .init((&raw mut HEAP_MEMORY).cast::<u8>(), HEAP_SIZE)
+    };
     HEAP_SIZE
 }

@@ -36,7 +36,10 @@ pub fn image_layout() -> Result<ImageLayout, &'static str> {
     let text_end = addr(&raw const __text_end);
     let rodata_end = addr(&raw const __rodata_end);
     let bss_end = addr(&raw const __bss_end);
-    let stacks = span(addr(&raw const __stacks_start), addr(&raw const __stacks_end));
+    let stacks = span(
+        addr(&raw const __stacks_start),
+        addr(&raw const __stacks_end),
+    );
     let emergency = span(
         addr(&raw const __emergency_stacks_start),
         addr(&raw const __emergency_stacks_end),

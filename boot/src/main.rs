@@ -43,7 +43,9 @@ extern "C" fn stile_main(dtb: usize, entry_el: u64, _image_base: usize) -> ! {
             psci::power_off(BOARD.default_psci_conduit);
         }
     };
-    let conduit = platform.psci.map_or(BOARD.default_psci_conduit, |p| p.conduit);
+    let conduit = platform
+        .psci
+        .map_or(BOARD.default_psci_conduit, |p| p.conduit);
     if entry_el != 2 {
         error!("entered at EL{entry_el} (Stile must be entered at EL2: boot it with virtualization enabled)");
         if entry_el == 1 {
@@ -106,7 +108,7 @@ fn read_platform(dtb: usize, image: Option<&ImageLayout>) -> Result<Platform, Dt
     if dtb == 0 {
         return Err(DtError::NoDtb);
     }
-    if dtb % 8 != 0 {
+    if !dtb.is_multiple_of(8) {
         return Err(DtError::Misaligned);
     }
     let mut header = [0u8; 8];
@@ -143,21 +145,37 @@ fn open_console(platform: Option<&Platform>) {
     }
 }
 
-fn enable_mmu(image: &ImageLayout, platform: &Platform, dtb: PhysRange, f: &CpuFeatures, conduit: Conduit) {
-    let pool = PhysRange::new((&raw mut BOOT_TABLES) as u64, (BOOT_TABLE_PAGES as u64) * PAGE_SIZE);
+fn enable_mmu(
+    image: &ImageLayout,
+    platform: &Platform,
+    dtb: PhysRange,
+    f: &CpuFeatures,
+    conduit: Conduit,
+) {
+    let pool = PhysRange::new(
+        (&raw mut BOOT_TABLES) as u64,
+        (BOOT_TABLE_PAGES as u64) * PAGE_SIZE,
+    );
     // SAFETY: BOOT_TABLES is used by nothing else, and is page aligned.
     let mut tables = unsafe { BumpTables::new(pool) };
-    let fallback = if platform.console.is_none() { Some(BOARD.default_console.regs) } else { None };
-    let built = PageTable::new(&mut tables, 0, mmu::EL2_VA_BITS).map_err(|e| (e, "root")).and_then(|mut t| {
-        build_el2_map(&mut t, &mut tables, image, platform, fallback.as_slice())
-            .map(|report| (t, report))
-            .map_err(|e| match e {
-                stile_hyp::mm::el2_map::El2MapError::Map(e, what) => (e, what),
-                stile_hyp::mm::el2_map::El2MapError::TooManyRanges => {
-                    (stile_hyp::mm::pgtable::MapError::OutOfRange, "too many RAM ranges")
-                }
-            })
-    });
+    let fallback = if platform.console.is_none() {
+        Some(BOARD.default_console.regs)
+    } else {
+        None
+    };
+    let built = PageTable::new(&mut tables, 0, mmu::EL2_VA_BITS)
+        .map_err(|e| (e, "root"))
+        .and_then(|mut t| {
+            build_el2_map(&mut t, &mut tables, image, platform, fallback.as_slice())
+                .map(|report| (t, report))
+                .map_err(|e| match e {
+                    stile_hyp::mm::el2_map::El2MapError::Map(e, what) => (e, what),
+                    stile_hyp::mm::el2_map::El2MapError::TooManyRanges => (
+                        stile_hyp::mm::pgtable::MapError::OutOfRange,
+                        "too many RAM ranges",
+                    ),
+                })
+        });
     let (table, report) = match built {
         Ok(ok) => ok,
         Err((e, what)) => {
@@ -168,8 +186,16 @@ fn enable_mmu(image: &ImageLayout, platform: &Platform, dtb: PhysRange, f: &CpuF
     // Everything written with the data cache off must not be shadowed by stale lines later.
     // SAFETY: caches are off, so memory holds the only current copy of these ranges.
     unsafe {
-        cache::invalidate_dcache_range(image.image.base.0 as usize, image.image.size as usize, f.dcache_line as usize);
-        cache::invalidate_dcache_range(dtb.base.0 as usize, dtb.size as usize, f.dcache_line as usize);
+        cache::invalidate_dcache_range(
+            image.image.base.0 as usize,
+            image.image.size as usize,
+            f.dcache_line as usize,
+        );
+        cache::invalidate_dcache_range(
+            dtb.base.0 as usize,
+            dtb.size as usize,
+            f.dcache_line as usize,
+        );
     }
     // SAFETY: the table identity-maps the image (text executable), stacks, RAM and the devices
     // we use, and stale cache lines were just discarded.
@@ -184,7 +210,11 @@ fn enable_mmu(image: &ImageLayout, platform: &Platform, dtb: PhysRange, f: &CpuF
     );
 }
 
-fn init_frames(platform: &Platform, image: &ImageLayout, dtb: PhysRange) -> Result<Frames, &'static str> {
+fn init_frames(
+    platform: &Platform,
+    image: &ImageLayout,
+    dtb: PhysRange,
+) -> Result<Frames, &'static str> {
     let too_many = |_| "too many RAM ranges";
     let mut free = RangeSet::new();
     for r in platform.ram.iter() {
@@ -207,21 +237,40 @@ fn report_platform(p: &Platform) {
             dt::UartKind::Pl011 => "pl011",
             dt::UartKind::Ns16550 => "ns16550",
         };
-        info!("console: {name} at {:#x} (from /chosen stdout-path)", c.regs.base.0);
+        info!(
+            "console: {name} at {:#x} (from /chosen stdout-path)",
+            c.regs.base.0
+        );
     } else {
-        info!("console: board default at {:#x} (the DT names none)", BOARD.default_console.regs.base.0);
+        info!(
+            "console: board default at {:#x} (the DT names none)",
+            BOARD.default_console.regs.base.0
+        );
     }
-    info!("cpus: {} ({})", p.cpus.len(), p.cpus.first().map_or("none", |c| match c.enable_method {
-        dt::EnableMethod::Psci => "enable-method psci",
-        dt::EnableMethod::SpinTable { .. } => "enable-method spin-table",
-        dt::EnableMethod::None => "no enable-method",
-    }));
-    info!("ram: {} MiB in {} range(s)", p.ram_bytes() >> 20, p.ram.len());
+    info!(
+        "cpus: {} ({})",
+        p.cpus.len(),
+        p.cpus.first().map_or("none", |c| match c.enable_method {
+            dt::EnableMethod::Psci => "enable-method psci",
+            dt::EnableMethod::SpinTable { .. } => "enable-method spin-table",
+            dt::EnableMethod::None => "no enable-method",
+        })
+    );
+    info!(
+        "ram: {} MiB in {} range(s)",
+        p.ram_bytes() >> 20,
+        p.ram.len()
+    );
     for r in p.ram.iter() {
         info!("ram:   {r}");
     }
     for r in p.reserved.iter() {
-        info!("reserved: {} ({:?}{})", r.range, r.source, if r.no_map { ", no-map" } else { "" });
+        info!(
+            "reserved: {} ({:?}{})",
+            r.range,
+            r.source,
+            if r.no_map { ", no-map" } else { "" }
+        );
     }
     match &p.gic {
         Some(Gic::V2 { gicd, gicc, .. }) => info!("gic: v2 gicd {} gicc {}", gicd, gicc),
@@ -229,7 +278,14 @@ fn report_platform(p: &Platform) {
         None => info!("gic: none in the DT"),
     }
     match &p.psci {
-        Some(psci) => info!("psci: {}", if psci.conduit == Conduit::Hvc { "hvc" } else { "smc" }),
+        Some(psci) => info!(
+            "psci: {}",
+            if psci.conduit == Conduit::Hvc {
+                "hvc"
+            } else {
+                "smc"
+            }
+        ),
         None => info!("psci: none in the DT (using the board default)"),
     }
     if let Some(t) = &p.timer {

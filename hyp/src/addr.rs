@@ -45,7 +45,10 @@ pub struct PhysRange {
 
 impl PhysRange {
     pub const fn new(base: u64, size: u64) -> Self {
-        PhysRange { base: PhysAddr(base), size }
+        PhysRange {
+            base: PhysAddr(base),
+            size,
+        }
     }
 
     /// One past the last byte, saturating at the top of the address space.

@@ -33,15 +33,27 @@ const PA_BITS: [u8; 7] = [32, 36, 40, 42, 44, 48, 52];
 impl CpuFeatures {
     pub const fn decode(r: &IdRegs) -> CpuFeatures {
         let pa_range_raw = (r.id_aa64mmfr0 & 0xf) as u8;
-        let pa_range = if pa_range_raw as usize >= PA_BITS.len() { 6 } else { pa_range_raw };
+        let pa_range = if pa_range_raw as usize >= PA_BITS.len() {
+            6
+        } else {
+            pa_range_raw
+        };
         // We never use 52-bit output addresses (they need FEAT_LPA/LPA2 descriptor formats).
-        let (pa_range, pa_bits) = if pa_range > 5 { (5, 48) } else { (pa_range, PA_BITS[pa_range as usize]) };
+        let (pa_range, pa_bits) = if pa_range > 5 {
+            (5, 48)
+        } else {
+            (pa_range, PA_BITS[pa_range as usize])
+        };
         CpuFeatures {
             fwb: (r.id_aa64mmfr2 >> 40) & 0xf != 0,
             dic: (r.ctr_el0 >> 29) & 1 != 0,
             pa_bits,
             pa_range,
-            vmid_bits: if (r.id_aa64mmfr1 >> 4) & 0xf == 2 { 16 } else { 8 },
+            vmid_bits: if (r.id_aa64mmfr1 >> 4) & 0xf == 2 {
+                16
+            } else {
+                8
+            },
             dcache_line: 4 << ((r.ctr_el0 >> 16) & 0xf),
         }
     }
@@ -64,29 +76,59 @@ mod tests {
 
     #[test]
     fn fwb_comes_from_mmfr2_bits_43_to_40() {
-        let on = IdRegs { id_aa64mmfr2: 1 << 40, ..Default::default() };
+        let on = IdRegs {
+            id_aa64mmfr2: 1 << 40,
+            ..Default::default()
+        };
         assert!(CpuFeatures::decode(&on).fwb);
-        let off = IdRegs { id_aa64mmfr2: 0xf << 36 | 0xf << 44, ..Default::default() };
+        let off = IdRegs {
+            id_aa64mmfr2: 0xf << 36 | 0xf << 44,
+            ..Default::default()
+        };
         assert!(!CpuFeatures::decode(&off).fwb);
     }
 
     #[test]
     fn dic_is_ctr_bit_29() {
-        assert!(CpuFeatures::decode(&IdRegs { ctr_el0: 1 << 29, ..Default::default() }).dic);
-        assert!(!CpuFeatures::decode(&IdRegs { ctr_el0: 1 << 28, ..Default::default() }).dic);
+        assert!(
+            CpuFeatures::decode(&IdRegs {
+                ctr_el0: 1 << 29,
+                ..Default::default()
+            })
+            .dic
+        );
+        assert!(
+            !CpuFeatures::decode(&IdRegs {
+                ctr_el0: 1 << 28,
+                ..Default::default()
+            })
+            .dic
+        );
     }
 
     #[test]
     fn parange_maps_to_bits_and_caps_at_48() {
         let bits: std::vec::Vec<u8> = (0..8)
-            .map(|p| CpuFeatures::decode(&IdRegs { id_aa64mmfr0: p, ..Default::default() }).pa_bits)
+            .map(|p| {
+                CpuFeatures::decode(&IdRegs {
+                    id_aa64mmfr0: p,
+                    ..Default::default()
+                })
+                .pa_bits
+            })
             .collect();
         assert_eq!(bits, [32, 36, 40, 42, 44, 48, 48, 48]);
     }
 
     #[test]
     fn vmid_bits_are_16_only_when_mmfr1_says_2() {
-        let v = |x: u64| CpuFeatures::decode(&IdRegs { id_aa64mmfr1: x << 4, ..Default::default() }).vmid_bits;
+        let v = |x: u64| {
+            CpuFeatures::decode(&IdRegs {
+                id_aa64mmfr1: x << 4,
+                ..Default::default()
+            })
+            .vmid_bits
+        };
         assert_eq!((v(0), v(2), v(1)), (8, 16, 8));
     }
 

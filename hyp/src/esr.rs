@@ -147,7 +147,10 @@ impl fmt::Display for Esr {
         write!(f, "ESR {:#x}: {}", self.0, self.ec())?;
         if self.is_abort() {
             write!(f, ", {} level {}", self.fsc_name(), self.fault_level())?;
-            if matches!(self.ec(), ExceptionClass::DataAbortLower | ExceptionClass::DataAbortSame) {
+            if matches!(
+                self.ec(),
+                ExceptionClass::DataAbortLower | ExceptionClass::DataAbortSame
+            ) {
                 write!(f, ", {}", if self.wnr() { "write" } else { "read" })?;
                 if self.isv() {
                     write!(f, " of {} bytes via x{}", self.sas_bytes(), self.srt())?;
@@ -165,17 +168,31 @@ mod tests {
     #[test]
     fn data_abort_fields_decode() {
         // EC 0x24, IL, ISV, SAS=2 (4 bytes), SSE, SRT=5, SF, WnR, DFSC translation L3.
-        let esr = Esr(0x24 << 26 | 1 << 25 | 1 << 24 | 2 << 22 | 1 << 21 | 5 << 16 | 1 << 15 | 1 << 6 | 0x07);
+        let esr = Esr(0x24 << 26
+            | 1 << 25
+            | 1 << 24
+            | 2 << 22
+            | 1 << 21
+            | 5 << 16
+            | 1 << 15
+            | 1 << 6
+            | 0x07);
         assert_eq!(esr.ec(), ExceptionClass::DataAbortLower);
         assert!(esr.il() && esr.isv() && esr.sse() && esr.sf() && esr.wnr());
-        assert_eq!((esr.sas_bytes(), esr.srt(), esr.fsc(), esr.fault_level()), (4, 5, 7, 3));
+        assert_eq!(
+            (esr.sas_bytes(), esr.srt(), esr.fsc(), esr.fault_level()),
+            (4, 5, 7, 3)
+        );
         assert_eq!(esr.fsc_name(), "translation fault");
     }
 
     #[test]
     fn abort_at_el2_prints_readably() {
         let esr = Esr(0x25 << 26 | 1 << 25 | 0x06);
-        assert_eq!(esr.to_string(), "ESR 0x96000006: data abort at EL2, translation fault level 2, read");
+        assert_eq!(
+            esr.to_string(),
+            "ESR 0x96000006: data abort at EL2, translation fault level 2, read"
+        );
     }
 
     #[test]

@@ -22,7 +22,12 @@ pub struct TrapFrame {
 const _: () = assert!(core::mem::size_of::<TrapFrame>() == 288);
 
 const KINDS: [&str; 4] = ["synchronous exception", "IRQ", "FIQ", "SError"];
-const ORIGINS: [&str; 4] = ["EL2 (SP_EL0)", "EL2", "a lower EL (AArch64)", "a lower EL (AArch32)"];
+const ORIGINS: [&str; 4] = [
+    "EL2 (SP_EL0)",
+    "EL2",
+    "a lower EL (AArch64)",
+    "a lower EL (AArch32)",
+];
 
 const MAX_GUARDS: usize = 8;
 static GUARD_BASE: [AtomicU64; MAX_GUARDS] = [const { AtomicU64::new(0) }; MAX_GUARDS];
@@ -65,7 +70,9 @@ extern "C" fn el2_fatal_exception(frame: &TrapFrame, kind: u64) -> ! {
     let what = KINDS[(kind & 3) as usize];
     let from = ORIGINS[((kind >> 2) & 3) as usize];
     let esr = Esr(frame.esr);
-    emergency_print(format_args!("\nstile: fatal: {what} taken from {from}: {esr}\n"));
+    emergency_print(format_args!(
+        "\nstile: fatal: {what} taken from {from}: {esr}\n"
+    ));
     emergency_print(format_args!(
         "stile: fatal: ELR={:#x} FAR={:#x} SPSR={:#x} SP={:#x} x0={:#x} x1={:#x} x30={:#x}\n",
         frame.elr, frame.far, frame.spsr, frame.sp, frame.x[0], frame.x[1], frame.x[30]

@@ -2,7 +2,7 @@
 
 use crate::cpu_features::IdRegs;
 use aarch64_cpu::registers::{
-    Readable, CurrentEL, ID_AA64MMFR0_EL1, ID_AA64MMFR1_EL1, ID_AA64MMFR2_EL1, MPIDR_EL1,
+    CurrentEL, Readable, ID_AA64MMFR0_EL1, ID_AA64MMFR1_EL1, ID_AA64MMFR2_EL1, MPIDR_EL1,
 };
 
 pub fn id_regs() -> IdRegs {
@@ -28,6 +28,8 @@ pub fn mpidr() -> u64 {
 fn ctr_el0() -> u64 {
     let v: u64;
     // SAFETY: reading CTR_EL0 has no side effects.
-    unsafe { core::arch::asm!("mrs {}, ctr_el0", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("mrs {}, ctr_el0", out(reg) v, options(nomem, nostack, preserves_flags))
+    };
     v
 }

@@ -40,7 +40,11 @@ pub(super) fn decode(chain: &[Node<'_>]) -> Result<Option<FoundGic>, DtError> {
     let Some(reg) = reg_ranges::<MAX_REG>(chain)? else {
         return Ok(None);
     };
-    let gic = if v3 { v3_frames(node, &reg)? } else { v2_frames(&reg)? };
+    let gic = if v3 {
+        v3_frames(node, &reg)?
+    } else {
+        v2_frames(&reg)?
+    };
     Ok(Some(FoundGic {
         gic,
         phandle: phandle(node)?,

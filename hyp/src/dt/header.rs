@@ -59,7 +59,10 @@ pub(super) fn check(dtb: &[u8]) -> Result<Header, DtError> {
         size_struct: field(9)? as usize,
     };
     // Token parsing assumes a 4-aligned struct block; `/memreserve/` entries are 8-aligned.
-    if !h.off_struct.is_multiple_of(4) || !h.size_struct.is_multiple_of(4) || h.size_struct < MIN_STRUCT_LEN {
+    if !h.off_struct.is_multiple_of(4)
+        || !h.size_struct.is_multiple_of(4)
+        || h.size_struct < MIN_STRUCT_LEN
+    {
         return Err(DtError::Malformed);
     }
     if !h.off_rsvmap.is_multiple_of(8) {

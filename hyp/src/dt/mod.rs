@@ -56,7 +56,9 @@ pub struct Cpu {
 pub enum EnableMethod {
     Psci,
     /// spin-table with its `cpu-release-addr`.
-    SpinTable { release_addr: u64 },
+    SpinTable {
+        release_addr: u64,
+    },
     None,
 }
 
@@ -161,7 +163,9 @@ impl Platform {
 
     /// Total RAM in bytes over all `/memory` ranges (saturating).
     pub fn ram_bytes(&self) -> u64 {
-        self.ram.iter().fold(0u64, |acc, r| acc.saturating_add(r.size))
+        self.ram
+            .iter()
+            .fold(0u64, |acc, r| acc.saturating_add(r.size))
     }
 }
 

@@ -17,8 +17,14 @@ pub(super) struct StdoutPath<'a> {
 
 pub(super) fn split(value: &str) -> StdoutPath<'_> {
     match value.split_once(':') {
-        Some((path, options)) => StdoutPath { path, options: Some(options) },
-        None => StdoutPath { path: value, options: None },
+        Some((path, options)) => StdoutPath {
+            path,
+            options: Some(options),
+        },
+        None => StdoutPath {
+            path: value,
+            options: None,
+        },
     }
 }
 

@@ -20,7 +20,10 @@ pub(super) const MAX_DEPTH: usize = 16;
 
 /// Length of the NUL-terminated UTF-8 string at the start of `bytes`, without the NUL.
 fn cstr_len(bytes: &[u8]) -> Result<usize, DtError> {
-    let len = bytes.iter().position(|&b| b == 0).ok_or(DtError::Malformed)?;
+    let len = bytes
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or(DtError::Malformed)?;
     core::str::from_utf8(&bytes[..len]).map_err(|_| DtError::Malformed)?;
     Ok(len)
 }

@@ -14,7 +14,11 @@ impl BumpTables {
     /// `region` must be page-aligned memory owned exclusively by this allocator, writable at
     /// its physical address for as long as the tables built from it are in use.
     pub unsafe fn new(region: PhysRange) -> Self {
-        BumpTables { next: region.base.0, end: region.end(), used: 0 }
+        BumpTables {
+            next: region.base.0,
+            end: region.end(),
+            used: 0,
+        }
     }
 
     /// Table pages handed out so far.

@@ -42,7 +42,12 @@ pub const fn el2_leaf_attrs(use_: El2Use) -> u64 {
 mod tests {
     use super::*;
 
-    const ALL: [El2Use; 4] = [El2Use::Text, El2Use::ReadOnly, El2Use::ReadWrite, El2Use::Device];
+    const ALL: [El2Use; 4] = [
+        El2Use::Text,
+        El2Use::ReadOnly,
+        El2Use::ReadWrite,
+        El2Use::Device,
+    ];
 
     #[test]
     fn only_text_is_executable() {

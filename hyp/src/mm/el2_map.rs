@@ -83,7 +83,12 @@ fn device_ranges(platform: &Platform) -> heapless::Vec<PhysRange, 16> {
         push(c.regs);
     }
     match &platform.gic {
-        Some(Gic::V2 { gicd, gicc, gich, gicv }) => {
+        Some(Gic::V2 {
+            gicd,
+            gicc,
+            gich,
+            gicv,
+        }) => {
             push(*gicd);
             push(*gicc);
             gich.iter().chain(gicv.iter()).for_each(|r| push(*r));
@@ -112,7 +117,14 @@ pub fn build_el2_map(
             return Ok(MapStats::default());
         }
         table
-            .map(alloc, range.base.0, range.base, range.size, el2_leaf_attrs(use_), blocks)
+            .map(
+                alloc,
+                range.base.0,
+                range.base,
+                range.size,
+                el2_leaf_attrs(use_),
+                blocks,
+            )
             .map_err(|e| El2MapError::Map(e, what))
     };
 
@@ -131,13 +143,33 @@ pub fn build_el2_map(
     }
     report.ram_bytes = ram.total_bytes();
 
-    add(&mut report.stats, map(image.text, El2Use::Text, "image text", false)?);
-    add(&mut report.stats, map(image.rodata, El2Use::ReadOnly, "image rodata", false)?);
-    add(&mut report.stats, map(image.data, El2Use::ReadWrite, "image data", false)?);
+    add(
+        &mut report.stats,
+        map(image.text, El2Use::Text, "image text", false)?,
+    );
+    add(
+        &mut report.stats,
+        map(image.rodata, El2Use::ReadOnly, "image rodata", false)?,
+    );
+    add(
+        &mut report.stats,
+        map(image.data, El2Use::ReadWrite, "image data", false)?,
+    );
     for cpu in 0..image.cpus {
-        add(&mut report.stats, map(image.stack(cpu), El2Use::ReadWrite, "stack", false)?);
+        add(
+            &mut report.stats,
+            map(image.stack(cpu), El2Use::ReadWrite, "stack", false)?,
+        );
     }
-    add(&mut report.stats, map(image.emergency_stacks, El2Use::ReadWrite, "emergency stacks", false)?);
+    add(
+        &mut report.stats,
+        map(
+            image.emergency_stacks,
+            El2Use::ReadWrite,
+            "emergency stacks",
+            false,
+        )?,
+    );
 
     let mut devices = device_ranges(platform);
     for d in extra_devices {
@@ -149,7 +181,10 @@ pub fn build_el2_map(
         if overlaps_earlier {
             continue;
         }
-        add(&mut report.stats, map(*d, El2Use::Device, "device MMIO", true)?);
+        add(
+            &mut report.stats,
+            map(*d, El2Use::Device, "device MMIO", true)?,
+        );
         report.device_ranges += 1;
     }
     Ok(report)
@@ -192,7 +227,10 @@ mod tests {
         });
         let mut gicr = heapless::Vec::new();
         gicr.push(PhysRange::new(0x080a_0000, 0xf6_0000)).unwrap();
-        p.gic = Some(Gic::V3 { gicd: PhysRange::new(0x0800_0000, 0x1_0000), gicr });
+        p.gic = Some(Gic::V3 {
+            gicd: PhysRange::new(0x0800_0000, 0x1_0000),
+            gicr,
+        });
         p
     }
 
@@ -210,7 +248,10 @@ mod tests {
         let text = t.lookup(l.text.base.0).unwrap().attrs;
         let data = t.lookup(l.data.base.0).unwrap().attrs;
         assert_eq!(text, el2_leaf_attrs(El2Use::Text));
-        assert_eq!(t.lookup(l.rodata.base.0).unwrap().attrs, el2_leaf_attrs(El2Use::ReadOnly));
+        assert_eq!(
+            t.lookup(l.rodata.base.0).unwrap().attrs,
+            el2_leaf_attrs(El2Use::ReadOnly)
+        );
         assert_eq!(data, el2_leaf_attrs(El2Use::ReadWrite));
     }
 
@@ -237,8 +278,14 @@ mod tests {
     #[test]
     fn devices_are_device_memory() {
         let (t, r, _a) = build();
-        assert_eq!(t.lookup(0x0900_0000).unwrap().attrs, el2_leaf_attrs(El2Use::Device));
-        assert_eq!(t.lookup(0x080a_0000 + 0xf5_f000).unwrap().pa, PhysAddr(0x080a_0000 + 0xf5_f000));
+        assert_eq!(
+            t.lookup(0x0900_0000).unwrap().attrs,
+            el2_leaf_attrs(El2Use::Device)
+        );
+        assert_eq!(
+            t.lookup(0x080a_0000 + 0xf5_f000).unwrap().pa,
+            PhysAddr(0x080a_0000 + 0xf5_f000)
+        );
         assert_eq!(r.device_ranges, 3);
         // Nothing between the devices.
         assert_eq!(t.lookup(0x0a00_0000), None);

@@ -22,7 +22,11 @@ impl Default for Frames {
 
 impl Frames {
     pub fn new() -> Self {
-        Frames { buddy: FrameAllocator::new(), free_pages: 0, total_pages: 0 }
+        Frames {
+            buddy: FrameAllocator::new(),
+            free_pages: 0,
+            total_pages: 0,
+        }
     }
 
     /// Hand every whole page of `ranges` to the allocator.
@@ -94,7 +98,9 @@ mod tests {
         f.add(&set);
         let pa = f.alloc(16).unwrap();
         assert!(pa.is_aligned(16 * PAGE_SIZE));
-        assert!(set.iter().any(|r| r.contains(pa) && r.contains(PhysAddr(pa.0 + 15 * PAGE_SIZE))));
+        assert!(set
+            .iter()
+            .any(|r| r.contains(pa) && r.contains(PhysAddr(pa.0 + 15 * PAGE_SIZE))));
     }
 
     #[test]

@@ -66,7 +66,11 @@ impl PageTable {
     /// A new, empty table translating `ia_bits` of input address starting at `start_level`.
     /// The root may be several concatenated pages (stage 2), which `alloc` must provide
     /// contiguously: this asks for one page per root table and checks they are adjacent.
-    pub fn new(alloc: &mut impl TableAlloc, start_level: u8, ia_bits: u8) -> Result<Self, MapError> {
+    pub fn new(
+        alloc: &mut impl TableAlloc,
+        start_level: u8,
+        ia_bits: u8,
+    ) -> Result<Self, MapError> {
         if start_level > 2 || !(25..=48).contains(&ia_bits) {
             return Err(MapError::BadGeometry);
         }
@@ -83,7 +87,11 @@ impl PageTable {
                 return Err(MapError::OutOfTables);
             }
         }
-        Ok(PageTable { root, start_level, ia_bits })
+        Ok(PageTable {
+            root,
+            start_level,
+            ia_bits,
+        })
     }
 
     pub fn root(&self) -> PhysAddr {
@@ -113,14 +121,27 @@ impl PageTable {
             return Err(MapError::Misaligned);
         }
         let end = va.checked_add(size).ok_or(MapError::OutOfRange)?;
-        if end > 1u64 << self.ia_bits || pa.0.checked_add(size).is_none_or(|e| e > OA_MASK + PAGE_SIZE) {
+        if end > 1u64 << self.ia_bits
+            || pa
+                .0
+                .checked_add(size)
+                .is_none_or(|e| e > OA_MASK + PAGE_SIZE)
+        {
             return Err(MapError::OutOfRange);
         }
         let mut stats = MapStats::default();
         let mut cur = va;
         while cur < end {
             let pa_here = pa.0 + (cur - va);
-            let step = self.map_one(alloc, cur, pa_here, end - cur, attrs & LEAF_ATTR_MASK, blocks, &mut stats)?;
+            let step = self.map_one(
+                alloc,
+                cur,
+                pa_here,
+                end - cur,
+                attrs & LEAF_ATTR_MASK,
+                blocks,
+                &mut stats,
+            )?;
             cur += step;
         }
         Ok(stats)
@@ -170,7 +191,9 @@ impl PageTable {
                 let next = alloc.alloc_table().ok_or(MapError::OutOfTables)?;
                 stats.tables += 1;
                 // SAFETY: as above.
-                unsafe { entry.write_volatile((next.0 & OA_MASK) | DESC_TABLE_OR_PAGE | DESC_VALID) };
+                unsafe {
+                    entry.write_volatile((next.0 & OA_MASK) | DESC_TABLE_OR_PAGE | DESC_VALID)
+                };
                 table = next;
             } else {
                 table = PhysAddr(desc & OA_MASK);
@@ -207,7 +230,11 @@ impl PageTable {
 
     fn index(&self, va: u64, level: u8) -> usize {
         let shift = level_shift(level);
-        let bits = if level == self.start_level { self.ia_bits as u32 - shift } else { 9 };
+        let bits = if level == self.start_level {
+            self.ia_bits as u32 - shift
+        } else {
+            9
+        };
         ((va >> shift) & ((1u64 << bits) - 1)) as usize
     }
 }
@@ -258,17 +285,45 @@ pub(crate) mod tests {
     fn aligned_gigabyte_uses_one_1g_block() {
         let mut a = TestAlloc::new(8);
         let mut t = PageTable::new(&mut a, 0, 48).unwrap();
-        let s = t.map(&mut a, 0x4000_0000, PhysAddr(0x4000_0000), 1 << 30, ATTRS, true).unwrap();
-        assert_eq!(s, MapStats { blocks_1g: 1, tables: 1, ..Default::default() });
+        let s = t
+            .map(
+                &mut a,
+                0x4000_0000,
+                PhysAddr(0x4000_0000),
+                1 << 30,
+                ATTRS,
+                true,
+            )
+            .unwrap();
+        assert_eq!(
+            s,
+            MapStats {
+                blocks_1g: 1,
+                tables: 1,
+                ..Default::default()
+            }
+        );
         let leaf = t.lookup(0x4123_4567).unwrap();
-        assert_eq!((leaf.pa, leaf.level, leaf.attrs), (PhysAddr(0x4123_4567), 1, ATTRS));
+        assert_eq!(
+            (leaf.pa, leaf.level, leaf.attrs),
+            (PhysAddr(0x4123_4567), 1, ATTRS)
+        );
     }
 
     #[test]
     fn unaligned_range_mixes_pages_and_2m_blocks() {
         let mut a = TestAlloc::new(16);
         let mut t = PageTable::new(&mut a, 0, 48).unwrap();
-        let s = t.map(&mut a, 0x401f_f000, PhysAddr(0x801f_f000), 0x40_2000, ATTRS, true).unwrap();
+        let s = t
+            .map(
+                &mut a,
+                0x401f_f000,
+                PhysAddr(0x801f_f000),
+                0x40_2000,
+                ATTRS,
+                true,
+            )
+            .unwrap();
         assert_eq!((s.pages_4k, s.blocks_2m), (2, 2));
         assert_eq!(t.lookup(0x4020_0000).unwrap().level, 2);
         assert_eq!(t.lookup(0x401f_f000).unwrap().pa, PhysAddr(0x801f_f000));
@@ -280,7 +335,16 @@ pub(crate) mod tests {
     fn blocks_off_means_pages_only() {
         let mut a = TestAlloc::new(16);
         let mut t = PageTable::new(&mut a, 0, 48).unwrap();
-        let s = t.map(&mut a, 0x20_0000, PhysAddr(0x20_0000), 0x20_0000, ATTRS, false).unwrap();
+        let s = t
+            .map(
+                &mut a,
+                0x20_0000,
+                PhysAddr(0x20_0000),
+                0x20_0000,
+                ATTRS,
+                false,
+            )
+            .unwrap();
         assert_eq!((s.pages_4k, s.blocks_2m), (512, 0));
     }
 
@@ -288,7 +352,15 @@ pub(crate) mod tests {
     fn overlapping_map_is_refused() {
         let mut a = TestAlloc::new(16);
         let mut t = PageTable::new(&mut a, 0, 48).unwrap();
-        t.map(&mut a, 0x20_0000, PhysAddr(0x20_0000), 0x20_0000, ATTRS, true).unwrap();
+        t.map(
+            &mut a,
+            0x20_0000,
+            PhysAddr(0x20_0000),
+            0x20_0000,
+            ATTRS,
+            true,
+        )
+        .unwrap();
         assert_eq!(
             t.map(&mut a, 0x30_0000, PhysAddr(0), 0x1000, ATTRS, true),
             Err(MapError::AlreadyMapped)
@@ -299,11 +371,20 @@ pub(crate) mod tests {
     fn bad_arguments_are_errors() {
         let mut a = TestAlloc::new(4);
         let mut t = PageTable::new(&mut a, 0, 48).unwrap();
-        assert_eq!(t.map(&mut a, 0x800, PhysAddr(0), 0x1000, 0, true), Err(MapError::Misaligned));
-        assert_eq!(t.map(&mut a, 0, PhysAddr(0), 0, 0, true), Err(MapError::Misaligned));
-        assert_eq!(t.map(&mut a, 1 << 48, PhysAddr(0), 0x1000, 0, true), Err(MapError::OutOfRange));
         assert_eq!(
-            t.map(&mut a, u64::MAX & !0xfff, PhysAddr(0), 0x2000, 0, true),
+            t.map(&mut a, 0x800, PhysAddr(0), 0x1000, 0, true),
+            Err(MapError::Misaligned)
+        );
+        assert_eq!(
+            t.map(&mut a, 0, PhysAddr(0), 0, 0, true),
+            Err(MapError::Misaligned)
+        );
+        assert_eq!(
+            t.map(&mut a, 1 << 48, PhysAddr(0), 0x1000, 0, true),
+            Err(MapError::OutOfRange)
+        );
+        assert_eq!(
+            t.map(&mut a, !0xfff, PhysAddr(0), 0x2000, 0, true),
             Err(MapError::OutOfRange)
         );
         assert!(PageTable::new(&mut a, 3, 48).is_err());
@@ -325,7 +406,18 @@ pub(crate) mod tests {
         let mut a = TestAlloc::new(8);
         let mut t = PageTable::new(&mut a, 1, 40).unwrap();
         assert_eq!(a.used(), 2);
-        t.map(&mut a, 0xff_c000_0000, PhysAddr(0x1_0000_0000), 1 << 30, ATTRS, true).unwrap();
-        assert_eq!(t.lookup(0xff_c000_1000).unwrap().pa, PhysAddr(0x1_0000_1000));
+        t.map(
+            &mut a,
+            0xff_c000_0000,
+            PhysAddr(0x1_0000_0000),
+            1 << 30,
+            ATTRS,
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            t.lookup(0xff_c000_1000).unwrap().pa,
+            PhysAddr(0x1_0000_1000)
+        );
     }
 }

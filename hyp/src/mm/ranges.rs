@@ -51,7 +51,9 @@ impl RangeSet {
                 merged.push(*r).map_err(|_| TooManyRanges)?;
             } else if r.base.0 > end {
                 if !placed {
-                    merged.push(PhysRange::new(start, end - start)).map_err(|_| TooManyRanges)?;
+                    merged
+                        .push(PhysRange::new(start, end - start))
+                        .map_err(|_| TooManyRanges)?;
                     placed = true;
                 }
                 merged.push(*r).map_err(|_| TooManyRanges)?;
@@ -61,7 +63,9 @@ impl RangeSet {
             }
         }
         if !placed {
-            merged.push(PhysRange::new(start, end - start)).map_err(|_| TooManyRanges)?;
+            merged
+                .push(PhysRange::new(start, end - start))
+                .map_err(|_| TooManyRanges)?;
         }
         self.ranges = merged;
         Ok(())
@@ -125,23 +129,35 @@ mod tests {
 
     #[test]
     fn adjacent_and_overlapping_ranges_merge() {
-        let s = set(&[(0x1000, 0x1000), (0x2000, 0x1000), (0x2800, 0x2000), (0x9000, 0x1000)]);
+        let s = set(&[
+            (0x1000, 0x1000),
+            (0x2000, 0x1000),
+            (0x2800, 0x2000),
+            (0x9000, 0x1000),
+        ]);
         assert_eq!(pairs(&s), vec![(0x1000, 0x3800), (0x9000, 0x1000)]);
     }
 
     #[test]
     fn unsorted_input_comes_out_sorted() {
         let s = set(&[(0x9000, 0x1000), (0x1000, 0x1000), (0x5000, 0x1000)]);
-        assert_eq!(pairs(&s), vec![(0x1000, 0x1000), (0x5000, 0x1000), (0x9000, 0x1000)]);
+        assert_eq!(
+            pairs(&s),
+            vec![(0x1000, 0x1000), (0x5000, 0x1000), (0x9000, 0x1000)]
+        );
     }
 
     #[test]
     fn hole_in_the_middle_splits_a_range() {
         let mut s = set(&[(0x4000_0000, 0x4000_0000)]);
-        s.remove(PhysRange::new(0x4000_0000 + 0x20_0000, 0x10_0000)).unwrap();
+        s.remove(PhysRange::new(0x4000_0000 + 0x20_0000, 0x10_0000))
+            .unwrap();
         assert_eq!(
             pairs(&s),
-            vec![(0x4000_0000, 0x20_0000), (0x4030_0000, 0x4000_0000 - 0x30_0000)]
+            vec![
+                (0x4000_0000, 0x20_0000),
+                (0x4030_0000, 0x4000_0000 - 0x30_0000)
+            ]
         );
     }
 
@@ -189,7 +205,10 @@ mod tests {
         for i in 0..MAX_RANGES as u64 {
             s.add(PhysRange::new(i * 0x2000, 0x1000)).unwrap();
         }
-        assert_eq!(s.add(PhysRange::new(u64::MAX / 2, 0x1000)), Err(TooManyRanges));
+        assert_eq!(
+            s.add(PhysRange::new(u64::MAX / 2, 0x1000)),
+            Err(TooManyRanges)
+        );
         // Splitting a range also needs room.
         assert_eq!(s.remove(PhysRange::new(0x400, 0x100)), Err(TooManyRanges));
     }
