@@ -9,4 +9,5 @@ q 3 qemu-virt-gicv3-smp4-1g.dtb max 4 1G
 q 2 qemu-virt-gicv2-smp1-512m.dtb cortex-a72 1 512M
 q 3 qemu-virt-gicv3-smp2-4g.dtb cortex-a57 2 4G
 dtc -q -I dts -O dtb -o board-16550.dtb board-16550.dts
+dtc -q -I dts -O dtb -o tiny-legacy-16550a.dtb tiny-legacy-16550a.dts
 echo "DTB fixtures regenerated in $(pwd)"

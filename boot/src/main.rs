@@ -5,6 +5,7 @@
 mod heap;
 mod layout;
 mod panic;
+mod selftest;
 
 use log::{error, info, LevelFilter};
 use stile_hyp::addr::PhysRange;
@@ -99,6 +100,7 @@ extern "C" fn stile_main(dtb: usize, entry_el: u64, _image_base: usize) -> ! {
     // Phase 4: report what we found.
     info!("cpu: {features}");
     report_platform(&platform);
+    selftest::run(stile_hyp::bootargs::option(&platform.bootargs, "selftest"));
     info!("boot complete; no host VM yet, powering off");
     psci::power_off(conduit)
 }

@@ -7,6 +7,7 @@ extern crate alloc;
 
 pub mod addr;
 pub mod board;
+pub mod bootargs;
 pub mod console;
 pub mod cpu_features;
 pub mod dt;

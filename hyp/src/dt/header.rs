@@ -1,7 +1,8 @@
 //! The 40-byte FDT header, checked field by field before anything else trusts it.
 //!
-//! The `fdt` crate adds header fields as `u32` (overflow panics in debug builds, wraps in
-//! release) and never parses `/memreserve/`, so every offset and size is bounded here first.
+//! The `fdt` crate trusts the header: it adds offset + size as `u32` (a panic in debug
+//! builds; in release the wrapped sum passes its bounds check and the slice after it
+//! panics) and never reads `/memreserve/`. So every offset and size is bounded here first.
 
 use super::{DtError, MAX_DTB_SIZE};
 
@@ -11,7 +12,8 @@ pub(super) const HEADER_LEN: usize = 40;
 const MIN_VERSION: u32 = 17;
 /// One `/memreserve/` entry (address, size); the block ends with an all-zero entry.
 pub(super) const RSV_ENTRY_LEN: usize = 16;
-/// A struct block needs at least a root `FDT_BEGIN_NODE` and an `FDT_END`.
+/// A root `FDT_BEGIN_NODE` and an `FDT_END`. The crate computes `len - 4` after reading
+/// the first token, which underflows on a shorter block.
 const MIN_STRUCT_LEN: usize = 8;
 
 /// Header fields that passed [`check`]: every block lies inside `total_size` bytes,

@@ -8,8 +8,11 @@ use heapless::Vec;
 
 pub const MAX_RAM_RANGES: usize = 16;
 pub const MAX_RESERVED: usize = 32;
+/// A DTB with more CPUs is refused (`TooMany`), not capped: Stile must know every CPU.
 pub const MAX_CPUS: usize = 64;
 pub const MAX_GICR_RANGES: usize = 8;
+/// Longest `/chosen/bootargs` kept.
+pub const MAX_BOOTARGS: usize = 256;
 /// Largest DTB accepted; a header claiming more is treated as lying.
 pub const MAX_DTB_SIZE: usize = 2 << 20;
 
@@ -27,6 +30,10 @@ pub struct Platform {
     pub gic: Option<Gic>,
     pub psci: Option<Psci>,
     pub timer: Option<Timer>,
+    /// `/chosen/bootargs` (Stile's own `stile.*` options live here).
+    pub bootargs: heapless::String<MAX_BOOTARGS>,
+    /// `/chosen/linux,initrd-start..end`: the host payload the loader placed for us.
+    pub initrd: Option<PhysRange>,
     /// Header `totalsize` of the DTB this came from.
     pub dtb_size: u32,
 }
@@ -131,11 +138,14 @@ pub enum DtError {
     /// smaller than the blocks it describes.
     SizeMismatch,
     UnsupportedVersion,
-    /// Structure block does not parse (bad token, unterminated name, ...).
+    /// Structure block does not parse (bad token, unterminated name, ...), or a property
+    /// Stile reads is wrongly encoded (`reg` not whole entries, a range wrapping the address
+    /// space, two CPUs with one MPIDR, timer interrupts that are not PPIs, ...).
     Malformed,
     /// No `/memory` node with a usable `reg`.
     NoMemory,
-    /// More entries than a fixed-capacity list holds (e.g. > MAX_RAM_RANGES).
+    /// More entries than a fixed-capacity list holds (e.g. > MAX_RAM_RANGES), or nodes
+    /// nested deeper than the walk's 16 levels.
     TooMany,
 }
 
@@ -184,6 +194,7 @@ pub fn dtb_total_size(header: &[u8; 8]) -> Result<usize, DtError> {
 }
 
 mod cells;
+mod chosen;
 mod cpu;
 mod gic;
 mod header;

@@ -1,9 +1,11 @@
 //! Property access on the `fdt` crate's nodes, returning raw bytes we decode ourselves.
 //!
 //! Only the crate's no-panic (`*_fallible`) parser is used, and only its node/property
-//! iteration: its typed helpers can panic or mis-read (`Reg` divides by the entry size,
-//! which is 0 when both cell counts are 0, and loses the grandparent when asked for a
-//! parent's cells; `Chosen::bootargs` underflows on an empty value).
+//! iteration: its typed helpers can panic or mis-read. `Reg` divides by the entry size
+//! (0 when both cell counts are 0) and, when a parent sets only one of `#address-cells` /
+//! `#size-cells`, drops that one too and uses 2/1; `Node::parent()` has no parent of its
+//! own, so nothing above one level can be reached; `Chosen::bootargs` underflows on an
+//! empty value.
 
 use super::DtError;
 use fdt::helpers::UnalignedFallibleNode;

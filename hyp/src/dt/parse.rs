@@ -6,7 +6,9 @@ use super::node::{base_name, from_fdt, phandle, Node};
 use super::timer::RawTimer;
 use super::uart::Uart;
 use super::walk::{depth_first, find_path};
-use super::{cpu, gic, header, memory, memreserve, psci, stdout_path, structure, timer, uart};
+use super::{
+    chosen, cpu, gic, header, memory, memreserve, psci, stdout_path, structure, timer, uart,
+};
 use super::{DtError, Platform};
 use fdt::nodes::AsNode;
 use fdt::Fdt;
@@ -30,6 +32,9 @@ pub(super) fn parse(dtb: &[u8]) -> Result<Platform, DtError> {
         timer: None,
     };
     memreserve::read(blob, &h, &mut found.platform)?;
+    if let Some(node) = find_path(root, "/chosen")?.and_then(|c| c.last().copied()) {
+        chosen::decode(&node, &mut found.platform)?;
+    }
     depth_first(root, |chain| found.visit(chain))?;
     found.finish()
 }
@@ -85,12 +90,21 @@ impl<'a> Found<'a> {
         if self.timer.is_none() {
             self.timer = timer::find(chain)?;
         }
-        if let Some(wanted) = self.uart.and_then(|u| u.clock) {
-            if self.clock_rate.is_none() && phandle(node)? == Some(wanted) {
+        if let Some(wanted) = self.wanted_clock() {
+            if phandle(node)? == Some(wanted) {
                 self.clock_rate = uart::fixed_clock_rate(node)?;
             }
         }
         Ok(())
+    }
+
+    /// The UART's clock provider, while its rate is still needed and unknown.
+    fn wanted_clock(&self) -> Option<u32> {
+        let uart = self.uart?;
+        if uart.info.clock_frequency.is_some() || self.clock_rate.is_some() {
+            return None;
+        }
+        uart.clock
     }
 
     /// Two CPUs with one MPIDR would make "start CPU x" ambiguous: `Malformed`.

@@ -1,0 +1,60 @@
+//! /chosen: bootargs and the initrd range.
+
+use super::builder::with_memory;
+use super::{parse, parse_ok, QEMU_V3_SMP4_1G};
+use crate::addr::PhysRange;
+use crate::dt::DtError;
+
+fn with_chosen(props: impl FnOnce(&mut super::builder::Dtb)) -> Vec<u8> {
+    let mut d = with_memory();
+    d.begin("chosen");
+    props(&mut d);
+    d.end().end();
+    d.finish()
+}
+
+#[test]
+fn bootargs_and_initrd_are_read() {
+    let dtb = with_chosen(|d| {
+        d.str("bootargs", "stile.selftest=panic")
+            .cells("linux,initrd-start", &[0x4800_0000])
+            .cells("linux,initrd-end", &[0, 0x4810_0000]);
+    });
+    let p = parse_ok(&dtb);
+    assert_eq!(p.bootargs.as_str(), "stile.selftest=panic");
+    assert_eq!(p.initrd, Some(PhysRange::new(0x4800_0000, 0x10_0000)));
+}
+
+#[test]
+fn qemu_dump_without_append_has_no_bootargs_or_initrd() {
+    let p = parse_ok(QEMU_V3_SMP4_1G);
+    assert_eq!(p.bootargs.as_str(), "");
+    assert_eq!(p.initrd, None);
+}
+
+#[test]
+fn initrd_with_only_one_end_or_backwards_is_malformed() {
+    let one = with_chosen(|d| {
+        d.cells("linux,initrd-start", &[0x4800_0000]);
+    });
+    assert_eq!(parse(&one), Err(DtError::Malformed));
+    let backwards = with_chosen(|d| {
+        d.cells("linux,initrd-start", &[0x4900_0000])
+            .cells("linux,initrd-end", &[0x4800_0000]);
+    });
+    assert_eq!(parse(&backwards), Err(DtError::Malformed));
+    let odd = with_chosen(|d| {
+        d.prop("linux,initrd-start", &[1, 2, 3])
+            .cells("linux,initrd-end", &[0x4800_0000]);
+    });
+    assert_eq!(parse(&odd), Err(DtError::Malformed));
+}
+
+#[test]
+fn overlong_bootargs_are_refused_not_cut() {
+    let long = "x".repeat(crate::dt::MAX_BOOTARGS + 1);
+    let dtb = with_chosen(|d| {
+        d.str("bootargs", &long);
+    });
+    assert_eq!(parse(&dtb), Err(DtError::TooMany));
+}
