@@ -5,11 +5,10 @@
 pub fn option<'a>(bootargs: &'a str, key: &str) -> Option<&'a str> {
     bootargs
         .split_ascii_whitespace()
-        .filter_map(|word| word.strip_prefix("stile."))
-        .filter_map(|word| word.split_once('='))
-        .filter(|(k, _)| *k == key)
+        .rev()
+        .filter_map(|word| word.strip_prefix("stile.")?.split_once('='))
+        .find(|(k, _)| *k == key)
         .map(|(_, v)| v)
-        .last()
 }
 
 #[cfg(test)]
