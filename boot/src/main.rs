@@ -275,8 +275,10 @@ fn report_platform(p: &Platform) {
         );
     }
     match &p.gic {
-        Some(Gic::V2 { gicd, gicc, .. }) => info!("gic: v2 gicd {} gicc {}", gicd, gicc),
-        Some(Gic::V3 { gicd, gicr }) => info!("gic: v3 gicd {} gicr {} range(s)", gicd, gicr.len()),
+        Some(Gic::V2 { gicd, gicc, .. }) => info!("gic: v2 (GICv2) gicd {} gicc {}", gicd, gicc),
+        Some(Gic::V3 { gicd, gicr }) => {
+            info!("gic: v3 (GICv3) gicd {} gicr {} range(s)", gicd, gicr.len())
+        }
         None => info!("gic: none in the DT"),
     }
     match &p.psci {

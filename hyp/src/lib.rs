@@ -15,5 +15,5 @@ pub mod esr;
 pub mod logger;
 pub mod mm;
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(all(target_arch = "aarch64", feature = "el2"))]
 pub mod arch;

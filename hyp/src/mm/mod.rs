@@ -4,5 +4,6 @@ pub mod bump;
 pub mod el2_attrs;
 pub mod el2_map;
 pub mod frames;
+pub mod kind;
 pub mod pgtable;
 pub mod ranges;
