@@ -12,20 +12,25 @@ OUT      := build/$(PLATFORM)
 ELF_SRC  := target/$(TARGET)/release/stile
 IMAGE    := $(OUT)/stile.bin
 ELF      := $(OUT)/stile.elf
+HOST_SRC := target/$(TARGET)/release/stile-host
+HOST     := $(OUT)/host.bin
 QEMU_CMD := qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cpu $(CPU) \
             -smp $(SMP) -m $(MEM) -nographic -no-reboot
 
 # A user's RUSTFLAGS would replace .cargo/config.toml's (position-independent code): drop it.
 CARGO := env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS cargo
 
-.PHONY: all image run debug test setup clean FORCE
+.PHONY: all image host run debug test setup clean FORCE
 
 all: image
 
 setup:
 	@scripts/setup.sh
 
-image: $(IMAGE)
+# The hypervisor image, and the host payload it runs (passed to QEMU as the initrd).
+image: $(IMAGE) $(HOST)
+
+host: $(HOST)
 
 $(IMAGE): FORCE
 	@mkdir -p $(OUT)
@@ -33,17 +38,22 @@ $(IMAGE): FORCE
 		--no-default-features --features $(PLATFORM)
 	@scripts/pack-image.sh $(ELF_SRC) $(IMAGE) $(ELF)
 
+$(HOST): FORCE
+	@mkdir -p $(OUT)
+	$(CARGO) build --release -p stile-host --target $(TARGET)
+	@scripts/pack-image.sh $(HOST_SRC) $(HOST) $(OUT)/host.elf
+
 run: setup image
-	$(QEMU_CMD) -kernel $(IMAGE)
+	$(QEMU_CMD) -kernel $(IMAGE) -initrd $(HOST)
 
 debug: image
 	@scripts/setup.sh --debug
 	@echo "QEMU is halted with a gdb stub on :1234; gdb attaches below (quit gdb to end)."
-	$(QEMU_CMD) -kernel $(IMAGE) -s -S & \
+	$(QEMU_CMD) -kernel $(IMAGE) -initrd $(HOST) -s -S & \
 	gdb-multiarch $(ELF) -ex 'target remote :1234'; kill %1 2>/dev/null || true
 
 test: setup image
-	@scripts/test.sh --image $(IMAGE) --elf $(ELF)
+	@scripts/test.sh --image $(IMAGE) --elf $(ELF) --host $(HOST)
 
 clean:
 	cargo clean

@@ -92,10 +92,12 @@ pub enum Reason {
     NoSuchVm = 9,
     /// Address beyond the VM's IPA space.
     OutOfRange = 10,
+    /// A device region that overlaps RAM.
+    OverlapsRam = 11,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 12] = [
         Reason::None,
         Reason::NeedsFwb,
         Reason::NoDic,
@@ -107,6 +109,7 @@ impl Reason {
         Reason::NoMapping,
         Reason::NoSuchVm,
         Reason::OutOfRange,
+        Reason::OverlapsRam,
     ];
 
     /// The stable name used in logs and docs/ABI.md.
@@ -123,6 +126,7 @@ impl Reason {
             Reason::NoMapping => "NO_MAPPING",
             Reason::NoSuchVm => "NO_SUCH_VM",
             Reason::OutOfRange => "OUT_OF_RANGE",
+            Reason::OverlapsRam => "OVERLAPS_RAM",
         }
     }
 

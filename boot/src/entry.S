@@ -2,10 +2,11 @@
 // Boot protocol (Linux Documentation/arch/arm64/booting.rst): x0 = DTB physical address,
 // x1..x3 = 0, MMU off, D-cache off, entered at EL2 (or EL1/EL3 on a misconfigured loader).
 
-.equ R_AARCH64_RELATIVE, 1027
 // Image header flags: little endian (bit 0 = 0), 4 KiB pages (bits 2:1 = 1),
 // may be placed anywhere in RAM at a 2 MiB-aligned base (bit 3 = 1).
 .equ IMAGE_FLAGS, (1 << 1) | (1 << 3)
+
+.equ PERCPU_BLOCK_SIZE, 64         // hyp/src/arch/world.rs: PerCpu (asserted there)
 
 .macro adr_l reg, sym
     adrp    \reg, \sym
@@ -29,22 +30,8 @@ primary_entry:
     mrs     x20, CurrentEL
     ubfx    x20, x20, #2, #2            // entry exception level
 
-    // Apply our own relocations: *(r_offset + delta) = r_addend + delta.
     adr_l   x21, _start                 // where we run
-    ldr     x9, =__link_base            // where we were linked (a literal, not relocated)
-    sub     x22, x21, x9                // delta
-    adr_l   x9, __rela_start
-    adr_l   x10, __rela_end
-1:  cmp     x9, x10
-    b.hs    2f
-    ldp     x11, x12, [x9], #16         // r_offset, r_info
-    ldr     x13, [x9], #8               // r_addend
-    cmp     x12, #R_AARCH64_RELATIVE
-    b.ne    1b                          // the image check (scripts/check-image.sh) forbids others
-    add     x13, x13, x22
-    str     x13, [x11, x22]
-    b       1b
-2:
+    self_relocate x21, x22
     // Zero BSS (16-byte aligned by the linker script).
     adr_l   x9, __bss_start
     adr_l   x10, __bss_end
@@ -60,10 +47,12 @@ primary_entry:
 
     cmp     x20, #2
     b.ne    5f
-    // EL2 only: exceptions go to our vectors and use CPU 0's emergency stack.
+    // EL2 only: exceptions go to our vectors. TPIDR_EL2 points at CPU 0's per-CPU block,
+    // which sits on top of its emergency stack (hyp/src/arch/world.rs).
     adr_l   x9, __emergency_stacks_start
     ldr     x10, =EMERGENCY_STACK_SIZE
     add     x9, x9, x10
+    sub     x9, x9, #PERCPU_BLOCK_SIZE
     msr     tpidr_el2, x9
     adr_l   x9, el2_vectors
     msr     vbar_el2, x9

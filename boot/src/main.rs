@@ -2,7 +2,10 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
 mod heap;
+mod host;
 mod layout;
 mod panic;
 mod selftest;
@@ -21,7 +24,7 @@ use stile_hyp::mm::pgtable::{PageTable, PAGE_SIZE};
 use stile_hyp::mm::ranges::RangeSet;
 use stile_platform::BOARD;
 
-core::arch::global_asm!(include_str!("entry.S"));
+core::arch::global_asm!(include_str!("../../linker/self-relocate.S"), include_str!("entry.S"));
 
 /// Page-table pages for EL2's own map (BSS: zeroed by entry.S, inside the image).
 const BOOT_TABLE_PAGES: usize = 32;
@@ -82,9 +85,10 @@ extern "C" fn stile_main(dtb: usize, entry_el: u64, _image_base: usize) -> ! {
         exceptions::register_stack_guard(cpu as usize, image.guard(cpu));
     }
 
-    // Phase 3: allocators.
+    // Phase 3: allocators, and EL2's share of RAM.
     let heap_bytes = heap::init();
-    let frames = match init_frames(&platform, &image, dtb_range) {
+    let hyp = hyp_memory(&image);
+    let frames = match init_frames(&platform, &image, hyp, dtb_range) {
         Ok(f) => f,
         Err(why) => {
             error!("memory map refused ({why})");
@@ -92,7 +96,7 @@ extern "C" fn stile_main(dtb: usize, entry_el: u64, _image_base: usize) -> ! {
         }
     };
     info!(
-        "memory: heap {} KiB, {} MiB of RAM free for page frames",
+        "memory: EL2 owns {hyp}: image, heap {} KiB, {} MiB of page frames",
         heap_bytes / 1024,
         frames.free_bytes() >> 20
     );
@@ -101,8 +105,30 @@ extern "C" fn stile_main(dtb: usize, entry_el: u64, _image_base: usize) -> ! {
     info!("cpu: {features}");
     report_platform(&platform);
     selftest::run(stile_hyp::bootargs::option(&platform.bootargs, "selftest"));
-    info!("boot complete; no host VM yet, powering off");
+
+    // Phase 5: the host VM. Only returns if there is nothing to run.
+    let why = host::boot_host(host::HostBoot {
+        platform: &platform,
+        features: &features,
+        dtb: dtb_range,
+        hyp,
+        frames,
+        stack_top: image.stack(0).end(),
+    });
+    error!("no host VM ({why}); powering off");
     psci::power_off(conduit)
+}
+
+/// Page frames for stage-2 tables and EL2's own bookkeeping, right after the image.
+const HYP_POOL_SIZE: u64 = 16 << 20;
+const BLOCK_2M: u64 = 2 << 20;
+
+/// EL2's memory: the image (from its 2 MiB-aligned base) plus the frame pool after it,
+/// in whole 2 MiB blocks so the host's map around it can use blocks.
+fn hyp_memory(image: &ImageLayout) -> PhysRange {
+    let start = image.image.base.0 & !(BLOCK_2M - 1);
+    let end = image.image.end().next_multiple_of(BLOCK_2M) + HYP_POOL_SIZE;
+    PhysRange::new(start, end - start)
 }
 
 /// Bound, check and parse the DTB at `dtb` (MMU off).
@@ -212,21 +238,27 @@ fn enable_mmu(
     );
 }
 
+/// The frame pool: EL2's memory minus the image. It must not hold anything the loader put
+/// there (DTB, initrd, reserved memory): refuse to boot rather than clobber it.
 fn init_frames(
     platform: &Platform,
     image: &ImageLayout,
+    hyp: PhysRange,
     dtb: PhysRange,
 ) -> Result<Frames, &'static str> {
+    if !platform.ram.iter().any(|r| r.base.0 <= hyp.base.0 && hyp.end() <= r.end()) {
+        return Err("EL2's memory does not fit in the RAM range the image was loaded into");
+    }
+    if hyp.overlaps(&dtb) || platform.initrd.is_some_and(|i| i.overlaps(&hyp)) {
+        return Err("the DTB or the initrd sits where EL2's frame pool goes: load them higher");
+    }
+    if platform.reserved.iter().any(|r| r.range.overlaps(&hyp)) {
+        return Err("reserved memory overlaps EL2's memory");
+    }
     let too_many = |_| "too many RAM ranges";
     let mut free = RangeSet::new();
-    for r in platform.ram.iter() {
-        free.add(*r).map_err(too_many)?;
-    }
+    free.add(hyp).map_err(too_many)?;
     free.remove(image.image).map_err(too_many)?;
-    free.remove(dtb).map_err(too_many)?;
-    for r in platform.reserved.iter() {
-        free.remove(r.range).map_err(too_many)?;
-    }
     free.align_inward(PAGE_SIZE);
     let mut frames = Frames::new();
     frames.add(&free);
@@ -275,7 +307,7 @@ fn report_platform(p: &Platform) {
         );
     }
     match &p.gic {
-        Some(Gic::V2 { gicd, gicc, .. }) => info!("gic: v2 (GICv2) gicd {} gicc {}", gicd, gicc),
+        Some(Gic::V2 { gicd, gicc, .. }) => info!("gic: v2 (GICv2) gicd {gicd} gicc {gicc}"),
         Some(Gic::V3 { gicd, gicr }) => {
             info!("gic: v3 (GICv3) gicd {} gicr {} range(s)", gicd, gicr.len())
         }

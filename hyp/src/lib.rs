@@ -8,12 +8,14 @@ extern crate alloc;
 pub mod addr;
 pub mod board;
 pub mod bootargs;
+pub mod config;
 pub mod console;
 pub mod cpu_features;
 pub mod dt;
 pub mod esr;
 pub mod logger;
 pub mod mm;
+pub mod vm;
 
 #[cfg(all(target_arch = "aarch64", feature = "el2"))]
 pub mod arch;

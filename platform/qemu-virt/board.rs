@@ -13,4 +13,5 @@ pub static BOARD: Board = Board {
         reg_io_width: 1,
     },
     default_psci_conduit: Conduit::Smc,
+    regions: crate::REGIONS,
 };

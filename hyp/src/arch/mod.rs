@@ -1,8 +1,16 @@
 //! AArch64-specific code: system registers, cache and TLB maintenance, the EL2 MMU, PSCI
-//! calls and the exception vectors. Small and thin: decisions live in the arch-free core.
+//! calls, the exception vectors and world switch. Small and thin: decisions live in the
+//! arch-free core.
 
+pub mod at;
 pub mod cache;
 pub mod exceptions;
+pub mod firmware;
+pub mod host_entry;
 pub mod mmu;
 pub mod psci;
 pub mod sysreg;
+pub mod sysregs_el1;
+pub mod tlb;
+pub mod traps;
+pub mod world;

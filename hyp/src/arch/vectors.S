@@ -1,10 +1,21 @@
-// EL2 exception vectors. EL2 itself never expects an exception, and nothing runs below EL2
-// yet, so every entry is fatal: it moves to this CPU's emergency stack (TPIDR_EL2 holds its
-// top; the faulting SP may be in a guard page), saves a TrapFrame and calls
-// el2_fatal_exception(frame, kind), which reports and powers off.
+// EL2 exception vectors.
+//
+// From a lower EL (AArch64): the trapped world's registers go into the Context the per-CPU
+// block names (world.rs), Rust handles the trap and returns the Context to resume (the same
+// one, or another world), and we eret into it.
+//
+// From EL2 itself: never expected, so fatal. It moves to this CPU's emergency stack (it ends
+// where TPIDR_EL2 points: the per-CPU block sits on top of it; the faulting SP may be in a
+// guard page), saves a TrapFrame and calls el2_fatal_exception(frame, kind), which reports
+// and powers off. AArch32 lower ELs cannot happen (HCR_EL2.RW=1) and are fatal too.
 
 .equ FRAME_SIZE, 288
 .equ FRAME_SP, 248
+// PerCpu (world.rs) and Context (world.rs) offsets: keep in sync (const-asserted there).
+.equ PERCPU_CTX, 0
+.equ PERCPU_STACK_TOP, 8
+.equ CTX_ELR, 248
+.equ CTX_SPSR, 256
 
 .macro fatal_entry kind
     .balign 0x80
@@ -21,6 +32,15 @@
     b       el2_fatal_common
 .endm
 
+.macro lower_entry kind
+    .balign 0x80
+    stp     x0, x1, [sp, #-16]!
+    mrs     x0, tpidr_el2
+    ldr     x0, [x0, #PERCPU_CTX]
+    mov     x1, #\kind
+    b       lower_el_common
+.endm
+
 .section .text.vectors, "ax"
 .balign 0x800
 .global el2_vectors
@@ -33,10 +53,10 @@ el2_vectors:
     fatal_entry 5
     fatal_entry 6
     fatal_entry 7
-    fatal_entry 8
-    fatal_entry 9
-    fatal_entry 10
-    fatal_entry 11
+    lower_entry 8
+    lower_entry 9
+    lower_entry 10
+    lower_entry 11
     fatal_entry 12
     fatal_entry 13
     fatal_entry 14
@@ -67,3 +87,59 @@ el2_fatal_common:
     bl      el2_fatal_exception
 1:  wfe
     b       1b
+
+// x0 = Context of the world that trapped, x1 = kind; its x0/x1 are on the stack.
+lower_el_common:
+    stp     x2, x3, [x0, #16]
+    stp     x4, x5, [x0, #32]
+    stp     x6, x7, [x0, #48]
+    stp     x8, x9, [x0, #64]
+    stp     x10, x11, [x0, #80]
+    stp     x12, x13, [x0, #96]
+    stp     x14, x15, [x0, #112]
+    stp     x16, x17, [x0, #128]
+    stp     x18, x19, [x0, #144]
+    stp     x20, x21, [x0, #160]
+    stp     x22, x23, [x0, #176]
+    stp     x24, x25, [x0, #192]
+    stp     x26, x27, [x0, #208]
+    stp     x28, x29, [x0, #224]
+    str     x30, [x0, #240]
+    ldp     x2, x3, [sp], #16
+    stp     x2, x3, [x0, #0]
+    mrs     x2, elr_el2
+    mrs     x3, spsr_el2
+    stp     x2, x3, [x0, #CTX_ELR]
+    bl      stile_lower_el_trap         // returns the Context to resume in x0
+    b       world_resume
+
+// Enter a world for the first time: x0 = Context, x1 = this CPU's EL2 stack top.
+.global world_enter
+world_enter:
+    mov     sp, x1
+    // fall through
+
+// x0 = Context to run; becomes this CPU's current world.
+world_resume:
+    mrs     x1, tpidr_el2
+    str     x0, [x1, #PERCPU_CTX]
+    ldp     x2, x3, [x0, #CTX_ELR]
+    msr     elr_el2, x2
+    msr     spsr_el2, x3
+    ldp     x2, x3, [x0, #16]
+    ldp     x4, x5, [x0, #32]
+    ldp     x6, x7, [x0, #48]
+    ldp     x8, x9, [x0, #64]
+    ldp     x10, x11, [x0, #80]
+    ldp     x12, x13, [x0, #96]
+    ldp     x14, x15, [x0, #112]
+    ldp     x16, x17, [x0, #128]
+    ldp     x18, x19, [x0, #144]
+    ldp     x20, x21, [x0, #160]
+    ldp     x22, x23, [x0, #176]
+    ldp     x24, x25, [x0, #192]
+    ldp     x26, x27, [x0, #208]
+    ldp     x28, x29, [x0, #224]
+    ldr     x30, [x0, #240]
+    ldp     x0, x1, [x0, #0]
+    eret

@@ -6,6 +6,8 @@
 use crate::addr::PhysRange;
 use heapless::Vec;
 
+pub use host_dtb::{build_host_dtb, HostDtbEdits, HostDtbError, HOST_DTB_SLACK};
+
 pub const MAX_RAM_RANGES: usize = 16;
 pub const MAX_RESERVED: usize = 32;
 /// A DTB with more CPUs is refused (`TooMany`), not capped: Stile must know every CPU.
@@ -198,6 +200,7 @@ mod chosen;
 mod cpu;
 mod gic;
 mod header;
+mod host_dtb;
 mod memory;
 mod memreserve;
 mod node;

@@ -2,7 +2,7 @@
 //! so multi-page, naturally aligned runs are cheap). Needs the heap for its free lists.
 
 use crate::addr::PhysAddr;
-use crate::mm::pgtable::PAGE_SIZE;
+use crate::mm::pgtable::{TableAlloc, PAGE_SIZE};
 use crate::mm::ranges::RangeSet;
 use buddy_system_allocator::FrameAllocator;
 
@@ -61,6 +61,26 @@ impl Frames {
 
     pub fn total_bytes(&self) -> u64 {
         self.total_pages * PAGE_SIZE
+    }
+}
+
+/// Stage-2 table pages come from the frame pool. Frames are identity mapped at EL2 (the pool
+/// is RAM in EL2's own map), so a page is zeroed through its physical address.
+impl TableAlloc for Frames {
+    fn alloc_table(&mut self) -> Option<PhysAddr> {
+        self.alloc_root(1)
+    }
+
+    fn free_table(&mut self, table: PhysAddr) {
+        self.free(table, 1);
+    }
+
+    fn alloc_root(&mut self, pages: usize) -> Option<PhysAddr> {
+        let pa = self.alloc(pages)?;
+        // SAFETY: the frames were just taken from the pool EL2 owns and maps read-write;
+        // nothing else refers to them.
+        unsafe { core::ptr::write_bytes(pa.0 as usize as *mut u8, 0, pages * PAGE_SIZE as usize) };
+        Some(pa)
     }
 }
 

@@ -7,3 +7,10 @@ pub mod frames;
 pub mod kind;
 pub mod pgtable;
 pub mod ranges;
+pub mod s2_attrs;
+pub mod stage2;
+#[cfg(test)]
+mod stage2_model_tests;
+pub mod tlb;
+pub mod vmid;
+pub mod vtcr;

@@ -176,7 +176,7 @@ impl Case {
     }
 
     /// QEMU's arguments (without the program name) for loading `image`.
-    pub fn qemu_args(&self, image: &Path) -> Vec<OsString> {
+    pub fn qemu_args(&self, image: &Path, host: Option<&Path>) -> Vec<OsString> {
         let mut args: Vec<OsString> = [
             "-M",
             &format!(
@@ -210,6 +210,10 @@ impl Case {
             Load::Kernel | Load::KernelAtEl1 => {
                 args.push("-kernel".into());
                 args.push(image.into());
+                if let Some(host) = host {
+                    args.push("-initrd".into());
+                    args.push(host.into());
+                }
             }
             Load::ElfNoDtb => {
                 let mut dev = OsString::from("loader,file=");
@@ -292,7 +296,7 @@ mod tests {
     #[test]
     fn kernel_boot_command_line() {
         let c = select(Some("boot-cortex-a72-gicv2-smp4"))[0];
-        let args: Vec<_> = c.qemu_args(Path::new("b/stile.bin"));
+        let args: Vec<_> = c.qemu_args(Path::new("b/stile.bin"), None);
         let args: Vec<_> = args.iter().map(|a| a.to_str().unwrap()).collect();
         assert_eq!(
             args.join(" "),
@@ -308,7 +312,7 @@ mod tests {
             c.image(Path::new("x.bin"), Path::new("x.elf")),
             Path::new("x.elf")
         );
-        let args = c.qemu_args(Path::new("x.elf"));
+        let args = c.qemu_args(Path::new("x.elf"), None);
         assert!(args.contains(&"loader,file=x.elf,cpu-num=0".into()));
         assert!(!args.contains(&"-kernel".into()));
         assert_eq!(c.max_secs, Some(10));

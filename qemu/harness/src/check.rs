@@ -13,6 +13,8 @@ pub struct Config {
     pub qemu: String,
     pub image: PathBuf,
     pub elf: PathBuf,
+    /// The host payload, passed as `-initrd` to every `-kernel` boot (none: no `-initrd`).
+    pub host: Option<PathBuf>,
     pub timeout: Duration,
 }
 
@@ -52,13 +54,19 @@ pub fn run_case(case: &Case, config: &Config) -> Outcome {
             format!("{} not found: run `make image` first", image.display()),
         );
     }
+    if let Some(host) = config.host.as_deref().filter(|h| !h.is_file()) {
+        return Outcome::refused(
+            case.name,
+            format!("{} not found: run `make image` first", host.display()),
+        );
+    }
     let timeout = match case.max_secs {
         Some(s) => config.timeout.min(Duration::from_secs(s)),
         None => config.timeout,
     };
     let inv = Invocation {
         program: config.qemu.clone().into(),
-        args: case.qemu_args(image),
+        args: case.qemu_args(image, config.host.as_deref()),
         timeout,
     };
     run_invocation(case, &inv)
@@ -114,6 +122,7 @@ mod tests {
             qemu: "qemu-system-aarch64".into(),
             image: PathBuf::from(dir).join("stile.bin"),
             elf: PathBuf::from(dir).join("stile.elf"),
+            host: None,
             timeout: Duration::from_secs(20),
         }
     }

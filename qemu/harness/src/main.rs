@@ -10,7 +10,7 @@ use stile_harness::check::{self, Config, Outcome};
 use stile_harness::{pool, report};
 
 const USAGE: &str = "\
-usage: stile-harness [--image PATH.bin] [--elf PATH.elf] [--filter SUBSTR] [--jobs N]
+usage: stile-harness [--image PATH.bin] [--elf PATH.elf] [--host PATH.bin] [--filter SUBSTR] [--jobs N]
                      [--timeout SECS] [--qemu PROGRAM] [--list]
 
 Boots the Stile image under QEMU once per case, in parallel, and prints one
@@ -19,6 +19,7 @@ Exit status 0 iff every selected case passed.
 
   --image PATH    raw image for -kernel          (default build/qemu-virt/stile.bin)
   --elf PATH      ELF for the no-DTB boot        (default build/qemu-virt/stile.elf)
+  --host PATH     host payload, given as -initrd  (default: none)
   --filter SUBSTR only cases whose name contains SUBSTR
   --jobs N        boots at once                  (default: number of CPUs)
   --timeout SECS  hard limit per boot; QEMU is killed after it (default 20)
@@ -39,6 +40,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, String> 
             qemu: "qemu-system-aarch64".into(),
             image: PathBuf::from("build/qemu-virt/stile.bin"),
             elf: PathBuf::from("build/qemu-virt/stile.elf"),
+            host: None,
             timeout: Duration::from_secs(20),
         },
         filter: None,
@@ -63,6 +65,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, String> 
             "--list" => cli.list = true,
             "--image" => cli.config.image = value()?.into(),
             "--elf" => cli.config.elf = value()?.into(),
+            "--host" => cli.config.host = Some(value()?.into()),
             "--filter" => cli.filter = Some(value()?),
             "--qemu" => cli.config.qemu = value()?,
             "--jobs" => {

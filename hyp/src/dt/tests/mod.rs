@@ -6,6 +6,7 @@ mod builder;
 mod chosen;
 mod cpus_memory;
 mod fuzz;
+mod host_dtb;
 mod interrupts;
 mod malformed;
 mod qemu;

@@ -1,0 +1,116 @@
+//! EL2's configuration while the host VM runs, and the first entry into it.
+
+use crate::arch::world::{self, Context, SPSR_EL1H_MASKED};
+use core::arch::asm;
+
+const HCR_VM: u64 = 1 << 0;
+const HCR_SWIO: u64 = 1 << 1;
+/// Force broadcast of the host's TLB and cache maintenance (it is one VM on many CPUs).
+const HCR_FB: u64 = 1 << 9;
+/// Barriers from EL1 are at least inner shareable.
+const HCR_BSU_IS: u64 = 1 << 10;
+/// SMC from EL1 traps to EL2 (PSCI is relayed by policy).
+const HCR_TSC: u64 = 1 << 19;
+/// EL1 is AArch64.
+const HCR_RW: u64 = 1 << 31;
+const HCR_FWB: u64 = 1 << 46;
+/// Pointer-authentication keys and instructions do not trap (only when implemented).
+const HCR_APK_API: u64 = 1 << 40 | 1 << 41;
+
+/// CPTR_EL2 (non-VHE): RES1 bits, nothing trapped (FP/SIMD and SVE stay with the VM; EL2
+/// itself never touches FP).
+const CPTR_EL2_NO_TRAPS: u64 = 0x32ff;
+/// CNTHCTL_EL2 (non-VHE): EL1 may use the physical counter and timer (they pass through).
+const CNTHCTL_EL1_PHYS: u64 = 0b11;
+/// SCTLR_EL1 with only its RES1 bits: MMU, caches and alignment checks off.
+const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
+/// ICC_SRE_EL2: system-register GIC interface, and EL1 may use it too.
+const ICC_SRE_EL2_SRE_ENABLE: u64 = 1 << 0 | 1 << 3;
+
+/// What the host VM runs with.
+pub struct HostSetup {
+    pub vttbr: u64,
+    pub vtcr: u64,
+    pub entry: u64,
+    pub dtb: u64,
+    pub gic_v3: bool,
+    /// HCR_EL2.FWB: stage 2 may force the memory type (only on CPUs with FEAT_S2FWB).
+    pub fwb: bool,
+}
+
+fn has_pointer_auth() -> bool {
+    let (isar1, isar2): (u64, u64);
+    // SAFETY: reading ID registers has no side effects.
+    unsafe {
+        asm!("mrs {}, id_aa64isar1_el1", out(reg) isar1, options(nomem, nostack));
+        asm!("mrs {}, id_aa64isar2_el1", out(reg) isar2, options(nomem, nostack));
+    }
+    // APA [7:4], API [11:8], GPA [27:24], GPI [31:28]; APA3 [15:12] in ISAR2.
+    isar1 & 0xf000_0ff0 != 0 || isar2 & 0xf000 != 0
+}
+
+/// Program EL2 for the host and enter it at EL1h (MMU off, DAIF masked, x0 = DTB). Never
+/// returns: from here EL2 only runs when the host traps.
+///
+/// # Safety
+/// `setup.vttbr` must hold a complete stage 2 that never maps EL2's own memory; `ctx` must
+/// live forever; `stack_top` is this CPU's EL2 stack top (the caller's frames are abandoned).
+pub unsafe fn enter_host(setup: &HostSetup, ctx: &'static mut Context, stack_top: u64) -> ! {
+    let mut hcr = HCR_VM | HCR_SWIO | HCR_FB | HCR_BSU_IS | HCR_TSC | HCR_RW;
+    if has_pointer_auth() {
+        hcr |= HCR_APK_API;
+    }
+    if setup.fwb {
+        hcr |= HCR_FWB;
+    }
+    let (midr, mpidr, pmcr): (u64, u64, u64);
+    // SAFETY: ID and PMU control reads have no side effects.
+    unsafe {
+        asm!("mrs {}, midr_el1", out(reg) midr, options(nomem, nostack));
+        asm!("mrs {}, mpidr_el1", out(reg) mpidr, options(nomem, nostack));
+        asm!("mrs {}, pmcr_el0", out(reg) pmcr, options(nomem, nostack));
+    }
+    // MDCR_EL2.HPMN = PMCR_EL0.N: every event counter belongs to EL1; nothing traps.
+    let mdcr = (pmcr >> 11) & 0x1f;
+    // SAFETY: these registers configure the EL1&0 regime that is about to start; the stage 2
+    // in VTTBR is complete (caller's contract); the TLBI drops anything cached for EL1&0
+    // from before (boot firmware), and the ISB makes it all take effect before the ERET.
+    unsafe {
+        asm!(
+            "msr vtcr_el2, {vtcr}",
+            "msr vttbr_el2, {vttbr}",
+            "msr hcr_el2, {hcr}",
+            "msr cptr_el2, {cptr}",
+            "msr cnthctl_el2, {cnthctl}",
+            "msr cntvoff_el2, xzr",
+            "msr mdcr_el2, {mdcr}",
+            "msr vpidr_el2, {midr}",
+            "msr vmpidr_el2, {mpidr}",
+            "msr sctlr_el1, {sctlr}",
+            "isb",
+            "dsb ishst",
+            "tlbi alle1is",
+            "dsb ish",
+            "isb",
+            vtcr = in(reg) setup.vtcr,
+            vttbr = in(reg) setup.vttbr,
+            hcr = in(reg) hcr,
+            cptr = in(reg) CPTR_EL2_NO_TRAPS,
+            cnthctl = in(reg) CNTHCTL_EL1_PHYS,
+            mdcr = in(reg) mdcr,
+            midr = in(reg) midr,
+            mpidr = in(reg) mpidr,
+            sctlr = in(reg) SCTLR_EL1_RESET,
+            options(nostack),
+        );
+        if setup.gic_v3 {
+            asm!("msr icc_sre_el2, {}", "isb", in(reg) ICC_SRE_EL2_SRE_ENABLE, options(nostack));
+        }
+    }
+    *ctx = Context::default();
+    ctx.x[0] = setup.dtb;
+    ctx.elr = setup.entry;
+    ctx.spsr = SPSR_EL1H_MASKED;
+    // SAFETY: per this function's contract.
+    unsafe { world::enter(ctx, stack_top) }
+}

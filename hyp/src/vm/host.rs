@@ -1,0 +1,113 @@
+//! The host VM: an identity stage 2 over exactly what the board config gives the host
+//! (its RAM minus EL2's memory and every carve-out, its devices), never EL2's own memory.
+
+use crate::addr::{PhysAddr, PhysRange};
+use crate::config::{Owner, RegionCheck};
+use crate::cpu_features::CpuFeatures;
+use crate::mm::pgtable::{MapStats, TableAlloc};
+use crate::mm::stage2::{Ipa, S2Error, Stage2};
+use crate::mm::tlb::S2Maintenance;
+use crate::mm::vmid::Vmid;
+use crate::mm::vtcr::{vtcr_for, VtcrError};
+use crate::vm::hvc::Translation;
+use heapless::Vec;
+use stile_abi::Reason;
+
+const MAX_UNMAPPED_NOTES: usize = 24;
+
+/// Why an address has no host mapping (for TRANSLATE and abort logs).
+#[derive(Debug, Clone, Copy)]
+struct UnmappedNote {
+    range: PhysRange,
+    reason: Reason,
+}
+
+pub struct HostVm {
+    pub stage2: Stage2,
+    notes: Vec<UnmappedNote, MAX_UNMAPPED_NOTES>,
+}
+
+/// What building the host's stage 2 cost, per accepted region, for the boot report.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostMapReport {
+    pub per_region: [MapStats; crate::config::MAX_REGIONS],
+    pub table_pages: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostVmError {
+    Vtcr(VtcrError),
+    Map(S2Error, &'static str),
+}
+
+impl HostVm {
+    /// The host's stage 2, mapping every accepted host region at its own address. The host
+    /// runs with HCR_EL2.FWB on where the CPU has it (cacheable device memory has no other
+    /// safe encoding); its RAM is then "stage 1 decides" (`s2_attrs::host_leaf_attrs`).
+    /// `hyp` is EL2's memory: recorded so a host access there is reported as HYP_MEMORY.
+    pub fn build(
+        check: &RegionCheck,
+        cpu: &CpuFeatures,
+        vmid: Vmid,
+        hyp: &[PhysRange],
+        alloc: &mut impl TableAlloc,
+        tlb: &mut impl S2Maintenance,
+    ) -> Result<(HostVm, HostMapReport), HostVmError> {
+        let cfg = vtcr_for(cpu.pa_range, cpu.pa_bits, cpu.vmid_bits == 16).map_err(HostVmError::Vtcr)?;
+        let mut stage2 = Stage2::new_host(alloc, cfg, vmid, cpu.fwb).map_err(|e| HostVmError::Map(e, "root"))?;
+        let mut report = HostMapReport::default();
+        for (i, a) in check.accepted.iter().enumerate() {
+            if a.region.owner != Owner::Host {
+                continue;
+            }
+            for r in a.ranges.iter() {
+                let s = stage2
+                    .map(alloc, tlb, Ipa(r.base.0), PhysAddr(r.base.0), r.size, a.region.kind, a.perms)
+                    .map_err(|e| HostVmError::Map(e, a.region.name))?;
+                if let Some(slot) = report.per_region.get_mut(i) {
+                    slot.blocks_1g += s.blocks_1g;
+                    slot.blocks_2m += s.blocks_2m;
+                    slot.pages_4k += s.pages_4k;
+                    slot.tables += s.tables;
+                }
+            }
+        }
+        report.table_pages = stage2.table_pages();
+        let mut notes = Vec::new();
+        for h in hyp {
+            let _ = notes.push(UnmappedNote { range: *h, reason: Reason::HypMemory });
+        }
+        for r in check.refused.iter() {
+            let _ = notes.push(UnmappedNote { range: r.region.range, reason: r.reason });
+        }
+        Ok((HostVm { stage2, notes }, report))
+    }
+
+    /// Why the host has nothing at `ipa`.
+    pub fn why_unmapped(&self, ipa: u64) -> Reason {
+        self.notes
+            .iter()
+            .find(|n| n.range.contains(PhysAddr(ipa)))
+            .map_or(Reason::NoMapping, |n| n.reason)
+    }
+
+    /// TRANSLATE for the host (VM 0): the stage-2 leaf, and what `at` (the CPU's own
+    /// two-stage walk of `addr`, returning PAR_EL1) says the combined attribute is.
+    pub fn translate(&self, vm: u64, addr: u64, at: impl FnOnce(u64) -> u64) -> Translation {
+        if vm != 0 {
+            return Translation::Invalid(Reason::NoSuchVm);
+        }
+        if addr >= self.stage2.vtcr().ipa_limit() {
+            return Translation::Invalid(Reason::OutOfRange);
+        }
+        match self.stage2.lookup(Ipa(addr)) {
+            None => Translation::Unmapped(self.why_unmapped(addr)),
+            Some(leaf) => {
+                let par = at(addr);
+                // PAR_EL1.F set: the VM's own stage 1 does not map it; report attr 0.
+                let par_attr = if par & 1 == 0 { (par >> 56) as u8 } else { 0 };
+                Translation::Mapped { pa: leaf.pa.0, par_attr, s2_attrs: leaf.attrs }
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The payload's run, phase by phase: DTB and console (MMU off), the EL1 identity map and
+//! MMU, the checks, the summary, power off.
+
+use super::console::{self, Out};
+use super::{cache, fatal, layout, mmu, probe, smccc, sysreg};
+use crate::checks;
+use crate::dt_facts::{self, HostDt};
+use crate::el1_map;
+use crate::facts::Facts;
+use crate::report::Report;
+use core::fmt::Write;
+use stile_hyp::addr::{PhysAddr, PhysRange};
+use stile_hyp::cpu_features::CpuFeatures;
+use stile_hyp::dt::{self, Conduit, DtError};
+use stile_hyp::mm::bump::BumpTables;
+use stile_hyp::mm::pgtable::PAGE_SIZE;
+
+/// Table pages for the EL1 map (BSS: zeroed by entry.S, inside the image). qemu-virt needs 1;
+/// the rest covers RAM ranges whose edges are not 1 GiB / 2 MiB aligned.
+const TABLE_PAGES: usize = 64;
+#[repr(C, align(4096))]
+struct TablePool([[u64; 512]; TABLE_PAGES]);
+static mut TABLES: TablePool = TablePool([[0; 512]; TABLE_PAGES]);
+
+/// From entry.S, on our stack, MMU off, VBAR_EL1 set.
+pub fn run(dtb: usize, _image_base: usize) -> ! {
+    // Phase 1, MMU off: no atomic read-modify-write, nothing but plain loads and stores.
+    let image = layout::image();
+    let host_dt = read_dtb(dtb, image);
+    console::init(
+        host_dt
+            .as_ref()
+            .ok()
+            .and_then(|d| d.platform.console.as_ref()),
+    );
+    let host_dt = match host_dt {
+        Ok(d) => d,
+        Err(e) => fatal::stop(format_args!("device tree refused ({})", e.reason())),
+    };
+    let platform = &host_dt.platform;
+    fatal::set_conduit(platform.psci.map_or(Conduit::Smc, |p| p.conduit));
+    let el = sysreg::current_el();
+    if el != 1 {
+        fatal::stop(format_args!(
+            "entered at EL{el}: this payload is Stile's host VM and runs at EL1"
+        ));
+    }
+    let cpu = CpuFeatures::decode(&sysreg::id_regs());
+    let _ = writeln!(
+        Out,
+        "host: stile-host {} at EL1: image {image}, dtb {dtb:#x} ({} bytes)",
+        env!("CARGO_PKG_VERSION"),
+        platform.dtb_size
+    );
+    let _ = writeln!(
+        Out,
+        "host: cpu: FWB={} DIC={} PARange={}",
+        u8::from(cpu.fwb),
+        u8::from(cpu.dic),
+        cpu.pa_bits
+    );
+    for r in platform.ram.iter() {
+        let _ = writeln!(Out, "host: ram: {r}");
+    }
+    match &host_dt.stile_hyp {
+        Some(n) => {
+            let no_map = if n.no_map { ", no-map" } else { "" };
+            let _ = writeln!(Out, "host: stile-hyp: {}{no_map}", n.range);
+        }
+        None => {
+            let _ = writeln!(Out, "host: stile-hyp: no such node in the DTB");
+        }
+    }
+
+    // Phase 2: the EL1 identity map, then MMU and caches on.
+    let ram = match el1_map::ram_set(&platform.ram) {
+        Ok(r) => r,
+        Err(_) => fatal::stop(format_args!("too many RAM ranges for the EL1 map")),
+    };
+    if el1_map::use_at(image.base.0, &ram) != Some(crate::el1_attrs::El1Use::Ram)
+        || el1_map::use_at(image.end() - 1, &ram) != Some(crate::el1_attrs::El1Use::Ram)
+    {
+        fatal::stop(format_args!(
+            "image {image} is not inside the DT's RAM: Stile must place the host in host RAM"
+        ));
+    }
+    enable_mmu(&host_dt, image, &cpu);
+
+    // Phase 3: the checks.
+    let facts = Facts {
+        ram,
+        stile_hyp: host_dt.stile_hyp,
+        image,
+        fwb: cpu.fwb,
+        dic: cpu.dic,
+        park_entry: probe::park_entry(),
+    };
+    let mut report = Report::new(Out);
+    checks::run_all(&mut smccc::Real, &facts, &mut report);
+    report.summary();
+    fatal::power_off()
+}
+
+/// Bound, check and parse the DTB at `dtb` (MMU off).
+fn read_dtb(dtb: usize, image: PhysRange) -> Result<HostDt, DtError> {
+    if dtb == 0 {
+        return Err(DtError::NoDtb);
+    }
+    if !dtb.is_multiple_of(8) {
+        return Err(DtError::Misaligned);
+    }
+    let mut header = [0u8; 8];
+    for (i, b) in header.iter_mut().enumerate() {
+        // SAFETY: Stile's contract says x0 points at a DTB in RAM; its first 8 bytes are the
+        // magic and size, and reading RAM with the MMU off has no side effects.
+        *b = unsafe { core::ptr::read_volatile((dtb + i) as *const u8) };
+    }
+    let size = dt::dtb_total_size(&header)?;
+    if PhysRange::new(dtb as u64, size as u64).overlaps(&image) {
+        // entry.S zeroed our BSS over it: the blob cannot be trusted.
+        return Err(DtError::SizeMismatch);
+    }
+    // SAFETY: `size` is bounded by MAX_DTB_SIZE and the blob does not overlap our image (the
+    // only memory we write); nobody else writes it while we run.
+    let blob = unsafe { core::slice::from_raw_parts(dtb as *const u8, size) };
+    dt_facts::read(blob)
+}
+
+fn enable_mmu(host_dt: &HostDt, image: PhysRange, cpu: &CpuFeatures) {
+    let pool = PhysRange::new((&raw mut TABLES) as u64, (TABLE_PAGES as u64) * PAGE_SIZE);
+    // SAFETY: TABLES is page aligned, inside our image, and used by nothing else.
+    let mut tables = unsafe { BumpTables::new(pool) };
+    let (table, stats) = match el1_map::build(&mut tables, &host_dt.platform.ram) {
+        Ok(built) => built,
+        Err(e) => fatal::stop(format_args!("EL1 map refused ({e:?})")),
+    };
+    // Everything since entry was written with the data cache off: drop any stale lines
+    // over the image (code, data, BSS with the tables, stack) before caches come on.
+    // SAFETY: caches are off, so memory holds the only current copy of our writes, and
+    // Stile cleaned the image to PoC before entering us (the boot contract).
+    unsafe {
+        cache::invalidate_dcache_range(
+            image.base.0 as usize,
+            image.size as usize,
+            cpu.dcache_line as usize,
+        )
+    };
+    // SAFETY: the table maps all RAM (our image, stack and tables included) Normal-WB and
+    // everything else below 512 GiB Device-nGnRE (the UART included); stale lines are gone.
+    unsafe { mmu::enable_el1_mmu(PhysAddr(table.root().0), cpu.pa_range) };
+    let _ = writeln!(
+        Out,
+        "host: mmu: EL1 stage 1 on: {} table page(s), {} x 1 GiB + {} x 2 MiB blocks + {} pages",
+        tables.used(),
+        stats.blocks_1g,
+        stats.blocks_2m,
+        stats.pages_4k
+    );
+}

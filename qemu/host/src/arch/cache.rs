@@ -1,0 +1,23 @@
+//! Data-cache maintenance by virtual address.
+
+use core::arch::asm;
+
+/// Invalidate `[start, start + len)` to the point of coherency. Used with the MMU and caches
+/// off, before turning them on, so no stale line shadows what we wrote to memory since entry
+/// (BSS, relocations, page tables, stack).
+///
+/// # Safety
+/// The range must hold nothing whose only up-to-date copy is in a cache: true for what we
+/// wrote with the data cache off, and for the image Stile cleaned to PoC before entering us.
+pub unsafe fn invalidate_dcache_range(start: usize, len: usize, line: usize) {
+    let end = start.saturating_add(len);
+    let mut addr = start & !(line - 1);
+    while addr < end {
+        // SAFETY: DC IVAC changes cache state only; the caller guarantees memory is current.
+        // (Under a hypervisor with HCR_EL2.VM set it runs as DC CIVAC: equally harmless here.)
+        unsafe { asm!("dc ivac, {}", in(reg) addr, options(nostack, preserves_flags)) };
+        addr += line;
+    }
+    // SAFETY: a barrier has no memory-safety effect.
+    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+}

@@ -1,0 +1,15 @@
+//! AArch64 at EL1: the boot flow, vectors, MMU, SMCCC calls and probe accesses. Thin: every
+//! decision (what to map, what to expect, what an exception means) lives in the arch-free
+//! modules above.
+
+pub mod boot;
+mod cache;
+mod cell;
+mod console;
+mod exceptions;
+pub mod fatal;
+mod layout;
+mod mmu;
+mod probe;
+mod smccc;
+mod sysreg;

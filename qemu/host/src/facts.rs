@@ -1,0 +1,22 @@
+//! What the payload knows about its world when the checks start (read from the DTB and the
+//! ID registers by `arch`, made up by the tests).
+
+use crate::dt_facts::HypNode;
+use stile_hyp::addr::PhysRange;
+use stile_hyp::mm::ranges::RangeSet;
+
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// The DT's RAM as the payload's stage 1 maps it (`el1_map::ram_set`).
+    pub ram: RangeSet,
+    /// `/reserved-memory/stile-hyp@...`, if the DTB has it.
+    pub stile_hyp: Option<HypNode>,
+    /// The payload's own footprint (code, data, BSS, stack).
+    pub image: PhysRange,
+    /// FEAT_S2FWB.
+    pub fwb: bool,
+    /// CTR_EL0.DIC.
+    pub dic: bool,
+    /// A harmless entry point for the CPU_ON that must be refused (a `wfe` loop).
+    pub park_entry: u64,
+}

@@ -1,0 +1,22 @@
+//! PSCI function IDs and return values (PSCI 1.x; arm-el2-notes.md).
+
+pub const VERSION: u64 = 0x8400_0000;
+pub const CPU_ON: u64 = 0xC400_0003;
+pub const SYSTEM_OFF: u64 = 0x8400_0008;
+
+/// PSCI returns a signed 32-bit value in w0 (the upper half of x0 is not part of it).
+pub const fn ret32(x0: u64) -> i32 {
+    x0 as u32 as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn returns_are_signed_32_bit() {
+        assert_eq!(ret32(u64::MAX - 1), -2);
+        assert_eq!(ret32(0xffff_fffe), -2);
+        assert_eq!(ret32(0x1_0001), 0x1_0001);
+    }
+}
