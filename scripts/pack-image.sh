@@ -6,20 +6,23 @@ elf=$1 bin=$2 elf_out=$3
 
 tools=$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin
 objcopy=$tools/llvm-objcopy
-readelf=$tools/llvm-readelf
+# llvm-tools ships llvm-readobj; its GNU output style is readelf's.
+readelf=("$tools/llvm-readobj" --elf-output-style=GNU)
 [ -x "$objcopy" ] || objcopy=$(command -v llvm-objcopy || command -v rust-objcopy || true)
-[ -x "$readelf" ] || readelf=$(command -v llvm-readelf || true)
+[ -x "${readelf[0]}" ] || readelf=($(command -v llvm-readelf || command -v readelf || true))
 if [ -z "$objcopy" ]; then
     echo "pack-image: no llvm-objcopy (rustup component add llvm-tools, or apt-get install llvm)" >&2
     exit 1
 fi
 
-if [ -n "$readelf" ]; then
-    bad=$("$readelf" -r "$elf" | awk '/R_AARCH64_/ && $3 != "R_AARCH64_RELATIVE" {print $3}' | sort -u)
+if [ -n "${readelf[0]:-}" ]; then
+    bad=$("${readelf[@]}" -r "$elf" | awk '/R_AARCH64_/ && $3 != "R_AARCH64_RELATIVE" {print $3}' | sort -u)
     if [ -n "$bad" ]; then
         echo "pack-image: relocations entry.S cannot apply: $bad" >&2
         exit 1
     fi
+else
+    echo "pack-image: warning: no readelf; relocation types not checked" >&2
 fi
 
 "$objcopy" -O binary "$elf" "$bin"

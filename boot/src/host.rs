@@ -6,6 +6,7 @@ use alloc::boxed::Box;
 use alloc::vec;
 use log::{error, info};
 use stile_hyp::addr::PhysRange;
+use stile_hyp::arch::cache;
 use stile_hyp::arch::host_entry::{enter_host, HostSetup};
 use stile_hyp::arch::tlb::ArchTlb;
 use stile_hyp::arch::traps::HOST;
@@ -43,13 +44,26 @@ static mut HOST_CONTEXT: Context = Context::ZERO;
 
 /// Build and enter the host. Returns only with a reason when there is nothing to run.
 pub fn boot_host(mut b: HostBoot) -> &'static str {
-    let check: Box<RegionCheck> = Box::new(check_regions(BOARD.regions, b.platform, b.features, &[b.hyp], b.dtb));
+    let check: Box<RegionCheck> = Box::new(check_regions(
+        BOARD.regions,
+        b.platform,
+        b.features,
+        &[b.hyp],
+        b.dtb,
+    ));
     for refused in check.refused.iter() {
         error!("{refused}");
     }
 
     let vmid = Vmid::HOST;
-    let (host, report) = match HostVm::build(&check, b.features, vmid, &[b.hyp], &mut b.frames, &mut ArchTlb) {
+    let (host, report) = match HostVm::build(
+        &check,
+        b.features,
+        vmid,
+        &[b.hyp],
+        &mut b.frames,
+        &mut ArchTlb,
+    ) {
         Ok(ok) => ok,
         Err(e) => {
             error!("host stage 2 refused ({e:?})");
@@ -59,8 +73,15 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
     let fwb = host.stage2.fwb();
     info!("regions: name, range(s), kind, perms, stage-2 memory type (host), blocks used:");
     for (i, line) in region_table(&check, |k| s2_attrs::describe_host(k, fwb)).enumerate() {
-        match report.per_region.get(i).filter(|s| s.blocks_1g + s.blocks_2m + s.pages_4k > 0) {
-            Some(s) => info!("  {line}  [{} x 1G, {} x 2M, {} x 4K]", s.blocks_1g, s.blocks_2m, s.pages_4k),
+        match report
+            .per_region
+            .get(i)
+            .filter(|s| s.blocks_1g + s.blocks_2m + s.pages_4k > 0)
+        {
+            Some(s) => info!(
+                "  {line}  [{} x 1G, {} x 2M, {} x 4K]",
+                s.blocks_1g, s.blocks_2m, s.pages_4k
+            ),
             None => info!("  {line}"),
         }
     }
@@ -101,6 +122,11 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
         gic_v3: matches!(b.platform.gic, Some(Gic::V3 { .. })),
         fwb,
     };
+    // The host starts with its MMU and caches off: what EL2 wrote through its cacheable
+    // map must be in memory, and no stale instructions may be cached.
+    let line = b.features.dcache_line as usize;
+    cache::clean_to_poc(entry.base.0 as usize, entry.size as usize, line);
+    cache::clean_to_poc(dtb.base.0 as usize, dtb.size as usize, line);
     *HOST.lock() = Some(host);
     info!(
         "boot complete; entering the host at EL1: entry {:#x}, dtb {:#x} ({} bytes)",
@@ -108,17 +134,22 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
     );
     // SAFETY: the host's stage 2 maps only what the board config grants the host (never
     // `b.hyp`); HOST_CONTEXT is used by nobody else; this CPU's boot frames are abandoned.
-    unsafe { enter_host(&setup, &mut *(&raw mut HOST_CONTEXT), b.stack_top) }
+    unsafe { enter_host(&setup, &raw mut HOST_CONTEXT, b.stack_top) }
 }
 
 /// Copy the payload out of the initrd to a 2 MiB-aligned place in host RAM; its range.
 fn load_payload(initrd: PhysRange, host_ram: &RangeSet) -> Result<PhysRange, &'static str> {
-    if !host_ram.iter().any(|r| r.base.0 <= initrd.base.0 && initrd.end() <= r.end()) {
+    if !host_ram
+        .iter()
+        .any(|r| r.base.0 <= initrd.base.0 && initrd.end() <= r.end())
+    {
         return Err("the initrd is not in host RAM");
     }
     // SAFETY: the initrd lies in host RAM, which EL2 maps read-write, and nothing else uses
     // it before the host runs.
-    let src = unsafe { core::slice::from_raw_parts(initrd.base.0 as usize as *const u8, initrd.size as usize) };
+    let src = unsafe {
+        core::slice::from_raw_parts(initrd.base.0 as usize as *const u8, initrd.size as usize)
+    };
     let header = image::parse_header(src, initrd.size).map_err(|e| e.reason())?;
     let at = image::place(&header, host_ram, &[initrd]).map_err(|e| e.reason())?;
     // SAFETY: `place` chose [at, at + image_size) inside host RAM and clear of the initrd,
@@ -126,9 +157,16 @@ fn load_payload(initrd: PhysRange, host_ram: &RangeSet) -> Result<PhysRange, &'s
     unsafe {
         let dst = at as usize as *mut u8;
         core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len());
-        core::ptr::write_bytes(dst.add(src.len()), 0, (header.image_size - initrd.size) as usize);
+        core::ptr::write_bytes(
+            dst.add(src.len()),
+            0,
+            (header.image_size - initrd.size) as usize,
+        );
     }
-    info!("host: payload {} bytes copied from initrd {} to {:#x}", initrd.size, initrd, at);
+    info!(
+        "host: payload {} bytes copied from initrd {} to {:#x}",
+        initrd.size, initrd, at
+    );
     Ok(PhysRange::new(at, header.image_size))
 }
 
@@ -153,14 +191,21 @@ fn host_dtb(
     };
     add("hyp", b.hyp);
     let in_ram = |r: &PhysRange| b.platform.ram.iter().any(|ram| ram.overlaps(r));
-    for a in check.accepted.iter().filter(|a| !a.region.is_host_ram() && in_ram(&a.region.range)) {
+    for a in check
+        .accepted
+        .iter()
+        .filter(|a| !a.region.is_host_ram() && in_ram(&a.region.range))
+    {
         add(a.region.name, a.region.range);
     }
     for r in check.refused.iter().filter(|r| in_ram(&r.region.range)) {
         add(r.region.name, r.region.range);
     }
-    let carve: heapless::Vec<(&str, PhysRange), MAX_CARVE_OUTS> =
-        names.iter().zip(ranges.iter()).map(|(n, r)| (n.as_str(), *r)).collect();
+    let carve: heapless::Vec<(&str, PhysRange), MAX_CARVE_OUTS> = names
+        .iter()
+        .zip(ranges.iter())
+        .map(|(n, r)| (n.as_str(), *r))
+        .collect();
 
     let args: heapless::String<256> = bootargs::without_stile_options(&b.platform.bootargs);
     let edits = HostDtbEdits {
@@ -170,10 +215,13 @@ fn host_dtb(
         extra_chosen: &[],
     };
     // SAFETY: the original DTB was validated at boot and is still where the loader put it.
-    let original = unsafe { core::slice::from_raw_parts(b.dtb.base.0 as usize as *const u8, b.dtb.size as usize) };
+    let original = unsafe {
+        core::slice::from_raw_parts(b.dtb.base.0 as usize as *const u8, b.dtb.size as usize)
+    };
     let mut out = vec![0u8; HOST_DTB_MAX];
     let len = build_host_dtb(original, &edits, &mut out).map_err(|e| e.reason())?;
-    let at = image::first_fit(host_ram, 0x1000, len as u64, &[initrd, payload]).ok_or("no room in host RAM")?;
+    let at = image::first_fit(host_ram, 0x1000, len as u64, &[initrd, payload])
+        .ok_or("no room in host RAM")?;
     // SAFETY: `first_fit` chose a window inside host RAM (mapped read-write at EL2) that
     // overlaps neither the payload nor the initrd.
     unsafe { core::ptr::copy_nonoverlapping(out.as_ptr(), at as usize as *mut u8, len) };

@@ -24,7 +24,10 @@ use stile_hyp::mm::pgtable::{PageTable, PAGE_SIZE};
 use stile_hyp::mm::ranges::RangeSet;
 use stile_platform::BOARD;
 
-core::arch::global_asm!(include_str!("../../linker/self-relocate.S"), include_str!("entry.S"));
+core::arch::global_asm!(
+    include_str!("../../linker/self-relocate.S"),
+    include_str!("entry.S")
+);
 
 /// Page-table pages for EL2's own map (BSS: zeroed by entry.S, inside the image).
 const BOOT_TABLE_PAGES: usize = 32;
@@ -246,7 +249,11 @@ fn init_frames(
     hyp: PhysRange,
     dtb: PhysRange,
 ) -> Result<Frames, &'static str> {
-    if !platform.ram.iter().any(|r| r.base.0 <= hyp.base.0 && hyp.end() <= r.end()) {
+    if !platform
+        .ram
+        .iter()
+        .any(|r| r.base.0 <= hyp.base.0 && hyp.end() <= r.end())
+    {
         return Err("EL2's memory does not fit in the RAM range the image was loaded into");
     }
     if hyp.overlaps(&dtb) || platform.initrd.is_some_and(|i| i.overlaps(&hyp)) {

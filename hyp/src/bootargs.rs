@@ -14,9 +14,12 @@ pub fn option<'a>(bootargs: &'a str, key: &str) -> Option<&'a str> {
 /// `bootargs` without Stile's own `stile.*` words: what the host should see.
 pub fn without_stile_options<const N: usize>(bootargs: &str) -> heapless::String<N> {
     let mut out = heapless::String::new();
-    for word in bootargs.split_ascii_whitespace().filter(|w| !w.starts_with("stile.")) {
+    for word in bootargs
+        .split_ascii_whitespace()
+        .filter(|w| !w.starts_with("stile."))
+    {
         // Words that do not fit are dropped whole rather than cut.
-        if out.len() + word.len() + 1 <= N {
+        if out.len() + word.len() < N {
             if !out.is_empty() {
                 let _ = out.push(' ');
             }
@@ -32,7 +35,8 @@ mod tests {
 
     #[test]
     fn host_bootargs_lose_only_stile_words() {
-        let s: heapless::String<64> = without_stile_options("console=ttyAMA0 stile.selftest=x  quiet");
+        let s: heapless::String<64> =
+            without_stile_options("console=ttyAMA0 stile.selftest=x  quiet");
         assert_eq!(s.as_str(), "console=ttyAMA0 quiet");
         let s: heapless::String<8> = without_stile_options("abcdefghij xy");
         assert_eq!(s.as_str(), "xy");

@@ -20,3 +20,27 @@ pub unsafe fn invalidate_dcache_range(start: usize, len: usize, line: usize) {
     // SAFETY: a barrier has no memory-safety effect.
     unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
 }
+
+/// Clean and invalidate `[start, start + len)` to the point of coherency, then invalidate
+/// the instruction cache: for code and data EL2 wrote through its cacheable map that a lower
+/// EL will read with its MMU (and so its caches) off.
+pub fn clean_to_poc(start: usize, len: usize, line: usize) {
+    let end = start.saturating_add(len);
+    let mut addr = start & !(line - 1);
+    while addr < end {
+        // SAFETY: DC CIVAC writes dirty lines back and drops them; memory contents are
+        // unchanged as seen by any observer.
+        unsafe { asm!("dc civac, {}", in(reg) addr, options(nostack, preserves_flags)) };
+        addr += line;
+    }
+    // SAFETY: barriers and I-cache invalidation have no memory-safety effect.
+    unsafe {
+        asm!(
+            "dsb sy",
+            "ic ialluis",
+            "dsb sy",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    };
+}

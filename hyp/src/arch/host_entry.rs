@@ -54,8 +54,9 @@ fn has_pointer_auth() -> bool {
 ///
 /// # Safety
 /// `setup.vttbr` must hold a complete stage 2 that never maps EL2's own memory; `ctx` must
-/// live forever; `stack_top` is this CPU's EL2 stack top (the caller's frames are abandoned).
-pub unsafe fn enter_host(setup: &HostSetup, ctx: &'static mut Context, stack_top: u64) -> ! {
+/// be valid, unaliased and live forever; `stack_top` is this CPU's EL2 stack top (the
+/// caller's frames are abandoned).
+pub unsafe fn enter_host(setup: &HostSetup, ctx: *mut Context, stack_top: u64) -> ! {
     let mut hcr = HCR_VM | HCR_SWIO | HCR_FB | HCR_BSU_IS | HCR_TSC | HCR_RW;
     if has_pointer_auth() {
         hcr |= HCR_APK_API;
@@ -107,10 +108,13 @@ pub unsafe fn enter_host(setup: &HostSetup, ctx: &'static mut Context, stack_top
             asm!("msr icc_sre_el2, {}", "isb", in(reg) ICC_SRE_EL2_SRE_ENABLE, options(nostack));
         }
     }
-    *ctx = Context::default();
-    ctx.x[0] = setup.dtb;
-    ctx.elr = setup.entry;
-    ctx.spsr = SPSR_EL1H_MASKED;
-    // SAFETY: per this function's contract.
-    unsafe { world::enter(ctx, stack_top) }
+    let mut first = Context::ZERO;
+    first.x[0] = setup.dtb;
+    first.elr = setup.entry;
+    first.spsr = SPSR_EL1H_MASKED;
+    // SAFETY: per this function's contract, `ctx` is ours for good.
+    unsafe {
+        ctx.write(first);
+        world::enter(ctx, stack_top)
+    }
 }

@@ -59,7 +59,14 @@ impl S2Maintenance for ArchTlb {
     fn invalidate_vmid(&mut self, vmid: Vmid) {
         with_vmid(vmid, || {
             // SAFETY: TLB invalidation only drops cached translations.
-            unsafe { asm!("tlbi vmalls12e1is", "dsb ish", "isb", options(nostack, preserves_flags)) };
+            unsafe {
+                asm!(
+                    "tlbi vmalls12e1is",
+                    "dsb ish",
+                    "isb",
+                    options(nostack, preserves_flags)
+                )
+            };
         });
     }
 }

@@ -47,7 +47,10 @@ fn sync(ctx: &mut Context) {
         }
         ExceptionClass::DataAbortLower | ExceptionClass::InstAbortLower => {
             let ipa = (hpfar & !0xf) << 8 | (far & 0xfff);
-            let reason = HOST.lock().as_ref().map_or(stile_abi::Reason::NoMapping, |h| h.why_unmapped(ipa));
+            let reason = HOST
+                .lock()
+                .as_ref()
+                .map_or(stile_abi::Reason::NoMapping, |h| h.why_unmapped(ipa));
             error!(
                 "host: {} at IPA {ipa:#x} (FAR {far:#x}, ELR {:#x}) refused ({reason}): abort injected",
                 if esr.ec() == ExceptionClass::InstAbortLower { "instruction fetch" } else if esr.wnr() { "write" } else { "read" },

@@ -16,7 +16,12 @@ pub struct Context {
 const _: () = assert!(offset_of!(Context, elr) == 248 && offset_of!(Context, spsr) == 256);
 
 impl Context {
-    pub const ZERO: Context = Context { x: [0; 31], elr: 0, spsr: 0, _pad: 0 };
+    pub const ZERO: Context = Context {
+        x: [0; 31],
+        elr: 0,
+        spsr: 0,
+        _pad: 0,
+    };
 }
 
 /// The per-CPU block TPIDR_EL2 points at (on top of the CPU's emergency stack).

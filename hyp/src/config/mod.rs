@@ -21,4 +21,4 @@ pub use static_check::{static_errors, validate, ConfigError, RegionError};
 pub use table::{region_table, RegionLine, RegionTable};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

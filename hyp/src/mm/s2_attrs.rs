@@ -231,16 +231,25 @@ mod tests {
     fn host_ram_with_fwb_lets_stage_1_decide_and_nothing_else_changes() {
         let ram = host_leaf_attrs(MemoryKind::Ram, true, Perms::RWX).unwrap();
         assert_eq!(memattr(ram), 0b0111);
-        assert_eq!(ram & !MEMATTR_MASK, s2_leaf_attrs(MemoryKind::Ram, true, Perms::RWX).unwrap() & !MEMATTR_MASK);
+        assert_eq!(
+            ram & !MEMATTR_MASK,
+            s2_leaf_attrs(MemoryKind::Ram, true, Perms::RWX).unwrap() & !MEMATTR_MASK
+        );
         for kind in MemoryKind::ALL {
             for fwb in [false, true] {
                 if kind == MemoryKind::Ram && fwb {
                     continue;
                 }
-                assert_eq!(host_leaf_attrs(kind, fwb, Perms::RW), s2_leaf_attrs(kind, fwb, Perms::RW));
+                assert_eq!(
+                    host_leaf_attrs(kind, fwb, Perms::RW),
+                    s2_leaf_attrs(kind, fwb, Perms::RW)
+                );
             }
         }
-        assert_eq!(describe_host(MemoryKind::Ram, true), "stage-1 attributes (FWB pass-through)");
+        assert_eq!(
+            describe_host(MemoryKind::Ram, true),
+            "stage-1 attributes (FWB pass-through)"
+        );
     }
 
     #[test]

@@ -53,8 +53,10 @@ impl HostVm {
         alloc: &mut impl TableAlloc,
         tlb: &mut impl S2Maintenance,
     ) -> Result<(HostVm, HostMapReport), HostVmError> {
-        let cfg = vtcr_for(cpu.pa_range, cpu.pa_bits, cpu.vmid_bits == 16).map_err(HostVmError::Vtcr)?;
-        let mut stage2 = Stage2::new_host(alloc, cfg, vmid, cpu.fwb).map_err(|e| HostVmError::Map(e, "root"))?;
+        let cfg =
+            vtcr_for(cpu.pa_range, cpu.pa_bits, cpu.vmid_bits == 16).map_err(HostVmError::Vtcr)?;
+        let mut stage2 =
+            Stage2::new_host(alloc, cfg, vmid, cpu.fwb).map_err(|e| HostVmError::Map(e, "root"))?;
         let mut report = HostMapReport::default();
         for (i, a) in check.accepted.iter().enumerate() {
             if a.region.owner != Owner::Host {
@@ -62,7 +64,15 @@ impl HostVm {
             }
             for r in a.ranges.iter() {
                 let s = stage2
-                    .map(alloc, tlb, Ipa(r.base.0), PhysAddr(r.base.0), r.size, a.region.kind, a.perms)
+                    .map(
+                        alloc,
+                        tlb,
+                        Ipa(r.base.0),
+                        PhysAddr(r.base.0),
+                        r.size,
+                        a.region.kind,
+                        a.perms,
+                    )
                     .map_err(|e| HostVmError::Map(e, a.region.name))?;
                 if let Some(slot) = report.per_region.get_mut(i) {
                     slot.blocks_1g += s.blocks_1g;
@@ -75,10 +85,16 @@ impl HostVm {
         report.table_pages = stage2.table_pages();
         let mut notes = Vec::new();
         for h in hyp {
-            let _ = notes.push(UnmappedNote { range: *h, reason: Reason::HypMemory });
+            let _ = notes.push(UnmappedNote {
+                range: *h,
+                reason: Reason::HypMemory,
+            });
         }
         for r in check.refused.iter() {
-            let _ = notes.push(UnmappedNote { range: r.region.range, reason: r.reason });
+            let _ = notes.push(UnmappedNote {
+                range: r.region.range,
+                reason: r.reason,
+            });
         }
         Ok((HostVm { stage2, notes }, report))
     }
@@ -106,8 +122,131 @@ impl HostVm {
                 let par = at(addr);
                 // PAR_EL1.F set: the VM's own stage 1 does not map it; report attr 0.
                 let par_attr = if par & 1 == 0 { (par >> 56) as u8 } else { 0 };
-                Translation::Mapped { pa: leaf.pa.0, par_attr, s2_attrs: leaf.attrs }
+                Translation::Mapped {
+                    pa: leaf.pa.0,
+                    par_attr,
+                    s2_attrs: leaf.attrs,
+                }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::check_regions;
+    use crate::config::tests::qemu_virt;
+    use crate::dt::Platform;
+    use crate::mm::pgtable::tests::TestAlloc;
+    use crate::mm::s2_attrs::memattr;
+    use crate::mm::tlb::fake::RecordingTlb;
+
+    const HYP: PhysRange = PhysRange::new(0x4020_0000, 0x120_0000);
+    const DTB: PhysRange = PhysRange::new(0x4800_0000, 0x10_0000);
+    const QEMU_1G: &[u8] = include_bytes!("../../testdata/qemu-virt-gicv3-smp4-1g.dtb");
+
+    fn cpu(fwb: bool) -> CpuFeatures {
+        CpuFeatures {
+            fwb,
+            dic: false,
+            pa_bits: 48,
+            pa_range: 5,
+            vmid_bits: 16,
+            dcache_line: 64,
+        }
+    }
+
+    fn host(fwb: bool) -> (HostVm, HostMapReport, TestAlloc) {
+        let platform = Platform::from_dtb(QEMU_1G).unwrap();
+        let check = check_regions(&qemu_virt(), &platform, &cpu(fwb), &[HYP], DTB);
+        let mut alloc = TestAlloc::new(64);
+        let (vm, report) = HostVm::build(
+            &check,
+            &cpu(fwb),
+            Vmid::HOST,
+            &[HYP],
+            &mut alloc,
+            &mut RecordingTlb::new(),
+        )
+        .unwrap();
+        (vm, report, alloc)
+    }
+
+    #[test]
+    fn the_host_never_maps_hypervisor_memory() {
+        for fwb in [false, true] {
+            let (vm, _, _a) = host(fwb);
+            for page in (HYP.base.0..HYP.end()).step_by(0x1000) {
+                assert!(vm.stage2.lookup(Ipa(page)).is_none(), "{page:#x}");
+            }
+            assert_eq!(vm.why_unmapped(HYP.base.0), Reason::HypMemory);
+        }
+    }
+
+    #[test]
+    fn a_gigabyte_of_host_ram_takes_a_handful_of_table_pages() {
+        let (vm, report, _a) = host(true);
+        assert!(
+            report.table_pages <= 8,
+            "{} table pages",
+            report.table_pages
+        );
+        assert_eq!(
+            vm.stage2.lookup(Ipa(0x5000_0000)).map(|l| l.level),
+            Some(2),
+            "2 MiB blocks"
+        );
+    }
+
+    #[test]
+    fn aperture_is_forced_write_back_with_fwb_and_refused_without() {
+        let (vm, _, _a) = host(true);
+        let leaf = vm.stage2.lookup(Ipa(0x7c00_0000)).unwrap();
+        assert_eq!(memattr(leaf.attrs), 0b0110);
+        assert_eq!(
+            memattr(vm.stage2.lookup(Ipa(0x4000_0000)).unwrap().attrs),
+            0b0111,
+            "host RAM: stage 1 decides"
+        );
+        let (vm, _, _a) = host(false);
+        assert!(vm.stage2.lookup(Ipa(0x7c00_0000)).is_none());
+        assert_eq!(vm.why_unmapped(0x7c00_0000), Reason::NeedsFwb);
+        assert_eq!(
+            memattr(vm.stage2.lookup(Ipa(0x4000_0000)).unwrap().attrs),
+            0xf
+        );
+    }
+
+    #[test]
+    fn translate_refuses_other_vms_and_addresses_past_the_ipa_space() {
+        let (vm, _, _a) = host(true);
+        let never = |_: u64| -> u64 { panic!("AT must not run for a refused query") };
+        assert_eq!(
+            vm.translate(1, 0x4000_0000, never),
+            Translation::Invalid(Reason::NoSuchVm)
+        );
+        assert_eq!(
+            vm.translate(0, 1 << 48, never),
+            Translation::Invalid(Reason::OutOfRange)
+        );
+        assert_eq!(
+            vm.translate(0, 0x50_0000_0000, never),
+            Translation::Unmapped(Reason::NoMapping)
+        );
+        let t = vm.translate(0, 0x0900_0000, |_| 0x04 << 56);
+        assert!(
+            matches!(
+                t,
+                Translation::Mapped {
+                    pa: 0x0900_0000,
+                    par_attr: 0x04,
+                    ..
+                }
+            ),
+            "{t:?}"
+        );
+        let faulted = vm.translate(0, 0x0900_0000, |_| 0xa0d);
+        assert!(matches!(faulted, Translation::Mapped { par_attr: 0, .. }));
     }
 }

@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn unknown_functions_are_not_supported_whatever_the_arguments() {
-        for fid in [0u64, 0xC600_00ff, 0x8600_ff02, u64::MAX] {
+        for fid in [0u64, 0xC600_00FF, 0x8600_FF02, u64::MAX] {
             let (r, args) = call([fid, u64::MAX, u64::MAX, u64::MAX], ANY);
             assert_eq!(r[0], Status::NotSupported.as_u64(), "{fid:#x}");
             assert_eq!(args, None, "backend not consulted for {fid:#x}");

@@ -119,7 +119,12 @@ pub fn first_fit(ram: &RangeSet, align: u64, size: u64, avoid: &[PhysRange]) -> 
         let mut base = r.base.0.checked_add(align - 1)? & !(align - 1);
         while base.checked_add(size)? <= r.end() {
             let window = PhysRange::new(base, size);
-            match avoid.iter().filter(|a| a.overlaps(&window)).map(|a| a.end()).max() {
+            match avoid
+                .iter()
+                .filter(|a| a.overlaps(&window))
+                .map(|a| a.end())
+                .max()
+            {
                 None => return Some(base),
                 // Skip past the highest obstacle in the way.
                 Some(end) => base = end.checked_add(align - 1)? & !(align - 1),
@@ -157,7 +162,11 @@ mod tests {
         let avoid = [PhysRange::new(0x4000_0000, 0x0f_f800)];
         assert_eq!(first_fit(&r, 0x1000, 0x2000, &avoid), Some(0x5000_0000));
         assert_eq!(first_fit(&r, 0x1000, 0x20_0000, &[]), None);
-        assert_eq!(first_fit(&r, 3, 0x10, &[]), None, "alignment must be a power of two");
+        assert_eq!(
+            first_fit(&r, 3, 0x10, &[]),
+            None,
+            "alignment must be a power of two"
+        );
     }
 
     #[test]

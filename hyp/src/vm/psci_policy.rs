@@ -56,7 +56,7 @@ mod tests {
 
     #[test]
     fn power_state_changes_with_an_entry_point_are_refused() {
-        for fid in [0xC400_0003u64, 0x8400_0003, 0xC400_0001, 0xC400_000e] {
+        for fid in [0xC400_0003u64, 0x8400_0003, 0xC400_0001, 0xC400_000E] {
             assert!(
                 matches!(
                     decide(fid),

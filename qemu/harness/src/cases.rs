@@ -60,8 +60,48 @@ macro_rules! boot {
                 Expect::Starts(concat!("stile: cpus: ", $smp)),
                 Expect::Starts(concat!("stile: gic: v", $gic)),
                 Expect::Starts("stile: boot complete"),
-                Expect::Never("stile: error:"),
+                Expect::Never("stile: fatal:"),
                 Expect::Never("panic"),
+                // The host payload ran every check and powered off through PSCI.
+                HOST_ALL_PASSED,
+                Expect::Never(HOST_CHECK_FAILED),
+            ],
+            exit: ExitRule::Status(0),
+            max_secs: None,
+        }
+    };
+}
+
+/// The host payload's summary when all its in-QEMU checks passed.
+pub const HOST_ALL_PASSED: Expect = Expect::StartsMentioning {
+    prefix: "host:",
+    word: "checks passed, 0 failed",
+};
+/// What a failed host check prints (`check <name>: FAIL <why>`).
+pub const HOST_CHECK_FAILED: &str = ": FAIL ";
+
+/// A host boot that checks the board's regions against the CPU and RAM it runs on.
+macro_rules! regions {
+    ($name:literal, cpu $cpu:literal, mem $mem:literal, $($e:expr),* $(,)?) => {
+        Case {
+            name: $name,
+            cpu: $cpu,
+            gic: 3,
+            smp: 1,
+            mem: $mem,
+            load: Load::Kernel,
+            extra_args: &[],
+            expect: &[
+                HOST_ALL_PASSED,
+                Expect::Never(HOST_CHECK_FAILED),
+                Expect::Never("stile: fatal:"),
+                // Mapping the host's RAM uses blocks: a handful of table pages.
+                Expect::NumberAtMost {
+                    prefix: "stile: host: stage 2 ready:",
+                    unit: "table pages",
+                    max: 8,
+                },
+                $($e),*
             ],
             exit: ExitRule::Status(0),
             max_secs: None,
@@ -123,6 +163,16 @@ pub static CASES: &[Case] = &[
     },
     // RAM size comes from the DTB, not from a constant.
     boot!("boot-512m", cpu "max" fwb 1, gic 3, smp 1, mem "512M" = 512 MiB),
+    // Issue 3: per-region cacheability from the board config, checked against the CPU.
+    regions!("host-regions-fwb-maps-the-aperture", cpu "max", mem "1G",
+        Expect::Contains("aperture   cacheable-device  rw-  Normal-WB (forced by FWB)"),
+        Expect::Never("refused (NEEDS_FWB)")),
+    regions!("host-regions-no-fwb-refuses-the-aperture", cpu "cortex-a72", mem "1G",
+        Expect::Line("stile: error: region 'aperture' refused (NEEDS_FWB)"),
+        Expect::Contains("fb-nc      device-nc         rw-  Normal-NC")),
+    regions!("host-regions-512m-refuses-carve-outs-outside-ram", cpu "max", mem "512M",
+        Expect::Line("stile: error: region 'aperture' refused (OUTSIDE_RAM)"),
+        Expect::Line("stile: error: region 'fb-nc' refused (OUTSIDE_RAM)")),
     // A loader that forgot to enter at EL2: say so on the DT's console and power off.
     Case {
         name: "boot-at-el1-refused",
@@ -268,18 +318,17 @@ mod tests {
             .filter(|c| c.load == Load::Kernel && c.extra_args.is_empty())
         {
             assert!(
-                c.expect.contains(&Expect::Never("stile: error:")),
+                c.expect.contains(&Expect::Never("stile: fatal:")),
                 "{}",
                 c.name
             );
-            assert!(c.expect.contains(&Expect::Never("panic")), "{}", c.name);
-            assert!(c.expect.contains(&Expect::Starts("stile: boot complete")));
+            assert!(c.expect.contains(&HOST_ALL_PASSED), "{}", c.name);
         }
     }
 
     #[test]
     fn the_512m_boot_expects_512_mib() {
-        let c = select(Some("512m"));
+        let c = select(Some("boot-512m"));
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].mem, "512M");
         assert!(c[0].expect.contains(&Expect::Starts("stile: ram: 512 MiB")));
@@ -288,7 +337,7 @@ mod tests {
     #[test]
     fn filter_selects_by_substring() {
         assert_eq!(select(None).len(), CASES.len());
-        assert_eq!(select(Some("cortex-a57")).len(), 4);
+        assert_eq!(select(Some("boot-cortex-a57")).len(), 4);
         assert_eq!(select(Some("smp4")).len(), 6);
         assert!(select(Some("nothing-like-this")).is_empty());
     }

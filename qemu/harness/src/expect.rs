@@ -24,6 +24,15 @@ pub enum Expect {
     CpuFeatures { fwb: u8 },
     /// No line contains this (any case: a panic handler may shout).
     Never(&'static str),
+    /// A line starting with `prefix` that contains a number directly followed by `unit`
+    /// (e.g. `5 table pages`), and that number is at most `max`.
+    NumberAtMost {
+        prefix: &'static str,
+        unit: &'static str,
+        max: u64,
+    },
+    /// A line that contains `text` anywhere (for lines with a varying prefix).
+    Contains(&'static str),
 }
 
 /// How the program must end (besides not timing out, which always fails).
@@ -94,6 +103,28 @@ fn missing(e: Expect, lines: &[&str]) -> Option<String> {
         }
         Expect::CpuFeatures { fwb } => cpu_features_missing(fwb, lines),
         Expect::Never(_) => None,
+        Expect::NumberAtMost { prefix, unit, max } => number_at_most(prefix, unit, max, lines),
+        Expect::Contains(text) => (!lines.iter().any(|l| l.contains(text)))
+            .then(|| format!("no line containing `{text}`")),
+    }
+}
+
+/// The number just before `unit` in `line` (`"... 5 table pages"` -> 5).
+fn number_before(line: &str, unit: &str) -> Option<u64> {
+    let at = line.find(unit)?;
+    let head = line[..at].trim_end();
+    let digits = head.len() - head.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    head[head.len() - digits..].parse().ok()
+}
+
+fn number_at_most(prefix: &str, unit: &str, max: u64, lines: &[&str]) -> Option<String> {
+    let Some(line) = lines.iter().find(|l| l.starts_with(prefix)) else {
+        return Some(format!("no line starting `{prefix}`"));
+    };
+    match number_before(line, unit) {
+        Some(n) if n <= max => None,
+        Some(n) => Some(format!("{n} {unit} > {max} in `{line}`")),
+        None => Some(format!("no number before `{unit}` in `{line}`")),
     }
 }
 
@@ -154,6 +185,24 @@ pub fn seconds(s: f64) -> String {
         format!("{s:.0} s")
     } else {
         format!("{s:.1} s")
+    }
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::*;
+
+    #[test]
+    fn number_at_most_reads_the_count_before_the_unit() {
+        let lines = ["stile: host: stage 2 ready: VMID 0, 48-bit IPA, 5 table pages"];
+        let e = |max| number_at_most("stile: host: stage 2 ready:", "table pages", max, &lines);
+        assert_eq!(e(8), None);
+        assert_eq!(e(5), None);
+        assert!(e(4).unwrap().starts_with("5 table pages > 4"));
+        assert!(number_at_most("stile: nope", "x", 1, &lines).is_some());
+        assert!(number_at_most("stile: host", "widgets", 1, &lines)
+            .unwrap()
+            .contains("no number"));
     }
 }
 

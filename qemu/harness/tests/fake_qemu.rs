@@ -43,7 +43,18 @@ echo "stile: console: pl011 at 0x9000000"
 echo "stile: cpus: $smp"
 echo "stile: gic: v$gic"
 echo "qemu-system-aarch64: a warning on stderr" >&2
+echo "stile: host: stage 2 ready: VMID 0, 48-bit IPA, 5 table pages"
+echo "stile:   fb-nc      device-nc         rw-  Normal-NC"
+if [ "$mib" = 512 ]; then
+    echo "stile: error: region 'aperture' refused (OUTSIDE_RAM)"
+    echo "stile: error: region 'fb-nc' refused (OUTSIDE_RAM)"
+elif [ "$fwb" = 1 ]; then
+    echo "stile:   aperture   cacheable-device  rw-  Normal-WB (forced by FWB)"
+else
+    echo "stile: error: region 'aperture' refused (NEEDS_FWB)"
+fi
 echo "stile: boot complete"
+echo "host: 25 checks passed, 0 failed"
 "#;
 
 /// A scratch directory, removed when the test is done with it.
@@ -155,9 +166,8 @@ fn a_wrong_feature_line_fails_with_the_line_and_the_output_tail() {
         "{text}"
     );
     // stderr is collected too, in order.
-    assert!(
-        text.contains("    qemu-system-aarch64: a warning on stderr\n    stile: boot complete\n")
-    );
+    assert!(text
+        .contains("    qemu-system-aarch64: a warning on stderr\n    stile: host: stage 2 ready"));
     assert_eq!(text.lines().last(), Some("0 passed, 1 failed"));
 }
 

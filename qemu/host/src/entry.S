@@ -43,7 +43,6 @@ host_entry:
     msr     vbar_el1, x9
     isb
     mov     x0, x19                     // DTB
-    mov     x1, x20                     // image base (runtime)
     bl      host_main
 3:  wfe
     b       3b

@@ -1,6 +1,6 @@
 //! Why a check failed: one typed value per way of failing, printed after `FAIL`.
 
-use crate::expect::Mismatch;
+use crate::compare::Mismatch;
 use crate::translate::status_name;
 use core::fmt;
 

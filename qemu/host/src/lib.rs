@@ -8,6 +8,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod checks;
+pub mod compare;
 pub mod dt_facts;
 pub mod el1_attrs;
 pub mod el1_map;

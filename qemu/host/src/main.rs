@@ -14,8 +14,8 @@ mod image {
 
     /// Called by entry.S: MMU off, relocations applied, BSS zeroed, on our stack, VBAR_EL1 set.
     #[no_mangle]
-    extern "C" fn host_main(dtb: usize, image_base: usize) -> ! {
-        arch::boot::run(dtb, image_base)
+    extern "C" fn host_main(dtb: usize) -> ! {
+        arch::boot::run(dtb)
     }
 
     /// stile-hyp links `alloc` (for its EL2 heap users), so an image needs an allocator; the

@@ -24,7 +24,7 @@ fn region(name: &'static str, base: u64, size: u64, kind: MemoryKind, perms: Per
 }
 
 /// The qemu-virt config (platform/qemu-virt/regions.toml) as the hypervisor sees it.
-fn qemu_virt() -> [Region; 5] {
+pub(crate) fn qemu_virt() -> [Region; 5] {
     [
         region(
             "host-ram",

@@ -5,11 +5,12 @@ use super::console::{self, Out};
 use super::{cache, fatal, layout, mmu, probe, smccc, sysreg};
 use crate::checks;
 use crate::dt_facts::{self, HostDt};
+use crate::el1_attrs::El1Use;
 use crate::el1_map;
 use crate::facts::Facts;
 use crate::report::Report;
 use core::fmt::Write;
-use stile_hyp::addr::{PhysAddr, PhysRange};
+use stile_hyp::addr::PhysRange;
 use stile_hyp::cpu_features::CpuFeatures;
 use stile_hyp::dt::{self, Conduit, DtError};
 use stile_hyp::mm::bump::BumpTables;
@@ -23,7 +24,7 @@ struct TablePool([[u64; 512]; TABLE_PAGES]);
 static mut TABLES: TablePool = TablePool([[0; 512]; TABLE_PAGES]);
 
 /// From entry.S, on our stack, MMU off, VBAR_EL1 set.
-pub fn run(dtb: usize, _image_base: usize) -> ! {
+pub fn run(dtb: usize) -> ! {
     // Phase 1, MMU off: no atomic read-modify-write, nothing but plain loads and stores.
     let image = layout::image();
     let host_dt = read_dtb(dtb, image);
@@ -77,9 +78,8 @@ pub fn run(dtb: usize, _image_base: usize) -> ! {
         Ok(r) => r,
         Err(_) => fatal::stop(format_args!("too many RAM ranges for the EL1 map")),
     };
-    if el1_map::use_at(image.base.0, &ram) != Some(crate::el1_attrs::El1Use::Ram)
-        || el1_map::use_at(image.end() - 1, &ram) != Some(crate::el1_attrs::El1Use::Ram)
-    {
+    let is_ram = |addr| el1_map::use_at(addr, &ram) == Some(El1Use::Ram);
+    if !is_ram(image.base.0) || !is_ram(image.end() - 1) {
         fatal::stop(format_args!(
             "image {image} is not inside the DT's RAM: Stile must place the host in host RAM"
         ));
@@ -147,7 +147,7 @@ fn enable_mmu(host_dt: &HostDt, image: PhysRange, cpu: &CpuFeatures) {
     };
     // SAFETY: the table maps all RAM (our image, stack and tables included) Normal-WB and
     // everything else below 512 GiB Device-nGnRE (the UART included); stale lines are gone.
-    unsafe { mmu::enable_el1_mmu(PhysAddr(table.root().0), cpu.pa_range) };
+    unsafe { mmu::enable_el1_mmu(table.root(), cpu.pa_range) };
     let _ = writeln!(
         Out,
         "host: mmu: EL1 stage 1 on: {} table page(s), {} x 1 GiB + {} x 2 MiB blocks + {} pages",

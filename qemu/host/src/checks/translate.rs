@@ -1,6 +1,7 @@
 //! TRANSLATE at a probe in every oracle region, and where it must be refused.
 
-use crate::expect::{compare, expected, Env};
+use crate::compare::compare;
+use crate::expect::{expected, Env, Expected};
 use crate::facts::Facts;
 use crate::fail::Fail;
 use crate::machine::Machine;
@@ -77,7 +78,7 @@ fn refused(
     status: Status,
     reason: Reason,
 ) -> Result<(), Fail> {
-    let want = crate::expect::Expected::Refused { status, reason };
+    let want = Expected::Refused { status, reason };
     let regs = m.hvc(request(vm, addr));
     compare(&want, &decode(regs), regs).map_err(|mismatch| Fail::Translate { mismatch, regs })
 }
