@@ -1,9 +1,13 @@
 //! What TRANSLATE must answer at a region's probe address, decided from the oracle
 //! (`oracle`), the CPU's features and the Arm combination rules (`memattr`).
+//!
+//! The host runs with HCR_EL2.FWB on exactly when the CPU has FEAT_S2FWB
+//! ([`Fwb::for_host`]), so the expected stage-2 MemAttr and PAR attribute are per
+//! (kind, FWB, the payload's own stage-1 attribute at the probe): [`expected_attrs`].
 
 use crate::el1_attrs::El1Use;
 use crate::el1_map;
-use crate::memattr::{combine_fwb0, s2_memattr_fwb0};
+use crate::memattr::{combine, host_s2_memattr, Fwb};
 use crate::oracle::{RamRule, Region};
 use stile_abi::{Reason, Status};
 use stile_hyp::addr::PhysAddr;
@@ -13,7 +17,7 @@ use stile_hyp::mm::ranges::RangeSet;
 /// What the machine is like, as far as the expectations depend on it.
 #[derive(Debug, Clone, Copy)]
 pub struct Env<'a> {
-    /// FEAT_S2FWB (ID_AA64MMFR2_EL1[43:40] != 0).
+    /// FEAT_S2FWB (ID_AA64MMFR2_EL1[43:40] != 0), and so HCR_EL2.FWB for the host.
     pub fwb: bool,
     /// CTR_EL0.DIC.
     pub dic: bool,
@@ -42,6 +46,28 @@ pub struct MappedExpect {
 pub enum Expected {
     Mapped(MappedExpect),
     Refused { status: Status, reason: Reason },
+}
+
+/// What stage 2 should say about a mapped probe's memory type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attrs {
+    /// The stage-2 leaf's MemAttr[3:0], encoded for `fwb`.
+    pub memattr: u8,
+    /// PAR_EL1.ATTR of `AT S12E1R` (a MAIR byte).
+    pub par_attr: u8,
+}
+
+/// Stage-2 MemAttr and PAR attribute for memory of `kind` that the payload's stage 1 maps
+/// with `stage1` (a MAIR byte), with the host run under HCR_EL2.FWB = `fwb`. `None`: the kind
+/// has no encoding for that setting (NEEDS_FWB).
+pub const fn expected_attrs(kind: MemoryKind, fwb: Fwb, stage1: u8) -> Option<Attrs> {
+    match host_s2_memattr(kind, fwb) {
+        Some(memattr) => Some(Attrs {
+            memattr,
+            par_attr: combine(fwb, stage1, memattr),
+        }),
+        None => None,
+    }
 }
 
 /// Whether `region` counts as inside the DT's RAM (its [`RamRule`] says how to tell).
@@ -74,10 +100,10 @@ pub fn expected(region: &Region, probe: u64, env: &Env<'_>) -> Expected {
     if region.ram != RamRule::NotRam && !in_ram(region, probe, env.ram) {
         return denied(Reason::OutsideRam);
     }
-    if region.kind == MemoryKind::CacheableDevice && !env.fwb {
+    let fwb = Fwb::for_host(env.fwb);
+    let Some(attrs) = expected_attrs(region.kind, fwb, stage1_attr(probe, env.ram)) else {
         return denied(Reason::NeedsFwb);
-    }
-    let memattr = s2_memattr_fwb0(region.kind);
+    };
     let xn = match region.kind {
         MemoryKind::Device | MemoryKind::DeviceNc => XnRule::Set,
         MemoryKind::Ram => XnRule::Clear,
@@ -87,10 +113,10 @@ pub fn expected(region: &Region, probe: u64, env: &Env<'_>) -> Expected {
     };
     Expected::Mapped(MappedExpect {
         pa: probe,
-        memattr,
+        memattr: attrs.memattr,
         write: region.write,
         xn,
-        par_attr: combine_fwb0(stage1_attr(probe, env.ram), memattr),
+        par_attr: attrs.par_attr,
     })
 }
 
@@ -138,8 +164,30 @@ mod tests {
     }
 
     #[test]
-    fn every_region_with_1g_of_ram_and_fwb_is_mapped_as_the_brief_says() {
+    fn with_fwb_host_ram_passes_stage1_through_and_the_aperture_is_forced_write_back() {
         let e = |name, probe| expect_at(name, probe, true, GIB);
+        assert_eq!(
+            e("host-ram", 0x4020_0000),
+            mapped(0x4020_0000, 0b0111, true, XnRule::Clear, 0xff)
+        );
+        assert_eq!(e("flash", 0), mapped(0, 0b0001, false, XnRule::Set, 0x04));
+        assert_eq!(
+            e("virt-mmio", 0x0900_0000),
+            mapped(0x0900_0000, 0b0001, true, XnRule::Set, 0x04)
+        );
+        assert_eq!(
+            e("fb-nc", 0x7b00_0000),
+            mapped(0x7b00_0000, 0b0101, true, XnRule::Set, 0x44)
+        );
+        assert_eq!(
+            e("aperture", 0x7c00_0000),
+            mapped(0x7c00_0000, 0b0110, true, XnRule::Either, 0xff)
+        );
+    }
+
+    #[test]
+    fn without_fwb_every_region_but_the_aperture_is_mapped_with_fwb0_encodings() {
+        let e = |name, probe| expect_at(name, probe, false, GIB);
         assert_eq!(
             e("host-ram", 0x4020_0000),
             mapped(0x4020_0000, 0xf, true, XnRule::Clear, 0xff)
@@ -153,10 +201,45 @@ mod tests {
             e("fb-nc", 0x7b00_0000),
             mapped(0x7b00_0000, 0x5, true, XnRule::Set, 0x44)
         );
-        assert_eq!(
-            e("aperture", 0x7c00_0000),
-            mapped(0x7c00_0000, 0xf, true, XnRule::Either, 0xff)
-        );
+        assert_eq!(e("aperture", 0x7c00_0000), denied(Reason::NeedsFwb));
+    }
+
+    #[test]
+    fn expected_attributes_per_kind_fwb_and_stage1_attribute() {
+        const WB: u8 = 0xff;
+        const NC: u8 = 0x44;
+        const DEV: u8 = 0x04;
+        let attrs = |memattr, par_attr| Some(Attrs { memattr, par_attr });
+        // (kind, FWB, stage 1 at the probe) -> (MemAttr, PAR attr).
+        let table = [
+            (MemoryKind::Ram, Fwb::Off, WB, attrs(0xf, WB)),
+            (MemoryKind::Ram, Fwb::Off, NC, attrs(0xf, NC)),
+            (MemoryKind::Ram, Fwb::Off, DEV, attrs(0xf, DEV)),
+            (MemoryKind::Ram, Fwb::On, WB, attrs(0b0111, WB)),
+            (MemoryKind::Ram, Fwb::On, NC, attrs(0b0111, NC)),
+            (MemoryKind::Ram, Fwb::On, DEV, attrs(0b0111, DEV)),
+            (MemoryKind::Device, Fwb::Off, WB, attrs(0x1, DEV)),
+            (MemoryKind::Device, Fwb::Off, DEV, attrs(0x1, DEV)),
+            (MemoryKind::Device, Fwb::On, WB, attrs(0b0001, DEV)),
+            (MemoryKind::Device, Fwb::On, NC, attrs(0b0001, DEV)),
+            (MemoryKind::Device, Fwb::On, DEV, attrs(0b0001, DEV)),
+            (MemoryKind::DeviceNc, Fwb::Off, WB, attrs(0x5, NC)),
+            (MemoryKind::DeviceNc, Fwb::Off, DEV, attrs(0x5, DEV)),
+            (MemoryKind::DeviceNc, Fwb::On, WB, attrs(0b0101, NC)),
+            (MemoryKind::DeviceNc, Fwb::On, DEV, attrs(0b0101, DEV)),
+            (MemoryKind::CacheableDevice, Fwb::Off, WB, None),
+            (MemoryKind::CacheableDevice, Fwb::Off, DEV, None),
+            (MemoryKind::CacheableDevice, Fwb::On, WB, attrs(0b0110, WB)),
+            (MemoryKind::CacheableDevice, Fwb::On, NC, attrs(0b0110, WB)),
+            (MemoryKind::CacheableDevice, Fwb::On, DEV, attrs(0b0110, WB)),
+        ];
+        for (kind, fwb, stage1, want) in table {
+            assert_eq!(
+                expected_attrs(kind, fwb, stage1),
+                want,
+                "{kind:?} {fwb:?} over {stage1:#x}"
+            );
+        }
     }
 
     #[test]

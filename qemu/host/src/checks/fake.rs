@@ -16,6 +16,14 @@ pub enum Bug {
     FbNcExecutable,
     /// PAR attr reported as if the host's MMU were off.
     ParAttrZero,
+    /// With FWB on, host RAM left at the FWB=0 encoding 0xF (which the CPU then reads as
+    /// Device-nGnRnE).
+    RamFwb0Encoding,
+    /// With FWB on, host RAM forced Write-Back (0b0110, the guests' encoding) instead of
+    /// left to the host's stage 1 (0b0111).
+    RamForcedWriteBack,
+    /// With FWB on, the aperture left to stage 1 (0b0111) instead of forced Write-Back.
+    ApertureStage1Decides,
     /// Hypervisor memory readable and writable.
     HypAccessible,
     /// The injected abort carries FAR = the page base, not the address.
@@ -104,8 +112,15 @@ impl FakeStile {
                 mapped(attr, R | W | XN, par)
             }
             0x4000_0000..0x7b00_0000 if addr < self.ram_end => {
-                let par = if self.has(Bug::ParAttrZero) { 0 } else { 0xff };
-                mapped(0xf, R | W | SH, par)
+                // FWB on: 0b0111, the host's own stage 1 (Normal-WB here) decides.
+                let (attr, par) = match self.fwb {
+                    false => (0xf, 0xff),
+                    true if self.has(Bug::RamFwb0Encoding) => (0xf, 0x00),
+                    true if self.has(Bug::RamForcedWriteBack) => (0x6, 0xff),
+                    true => (0x7, 0xff),
+                };
+                let par = if self.has(Bug::ParAttrZero) { 0 } else { par };
+                mapped(attr, R | W | SH, par)
             }
             0x7b00_0000..0x7c00_0000 if !in_ram(0x7c00_0000) => refused(DENIED, Reason::OutsideRam),
             0x7b00_0000..0x7c00_0000 => {
@@ -117,7 +132,15 @@ impl FakeStile {
             }
             0x7c00_0000..0x8000_0000 if !in_ram(0x8000_0000) => refused(DENIED, Reason::OutsideRam),
             0x7c00_0000..0x8000_0000 if !self.fwb => refused(DENIED, Reason::NeedsFwb),
-            0x7c00_0000..0x8000_0000 => mapped(0xf, R | W | SH, 0xff),
+            0x7c00_0000..0x8000_0000 => {
+                // Only mapped with FWB on: 0b0110 forces Normal-WB.
+                let attr = if self.has(Bug::ApertureStage1Decides) {
+                    0x7
+                } else {
+                    0x6
+                };
+                mapped(attr, R | W | SH, 0xff)
+            }
             _ => refused(DENIED, Reason::NoMapping),
         }
     }

@@ -90,7 +90,7 @@ fn with_512m_the_carve_outs_are_outside_ram_with_or_without_fwb() {
 
 #[test]
 fn each_bug_fails_the_check_that_names_it() {
-    let cases: [(Bug, &[&str]); 12] = [
+    let cases: [(Bug, &[&str]); 15] = [
         (
             Bug::DeviceNGnRnE,
             &["check host-translate-virt-mmio: FAIL stage-2 MemAttr 0x0, want 0x1 (x0=0x0 x1=0x9000000 x2=0x0 x3=0x400000000004c0)"],
@@ -105,7 +105,19 @@ fn each_bug_fails_the_check_that_names_it() {
         ),
         (
             Bug::ParAttrZero,
-            &["check host-translate-host-ram: FAIL PAR attr 0x0, want 0xff (x0=0x0 x1=0x48000000 x2=0x0 x3=0x7fc)"],
+            &["check host-translate-host-ram: FAIL PAR attr 0x0, want 0xff (x0=0x0 x1=0x48000000 x2=0x0 x3=0x7dc)"],
+        ),
+        (
+            Bug::RamFwb0Encoding,
+            &["check host-translate-host-ram: FAIL stage-2 MemAttr 0xf, want 0x7 (x0=0x0 x1=0x48000000 x2=0x0 x3=0x7fc)"],
+        ),
+        (
+            Bug::RamForcedWriteBack,
+            &["check host-translate-host-ram: FAIL stage-2 MemAttr 0x6, want 0x7 (x0=0x0 x1=0x48000000 x2=0xff x3=0x7d8)"],
+        ),
+        (
+            Bug::ApertureStage1Decides,
+            &["check host-translate-aperture: FAIL stage-2 MemAttr 0x7, want 0x6 (x0=0x0 x1=0x7c000000 x2=0xff x3=0x7dc)"],
         ),
         (Bug::UidWord2, &["check host-uid: FAIL UID word 2 (w2) 0x70657277, want 0x70657276"]),
         (
