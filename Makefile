@@ -14,13 +14,15 @@ IMAGE    := $(OUT)/stile.bin
 ELF      := $(OUT)/stile.elf
 HOST_SRC := target/$(TARGET)/release/stile-host
 HOST     := $(OUT)/host.bin
+GUEST_SRC := target/$(TARGET)/release/stile-guest
+GUEST    := $(OUT)/guest.bin
 QEMU_CMD := qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cpu $(CPU) \
             -smp $(SMP) -m $(MEM) -nographic -no-reboot
 
 # A user's RUSTFLAGS would replace .cargo/config.toml's (position-independent code): drop it.
 CARGO := env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS cargo
 
-.PHONY: all image host run debug test setup clean FORCE
+.PHONY: all image host guest run debug test setup clean FORCE
 
 all: image
 
@@ -32,15 +34,23 @@ image: $(IMAGE) $(HOST)
 
 host: $(HOST)
 
+guest: $(GUEST)
+
 $(IMAGE): FORCE
 	@mkdir -p $(OUT)
 	$(CARGO) build --release -p stile-boot --target $(TARGET) \
 		--no-default-features --features $(PLATFORM)
 	@scripts/pack-image.sh $(ELF_SRC) $(IMAGE) $(ELF)
 
-$(HOST): FORCE
+# The guest payload is embedded in the host payload (the host is the VMM that runs it).
+$(GUEST): FORCE
 	@mkdir -p $(OUT)
-	$(CARGO) build --release -p stile-host --target $(TARGET)
+	$(CARGO) build --release -p stile-guest --target $(TARGET)
+	@scripts/pack-image.sh $(GUEST_SRC) $(GUEST) $(OUT)/guest.elf
+
+$(HOST): $(GUEST) FORCE
+	@mkdir -p $(OUT)
+	STILE_GUEST_BIN=$(abspath $(GUEST)) $(CARGO) build --release -p stile-host --target $(TARGET)
 	@scripts/pack-image.sh $(HOST_SRC) $(HOST) $(OUT)/host.elf
 
 run: setup image

@@ -5,6 +5,12 @@
 //! service): x0 = function ID, x1.. = arguments; x0 back = [`Status`], x1.. = results.
 #![no_std]
 
+pub mod caps;
+pub mod run_page;
+pub mod slot;
+
+pub use run_page::{ExitReason, RunPage};
+
 /// Vendor-specific hypervisor service, SMC64 fast calls: `0xC600_0000 | n`.
 pub const FN_BASE: u32 = 0xC600_0000;
 
@@ -16,9 +22,9 @@ pub const FN_REVISION: u32 = 0x8600_FF03;
 /// (UUID 5374696c-6500-4879-7065-727669736f72, "Stile\0Hypervisor").
 pub const UID: [u32; 4] = [0x5374_696c, 0x6500_4879, 0x7065_7276, 0x6973_6f72];
 /// ABI revision: major (incompatible changes), minor (additions).
-pub const REVISION: (u32, u32) = (0, 1);
+pub const REVISION: (u32, u32) = (0, 2);
 
-/// Stile's own calls.
+/// Stile's own calls. Arguments and results per call are in docs/ABI.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Function {
@@ -27,15 +33,65 @@ pub enum Function {
     /// combined with stage 2), x3 = the stage-2 leaf descriptor's attribute bits.
     /// DENIED: x1 = [`Reason`] why nothing is mapped there.
     Translate = FN_BASE | 0x01,
+    /// GET_CAPS() -> x1 = [`caps`] bits, x2 = for each bit n that is off, the [`Reason`] in
+    /// byte n (little-endian byte order of the register).
+    GetCaps = FN_BASE | 0x02,
+    /// STATS(x1 = vm id) -> x1 = stage-2 faults resolved inside EL2 (lazy maps), x2 = exits
+    /// delivered to the host, x3 = aborts injected into the VM.
+    Stats = FN_BASE | 0x03,
+    /// VM_CREATE(x1 = RAM PA, x2 = RAM size, x3 = flags (0)) -> x1 = vm id. The RAM is
+    /// donated: it leaves the host's stage 2 until VM_DESTROY.
+    VmCreate = FN_BASE | 0x10,
+    /// VM_DESTROY(x1 = vm id): the VM's RAM is scrubbed and given back to the host.
+    VmDestroy = FN_BASE | 0x11,
+    /// VCPU_CREATE(x1 = vm id, x2 = entry PC (IPA), x3 = run page PA (host RAM), x4 = x0 for
+    /// the guest) -> x1 = vcpu id.
+    VcpuCreate = FN_BASE | 0x12,
+    /// VCPU_RUN(x1 = vm id, x2 = vcpu id) -> x1 = [`ExitReason`]; details in the run page.
+    VcpuRun = FN_BASE | 0x13,
+    /// MEMSLOT_SET(x1 = vm id, x2 = slot, x3 = IPA, x4 = PA, x5 = size, x6 = [`slot`] word:
+    /// kind | perms | flags).
+    MemslotSet = FN_BASE | 0x20,
+    /// MEMSLOT_CLEAR(x1 = vm id, x2 = slot).
+    MemslotClear = FN_BASE | 0x21,
 }
 
 impl Function {
-    pub const ALL: [Function; 1] = [Function::Translate];
+    pub const ALL: [Function; 9] = [
+        Function::Translate,
+        Function::GetCaps,
+        Function::Stats,
+        Function::VmCreate,
+        Function::VmDestroy,
+        Function::VcpuCreate,
+        Function::VcpuRun,
+        Function::MemslotSet,
+        Function::MemslotClear,
+    ];
 
     pub const fn from_id(id: u32) -> Option<Function> {
-        match id {
-            x if x == Function::Translate as u32 => Some(Function::Translate),
-            _ => None,
+        let mut i = 0;
+        while i < Function::ALL.len() {
+            if Function::ALL[i] as u32 == id {
+                return Some(Function::ALL[i]);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// The name docs/ABI.md and logs use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Function::Translate => "TRANSLATE",
+            Function::GetCaps => "GET_CAPS",
+            Function::Stats => "STATS",
+            Function::VmCreate => "VM_CREATE",
+            Function::VmDestroy => "VM_DESTROY",
+            Function::VcpuCreate => "VCPU_CREATE",
+            Function::VcpuRun => "VCPU_RUN",
+            Function::MemslotSet => "MEMSLOT_SET",
+            Function::MemslotClear => "MEMSLOT_CLEAR",
         }
     }
 }
@@ -53,6 +109,15 @@ pub enum Status {
 impl Status {
     pub const fn as_u64(self) -> u64 {
         self as i64 as u64
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Status::Success => "SUCCESS",
+            Status::NotSupported => "NOT_SUPPORTED",
+            Status::InvalidParameters => "INVALID_PARAMETERS",
+            Status::Denied => "DENIED",
+        }
     }
 
     pub const fn from_u64(v: u64) -> Option<Status> {
@@ -94,10 +159,38 @@ pub enum Reason {
     OutOfRange = 10,
     /// A device region that overlaps RAM.
     OverlapsRam = 11,
+    /// Cacheable device memory was asked for without the explicit opt-in flag.
+    NotOptedIn = 12,
+    /// The faulting IPA is in no memslot.
+    NoSlot = 13,
+    /// The access is not allowed by the slot's permissions.
+    Permission = 14,
+    /// The slot's combination (kind, backing, capabilities) is no longer allowed.
+    SlotChanged = 15,
+    /// Not page aligned (4 KiB), or a size of 0.
+    Misaligned = 16,
+    /// Overlaps another memslot.
+    Overlap = 17,
+    /// The backing PA is neither the VM's donated RAM nor an assignable board region.
+    NotOwned = 18,
+    /// The kind is not allowed for that backing (e.g. device memory over RAM).
+    BadKind = 19,
+    /// A fixed limit (VMs, vCPUs, slots) is reached.
+    Limit = 20,
+    /// The memory is in use (donated already, a run page, the VM's running vCPU...).
+    Busy = 21,
+    /// Out of memory for page tables or bookkeeping.
+    NoMemory = 22,
+    /// No such vCPU, or it is not runnable (it powered off).
+    NoSuchVcpu = 23,
+    /// An instruction fetch from memory that can never be executable (device, Normal-NC).
+    ExecNotAllowed = 24,
+    /// A bad value in an argument (unknown kind, flag bits that mean nothing).
+    BadArgument = 25,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 26] = [
         Reason::None,
         Reason::NeedsFwb,
         Reason::NoDic,
@@ -110,6 +203,20 @@ impl Reason {
         Reason::NoSuchVm,
         Reason::OutOfRange,
         Reason::OverlapsRam,
+        Reason::NotOptedIn,
+        Reason::NoSlot,
+        Reason::Permission,
+        Reason::SlotChanged,
+        Reason::Misaligned,
+        Reason::Overlap,
+        Reason::NotOwned,
+        Reason::BadKind,
+        Reason::Limit,
+        Reason::Busy,
+        Reason::NoMemory,
+        Reason::NoSuchVcpu,
+        Reason::ExecNotAllowed,
+        Reason::BadArgument,
     ];
 
     /// The stable name used in logs and docs/ABI.md.
@@ -127,6 +234,20 @@ impl Reason {
             Reason::NoSuchVm => "NO_SUCH_VM",
             Reason::OutOfRange => "OUT_OF_RANGE",
             Reason::OverlapsRam => "OVERLAPS_RAM",
+            Reason::NotOptedIn => "NOT_OPTED_IN",
+            Reason::NoSlot => "NO_SLOT",
+            Reason::Permission => "PERMISSION",
+            Reason::SlotChanged => "SLOT_CHANGED",
+            Reason::Misaligned => "MISALIGNED",
+            Reason::Overlap => "OVERLAP",
+            Reason::NotOwned => "NOT_OWNED",
+            Reason::BadKind => "BAD_KIND",
+            Reason::Limit => "LIMIT",
+            Reason::Busy => "BUSY",
+            Reason::NoMemory => "NO_MEMORY",
+            Reason::NoSuchVcpu => "NO_SUCH_VCPU",
+            Reason::ExecNotAllowed => "EXEC_NOT_ALLOWED",
+            Reason::BadArgument => "BAD_ARGUMENT",
         }
     }
 
