@@ -44,7 +44,8 @@ pub const FLAG_CACHEABLE_OPT_IN: u64 = 1 << 16;
 /// Map the whole slot at MEMSLOT_SET instead of on first touch.
 pub const FLAG_EAGER: u64 = 1 << 17;
 /// Bits that mean something; anything else set is refused (BAD_ARGUMENT).
-pub const KNOWN_BITS: u64 = 0xff | PERM_READ | PERM_WRITE | PERM_EXEC | FLAG_CACHEABLE_OPT_IN | FLAG_EAGER;
+pub const KNOWN_BITS: u64 =
+    0xff | PERM_READ | PERM_WRITE | PERM_EXEC | FLAG_CACHEABLE_OPT_IN | FLAG_EAGER;
 
 /// Build the descriptor word.
 pub const fn word(kind: SlotKind, perms: u64, flags: u64) -> u64 {

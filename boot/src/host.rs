@@ -9,7 +9,7 @@ use stile_hyp::addr::PhysRange;
 use stile_hyp::arch::cache;
 use stile_hyp::arch::host_entry::{enter_host, HostSetup};
 use stile_hyp::arch::tlb::ArchTlb;
-use stile_hyp::arch::traps::HOST;
+use stile_hyp::arch::traps::HYP;
 use stile_hyp::arch::world::Context;
 use stile_hyp::bootargs;
 use stile_hyp::config::{check_regions, region_table, RegionCheck};
@@ -18,9 +18,12 @@ use stile_hyp::dt::{build_host_dtb, Gic, HostDtbEdits, Platform};
 use stile_hyp::mm::frames::Frames;
 use stile_hyp::mm::ranges::RangeSet;
 use stile_hyp::mm::s2_attrs;
-use stile_hyp::mm::vmid::Vmid;
+use stile_hyp::mm::vmid::{Vmid, VmidAlloc};
+use stile_hyp::mm::vtcr::vtcr_for;
 use stile_hyp::vm::host::HostVm;
+use stile_hyp::vm::hyp::Hyp;
 use stile_hyp::vm::image;
+use stile_hyp::vm::memslot::Assignable;
 use stile_platform::BOARD;
 
 /// Room for the host DTB: the original's content plus carve-outs (QEMU's is ~9 KiB).
@@ -127,14 +130,46 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
     let line = b.features.dcache_line as usize;
     cache::clean_to_poc(entry.base.0 as usize, entry.size as usize, line);
     cache::clean_to_poc(dtb.base.0 as usize, dtb.size as usize, line);
-    *HOST.lock() = Some(host);
+    let stack_top = b.stack_top;
+    let Some(hyp) = hyp_state(host, host_ram, b, &check) else {
+        return "no guest stage-2 geometry for this CPU";
+    };
+    *HYP.lock() = Some(hyp);
     info!(
         "boot complete; entering the host at EL1: entry {:#x}, dtb {:#x} ({} bytes)",
         setup.entry, setup.dtb, dtb.size
     );
     // SAFETY: the host's stage 2 maps only what the board config grants the host (never
     // `b.hyp`); HOST_CONTEXT is used by nobody else; this CPU's boot frames are abandoned.
-    unsafe { enter_host(&setup, &raw mut HOST_CONTEXT, b.stack_top) }
+    unsafe { enter_host(&setup, &raw mut HOST_CONTEXT, stack_top) }
+}
+
+/// Guests get up to a 40-bit IPA space (1 TiB), never more than the CPU has PA bits.
+const GUEST_IPA_BITS: u8 = 40;
+
+/// EL2's bookkeeping for VMs, taking over the frame pool.
+fn hyp_state(host: HostVm, host_ram: RangeSet, b: HostBoot, check: &RegionCheck) -> Option<Hyp> {
+    let f = b.features;
+    let guest_vtcr = vtcr_for(f.pa_range, GUEST_IPA_BITS.min(f.pa_bits), f.vmid_bits == 16).ok()?;
+    let vmids = VmidAlloc::new(f.vmid_bits)?;
+    let mut assignable = heapless::Vec::new();
+    for r in check.assignable() {
+        let _ = assignable.push(Assignable {
+            range: r.range,
+            kind: r.kind,
+        });
+    }
+    Some(Hyp {
+        host,
+        host_ram,
+        frames: b.frames,
+        vmids,
+        cpu: *f,
+        guest_vtcr,
+        assignable,
+        vms: Default::default(),
+        run_pages: heapless::Vec::new(),
+    })
 }
 
 /// Copy the payload out of the initrd to a 2 MiB-aligned place in host RAM; its range.

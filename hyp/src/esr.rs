@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Esr(pub u64);
 
 /// Exception classes Stile names (others print as their number).

@@ -13,6 +13,9 @@ const HCR_BSU_IS: u64 = 1 << 10;
 const HCR_TSC: u64 = 1 << 19;
 /// EL1 is AArch64.
 const HCR_RW: u64 = 1 << 31;
+const HCR_FMO: u64 = 1 << 3;
+const HCR_IMO: u64 = 1 << 4;
+const HCR_AMO: u64 = 1 << 5;
 const HCR_FWB: u64 = 1 << 46;
 /// Pointer-authentication keys and instructions do not trap (only when implemented).
 const HCR_APK_API: u64 = 1 << 40 | 1 << 41;
@@ -38,6 +41,60 @@ pub struct HostSetup {
     pub fwb: bool,
 }
 
+/// HCR_EL2 for a world below EL2. Guests also take physical interrupts and SErrors to EL2
+/// (IMO/FMO/AMO: an interrupt while a guest runs is an IRQ exit to the host); the host gets
+/// them directly.
+pub fn hcr_for(guest: bool, fwb: bool) -> u64 {
+    let mut hcr = HCR_VM | HCR_SWIO | HCR_FB | HCR_BSU_IS | HCR_TSC | HCR_RW;
+    if guest {
+        hcr |= HCR_FMO | HCR_IMO | HCR_AMO;
+    }
+    if has_pointer_auth() {
+        hcr |= HCR_APK_API;
+    }
+    if fwb {
+        hcr |= HCR_FWB;
+    }
+    hcr
+}
+
+/// The EL2 registers that differ between worlds.
+#[derive(Debug, Clone, Copy)]
+pub struct El2World {
+    pub hcr: u64,
+    pub vttbr: u64,
+    pub vtcr: u64,
+    pub vmpidr: u64,
+}
+
+/// Switch EL2's view to `w` (stage 2, traps, MPIDR the world reads).
+pub fn load_world(w: &El2World) {
+    // SAFETY: these only configure the EL1&0 regime, which runs after the caller's ERET;
+    // VMIDs keep the worlds' TLB entries apart, so no invalidation is needed.
+    unsafe {
+        asm!(
+            "msr hcr_el2, {hcr}",
+            "msr vtcr_el2, {vtcr}",
+            "msr vttbr_el2, {vttbr}",
+            "msr vmpidr_el2, {vmpidr}",
+            "isb",
+            hcr = in(reg) w.hcr,
+            vtcr = in(reg) w.vtcr,
+            vttbr = in(reg) w.vttbr,
+            vmpidr = in(reg) w.vmpidr,
+            options(nostack),
+        );
+    }
+}
+
+/// This CPU's real MPIDR (what the host sees).
+pub fn host_mpidr() -> u64 {
+    let v: u64;
+    // SAFETY: reading MPIDR_EL1 has no side effects.
+    unsafe { asm!("mrs {}, mpidr_el1", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
 fn has_pointer_auth() -> bool {
     let (isar1, isar2): (u64, u64);
     // SAFETY: reading ID registers has no side effects.
@@ -57,13 +114,7 @@ fn has_pointer_auth() -> bool {
 /// be valid, unaliased and live forever; `stack_top` is this CPU's EL2 stack top (the
 /// caller's frames are abandoned).
 pub unsafe fn enter_host(setup: &HostSetup, ctx: *mut Context, stack_top: u64) -> ! {
-    let mut hcr = HCR_VM | HCR_SWIO | HCR_FB | HCR_BSU_IS | HCR_TSC | HCR_RW;
-    if has_pointer_auth() {
-        hcr |= HCR_APK_API;
-    }
-    if setup.fwb {
-        hcr |= HCR_FWB;
-    }
+    let hcr = hcr_for(false, setup.fwb);
     let (midr, mpidr, pmcr): (u64, u64, u64);
     // SAFETY: ID and PMU control reads have no side effects.
     unsafe {

@@ -4,9 +4,11 @@
 
 pub mod at;
 pub mod cache;
+pub mod el1_state;
 pub mod exceptions;
 pub mod firmware;
 pub mod host_entry;
+pub mod machine;
 pub mod mmu;
 pub mod psci;
 pub mod sysreg;

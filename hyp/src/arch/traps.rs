@@ -1,45 +1,82 @@
-//! Routing a lower-EL trap by exception class: hypercalls, SMCs (PSCI relay), stage-2
-//! aborts. Decisions are made by the arch-free `vm` modules; this file only moves registers.
+//! Routing a lower-EL trap: from the host (hypercalls, SMCs, stage-2 aborts) or from the
+//! running guest (everything goes to `vm::run`), and switching worlds when VCPU_RUN starts
+//! a guest or a guest exits. Decisions are made by the arch-free `vm` modules; this file
+//! moves registers.
 
-use crate::arch::at::at_s12e1r;
+use crate::arch::at::par_attr;
+use crate::arch::el1_state::{restore_el1, restore_fp, save_el1, save_fp};
 use crate::arch::firmware;
+use crate::arch::host_entry::{hcr_for, host_mpidr, load_world, El2World};
+use crate::arch::machine::ArchMachine;
 use crate::arch::sysregs_el1::{trap_syndrome, vbar_el1, write_el1_exception};
 use crate::arch::world::Context;
 use crate::esr::{Esr, ExceptionClass};
-use crate::vm::host::HostVm;
-use crate::vm::hvc::{self, HvcBackend, Translation};
+use crate::vm::hvc::{self, status_of, Dispatch};
+use crate::vm::hyp::{Calls, Hyp};
 use crate::vm::inject;
 use crate::vm::psci_policy::{self, SmcAction};
+use crate::vm::run::{self, Decision, GuestTrap, TrapKind};
+use crate::vm::vcpu::{El1Regs, FpRegs};
+use core::arch::asm;
 use log::{error, info, warn};
 use spin::Mutex;
+use stile_abi::{Reason, Status};
 
-/// The host VM, set once at boot before the host first runs.
-pub static HOST: Mutex<Option<HostVm>> = Mutex::new(None);
+/// Everything EL2 keeps about VMs, set once at boot before the host first runs.
+pub static HYP: Mutex<Option<Hyp>> = Mutex::new(None);
+
+/// The guest running on this CPU (one CPU today), and where the host's state waits.
+struct Running {
+    vm: u64,
+    vcpu: u64,
+    host_ctx: *mut Context,
+}
+
+// SAFETY: only touched by the CPU that runs the trap path, under the HYP lock's discipline.
+unsafe impl Send for Running {}
+
+static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
+static HOST_EL1: Mutex<El1Regs> = Mutex::new(El1Regs::ZERO);
+static HOST_FP: Mutex<FpRegs> = Mutex::new(FpRegs::ZERO);
 
 const KIND_SYNC: u64 = 8;
 const KIND_IRQ: u64 = 9;
 
-/// Handle exception `kind` (the vector index, 8..=11 for a lower AArch64 EL) from the world
-/// whose registers are `ctx`.
-pub fn handle(ctx: &mut Context, kind: u64) {
-    match kind {
-        KIND_SYNC => sync(ctx),
-        // With HCR_EL2.IMO/FMO clear, interrupts go straight to the host; should one reach
-        // EL2 anyway, returning is harmless.
-        KIND_IRQ => warn!("host: unexpected IRQ taken to EL2"),
-        _ => warn!("host: unexpected FIQ/SError taken to EL2 (vector {kind})"),
+fn machine(hyp: &Hyp) -> ArchMachine {
+    ArchMachine {
+        dcache_line: hyp.cpu.dcache_line as usize,
     }
 }
 
-fn sync(ctx: &mut Context) {
+/// Handle exception `kind` (the vector index, 8..=11 for a lower AArch64 EL) from the world
+/// whose registers are `ctx`; returns the world to resume.
+pub fn handle(ctx: *mut Context, kind: u64) -> *mut Context {
+    let running = RUNNING.lock().as_ref().map(|r| (r.vm, r.vcpu, r.host_ctx));
+    match running {
+        Some((vm, vcpu, host_ctx)) => guest(ctx, kind, vm, vcpu, host_ctx),
+        None => {
+            // SAFETY: the host's Context (world.rs contract), not referenced elsewhere now.
+            let host = unsafe { &mut *ctx };
+            host_trap(host, kind).unwrap_or(ctx)
+        }
+    }
+}
+
+fn host_trap(ctx: &mut Context, kind: u64) -> Option<*mut Context> {
+    match kind {
+        KIND_SYNC => return sync(ctx),
+        // With HCR_EL2.IMO/FMO clear, interrupts go straight to the host.
+        KIND_IRQ => warn!("host: unexpected IRQ taken to EL2"),
+        _ => warn!("host: unexpected FIQ/SError taken to EL2 (vector {kind})"),
+    }
+    None
+}
+
+fn sync(ctx: &mut Context) -> Option<*mut Context> {
     let (esr, far, hpfar) = trap_syndrome();
     let esr = Esr(esr);
     match esr.ec() {
-        ExceptionClass::Hvc64 => {
-            let args = [ctx.x[0], ctx.x[1], ctx.x[2], ctx.x[3]];
-            let out = hvc::dispatch(args, &mut HostCalls);
-            ctx.x[..4].copy_from_slice(&out);
-        }
+        ExceptionClass::Hvc64 => return host_hvc(ctx),
         ExceptionClass::Smc64 => {
             // A trapped SMC returns to itself: step over it.
             ctx.elr = ctx.elr.wrapping_add(4);
@@ -47,15 +84,18 @@ fn sync(ctx: &mut Context) {
         }
         ExceptionClass::DataAbortLower | ExceptionClass::InstAbortLower => {
             let ipa = (hpfar & !0xf) << 8 | (far & 0xfff);
-            let reason = HOST
+            let reason = HYP
                 .lock()
                 .as_ref()
-                .map_or(stile_abi::Reason::NoMapping, |h| h.why_unmapped(ipa));
-            error!(
-                "host: {} at IPA {ipa:#x} (FAR {far:#x}, ELR {:#x}) refused ({reason}): abort injected",
-                if esr.ec() == ExceptionClass::InstAbortLower { "instruction fetch" } else if esr.wnr() { "write" } else { "read" },
-                ctx.elr
-            );
+                .map_or(Reason::NoMapping, |h| h.host.why_unmapped(ipa));
+            let what = if esr.ec() == ExceptionClass::InstAbortLower {
+                "instruction fetch"
+            } else if esr.wnr() {
+                "write"
+            } else {
+                "read"
+            };
+            error!("host: {what} at IPA {ipa:#x} (FAR {far:#x}, ELR {:#x}) refused ({reason}): abort injected", ctx.elr);
             let e = inject::external_abort(esr, far, ctx.elr, ctx.spsr, vbar_el1());
             deliver(ctx, &e);
         }
@@ -65,6 +105,7 @@ fn sync(ctx: &mut Context) {
             deliver(ctx, &e);
         }
     }
+    None
 }
 
 fn deliver(ctx: &mut Context, e: &inject::El1Exception) {
@@ -89,14 +130,154 @@ fn smc(ctx: &mut Context) {
     ctx.x[..4].copy_from_slice(&out);
 }
 
-/// The host's view of hypercalls.
-struct HostCalls;
-
-impl HvcBackend for HostCalls {
-    fn translate(&mut self, vm: u64, addr: u64) -> Translation {
-        match HOST.lock().as_ref() {
-            Some(host) => host.translate(vm, addr, at_s12e1r),
-            None => Translation::Invalid(stile_abi::Reason::NoSuchVm),
+fn host_hvc(ctx: &mut Context) -> Option<*mut Context> {
+    let mut guard = HYP.lock();
+    let Some(hyp) = guard.as_mut() else {
+        ctx.x[0] = Status::NotSupported.as_u64();
+        return None;
+    };
+    let mut m = machine(hyp);
+    let args = [
+        ctx.x[0], ctx.x[1], ctx.x[2], ctx.x[3], ctx.x[4], ctx.x[5], ctx.x[6],
+    ];
+    let dispatch = hvc::dispatch(&args, &mut Calls { hyp, m: &mut m });
+    let (vm, vcpu) = match dispatch {
+        Dispatch::Reply(out) => {
+            ctx.x[..4].copy_from_slice(&out);
+            return None;
         }
+        Dispatch::Run { vm, vcpu } => (vm, vcpu),
+    };
+    if let Err(r) = run::prepare(hyp, vm, vcpu, &mut m) {
+        ctx.x[..4].copy_from_slice(&[status_of(r).as_u64(), r as u64, 0, 0]);
+        return None;
+    }
+    let Ok(v) = hyp.vm_mut(vm) else { return None };
+    let world = El2World {
+        hcr: hcr_for(true, v.stage2.fwb()),
+        vttbr: v.stage2.vttbr(),
+        vtcr: v.stage2.vtcr().vtcr,
+        vmpidr: 0,
+    };
+    let vc = v.vcpus.get_mut(vcpu as usize)?;
+    save_el1(&mut HOST_EL1.lock());
+    save_fp(&mut HOST_FP.lock());
+    restore_el1(&vc.el1);
+    restore_fp(&vc.fp);
+    load_world(&El2World {
+        vmpidr: vc.vmpidr,
+        ..world
+    });
+    *RUNNING.lock() = Some(Running {
+        vm,
+        vcpu,
+        host_ctx: ctx,
+    });
+    Some(&mut vc.ctx)
+}
+
+/// A trap while a guest runs: resolve and resume it, or switch back to the host.
+fn guest(ctx: *mut Context, kind: u64, vm: u64, vcpu: u64, host_ctx: *mut Context) -> *mut Context {
+    let (esr, far, hpfar) = trap_syndrome();
+    let esr = Esr(esr);
+    let trap = GuestTrap {
+        kind: match kind {
+            KIND_SYNC => TrapKind::Sync,
+            KIND_IRQ => TrapKind::Irq,
+            _ => TrapKind::Other,
+        },
+        esr,
+        far,
+        hpfar,
+        ipa: fault_ipa(esr, far, hpfar),
+    };
+    let mut guard = HYP.lock();
+    let Some(hyp) = guard.as_mut() else {
+        return ctx;
+    };
+    let mut m = machine(hyp);
+    let reason = match run::guest_trap(hyp, vm, vcpu, &trap, &mut m) {
+        Decision::Resume => {
+            // Injections changed the guest's EL1 exception registers in its saved copy.
+            if let Some(vc) = hyp.vm_mut(vm).ok().and_then(|v| v.vcpus.get(vcpu as usize)) {
+                sync_injected_el1(&vc.el1);
+            }
+            return ctx;
+        }
+        Decision::Exit(reason) => reason,
+    };
+    // Back to the host: the guest's state into its vCPU, the host's out of hiding.
+    if let Some(vc) = hyp
+        .vm_mut(vm)
+        .ok()
+        .and_then(|v| v.vcpus.get_mut(vcpu as usize))
+    {
+        let injected = vc.el1.clone();
+        save_el1(&mut vc.el1);
+        // An abort injected while deciding lives in the saved copy: keep it.
+        vc.el1.esr = injected.esr;
+        vc.el1.far = injected.far;
+        vc.el1.elr = injected.elr;
+        vc.el1.spsr = injected.spsr;
+        save_fp(&mut vc.fp);
+    }
+    restore_el1(&HOST_EL1.lock());
+    restore_fp(&HOST_FP.lock());
+    load_world(&El2World {
+        hcr: hcr_for(false, hyp.host.stage2.fwb()),
+        vttbr: hyp.host.stage2.vttbr(),
+        vtcr: hyp.host.stage2.vtcr().vtcr,
+        vmpidr: host_mpidr(),
+    });
+    *RUNNING.lock() = None;
+    // SAFETY: the host's Context, saved when it called VCPU_RUN; it is not running.
+    let host = unsafe { &mut *host_ctx };
+    host.x[0] = Status::Success.as_u64();
+    host.x[1] = reason as u64;
+    host_ctx
+}
+
+/// The guest keeps running: an abort injected into its saved EL1 registers must reach the
+/// live ones.
+fn sync_injected_el1(el1: &El1Regs) {
+    let e = inject::El1Exception {
+        esr_el1: el1.esr,
+        far_el1: el1.far,
+        elr_el1: el1.elr,
+        spsr_el1: el1.spsr,
+        elr_el2: 0,
+        spsr_el2: 0,
+    };
+    write_el1_exception(&e);
+}
+
+/// The IPA of a stage-2 abort. HPFAR_EL2 holds it for translation, access-flag and
+/// address-size faults and for faults on a stage-1 walk; for other permission faults the
+/// guest's own stage 1 translates FAR (its registers are live).
+fn fault_ipa(esr: Esr, far: u64, hpfar: u64) -> u64 {
+    let from_hpfar = (hpfar & !0xf) << 8 | (far & 0xfff);
+    if !esr.is_abort() || !(0x0c..=0x0f).contains(&esr.fsc()) || esr.s1ptw() {
+        return from_hpfar;
+    }
+    let par: u64;
+    // SAFETY: AT only writes PAR_EL1, which is the guest's and restored right after.
+    unsafe {
+        let saved: u64;
+        asm!(
+            "mrs {saved}, par_el1",
+            "at s1e1r, {va}",
+            "isb",
+            "mrs {par}, par_el1",
+            "msr par_el1, {saved}",
+            va = in(reg) far,
+            saved = out(reg) saved,
+            par = out(reg) par,
+            options(nostack),
+        );
+        let _ = saved;
+    }
+    match par_attr(par) {
+        Some(_) => (par & 0x0000_ffff_ffff_f000) | (far & 0xfff),
+        None => from_hpfar,
     }
 }

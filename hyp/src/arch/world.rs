@@ -3,26 +3,7 @@
 
 use core::mem::{offset_of, size_of};
 
-/// A lower-EL world's general registers and return state, as vectors.S saves them.
-#[repr(C)]
-#[derive(Clone, Default)]
-pub struct Context {
-    pub x: [u64; 31],
-    pub elr: u64,
-    pub spsr: u64,
-    _pad: u64,
-}
-
-const _: () = assert!(offset_of!(Context, elr) == 248 && offset_of!(Context, spsr) == 256);
-
-impl Context {
-    pub const ZERO: Context = Context {
-        x: [0; 31],
-        elr: 0,
-        spsr: 0,
-        _pad: 0,
-    };
-}
+pub use crate::vm::vcpu::{Context, SPSR_EL1H_MASKED};
 
 /// The per-CPU block TPIDR_EL2 points at (on top of the CPU's emergency stack).
 #[repr(C)]
@@ -38,9 +19,6 @@ pub struct PerCpu {
 pub const PERCPU_BLOCK_SIZE: usize = 64;
 const _: () = assert!(size_of::<PerCpu>() == PERCPU_BLOCK_SIZE);
 const _: () = assert!(offset_of!(PerCpu, current) == 0 && offset_of!(PerCpu, stack_top) == 8);
-
-/// SPSR for entering EL1h with all of DAIF masked (what a kernel expects at entry).
-pub const SPSR_EL1H_MASKED: u64 = 0x3c5;
 
 extern "C" {
     fn world_enter(ctx: *mut Context, stack_top: u64) -> !;
@@ -71,13 +49,9 @@ pub unsafe fn enter(ctx: *mut Context, stack_top: u64) -> ! {
     }
 }
 
-/// Called by vectors.S for every exception from a lower EL: handle it and say which world
-/// to resume (today always the one that trapped).
+/// Called by vectors.S for every exception from a lower EL (`ctx`: the per-CPU current
+/// world, valid per `enter`'s contract): handle it and say which world to resume.
 #[no_mangle]
 extern "C" fn stile_lower_el_trap(ctx: *mut Context, kind: u64) -> *mut Context {
-    // SAFETY: vectors.S passes the per-CPU current Context, valid per `enter`'s contract and
-    // not referenced elsewhere while this world is stopped in EL2.
-    let c = unsafe { &mut *ctx };
-    crate::arch::traps::handle(c, kind);
-    ctx
+    crate::arch::traps::handle(ctx, kind)
 }

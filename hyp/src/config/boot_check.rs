@@ -56,6 +56,19 @@ pub struct RegionCheck {
 }
 
 impl RegionCheck {
+    /// Regions the host may hand to guests (memslots): the accepted assignable ones, and
+    /// those refused only because this CPU lacks FEAT_S2FWB, so a memslot over them is
+    /// refused with that reason rather than as memory nobody owns.
+    pub fn assignable(&self) -> impl Iterator<Item = &Region> + '_ {
+        let accepted = self.accepted.iter().map(|a| &a.region);
+        let needs_fwb = self
+            .refused
+            .iter()
+            .filter(|r| r.reason == Reason::NeedsFwb)
+            .map(|r| &r.region);
+        accepted.chain(needs_fwb).filter(|r| r.assignable)
+    }
+
     pub fn accepted_named(&self, name: &str) -> Option<&Accepted> {
         self.accepted.iter().find(|a| a.region.name == name)
     }

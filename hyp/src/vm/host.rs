@@ -25,6 +25,8 @@ struct UnmappedNote {
 pub struct HostVm {
     pub stage2: Stage2,
     notes: Vec<UnmappedNote, MAX_UNMAPPED_NOTES>,
+    /// RAM donated to guests (out of the host's stage 2 until given back).
+    donated: Vec<PhysRange, 8>,
 }
 
 /// What building the host's stage 2 cost, per accepted region, for the boot report.
@@ -96,11 +98,31 @@ impl HostVm {
                 reason: r.reason,
             });
         }
-        Ok((HostVm { stage2, notes }, report))
+        Ok((
+            HostVm {
+                stage2,
+                notes,
+                donated: Vec::new(),
+            },
+            report,
+        ))
+    }
+
+    /// `range` now belongs to a guest.
+    pub fn note_donated(&mut self, range: PhysRange) {
+        let _ = self.donated.push(range);
+    }
+
+    /// `range` is the host's again.
+    pub fn note_returned(&mut self, range: PhysRange) {
+        self.donated.retain(|d| *d != range);
     }
 
     /// Why the host has nothing at `ipa`.
     pub fn why_unmapped(&self, ipa: u64) -> Reason {
+        if self.donated.iter().any(|d| d.contains(PhysAddr(ipa))) {
+            return Reason::NotOwned;
+        }
         self.notes
             .iter()
             .find(|n| n.range.contains(PhysAddr(ipa)))

@@ -1,7 +1,18 @@
 //! Virtual machines: the host VM (identity stage 2), and what EL2 does for a VM's traps.
 
+pub mod fault;
+pub mod guest;
 pub mod host;
 pub mod hvc;
+pub mod hyp;
 pub mod image;
 pub mod inject;
+pub mod machine;
+pub mod memslot;
+pub mod mmio;
 pub mod psci_policy;
+pub mod run;
+pub mod vcpu;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,279 @@
+//! A guest's stage-2 abort, decoded once and classified: resolve it in EL2 (lazy map),
+//! or stop the vCPU and tell the host (with the reason), or also inject an abort.
+
+use crate::esr::{Esr, ExceptionClass};
+use crate::vm::memslot::{check_backing, Slot, SlotWorld};
+use crate::vm::mmio::MmioAccess;
+use stile_abi::slot::SlotKind;
+use stile_abi::Reason;
+
+const BLOCK_2M: u64 = 2 << 20;
+const PAGE: u64 = 4096;
+
+/// The abort as EL2 saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Abort {
+    pub esr: Esr,
+    pub far: u64,
+    pub ipa: u64,
+}
+
+impl Abort {
+    pub fn is_fetch(&self) -> bool {
+        self.esr.ec() == ExceptionClass::InstAbortLower
+    }
+
+    /// `stile_abi::run_page::ACCESS_*`.
+    pub fn access(&self) -> u8 {
+        if self.is_fetch() {
+            stile_abi::run_page::ACCESS_EXEC
+        } else if self.esr.wnr() {
+            stile_abi::run_page::ACCESS_WRITE
+        } else {
+            stile_abi::run_page::ACCESS_READ
+        }
+    }
+}
+
+/// What to do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Map `[ipa, ipa + size)` of `slot` (a page, or the 2 MiB block around the fault when
+    /// the slot covers it and both sides are aligned) and re-run the instruction.
+    Map { slot: usize, ipa: u64, size: u64 },
+    /// An access to an MMIO slot with a valid syndrome.
+    Mmio(MmioAccess),
+    /// An access to an MMIO slot without one.
+    Nisv,
+    /// Stop and report a memory fault with this reason.
+    Fault(Reason),
+    /// Inject an abort into the guest and report a memory fault with this reason.
+    InjectAndFault(Reason),
+    /// Not a fault we know how to reason about (external abort, alignment...): report it raw.
+    Unknown,
+}
+
+/// Decide for `abort` in a VM whose slots are `slots` (index = slot number).
+pub fn classify(abort: &Abort, slots: &[Option<Slot>], world: &SlotWorld) -> Outcome {
+    let fsc = abort.esr.fsc();
+    let translation = (0x04..=0x07).contains(&fsc);
+    let permission = (0x0c..=0x0f).contains(&fsc);
+    let access_flag = (0x08..=0x0b).contains(&fsc);
+    if !(translation || permission || access_flag) {
+        return Outcome::Unknown;
+    }
+    let Some((index, slot)) = slots
+        .iter()
+        .enumerate()
+        .find_map(|(i, s)| s.filter(|s| s.contains(abort.ipa)).map(|s| (i, s)))
+    else {
+        return Outcome::Fault(Reason::NoSlot);
+    };
+    if slot.kind == SlotKind::Mmio {
+        if abort.is_fetch() {
+            return Outcome::InjectAndFault(Reason::ExecNotAllowed);
+        }
+        return MmioAccess::from_esr(abort.esr).map_or(Outcome::Nisv, Outcome::Mmio);
+    }
+    let kind_execs = slot.memory_kind().is_some_and(|k| k.may_execute());
+    if abort.is_fetch() && !kind_execs {
+        return Outcome::InjectAndFault(Reason::ExecNotAllowed);
+    }
+    let allowed = match abort.access() {
+        stile_abi::run_page::ACCESS_WRITE => slot.perms.write,
+        stile_abi::run_page::ACCESS_EXEC => slot.perms.exec,
+        _ => slot.perms.read,
+    };
+    if !allowed {
+        return Outcome::Fault(Reason::Permission);
+    }
+    if permission {
+        // Allowed by the slot but refused by stage 2: the mapping says less than the slot
+        // (exec dropped for lack of DIC, for instance). Nothing EL2 can fix.
+        return Outcome::Fault(Reason::Permission);
+    }
+    // The combination is re-checked now: a slot that no longer passes is not mapped.
+    if let Err(r) = check_backing(&slot, world) {
+        return Outcome::Fault(r);
+    }
+    let (ipa, size) = granule(&slot, abort.ipa);
+    Outcome::Map {
+        slot: index,
+        ipa,
+        size,
+    }
+}
+
+/// The largest of 2 MiB / 4 KiB around `ipa` that `slot` covers entirely, with IPA and PA
+/// equally aligned (so stage 2 can use a block).
+fn granule(slot: &Slot, ipa: u64) -> (u64, u64) {
+    let block = ipa & !(BLOCK_2M - 1);
+    let covered = block >= slot.ipa && block + BLOCK_2M <= slot.ipa + slot.size;
+    if covered && slot.pa_of(block).0 % BLOCK_2M == 0 {
+        (block, BLOCK_2M)
+    } else {
+        (ipa & !(PAGE - 1), PAGE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::PhysRange;
+    use crate::mm::kind::{MemoryKind, Perms};
+    use crate::vm::memslot::Assignable;
+
+    const DONATED: PhysRange = PhysRange::new(0x4400_0000, 0x40_0000);
+    const APERTURE: Assignable = Assignable {
+        range: PhysRange::new(0x7c00_0000, 0x400_0000),
+        kind: MemoryKind::CacheableDevice,
+    };
+
+    fn world(fwb: bool) -> SlotWorld<'static> {
+        SlotWorld {
+            donated: DONATED,
+            assignable: &[APERTURE],
+            fwb,
+            ipa_limit: 1 << 40,
+        }
+    }
+
+    fn slot(ipa: u64, pa: u64, size: u64, kind: SlotKind, perms: Perms) -> Option<Slot> {
+        Some(Slot {
+            ipa,
+            pa,
+            size,
+            kind,
+            perms,
+            opted_in: true,
+            eager: false,
+        })
+    }
+
+    fn slots() -> [Option<Slot>; 4] {
+        [
+            slot(
+                0x4000_0000,
+                0x4400_0000,
+                0x40_0000,
+                SlotKind::Ram,
+                Perms::RWX,
+            ),
+            slot(0x0900_0000, 0, 0x1000, SlotKind::Mmio, Perms::RW),
+            slot(0x5000_0000, 0x4400_0000, 0x1000, SlotKind::Ram, Perms::R),
+            slot(
+                0x1_0000_0000,
+                0x7c00_0000,
+                0x20_0000,
+                SlotKind::CacheableDevice,
+                Perms::RW,
+            ),
+        ]
+    }
+
+    fn dabt(ipa: u64, write: bool, fsc: u64) -> Abort {
+        Abort {
+            esr: Esr(0x24 << 26 | (write as u64) << 6 | fsc),
+            far: ipa,
+            ipa,
+        }
+    }
+
+    #[test]
+    fn first_touch_of_ram_maps_a_2m_block_when_it_can() {
+        let o = classify(&dabt(0x4012_3456, false, 0x06), &slots(), &world(true));
+        assert_eq!(
+            o,
+            Outcome::Map {
+                slot: 0,
+                ipa: 0x4000_0000,
+                size: 2 << 20
+            }
+        );
+    }
+
+    #[test]
+    fn a_small_slot_is_mapped_page_by_page() {
+        let o = classify(&dabt(0x5000_0010, false, 0x07), &slots(), &world(true));
+        assert_eq!(
+            o,
+            Outcome::Map {
+                slot: 2,
+                ipa: 0x5000_0000,
+                size: 4096
+            }
+        );
+    }
+
+    #[test]
+    fn no_slot_and_permission_are_reported() {
+        assert_eq!(
+            classify(&dabt(0x6000_0000, false, 0x06), &slots(), &world(true)),
+            Outcome::Fault(Reason::NoSlot)
+        );
+        assert_eq!(
+            classify(&dabt(0x5000_0000, true, 0x07), &slots(), &world(true)),
+            Outcome::Fault(Reason::Permission)
+        );
+    }
+
+    #[test]
+    fn mmio_with_and_without_syndrome() {
+        let isv = Abort {
+            esr: Esr(0x24 << 26 | 1 << 24 | 2 << 22 | 5 << 16 | 0x06),
+            far: 0,
+            ipa: 0x0900_0010,
+        };
+        assert!(matches!(
+            classify(&isv, &slots(), &world(true)),
+            Outcome::Mmio(MmioAccess {
+                size: 4,
+                srt: 5,
+                ..
+            })
+        ));
+        assert_eq!(
+            classify(&dabt(0x0900_0010, false, 0x06), &slots(), &world(true)),
+            Outcome::Nisv
+        );
+    }
+
+    #[test]
+    fn fetch_from_mmio_is_injected_and_reported() {
+        let fetch = Abort {
+            esr: Esr(0x20 << 26 | 0x06),
+            far: 0x0900_0000,
+            ipa: 0x0900_0000,
+        };
+        assert_eq!(
+            classify(&fetch, &slots(), &world(true)),
+            Outcome::InjectAndFault(Reason::ExecNotAllowed)
+        );
+    }
+
+    #[test]
+    fn cacheable_device_is_rechecked_at_fault_time() {
+        let o = classify(&dabt(0x1_0000_0000, false, 0x06), &slots(), &world(true));
+        assert!(matches!(o, Outcome::Map { slot: 3, .. }));
+        assert_eq!(
+            classify(&dabt(0x1_0000_0000, false, 0x06), &slots(), &world(false)),
+            Outcome::Fault(Reason::NeedsFwb)
+        );
+        let mut s = slots();
+        if let Some(x) = s[3].as_mut() {
+            x.opted_in = false;
+        }
+        assert_eq!(
+            classify(&dabt(0x1_0000_0000, false, 0x06), &s, &world(true)),
+            Outcome::Fault(Reason::NotOptedIn)
+        );
+    }
+
+    #[test]
+    fn external_aborts_are_not_guessed_at() {
+        assert_eq!(
+            classify(&dabt(0x4000_0000, false, 0x10), &slots(), &world(true)),
+            Outcome::Unknown
+        );
+    }
+}

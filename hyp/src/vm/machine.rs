@@ -1,0 +1,24 @@
+//! What the VM core needs from the CPU and from memory it reaches by physical address.
+//! arch/aarch64 implements it for real; tests implement it over a map of pages.
+
+use crate::addr::PhysRange;
+use crate::mm::tlb::S2Maintenance;
+use crate::vm::vcpu::El1Regs;
+use stile_abi::RunPage;
+
+/// A guest's translation regime, loaded for the duration of one AT.
+pub struct GuestRegime<'a> {
+    pub el1: &'a El1Regs,
+    pub vttbr: u64,
+    pub vtcr: u64,
+    pub fwb: bool,
+}
+
+pub trait Machine: S2Maintenance {
+    /// Zero `range` (EL2 maps all RAM) and make it visible to non-cacheable observers.
+    fn scrub(&mut self, range: PhysRange);
+    fn read_run_page(&mut self, pa: u64) -> RunPage;
+    fn write_run_page(&mut self, pa: u64, page: &RunPage);
+    /// `AT S12E1R` of `addr` in the running (host) regime, or in `guest`'s: PAR_EL1.
+    fn at_s12e1r(&mut self, guest: Option<&GuestRegime>, addr: u64) -> u64;
+}

@@ -1,0 +1,298 @@
+//! Memslots: what part of a guest's IPA space is backed by what, as what kind of memory.
+//! Every rule is checked when the slot is registered (so a well-behaved VMM learns up front
+//! what Stile will not do, and why) and again when a fault would map it.
+
+use crate::addr::{PhysAddr, PhysRange};
+use crate::mm::kind::{MemoryKind, Perms};
+use stile_abi::slot::{self, SlotKind};
+use stile_abi::Reason;
+
+pub const MAX_SLOTS: usize = 16;
+const PAGE: u64 = 4096;
+
+/// A registered slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    pub ipa: u64,
+    /// Backing; unused for MMIO slots.
+    pub pa: u64,
+    pub size: u64,
+    pub kind: SlotKind,
+    pub perms: Perms,
+    pub opted_in: bool,
+    pub eager: bool,
+}
+
+impl Slot {
+    pub fn contains(&self, ipa: u64) -> bool {
+        ipa >= self.ipa && ipa - self.ipa < self.size
+    }
+
+    pub fn ipa_range(&self) -> PhysRange {
+        PhysRange::new(self.ipa, self.size)
+    }
+
+    /// The memory kind stage 2 maps it as (`None` for MMIO: never mapped).
+    pub fn memory_kind(&self) -> Option<MemoryKind> {
+        match self.kind {
+            SlotKind::Ram => Some(MemoryKind::Ram),
+            SlotKind::Device => Some(MemoryKind::Device),
+            SlotKind::DeviceNc => Some(MemoryKind::DeviceNc),
+            SlotKind::CacheableDevice => Some(MemoryKind::CacheableDevice),
+            SlotKind::Mmio => None,
+        }
+    }
+
+    /// PA backing `ipa` (which must be inside the slot).
+    pub fn pa_of(&self, ipa: u64) -> PhysAddr {
+        PhysAddr(self.pa + (ipa - self.ipa))
+    }
+}
+
+/// What a slot may be backed by, besides the VM's own donated RAM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Assignable {
+    pub range: PhysRange,
+    pub kind: MemoryKind,
+}
+
+/// The facts registration checks against.
+pub struct SlotWorld<'a> {
+    /// The VM's donated RAM.
+    pub donated: PhysRange,
+    /// Board regions marked assignable (and accepted at boot on this CPU).
+    pub assignable: &'a [Assignable],
+    /// FEAT_S2FWB: the CACHEABLE_DEVICE capability.
+    pub fwb: bool,
+    /// One past the highest IPA the VM's stage 2 translates.
+    pub ipa_limit: u64,
+}
+
+/// A MEMSLOT_SET request as the registers carried it.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotRequest {
+    pub index: u64,
+    pub ipa: u64,
+    pub pa: u64,
+    pub size: u64,
+    pub word: u64,
+}
+
+fn inside(outer: &PhysRange, base: u64, size: u64) -> bool {
+    base >= outer.base.0 && base.checked_add(size).is_some_and(|e| e <= outer.end())
+}
+
+/// Decode and check a request against `world` and the VM's other slots (`others`, without
+/// the slot being replaced). Returns the slot, or the first rule it breaks.
+pub fn validate(req: &SlotRequest, others: &[Slot], world: &SlotWorld) -> Result<Slot, Reason> {
+    if req.index >= MAX_SLOTS as u64 {
+        return Err(Reason::Limit);
+    }
+    if req.word & !slot::KNOWN_BITS != 0 {
+        return Err(Reason::BadArgument);
+    }
+    let kind = SlotKind::from_u8(req.word as u8).ok_or(Reason::BadArgument)?;
+    let perms = Perms {
+        read: req.word & slot::PERM_READ != 0,
+        write: req.word & slot::PERM_WRITE != 0,
+        exec: req.word & slot::PERM_EXEC != 0,
+    };
+    let s = Slot {
+        ipa: req.ipa,
+        pa: if kind == SlotKind::Mmio { 0 } else { req.pa },
+        size: req.size,
+        kind,
+        perms,
+        opted_in: req.word & slot::FLAG_CACHEABLE_OPT_IN != 0,
+        eager: req.word & slot::FLAG_EAGER != 0,
+    };
+    if s.size == 0 || (s.ipa | s.pa | s.size) & (PAGE - 1) != 0 {
+        return Err(Reason::Misaligned);
+    }
+    if s.ipa
+        .checked_add(s.size)
+        .is_none_or(|end| end > world.ipa_limit)
+    {
+        return Err(Reason::OutOfRange);
+    }
+    if others
+        .iter()
+        .any(|o| o.ipa_range().overlaps(&s.ipa_range()))
+    {
+        return Err(Reason::Overlap);
+    }
+    check_backing(&s, world)?;
+    Ok(s)
+}
+
+/// The rules that depend on the backing and the CPU, not on the other slots: checked at
+/// registration and again at fault time (a slot that no longer passes is not mapped).
+pub fn check_backing(s: &Slot, world: &SlotWorld) -> Result<(), Reason> {
+    let Some(kind) = s.memory_kind() else {
+        return Ok(()); // MMIO: nothing behind it
+    };
+    let in_ram = inside(&world.donated, s.pa, s.size);
+    let region = world
+        .assignable
+        .iter()
+        .find(|a| inside(&a.range, s.pa, s.size));
+    match (kind, in_ram, region) {
+        (MemoryKind::Ram, true, _) => Ok(()),
+        (MemoryKind::Ram, false, Some(_)) => Err(Reason::BadKind),
+        (_, true, _) => Err(Reason::BadKind),
+        (_, false, None) => Err(Reason::NotOwned),
+        (kind, false, Some(a)) if a.kind != kind => Err(Reason::BadKind),
+        (MemoryKind::CacheableDevice, false, Some(_)) if !world.fwb => Err(Reason::NeedsFwb),
+        (MemoryKind::CacheableDevice, false, Some(_)) if !s.opted_in => Err(Reason::NotOptedIn),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RAM: PhysRange = PhysRange::new(0x4400_0000, 0x40_0000);
+    const APERTURE: Assignable = Assignable {
+        range: PhysRange::new(0x7c00_0000, 0x400_0000),
+        kind: MemoryKind::CacheableDevice,
+    };
+    const FB: Assignable = Assignable {
+        range: PhysRange::new(0x7b00_0000, 0x100_0000),
+        kind: MemoryKind::DeviceNc,
+    };
+    const RWX: u64 = slot::PERM_READ | slot::PERM_WRITE | slot::PERM_EXEC;
+
+    fn world(fwb: bool) -> SlotWorld<'static> {
+        SlotWorld {
+            donated: RAM,
+            assignable: &[APERTURE, FB],
+            fwb,
+            ipa_limit: 1 << 40,
+        }
+    }
+
+    fn req(ipa: u64, pa: u64, size: u64, word: u64) -> SlotRequest {
+        SlotRequest {
+            index: 0,
+            ipa,
+            pa,
+            size,
+            word,
+        }
+    }
+
+    fn ram(ipa: u64, pa: u64, size: u64) -> SlotRequest {
+        req(ipa, pa, size, slot::word(SlotKind::Ram, RWX, 0))
+    }
+
+    #[test]
+    fn ram_slot_over_donated_ram_is_accepted() {
+        let s = validate(&ram(0x4000_0000, RAM.base.0, 0x20_0000), &[], &world(false)).unwrap();
+        assert_eq!((s.kind, s.perms), (SlotKind::Ram, Perms::RWX));
+        assert_eq!(s.pa_of(0x4000_1000), PhysAddr(RAM.base.0 + 0x1000));
+    }
+
+    #[test]
+    fn every_rule_has_its_reason() {
+        let w = world(true);
+        let cases = [
+            (
+                SlotRequest {
+                    index: 16,
+                    ..ram(0, RAM.base.0, 0x1000)
+                },
+                Reason::Limit,
+            ),
+            (req(0, RAM.base.0, 0x1000, 9), Reason::BadArgument),
+            (req(0, RAM.base.0, 0x1000, 1 << 40), Reason::BadArgument),
+            (ram(0x800, RAM.base.0, 0x1000), Reason::Misaligned),
+            (ram(0, RAM.base.0, 0), Reason::Misaligned),
+            (ram(1 << 40, RAM.base.0, 0x1000), Reason::OutOfRange),
+            (
+                ram(u64::MAX & !0xfff, RAM.base.0, 0x2000),
+                Reason::OutOfRange,
+            ),
+            (ram(0, 0x4000_0000, 0x1000), Reason::NotOwned),
+            (ram(0, RAM.base.0, 0x80_0000), Reason::NotOwned),
+            (ram(0, APERTURE.range.base.0, 0x1000), Reason::BadKind),
+            (
+                req(
+                    0,
+                    RAM.base.0,
+                    0x1000,
+                    slot::word(SlotKind::Device, slot::PERM_READ, 0),
+                ),
+                Reason::BadKind,
+            ),
+            (
+                req(
+                    0,
+                    FB.range.base.0,
+                    0x1000,
+                    slot::word(SlotKind::CacheableDevice, 0, slot::FLAG_CACHEABLE_OPT_IN),
+                ),
+                Reason::BadKind,
+            ),
+            (
+                req(
+                    0,
+                    APERTURE.range.base.0,
+                    0x1000,
+                    slot::word(SlotKind::CacheableDevice, RWX, 0),
+                ),
+                Reason::NotOptedIn,
+            ),
+        ];
+        for (r, want) in cases {
+            assert_eq!(validate(&r, &[], &w), Err(want), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn cacheable_device_needs_fwb_then_opt_in() {
+        let opted = req(
+            0x1_0000_0000,
+            APERTURE.range.base.0,
+            0x20_0000,
+            slot::word(SlotKind::CacheableDevice, RWX, slot::FLAG_CACHEABLE_OPT_IN),
+        );
+        assert_eq!(validate(&opted, &[], &world(false)), Err(Reason::NeedsFwb));
+        let s = validate(&opted, &[], &world(true)).unwrap();
+        assert!(s.opted_in);
+        // The same rule again at fault time: a CPU without FWB would refuse to map it.
+        assert_eq!(check_backing(&s, &world(false)), Err(Reason::NeedsFwb));
+    }
+
+    #[test]
+    fn overlapping_slots_are_refused_but_mmio_needs_no_backing() {
+        let first = validate(&ram(0x4000_0000, RAM.base.0, 0x20_0000), &[], &world(false)).unwrap();
+        assert_eq!(
+            validate(
+                &ram(0x401f_f000, RAM.base.0, 0x1000),
+                &[first],
+                &world(false)
+            ),
+            Err(Reason::Overlap)
+        );
+        let mmio = req(
+            0x0900_0000,
+            0xdead_0000,
+            0x1000,
+            slot::word(SlotKind::Mmio, slot::PERM_READ | slot::PERM_WRITE, 0),
+        );
+        let s = validate(&mmio, &[first], &world(false)).unwrap();
+        assert_eq!((s.pa, s.memory_kind()), (0, None));
+    }
+
+    #[test]
+    fn device_nc_slot_over_the_fb_region_is_accepted_without_fwb() {
+        let r = req(
+            0x1_0000_0000,
+            FB.range.base.0,
+            0x1000,
+            slot::word(SlotKind::DeviceNc, slot::PERM_READ | slot::PERM_WRITE, 0),
+        );
+        assert!(validate(&r, &[], &world(false)).is_ok());
+    }
+}

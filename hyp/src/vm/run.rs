@@ -1,0 +1,326 @@
+//! One vCPU run: finish what the last exit left pending, then, for each trap from the
+//! guest, either resolve it in EL2 and resume, or stop with an exit record for the host.
+
+use crate::esr::{Esr, ExceptionClass};
+use crate::vm::fault::{classify, Abort, Outcome};
+use crate::vm::guest::Vm;
+use crate::vm::hvc::Refused;
+use crate::vm::hyp::Hyp;
+use crate::vm::inject;
+use crate::vm::machine::Machine;
+use crate::vm::mmio::MmioAccess;
+use crate::vm::vcpu::{Pending, Vcpu, VcpuState};
+use log::warn;
+use stile_abi::run_page::{self, ExitReason, HostAction, RunPage, RUN_PAGE_VERSION};
+use stile_abi::Reason;
+
+/// What trapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrapKind {
+    Sync,
+    Irq,
+    /// FIQ or SError.
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestTrap {
+    pub kind: TrapKind,
+    pub esr: Esr,
+    pub far: u64,
+    pub hpfar: u64,
+    /// The faulting IPA of an abort (from HPFAR, or translated from FAR where HPFAR is not
+    /// valid).
+    pub ipa: u64,
+}
+
+/// After a guest trap: keep running it, or return to the host with this exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Resume,
+    Exit(ExitReason),
+}
+
+const PSCI_VERSION: u32 = 0x8400_0000;
+const PSCI_CPU_OFF: u32 = 0x8400_0002;
+const PSCI_CPU_ON: u32 = 0x8400_0003;
+const PSCI_FEATURES: u32 = 0x8400_000a;
+const PSCI_SYSTEM_OFF: u32 = 0x8400_0008;
+const PSCI_SYSTEM_RESET: u32 = 0x8400_0009;
+const PSCI_1_0: u64 = 0x1_0000;
+const PSCI_NOT_SUPPORTED: u64 = -1i64 as u64;
+const PSCI_DENIED: u64 = -3i64 as u64;
+
+/// The vCPU VCPU_RUN names, ready to enter: its last exit completed as the host asked.
+pub fn prepare(hyp: &mut Hyp, vm: u64, vcpu: u64, m: &mut impl Machine) -> Result<(), Refused> {
+    let v = hyp.vm_mut(vm)?;
+    let vc = v.vcpus.get_mut(vcpu as usize).ok_or(Reason::NoSuchVcpu)?;
+    if vc.state != VcpuState::Runnable {
+        return Err(Reason::NoSuchVcpu);
+    }
+    let page = m.read_run_page(vc.run_page.0);
+    let action = match page.host_action {
+        1 => HostAction::Skip,
+        2 => HostAction::InjectAbort,
+        _ => HostAction::Complete,
+    };
+    match (action, vc.pending) {
+        (_, Pending::Nothing) => {}
+        (HostAction::Skip, _) => vc.ctx.elr = vc.ctx.elr.wrapping_add(4),
+        (HostAction::InjectAbort, _) => {
+            inject_abort(vc, Esr(page.esr), page.far);
+            v.stats.injected += 1;
+        }
+        (HostAction::Complete, Pending::MmioRead(a)) => {
+            if a.srt != 31 {
+                vc.ctx.x[a.srt as usize] = a.load_value(page.data);
+            }
+            vc.ctx.elr = vc.ctx.elr.wrapping_add(4);
+        }
+        (HostAction::Complete, Pending::MmioWrite) => vc.ctx.elr = vc.ctx.elr.wrapping_add(4),
+        (HostAction::Complete, Pending::Hvc) => vc.ctx.x[..4].copy_from_slice(&page.hvc[..4]),
+        (HostAction::Complete, Pending::Replay) => {}
+    }
+    vc.pending = Pending::Nothing;
+    if page.host_action != 0 {
+        m.write_run_page(
+            vc.run_page.0,
+            &RunPage {
+                host_action: 0,
+                ..page
+            },
+        );
+    }
+    Ok(())
+}
+
+/// An abort for the access `esr` describes, delivered at the guest's own EL1 vector.
+fn inject_abort(vc: &mut Vcpu, esr: Esr, far: u64) {
+    // A data abort syndrome is needed to say which: anything else becomes a data abort.
+    let esr = if esr.is_abort() { esr } else { Esr(0x24 << 26) };
+    let e = inject::external_abort(esr, far, vc.ctx.elr, vc.ctx.spsr, vc.el1.vbar);
+    vc.el1.esr = e.esr_el1;
+    vc.el1.far = e.far_el1;
+    vc.el1.elr = e.elr_el1;
+    vc.el1.spsr = e.spsr_el1;
+    vc.ctx.elr = e.elr_el2;
+    vc.ctx.spsr = e.spsr_el2;
+}
+
+/// Handle one trap of vCPU `vcpu` of `vm` (which is the one running).
+pub fn guest_trap(
+    hyp: &mut Hyp,
+    vm: u64,
+    vcpu: u64,
+    trap: &GuestTrap,
+    m: &mut impl Machine,
+) -> Decision {
+    let world_fwb = hyp.cpu.fwb;
+    let ipa_limit = hyp.guest_vtcr.ipa_limit();
+    let Hyp {
+        vms,
+        frames,
+        assignable,
+        ..
+    } = hyp;
+    let Some(v) = vms
+        .get_mut((vm as usize).wrapping_sub(1))
+        .and_then(|v| v.as_deref_mut())
+    else {
+        return Decision::Exit(ExitReason::Unknown);
+    };
+    let world = crate::vm::memslot::SlotWorld {
+        donated: v.donated,
+        assignable,
+        fwb: world_fwb,
+        ipa_limit,
+    };
+    let mut record = RunPage {
+        version: RUN_PAGE_VERSION,
+        ..RunPage::default()
+    };
+    record.esr = trap.esr.0;
+    record.far = trap.far;
+    record.hpfar = trap.hpfar;
+    let decision = decide(v, vcpu, trap, &world, frames, m, &mut record);
+    if let Decision::Exit(reason) = decision {
+        let Some(vc) = v.vcpus.get_mut(vcpu as usize) else {
+            return decision;
+        };
+        vc.exits += 1;
+        v.stats.exits += 1;
+        record.exit_reason = reason as u32;
+        record.pc = vc.ctx.elr;
+        record.exit_count = vc.exits;
+        m.write_run_page(vc.run_page.0, &record);
+    }
+    decision
+}
+
+fn decide(
+    v: &mut Vm,
+    vcpu: u64,
+    trap: &GuestTrap,
+    world: &crate::vm::memslot::SlotWorld,
+    frames: &mut crate::mm::frames::Frames,
+    m: &mut impl Machine,
+    record: &mut RunPage,
+) -> Decision {
+    match trap.kind {
+        TrapKind::Irq => return Decision::Exit(ExitReason::Irq),
+        TrapKind::Other => return Decision::Exit(ExitReason::Unknown),
+        TrapKind::Sync => {}
+    }
+    match trap.esr.ec() {
+        ExceptionClass::Hvc64 => hvc(v, vcpu, record),
+        ExceptionClass::Smc64 => {
+            if let Some(vc) = v.vcpus.get_mut(vcpu as usize) {
+                vc.ctx.elr = vc.ctx.elr.wrapping_add(4);
+            }
+            hvc(v, vcpu, record)
+        }
+        ExceptionClass::DataAbortLower | ExceptionClass::InstAbortLower => {
+            let abort = Abort {
+                esr: trap.esr,
+                far: trap.far,
+                ipa: trap.ipa,
+            };
+            record.ipa = trap.ipa;
+            record.access = abort.access();
+            abort_outcome(v, vcpu, &abort, world, frames, m, record)
+        }
+        _ => {
+            if let Some(vc) = v.vcpus.get_mut(vcpu as usize) {
+                vc.pending = Pending::Replay;
+            }
+            Decision::Exit(ExitReason::Unknown)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn abort_outcome(
+    v: &mut Vm,
+    vcpu: u64,
+    abort: &Abort,
+    world: &crate::vm::memslot::SlotWorld,
+    frames: &mut crate::mm::frames::Frames,
+    m: &mut impl Machine,
+    record: &mut RunPage,
+) -> Decision {
+    let outcome = classify(abort, &v.slots, world);
+    let Some(vc) = v.vcpus.get_mut(vcpu as usize) else {
+        return Decision::Exit(ExitReason::Unknown);
+    };
+    match outcome {
+        Outcome::Map { slot, ipa, size } => {
+            if v.map_slot_part(slot, ipa, size, frames, m).is_err() {
+                warn!("vm: lazy map of {ipa:#x} failed (out of table pages)");
+                record.fault_reason = Reason::NoMemory as u64;
+                if let Some(vc) = v.vcpus.get_mut(vcpu as usize) {
+                    vc.pending = Pending::Replay;
+                }
+                return Decision::Exit(ExitReason::MemoryFault);
+            }
+            v.stats.resolved_in_hyp += 1;
+            Decision::Resume
+        }
+        Outcome::Mmio(a) => {
+            fill_mmio(record, &a, vc);
+            vc.pending = if a.write {
+                Pending::MmioWrite
+            } else {
+                Pending::MmioRead(a)
+            };
+            Decision::Exit(ExitReason::Mmio)
+        }
+        Outcome::Nisv => {
+            vc.pending = Pending::Replay;
+            Decision::Exit(ExitReason::Nisv)
+        }
+        Outcome::Fault(r) => {
+            record.fault_reason = r as u64;
+            record.size = size_of_access(abort.esr);
+            vc.pending = Pending::Replay;
+            Decision::Exit(ExitReason::MemoryFault)
+        }
+        Outcome::InjectAndFault(r) => {
+            inject_abort(vc, abort.esr, abort.far);
+            v.stats.injected += 1;
+            record.fault_reason = r as u64;
+            if let Some(vc) = v.vcpus.get_mut(vcpu as usize) {
+                vc.pending = Pending::Nothing;
+            }
+            Decision::Exit(ExitReason::MemoryFault)
+        }
+        Outcome::Unknown => {
+            vc.pending = Pending::Replay;
+            Decision::Exit(ExitReason::Unknown)
+        }
+    }
+}
+
+fn size_of_access(esr: Esr) -> u8 {
+    if esr.isv() {
+        esr.sas_bytes()
+    } else {
+        0
+    }
+}
+
+fn fill_mmio(record: &mut RunPage, a: &MmioAccess, vc: &Vcpu) {
+    record.size = a.size;
+    record.srt = a.srt;
+    record.flags = (a.write as u8 * run_page::MMIO_WRITE)
+        | (a.sign_extend as u8 * run_page::MMIO_SIGN_EXTEND)
+        | (a.reg64 as u8 * run_page::MMIO_REG64);
+    if a.write {
+        let reg = if a.srt == 31 {
+            0
+        } else {
+            vc.ctx.x[a.srt as usize]
+        };
+        record.data = a.write_data(reg);
+    }
+}
+
+/// A guest HVC (or SMC): PSCI is EL2's business, anything else goes to the host.
+fn hvc(v: &mut Vm, vcpu: u64, record: &mut RunPage) -> Decision {
+    let Some(vc) = v.vcpus.get_mut(vcpu as usize) else {
+        return Decision::Exit(ExitReason::Unknown);
+    };
+    let fid = vc.ctx.x[0] as u32;
+    let psci = fid & !(1 << 30);
+    if (0x8400_0000..=0x8400_001f).contains(&psci) {
+        let answer = match psci {
+            PSCI_VERSION => PSCI_1_0,
+            PSCI_FEATURES => {
+                let asked = vc.ctx.x[1] as u32 & !(1 << 30);
+                if matches!(
+                    asked,
+                    PSCI_VERSION
+                        | PSCI_FEATURES
+                        | PSCI_SYSTEM_OFF
+                        | PSCI_SYSTEM_RESET
+                        | PSCI_CPU_OFF
+                ) {
+                    0
+                } else {
+                    PSCI_NOT_SUPPORTED
+                }
+            }
+            PSCI_CPU_ON => PSCI_DENIED,
+            PSCI_SYSTEM_OFF | PSCI_SYSTEM_RESET | PSCI_CPU_OFF => {
+                vc.state = VcpuState::Off;
+                record.system_event = vc.ctx.x[0];
+                return Decision::Exit(ExitReason::SystemEvent);
+            }
+            _ => PSCI_NOT_SUPPORTED,
+        };
+        vc.ctx.x[0] = answer;
+        return Decision::Resume;
+    }
+    record.hvc.copy_from_slice(&vc.ctx.x[..8]);
+    vc.pending = Pending::Hvc;
+    Decision::Exit(ExitReason::Hvc)
+}

@@ -1,0 +1,183 @@
+//! A vCPU's saved state (plain data: arch/ moves it in and out of the CPU) and what its
+//! next run must finish first.
+
+use crate::addr::PhysAddr;
+use crate::vm::mmio::MmioAccess;
+
+/// General registers and return state of a world below EL2, as vectors.S saves them.
+#[repr(C)]
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub x: [u64; 31],
+    pub elr: u64,
+    pub spsr: u64,
+    _pad: u64,
+}
+
+const _: () = assert!(
+    core::mem::offset_of!(Context, elr) == 248 && core::mem::offset_of!(Context, spsr) == 256
+);
+
+impl Context {
+    pub const ZERO: Context = Context {
+        x: [0; 31],
+        elr: 0,
+        spsr: 0,
+        _pad: 0,
+    };
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Context::ZERO
+    }
+}
+
+/// EL1 system registers a VM owns (arch/aarch64/el1_state.rs saves/restores exactly these,
+/// in this order).
+#[repr(C)]
+#[derive(Clone, Debug, Default)]
+pub struct El1Regs {
+    pub sctlr: u64,
+    pub cpacr: u64,
+    pub ttbr0: u64,
+    pub ttbr1: u64,
+    pub tcr: u64,
+    pub mair: u64,
+    pub amair: u64,
+    pub vbar: u64,
+    pub contextidr: u64,
+    pub tpidr_el0: u64,
+    pub tpidrro_el0: u64,
+    pub tpidr_el1: u64,
+    pub sp_el0: u64,
+    pub sp_el1: u64,
+    pub elr: u64,
+    pub spsr: u64,
+    pub esr: u64,
+    pub far: u64,
+    pub par: u64,
+    pub afsr0: u64,
+    pub afsr1: u64,
+    pub cntkctl: u64,
+    pub csselr: u64,
+    pub cntv_ctl: u64,
+    pub cntv_cval: u64,
+}
+
+impl El1Regs {
+    pub const ZERO: El1Regs = El1Regs {
+        sctlr: 0,
+        cpacr: 0,
+        ttbr0: 0,
+        ttbr1: 0,
+        tcr: 0,
+        mair: 0,
+        amair: 0,
+        vbar: 0,
+        contextidr: 0,
+        tpidr_el0: 0,
+        tpidrro_el0: 0,
+        tpidr_el1: 0,
+        sp_el0: 0,
+        sp_el1: 0,
+        elr: 0,
+        spsr: 0,
+        esr: 0,
+        far: 0,
+        par: 0,
+        afsr0: 0,
+        afsr1: 0,
+        cntkctl: 0,
+        csselr: 0,
+        cntv_ctl: 0,
+        cntv_cval: 0,
+    };
+}
+
+/// SCTLR_EL1 with only its RES1 bits: MMU, caches and alignment checks off.
+pub const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
+
+/// FP/SIMD state. EL2 never touches FP itself, but guest and host share the registers.
+#[repr(C, align(16))]
+#[derive(Clone, Debug)]
+pub struct FpRegs {
+    pub q: [u128; 32],
+    pub fpsr: u64,
+    pub fpcr: u64,
+}
+
+impl FpRegs {
+    pub const ZERO: FpRegs = FpRegs {
+        q: [0; 32],
+        fpsr: 0,
+        fpcr: 0,
+    };
+}
+
+impl Default for FpRegs {
+    fn default() -> Self {
+        FpRegs::ZERO
+    }
+}
+
+/// What the next VCPU_RUN must complete before the guest goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pending {
+    #[default]
+    Nothing,
+    /// Load the host's `data` into the register, then step over the load.
+    MmioRead(MmioAccess),
+    /// Step over the store.
+    MmioWrite,
+    /// Load the host's results into x0..x3 (the PC is already past the HVC).
+    Hvc,
+    /// Re-execute the instruction (memory fault, NISV, unknown), unless the host says
+    /// otherwise.
+    Replay,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VcpuState {
+    Runnable,
+    /// Powered off by the guest (PSCI): never runs again.
+    Off,
+}
+
+pub struct Vcpu {
+    pub ctx: Context,
+    pub el1: El1Regs,
+    pub fp: FpRegs,
+    pub vmpidr: u64,
+    pub run_page: PhysAddr,
+    pub state: VcpuState,
+    pub pending: Pending,
+    pub exits: u64,
+}
+
+/// SPSR for entering EL1h with all of DAIF masked.
+pub const SPSR_EL1H_MASKED: u64 = 0x3c5;
+
+impl Vcpu {
+    /// A vCPU that starts at `pc` in EL1h, MMU off, with `x0`.
+    pub fn new(index: u64, pc: u64, x0: u64, run_page: PhysAddr) -> Vcpu {
+        let mut ctx = Context::ZERO;
+        ctx.x[0] = x0;
+        ctx.elr = pc;
+        ctx.spsr = SPSR_EL1H_MASKED;
+        Vcpu {
+            ctx,
+            el1: El1Regs {
+                sctlr: SCTLR_EL1_RESET,
+                ..El1Regs::default()
+            },
+            fp: FpRegs::default(),
+            // Aff0 = index; bit 31 is RES1 in MPIDR.
+            vmpidr: 1 << 31 | index,
+            run_page,
+            state: VcpuState::Runnable,
+            pending: Pending::Nothing,
+            exits: 0,
+        }
+    }
+}
