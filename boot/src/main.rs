@@ -122,6 +122,17 @@ extern "C" fn stile_main(dtb: usize, entry_el: u64, _image_base: usize) -> ! {
     psci::power_off(conduit)
 }
 
+/// Board regions inside RAM that are not host RAM (coherent device memory, NC windows):
+/// EL2 never maps them, whatever the boot-time checks later decide about them.
+fn carve_outs() -> heapless::Vec<PhysRange, 16> {
+    BOARD
+        .regions
+        .iter()
+        .filter(|r| !r.is_host_ram() && r.kind != stile_hyp::mm::kind::MemoryKind::Device)
+        .map(|r| r.range)
+        .collect()
+}
+
 /// Page frames for stage-2 tables and EL2's own bookkeeping, right after the image.
 const HYP_POOL_SIZE: u64 = 16 << 20;
 const BLOCK_2M: u64 = 2 << 20;
@@ -197,15 +208,22 @@ fn enable_mmu(
     let built = PageTable::new(&mut tables, 0, mmu::EL2_VA_BITS)
         .map_err(|e| (e, "root"))
         .and_then(|mut t| {
-            build_el2_map(&mut t, &mut tables, image, platform, fallback.as_slice())
-                .map(|report| (t, report))
-                .map_err(|e| match e {
-                    stile_hyp::mm::el2_map::El2MapError::Map(e, what) => (e, what),
-                    stile_hyp::mm::el2_map::El2MapError::TooManyRanges => (
-                        stile_hyp::mm::pgtable::MapError::OutOfRange,
-                        "too many RAM ranges",
-                    ),
-                })
+            build_el2_map(
+                &mut t,
+                &mut tables,
+                image,
+                platform,
+                &carve_outs(),
+                fallback.as_slice(),
+            )
+            .map(|report| (t, report))
+            .map_err(|e| match e {
+                stile_hyp::mm::el2_map::El2MapError::Map(e, what) => (e, what),
+                stile_hyp::mm::el2_map::El2MapError::TooManyRanges => (
+                    stile_hyp::mm::pgtable::MapError::OutOfRange,
+                    "too many RAM ranges",
+                ),
+            })
         });
     let (table, report) = match built {
         Ok(ok) => ok,

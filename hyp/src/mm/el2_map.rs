@@ -109,6 +109,7 @@ pub fn build_el2_map(
     alloc: &mut impl TableAlloc,
     image: &ImageLayout,
     platform: &Platform,
+    never_map: &[PhysRange],
     extra_devices: &[PhysRange],
 ) -> Result<El2MapReport, El2MapError> {
     let mut report = El2MapReport::default();
@@ -136,6 +137,10 @@ pub fn build_el2_map(
     ram.remove(page_round_out(image.image))?;
     for res in platform.reserved.iter().filter(|r| r.no_map) {
         ram.remove(page_round_out(res.range))?;
+    }
+    // Carve-outs (coherent device memory, ...) have no hypervisor VA by design.
+    for r in never_map {
+        ram.remove(page_round_out(*r))?;
     }
     ram.align_inward(PAGE_SIZE);
     for r in ram.iter() {
@@ -237,7 +242,7 @@ mod tests {
     fn build() -> (PageTable, El2MapReport, TestAlloc) {
         let mut a = TestAlloc::new(64);
         let mut t = PageTable::new(&mut a, 0, 48).unwrap();
-        let r = build_el2_map(&mut t, &mut a, &layout(), &platform(), &[]).unwrap();
+        let r = build_el2_map(&mut t, &mut a, &layout(), &platform(), &[], &[]).unwrap();
         (t, r, a)
     }
 
@@ -303,9 +308,20 @@ mod tests {
             .unwrap();
         let mut a = TestAlloc::new(64);
         let mut t = PageTable::new(&mut a, 0, 48).unwrap();
-        build_el2_map(&mut t, &mut a, &layout(), &p, &[]).unwrap();
+        build_el2_map(&mut t, &mut a, &layout(), &p, &[], &[]).unwrap();
         assert_eq!(t.lookup(0x5000_0000), None);
         assert!(t.lookup(0x5020_0000).is_some());
+    }
+
+    #[test]
+    fn carve_outs_are_never_in_el2s_map() {
+        let mut a = TestAlloc::new(64);
+        let mut t = PageTable::new(&mut a, 0, 48).unwrap();
+        let aperture = PhysRange::new(0x7c00_0000, 64 * MIB);
+        build_el2_map(&mut t, &mut a, &layout(), &platform(), &[aperture], &[]).unwrap();
+        assert_eq!(t.lookup(0x7c00_0000), None);
+        assert_eq!(t.lookup(0x7fff_f000), None);
+        assert!(t.lookup(0x7bff_f000).is_some());
     }
 
     #[test]
@@ -313,7 +329,7 @@ mod tests {
         let mut a = TestAlloc::new(64);
         let mut t = PageTable::new(&mut a, 0, 48).unwrap();
         let extra = [PhysRange::new(0x0900_0000, 0x1000)];
-        let r = build_el2_map(&mut t, &mut a, &layout(), &platform(), &extra).unwrap();
+        let r = build_el2_map(&mut t, &mut a, &layout(), &platform(), &[], &extra).unwrap();
         assert_eq!(r.device_ranges, 3);
     }
 
