@@ -18,8 +18,9 @@ pub const FN_BASE: u32 = 0xC600_0000;
 pub const FN_CALL_UID: u32 = 0x8600_FF01;
 pub const FN_REVISION: u32 = 0x8600_FF03;
 
-/// Stile's UID, as the four 32-bit words `FN_CALL_UID` returns in x0..x3
-/// (UUID 5374696c-6500-4879-7065-727669736f72, "Stile\0Hypervisor").
+/// Stile's UID, as the four 32-bit words `FN_CALL_UID` returns in x0..x3 (each word holds
+/// four ASCII bytes of "Stile\0Hypervisor", most significant first; read in the SMCCC /
+/// Linux byte order the UUID is 6c697453-7948-0065-7672-6570726f7369).
 pub const UID: [u32; 4] = [0x5374_696c, 0x6500_4879, 0x7065_7276, 0x6973_6f72];
 /// ABI revision: major (incompatible changes), minor (additions).
 pub const REVISION: (u32, u32) = (0, 2);

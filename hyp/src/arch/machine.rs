@@ -53,6 +53,10 @@ impl Machine for ArchMachine {
         cache::clean_to_poc(range.base.0 as usize, range.size as usize, self.dcache_line);
     }
 
+    fn clean(&mut self, range: PhysRange) {
+        cache::clean_to_poc(range.base.0 as usize, range.size as usize, self.dcache_line);
+    }
+
     fn read_run_page(&mut self, pa: u64) -> RunPage {
         // SAFETY: run pages are page-aligned host RAM checked at VCPU_CREATE, mapped
         // read-write at EL2; the host may scribble on it, but any bit pattern is a RunPage.

@@ -143,13 +143,16 @@ fn host_hvc(ctx: &mut Context) -> Option<*mut Context> {
     let dispatch = hvc::dispatch(&args, &mut Calls { hyp, m: &mut m });
     let (vm, vcpu) = match dispatch {
         Dispatch::Reply(out) => {
+            log_refusal(args[0], &out);
             ctx.x[..4].copy_from_slice(&out);
             return None;
         }
         Dispatch::Run { vm, vcpu } => (vm, vcpu),
     };
     if let Err(r) = run::prepare(hyp, vm, vcpu, &mut m) {
-        ctx.x[..4].copy_from_slice(&[status_of(r).as_u64(), r as u64, 0, 0]);
+        let out = [status_of(r).as_u64(), r as u64, 0, 0];
+        log_refusal(args[0], &out);
+        ctx.x[..4].copy_from_slice(&out);
         return None;
     }
     let Ok(v) = hyp.vm_mut(vm) else { return None };
@@ -174,6 +177,19 @@ fn host_hvc(ctx: &mut Context) -> Option<*mut Context> {
         host_ctx: ctx,
     });
     Some(&mut vc.ctx)
+}
+
+/// Every refused hypercall is logged with its reason (the host gets the same in x0/x1).
+fn log_refusal(fid: u64, out: &[u64; 4]) {
+    let Some(status) = Status::from_u64(out[0]).filter(|s| *s != Status::Success) else {
+        return;
+    };
+    let name = stile_abi::Function::from_id(fid as u32).map_or("unknown call", |f| f.name());
+    let reason = Reason::from_u64(out[1]).map_or("?", |r| r.name());
+    warn!(
+        "hvc: host {name} ({fid:#x}) refused: {} ({reason})",
+        status.name()
+    );
 }
 
 /// A trap while a guest runs: resolve and resume it, or switch back to the host.

@@ -203,6 +203,9 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
             return Err(Reason::NoMemory);
         }
         h.host.note_donated(ram);
+        // The host wrote the guest's image through its caches; a guest running with its MMU
+        // off (and no FWB) reads memory directly.
+        self.m.clean(ram);
         h.vms[slot] = Some(Box::new(Vm::new(stage2, ram)));
         let id = slot as u64 + 1;
         info!(

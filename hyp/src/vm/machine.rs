@@ -17,6 +17,9 @@ pub struct GuestRegime<'a> {
 pub trait Machine: S2Maintenance {
     /// Zero `range` (EL2 maps all RAM) and make it visible to non-cacheable observers.
     fn scrub(&mut self, range: PhysRange);
+    /// Write back and drop cached copies of `range` (EL2 maps it), so an observer with its
+    /// caches off (a guest whose MMU is off, without FWB) sees what the host wrote.
+    fn clean(&mut self, range: PhysRange);
     fn read_run_page(&mut self, pa: u64) -> RunPage;
     fn write_run_page(&mut self, pa: u64, page: &RunPage);
     /// `AT S12E1R` of `addr` in the running (host) regime, or in `guest`'s: PAR_EL1.

@@ -66,6 +66,8 @@ pub fn prepare(hyp: &mut Hyp, vm: u64, vcpu: u64, m: &mut impl Machine) -> Resul
     };
     match (action, vc.pending) {
         (_, Pending::Nothing) => {}
+        // After an HVC the PC is already past the call.
+        (HostAction::Skip, Pending::Hvc) => {}
         (HostAction::Skip, _) => vc.ctx.elr = vc.ctx.elr.wrapping_add(4),
         (HostAction::InjectAbort, _) => {
             inject_abort(vc, Esr(page.esr), page.far);

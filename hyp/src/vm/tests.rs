@@ -39,6 +39,7 @@ const RWX: u64 = slot::PERM_READ | slot::PERM_WRITE | slot::PERM_EXEC;
 struct FakeMachine {
     pages: HashMap<u64, RunPage>,
     scrubbed: Vec<PhysRange>,
+    cleaned: Vec<PhysRange>,
 }
 
 impl S2Maintenance for FakeMachine {
@@ -50,6 +51,9 @@ impl S2Maintenance for FakeMachine {
 impl Machine for FakeMachine {
     fn scrub(&mut self, range: PhysRange) {
         self.scrubbed.push(range);
+    }
+    fn clean(&mut self, range: PhysRange) {
+        self.cleaned.push(range);
     }
     fn read_run_page(&mut self, pa: u64) -> RunPage {
         self.pages.get(&pa).copied().unwrap_or_default()
@@ -247,6 +251,30 @@ fn vm_create_donates_ram_out_of_the_host_stage_2() {
         .lookup(Ipa(GUEST_RAM + GUEST_RAM_SIZE))
         .is_some());
     assert_eq!(f.hyp.host.why_unmapped(GUEST_RAM), Reason::NotOwned);
+    assert_eq!(
+        f.m.cleaned,
+        [PhysRange::new(GUEST_RAM, GUEST_RAM_SIZE)],
+        "what the host wrote reaches memory"
+    );
+}
+
+#[test]
+fn skip_after_an_hvc_exit_does_not_skip_another_instruction() {
+    let mut f = fixture(false);
+    let vm = f.guest();
+    f.hyp.vm_mut(vm).unwrap().vcpus[0].ctx.x[0] = 0xC600_8001;
+    f.hyp.vm_mut(vm).unwrap().vcpus[0].ctx.elr = 0x4000_0104; // already past the HVC
+    assert_eq!(f.trap(vm, 0x16 << 26, 0), Decision::Exit(ExitReason::Hvc));
+    let page = f.page();
+    f.m.write_run_page(
+        RUN_PAGE,
+        &RunPage {
+            host_action: 1,
+            ..page
+        },
+    );
+    prepare(&mut f.hyp, vm, 0, &mut f.m).unwrap();
+    assert_eq!(f.hyp.vm(vm).unwrap().vcpus[0].ctx.elr, 0x4000_0104);
 }
 
 #[test]

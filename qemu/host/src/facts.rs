@@ -2,8 +2,12 @@
 //! ID registers by `arch`, made up by the tests).
 
 use crate::dt_facts::HypNode;
+use heapless::Vec;
 use stile_hyp::addr::PhysRange;
 use stile_hyp::mm::ranges::RangeSet;
+
+/// As many reserved ranges as the DT parser keeps.
+pub const MAX_RESERVED: usize = stile_hyp::dt::MAX_RESERVED;
 
 #[derive(Debug, Clone)]
 pub struct Facts {
@@ -19,4 +23,9 @@ pub struct Facts {
     pub dic: bool,
     /// A harmless entry point for the CPU_ON that must be refused (a `wfe` loop).
     pub park_entry: u64,
+    /// The host DTB as Stile placed it.
+    pub dtb: PhysRange,
+    /// `/memreserve/` and `/reserved-memory` ranges of the host DTB (Stile's own, the
+    /// carve-outs...): memory the VMM must not give a guest.
+    pub reserved: Vec<PhysRange, MAX_RESERVED>,
 }

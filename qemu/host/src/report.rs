@@ -33,6 +33,11 @@ impl<W: fmt::Write> Report<W> {
         };
     }
 
+    /// A narration line (not a check): printed as given, counted nowhere.
+    pub fn note(&mut self, line: fmt::Arguments<'_>) {
+        let _ = writeln!(self.out, "{line}");
+    }
+
     pub fn passed(&self) -> u32 {
         self.passed
     }

@@ -1,0 +1,186 @@
+//! The real [`Cpu`]: HVC, and the fixed access instructions of access.S run armed, so an
+//! abort the VMM has Stile inject at one of them is recorded and stepped over.
+
+use crate::access::{Load, Store, LOAD_PRESET};
+use crate::cpu::{Abort, Cpu, Loaded, LoadedPair};
+use crate::ipa::Ipa;
+use core::arch::asm;
+use core::sync::atomic::{compiler_fence, AtomicBool, AtomicU64, Ordering};
+
+core::arch::global_asm!(include_str!("access.S"));
+
+extern "C" {
+    static __image_start: u8;
+    static __image_end: u8;
+
+    fn guest_ld_b(addr: u64, preset: u64) -> u64;
+    fn guest_ld_h(addr: u64, preset: u64) -> u64;
+    fn guest_ld_w(addr: u64, preset: u64) -> u64;
+    fn guest_ld_x(addr: u64, preset: u64) -> u64;
+    fn guest_ld_sbw(addr: u64, preset: u64) -> u64;
+    fn guest_ld_sbx(addr: u64, preset: u64) -> u64;
+    fn guest_ld_shw(addr: u64, preset: u64) -> u64;
+    fn guest_ld_shx(addr: u64, preset: u64) -> u64;
+    fn guest_ld_swx(addr: u64, preset: u64) -> u64;
+    fn guest_st_b(addr: u64, value: u64);
+    fn guest_st_h(addr: u64, value: u64);
+    fn guest_st_w(addr: u64, value: u64);
+    fn guest_st_x(addr: u64, value: u64);
+    fn guest_ldp(addr: u64, preset: u64, out: *mut [u64; 2]);
+
+    // Labels of the access instructions (never called: only their addresses are used).
+    fn guest_ld_b_access();
+    fn guest_ld_h_access();
+    fn guest_ld_w_access();
+    fn guest_ld_x_access();
+    fn guest_ld_sbw_access();
+    fn guest_ld_sbx_access();
+    fn guest_ld_shw_access();
+    fn guest_ld_shx_access();
+    fn guest_ld_swx_access();
+    fn guest_st_b_access();
+    fn guest_st_h_access();
+    fn guest_st_w_access();
+    fn guest_st_x_access();
+    fn guest_ldp_access();
+}
+
+/// `hvc #0`: x0..x7 in, x0..x3 out.
+pub fn hvc(x: [u64; 8]) -> [u64; 4] {
+    let (mut x0, mut x1, mut x2, mut x3) = (x[0], x[1], x[2], x[3]);
+    // SAFETY: the call touches no memory of ours (Stile saves and restores our registers; the
+    // VMM writes only x0..x3); x4..x17 are declared clobbered as SMCCC allows the callee.
+    unsafe {
+        asm!(
+            "hvc #0",
+            inout("x0") x0, inout("x1") x1, inout("x2") x2, inout("x3") x3,
+            inout("x4") x[4] => _, inout("x5") x[5] => _, inout("x6") x[6] => _,
+            inout("x7") x[7] => _,
+            out("x8") _, out("x9") _, out("x10") _, out("x11") _, out("x12") _, out("x13") _,
+            out("x14") _, out("x15") _, out("x16") _, out("x17") _,
+            options(nostack),
+        )
+    };
+    [x0, x1, x2, x3]
+}
+
+/// The access instruction in flight; 0 = none. Plain loads and stores only (the MMU is off,
+/// so no exclusives; one CPU, and the exception is synchronous).
+static ARMED: AtomicU64 = AtomicU64::new(0);
+static FAULTED: AtomicBool = AtomicBool::new(false);
+static ESR: AtomicU64 = AtomicU64::new(0);
+static FAR: AtomicU64 = AtomicU64::new(0);
+
+/// The armed access instruction, for the exception handler.
+pub fn armed() -> Option<u64> {
+    match ARMED.load(Ordering::Relaxed) {
+        0 => None,
+        pc => Some(pc),
+    }
+}
+
+/// Called by the exception handler for an abort at the armed instruction.
+pub fn record(esr: u64, far: u64) {
+    ESR.store(esr, Ordering::Relaxed);
+    FAR.store(far, Ordering::Relaxed);
+    FAULTED.store(true, Ordering::Relaxed);
+}
+
+/// Runs `access` (a call to one of access.S's functions) armed at `pc`.
+fn armed_at<T>(pc: u64, access: impl FnOnce() -> T) -> (T, Option<Abort>) {
+    FAULTED.store(false, Ordering::Relaxed);
+    ARMED.store(pc, Ordering::Relaxed);
+    compiler_fence(Ordering::SeqCst);
+    let value = access();
+    compiler_fence(Ordering::SeqCst);
+    ARMED.store(0, Ordering::Relaxed);
+    let abort = FAULTED.load(Ordering::Relaxed).then(|| Abort {
+        esr: ESR.load(Ordering::Relaxed),
+        far: FAR.load(Ordering::Relaxed),
+    });
+    (value, abort)
+}
+
+/// The scenarios' addresses are the test device, slot memory the VMM set aside, or holes;
+/// never this image, where our code, data and stack live. Refusing the image is what keeps
+/// [`Real`]'s raw accesses sound behind a safe trait.
+fn outside_image(addr: Ipa, len: u64) -> Ipa {
+    let start = (&raw const __image_start) as u64;
+    let end = (&raw const __image_end) as u64;
+    if addr.0 < end && start < addr.0.saturating_add(len) {
+        panic!("scenario address {addr} is inside the guest image");
+    }
+    addr
+}
+
+type LoadFn = unsafe extern "C" fn(u64, u64) -> u64;
+type StoreFn = unsafe extern "C" fn(u64, u64);
+
+fn load_fn(load: Load) -> (LoadFn, unsafe extern "C" fn()) {
+    match load {
+        Load::B => (guest_ld_b, guest_ld_b_access),
+        Load::H => (guest_ld_h, guest_ld_h_access),
+        Load::W => (guest_ld_w, guest_ld_w_access),
+        Load::X => (guest_ld_x, guest_ld_x_access),
+        Load::SbW => (guest_ld_sbw, guest_ld_sbw_access),
+        Load::SbX => (guest_ld_sbx, guest_ld_sbx_access),
+        Load::ShW => (guest_ld_shw, guest_ld_shw_access),
+        Load::ShX => (guest_ld_shx, guest_ld_shx_access),
+        Load::SwX => (guest_ld_swx, guest_ld_swx_access),
+    }
+}
+
+fn store_fn(store: Store) -> (StoreFn, unsafe extern "C" fn()) {
+    match store {
+        Store::B => (guest_st_b, guest_st_b_access),
+        Store::H => (guest_st_h, guest_st_h_access),
+        Store::W => (guest_st_w, guest_st_w_access),
+        Store::X => (guest_st_x, guest_st_x_access),
+    }
+}
+
+/// The CPU itself.
+pub struct Real;
+
+impl Cpu for Real {
+    fn hvc(&mut self, x: [u64; 8]) -> [u64; 4] {
+        hvc(x)
+    }
+
+    fn load(&mut self, load: Load, addr: Ipa) -> Loaded {
+        let addr = outside_image(addr, u64::from(load.size()));
+        let (f, label) = load_fn(load);
+        // SAFETY: `addr` is outside this image, so the load reads nothing Rust owns; with
+        // the MMU off it goes straight to stage 2, where it either completes, exits to the
+        // VMM, or comes back as an injected abort that the armed vector steps over.
+        let (value, abort) = armed_at(label as *const () as u64, || unsafe {
+            f(addr.0, LOAD_PRESET)
+        });
+        Loaded { value, abort }
+    }
+
+    fn store(&mut self, store: Store, addr: Ipa, value: u64) -> Option<Abort> {
+        let addr = outside_image(addr, u64::from(store.size()));
+        let (f, label) = store_fn(store);
+        // SAFETY: as for `load`: the store cannot land on anything of ours.
+        armed_at(label as *const () as u64, || unsafe { f(addr.0, value) }).1
+    }
+
+    fn load_pair(&mut self, addr: Ipa) -> LoadedPair {
+        let addr = outside_image(addr, 16);
+        #[repr(C, align(16))]
+        struct Out([u64; 2]);
+        let mut out = Out([LOAD_PRESET; 2]);
+        let out_ptr = &raw mut out.0;
+        // SAFETY: as for `load`; `out_ptr` is our own 16-byte aligned stack array, which
+        // guest_ldp writes with one stp.
+        let ((), abort) = armed_at(guest_ldp_access as *const () as u64, || unsafe {
+            guest_ldp(addr.0, LOAD_PRESET, out_ptr)
+        });
+        LoadedPair {
+            first: out.0[0],
+            second: out.0[1],
+            abort,
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! AArch64 at EL1 with the MMU off: entry, vectors, the fixed access instructions and HVC.
+//! Thin: the scenarios and every judgement are in the arch-free modules.
+
+pub mod boot;
+mod cpu;
+mod exceptions;
+pub mod fatal;
+mod sysreg;

@@ -1,0 +1,327 @@
+//! The guest <-> VMM channel (docs/GUEST-PAYLOAD.md): what the guest asks with HVC, and what
+//! each answer and report carries. Stile forwards every guest HVC that is not PSCI to the
+//! host as an HVC exit with the guest's x0..x7; the VMM's answer becomes the guest's x0..x3.
+
+/// Guest -> VMM calls are SMCCC SMC64 fast calls of the vendor-specific hypervisor service
+/// numbered from 0x8000 (Stile's own host calls are 0x00..0xff).
+pub const CALL_BASE: u64 = 0xC600_8000;
+
+/// PSCI SYSTEM_OFF: the guest's last call (Stile turns it into a SYSTEM_EVENT exit).
+pub const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
+
+/// x0 the VMM passes at VCPU_CREATE ("StileGst"); the guest echoes it in HELLO.
+pub const BOOT_X0: u64 = 0x5374_696c_6547_7374;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Call {
+    /// x1 = x0 at entry, x2 = the entry address (where the guest found itself running).
+    Hello = CALL_BASE,
+    /// -> x0 = [`Scenario`] to run (0 = done), x1..x3 = its arguments.
+    Next = CALL_BASE + 1,
+    /// x1 = [`Scenario`], x2 = [`Verdict`], x3..x7 = details (per scenario, [`Report`]).
+    Report = CALL_BASE + 2,
+    /// x1..x7 = [`ECHO_ARGS`] -> x0..x3 = [`ECHO_RESULTS`].
+    Echo = CALL_BASE + 3,
+    /// An exception the guest did not expect: x1 = ESR_EL1, x2 = ELR_EL1, x3 = FAR_EL1,
+    /// x4 = vector index. The guest powers off next.
+    Fatal = CALL_BASE + 4,
+}
+
+impl Call {
+    pub const ALL: [Call; 5] = [
+        Call::Hello,
+        Call::Next,
+        Call::Report,
+        Call::Echo,
+        Call::Fatal,
+    ];
+
+    pub const fn from_u64(x0: u64) -> Option<Call> {
+        let mut i = 0;
+        while i < Call::ALL.len() {
+            if Call::ALL[i] as u64 == x0 {
+                return Some(Call::ALL[i]);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Call::Hello => "HELLO",
+            Call::Next => "NEXT",
+            Call::Report => "REPORT",
+            Call::Echo => "ECHO",
+            Call::Fatal => "FATAL",
+        }
+    }
+}
+
+/// ECHO's x1..x7, each one distinct, so a register lost or moved in transit shows.
+pub const ECHO_ARGS: [u64; 7] = [
+    0x1111_0000_0000_0001,
+    0x2222_0000_0000_0002,
+    0x3333_0000_0000_0003,
+    0x4444_0000_0000_0004,
+    0x5555_0000_0000_0005,
+    0x6666_0000_0000_0006,
+    0x7777_0000_0000_0007,
+];
+/// What the VMM answers ECHO with (the guest's x0..x3 afterwards).
+pub const ECHO_RESULTS: [u64; 4] = [
+    0xecc0_0000_0000_0000,
+    0xecc0_0000_0000_0001,
+    0xecc0_0000_0000_0002,
+    0xecc0_0000_0000_0003,
+];
+
+/// What NEXT hands the guest. Arguments (x1..x3) per scenario are listed on each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Scenario {
+    /// No more: power off.
+    Done = 0,
+    /// x1 = size: one plain load of that size from PATTERN.
+    MmioRead = 1,
+    /// x1 = size: one store of that size to SINK.
+    MmioWrite = 2,
+    /// The five sign-extending loads from SIGNED.
+    SignExtend = 3,
+    /// x1 = [`PairMode`]: `ldp x2, x3` from PAIR.
+    LoadPair = 4,
+    /// x1 = first IPA, x2 = pages: write then read back one word per page.
+    LazyRam = 5,
+    /// x1 = IPA in no slot: one 8-byte load, which must return [`crate::layout::REPLAY_VALUE`]
+    /// once the VMM has added the slot and replayed it.
+    NoSlotReplay = 6,
+    /// x1 = IPA of a read-only RAM slot: read, write (refused), read again.
+    ReadOnlyWrite = 7,
+    /// x1 = IPA, x2 = size: write and read back a word at the start, middle and end.
+    Window = 8,
+    /// x1..x3 = IPAs the guest must not reach (0 = none): one 8-byte load from each.
+    Probe = 9,
+    /// x1 = count: that many 4-byte loads from COUNTER, each must read its own index.
+    FaultStorm = 10,
+    /// One ECHO call.
+    HvcEcho = 11,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 12] = [
+        Scenario::Done,
+        Scenario::MmioRead,
+        Scenario::MmioWrite,
+        Scenario::SignExtend,
+        Scenario::LoadPair,
+        Scenario::LazyRam,
+        Scenario::NoSlotReplay,
+        Scenario::ReadOnlyWrite,
+        Scenario::Window,
+        Scenario::Probe,
+        Scenario::FaultStorm,
+        Scenario::HvcEcho,
+    ];
+
+    pub const fn from_u64(v: u64) -> Option<Scenario> {
+        let mut i = 0;
+        while i < Scenario::ALL.len() {
+            if Scenario::ALL[i] as u64 == v {
+                return Some(Scenario::ALL[i]);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Scenario::Done => "done",
+            Scenario::MmioRead => "mmio-read",
+            Scenario::MmioWrite => "mmio-write",
+            Scenario::SignExtend => "sign-extend",
+            Scenario::LoadPair => "load-pair",
+            Scenario::LazyRam => "lazy-ram",
+            Scenario::NoSlotReplay => "no-slot-replay",
+            Scenario::ReadOnlyWrite => "read-only-write",
+            Scenario::Window => "window",
+            Scenario::Probe => "probe",
+            Scenario::FaultStorm => "fault-storm",
+            Scenario::HvcEcho => "hvc-echo",
+        }
+    }
+}
+
+/// LoadPair's x1: what the VMM will answer the NISV exit with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum PairMode {
+    /// Skip: the pair is stepped over, x2/x3 keep [`crate::access::LOAD_PRESET`].
+    Skip = 0,
+    /// InjectAbort: the guest's own vector takes a data abort at the instruction.
+    Abort = 1,
+}
+
+impl PairMode {
+    pub const fn from_u64(v: u64) -> Option<PairMode> {
+        match v {
+            0 => Some(PairMode::Skip),
+            1 => Some(PairMode::Abort),
+            _ => None,
+        }
+    }
+}
+
+/// REPORT's x2: the guest's own judgement of what it saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Verdict {
+    Pass = 0,
+    /// A value differs from the one the protocol says (details say which).
+    WrongValue = 1,
+    /// An abort the guest did not expect was taken (details: ESR, FAR).
+    UnexpectedAbort = 2,
+    /// The NEXT answer named no scenario this guest knows.
+    UnknownScenario = 3,
+    /// The scenario's arguments make no sense (a size of 3, say).
+    BadArgument = 4,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Pass,
+        Verdict::WrongValue,
+        Verdict::UnexpectedAbort,
+        Verdict::UnknownScenario,
+        Verdict::BadArgument,
+    ];
+
+    pub const fn from_u64(v: u64) -> Option<Verdict> {
+        let mut i = 0;
+        while i < Verdict::ALL.len() {
+            if Verdict::ALL[i] as u64 == v {
+                return Some(Verdict::ALL[i]);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::WrongValue => "wrong value",
+            Verdict::UnexpectedAbort => "unexpected abort",
+            Verdict::UnknownScenario => "unknown scenario",
+            Verdict::BadArgument => "bad argument",
+        }
+    }
+}
+
+/// One REPORT: the scenario (raw, as NEXT gave it), the verdict (raw) and five details.
+///
+/// Details per scenario (`-` = 0):
+///
+/// | scenario | d0 | d1 | d2 | d3 | d4 |
+/// |---|---|---|---|---|---|
+/// | MmioRead | value loaded | value wanted | - | - | - |
+/// | MmioWrite | register stored | - | - | - | - |
+/// | SignExtend | index of the first wrong load (5 = none) | got | want | - | - |
+/// | LoadPair | x2 after | x3 after | 1 if aborted | ESR_EL1 | FAR_EL1 |
+/// | LazyRam | pages | first wrong page (= pages if none) | got | want | - |
+/// | NoSlotReplay | value loaded | value wanted | - | - | - |
+/// | ReadOnlyWrite | before | after | 1 if the store aborted | - | - |
+/// | Window | first wrong offset (= size if none) | got | want | - | - |
+/// | Probe | value 1 | value 2 | value 3 | mask of probes that aborted | - |
+/// | FaultStorm | loads done | first wrong index (= count if none) | got | - | - |
+/// | HvcEcho | x0 | x1 | x2 | x3 | - |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    pub scenario: u64,
+    pub verdict: u64,
+    pub detail: [u64; 5],
+}
+
+impl Report {
+    pub const fn new(scenario: Scenario, verdict: Verdict, detail: [u64; 5]) -> Report {
+        Report {
+            scenario: scenario as u64,
+            verdict: verdict as u64,
+            detail,
+        }
+    }
+
+    /// x0..x7 of the REPORT call.
+    pub const fn to_regs(&self) -> [u64; 8] {
+        let d = self.detail;
+        [
+            Call::Report as u64,
+            self.scenario,
+            self.verdict,
+            d[0],
+            d[1],
+            d[2],
+            d[3],
+            d[4],
+        ]
+    }
+
+    /// From the guest's x0..x7 (x0 is the call, not checked here).
+    pub const fn from_regs(x: &[u64; 8]) -> Report {
+        Report {
+            scenario: x[1],
+            verdict: x[2],
+            detail: [x[3], x[4], x[5], x[6], x[7]],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_smc64_fast_vendor_hypervisor_calls_outside_stiles_own_range() {
+        for c in Call::ALL {
+            let id = c as u64;
+            assert_eq!(id >> 32, 0);
+            assert_eq!((id >> 31) & 1, 1, "fast");
+            assert_eq!((id >> 30) & 1, 1, "SMC64");
+            assert_eq!((id >> 24) & 0x3f, 6, "vendor hypervisor");
+            assert!(id & 0xffff >= 0x8000, "not one of Stile's own numbers");
+            assert_eq!(Call::from_u64(id), Some(c));
+        }
+        assert_eq!(Call::from_u64(PSCI_SYSTEM_OFF), None);
+    }
+
+    #[test]
+    fn scenarios_and_verdicts_round_trip() {
+        for s in Scenario::ALL {
+            assert_eq!(Scenario::from_u64(s as u64), Some(s));
+        }
+        for v in Verdict::ALL {
+            assert_eq!(Verdict::from_u64(v as u64), Some(v));
+        }
+        assert_eq!(Scenario::from_u64(99), None);
+        assert_eq!(Verdict::from_u64(99), None);
+    }
+
+    #[test]
+    fn a_report_survives_the_registers() {
+        let r = Report::new(Scenario::Probe, Verdict::WrongValue, [1, 2, 3, 4, 5]);
+        let regs = r.to_regs();
+        assert_eq!(regs[0], Call::Report as u64);
+        assert_eq!(Report::from_regs(&regs), r);
+    }
+
+    #[test]
+    fn echo_values_are_distinct() {
+        let mut all: std::vec::Vec<u64> = ECHO_ARGS.to_vec();
+        all.extend(ECHO_RESULTS);
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n);
+    }
+}

@@ -1,0 +1,288 @@
+//! The scenarios: each runs a handful of accesses and judges what came back by the protocol
+//! (`device`, `access`, `layout`), returning the REPORT. Arch-free: everything goes through
+//! [`Cpu`].
+
+use crate::access::{Load, Store, LOAD_PRESET};
+use crate::cpu::{Abort, Cpu};
+use crate::device::{read_pattern, store_register, Register};
+use crate::ipa::Ipa;
+use crate::layout::{self, PAGE};
+use crate::protocol::{PairMode, Report, Scenario, Verdict, ECHO_ARGS, ECHO_RESULTS};
+
+const fn reg(r: Register) -> Ipa {
+    layout::DEVICE.base.add(r.offset())
+}
+
+fn report(s: Scenario, v: Verdict, detail: [u64; 5]) -> Report {
+    Report::new(s, v, detail)
+}
+
+fn aborted(s: Scenario, a: Abort) -> Report {
+    report(s, Verdict::UnexpectedAbort, [a.esr, a.far, 0, 0, 0])
+}
+
+/// Runs `scenario` with NEXT's x1..x3.
+pub fn run(cpu: &mut impl Cpu, scenario: Scenario, args: [u64; 3]) -> Report {
+    match scenario {
+        Scenario::Done => report(scenario, Verdict::BadArgument, [0; 5]),
+        Scenario::MmioRead => mmio_read(cpu, args[0]),
+        Scenario::MmioWrite => mmio_write(cpu, args[0]),
+        Scenario::SignExtend => sign_extend(cpu),
+        Scenario::LoadPair => load_pair(cpu, args[0]),
+        Scenario::LazyRam => lazy_ram(cpu, Ipa(args[0]), args[1]),
+        Scenario::NoSlotReplay => no_slot_replay(cpu, Ipa(args[0])),
+        Scenario::ReadOnlyWrite => read_only_write(cpu, Ipa(args[0])),
+        Scenario::Window => window(cpu, Ipa(args[0]), args[1]),
+        Scenario::Probe => probe(cpu, args),
+        Scenario::FaultStorm => fault_storm(cpu, args[0]),
+        Scenario::HvcEcho => hvc_echo(cpu),
+    }
+}
+
+fn size_arg(v: u64) -> Option<u8> {
+    match v {
+        1 | 2 | 4 | 8 => Some(v as u8),
+        _ => None,
+    }
+}
+
+fn mmio_read(cpu: &mut impl Cpu, size: u64) -> Report {
+    let s = Scenario::MmioRead;
+    let Some(load) = size_arg(size).and_then(Load::of_size) else {
+        return report(s, Verdict::BadArgument, [size, 0, 0, 0, 0]);
+    };
+    let got = cpu.load(load, reg(Register::Pattern));
+    if let Some(a) = got.abort {
+        return aborted(s, a);
+    }
+    // A W destination preset with LOAD_PRESET: its upper half must have been cleared too.
+    let want = load.result(read_pattern(load.size()));
+    let v = if got.value == want {
+        Verdict::Pass
+    } else {
+        Verdict::WrongValue
+    };
+    report(s, v, [got.value, want, 0, 0, 0])
+}
+
+fn mmio_write(cpu: &mut impl Cpu, size: u64) -> Report {
+    let s = Scenario::MmioWrite;
+    let Some(store) = size_arg(size).and_then(Store::of_size) else {
+        return report(s, Verdict::BadArgument, [size, 0, 0, 0, 0]);
+    };
+    let value = store_register(store.size());
+    match cpu.store(store, reg(Register::Sink), value) {
+        Some(a) => aborted(s, a),
+        // What arrived is the VMM's to judge.
+        None => report(s, Verdict::Pass, [value, 0, 0, 0, 0]),
+    }
+}
+
+fn sign_extend(cpu: &mut impl Cpu) -> Report {
+    let s = Scenario::SignExtend;
+    for (i, load) in Load::SIGNED.into_iter().enumerate() {
+        let got = cpu.load(load, reg(Register::Signed));
+        if let Some(a) = got.abort {
+            return aborted(s, a);
+        }
+        let want = load.result(read_pattern(load.size()));
+        if got.value != want {
+            return report(s, Verdict::WrongValue, [i as u64, got.value, want, 0, 0]);
+        }
+    }
+    report(s, Verdict::Pass, [Load::SIGNED.len() as u64, 0, 0, 0, 0])
+}
+
+fn load_pair(cpu: &mut impl Cpu, mode: u64) -> Report {
+    let s = Scenario::LoadPair;
+    let Some(mode) = PairMode::from_u64(mode) else {
+        return report(s, Verdict::BadArgument, [mode, 0, 0, 0, 0]);
+    };
+    let got = cpu.load_pair(reg(Register::Pair));
+    let (aborted, esr, far) = match got.abort {
+        Some(a) => (1, a.esr, a.far),
+        None => (0, 0, 0),
+    };
+    let untouched = got.first == LOAD_PRESET && got.second == LOAD_PRESET;
+    let v = match (mode, got.abort) {
+        (PairMode::Skip, None) if untouched => Verdict::Pass,
+        (PairMode::Skip, None) => Verdict::WrongValue,
+        (PairMode::Skip, Some(_)) => Verdict::UnexpectedAbort,
+        (PairMode::Abort, Some(_)) if untouched => Verdict::Pass,
+        // No abort where one was promised, or the pair loaded something anyway.
+        (PairMode::Abort, _) => Verdict::WrongValue,
+    };
+    report(s, v, [got.first, got.second, aborted, esr, far])
+}
+
+/// The word the lazy-RAM scenario stores in page `i`: distinct per page, so two pages
+/// that alias one frame show.
+pub const fn lazy_word(i: u64) -> u64 {
+    0x4c41_5a59_0000_0000 | i
+}
+
+fn lazy_ram(cpu: &mut impl Cpu, first: Ipa, pages: u64) -> Report {
+    let s = Scenario::LazyRam;
+    if pages == 0 || pages > 512 || !first.is_aligned(PAGE) {
+        return report(s, Verdict::BadArgument, [pages, 0, 0, 0, 0]);
+    }
+    for i in 0..pages {
+        if let Some(a) = cpu.store(Store::X, first.add(i * PAGE), lazy_word(i)) {
+            return aborted(s, a);
+        }
+    }
+    for i in 0..pages {
+        let got = cpu.load(Load::X, first.add(i * PAGE));
+        if let Some(a) = got.abort {
+            return aborted(s, a);
+        }
+        if got.value != lazy_word(i) {
+            return report(
+                s,
+                Verdict::WrongValue,
+                [pages, i, got.value, lazy_word(i), 0],
+            );
+        }
+    }
+    report(s, Verdict::Pass, [pages, pages, 0, 0, 0])
+}
+
+fn no_slot_replay(cpu: &mut impl Cpu, at: Ipa) -> Report {
+    let s = Scenario::NoSlotReplay;
+    let got = cpu.load(Load::X, at);
+    if let Some(a) = got.abort {
+        return aborted(s, a);
+    }
+    let want = layout::REPLAY_VALUE;
+    let v = if got.value == want {
+        Verdict::Pass
+    } else {
+        Verdict::WrongValue
+    };
+    report(s, v, [got.value, want, 0, 0, 0])
+}
+
+fn read_only_write(cpu: &mut impl Cpu, at: Ipa) -> Report {
+    let s = Scenario::ReadOnlyWrite;
+    let before = cpu.load(Load::X, at);
+    if let Some(a) = before.abort {
+        return aborted(s, a);
+    }
+    let store = cpu.store(Store::X, at, !before.value);
+    let after = cpu.load(Load::X, at);
+    if let Some(a) = after.abort {
+        return aborted(s, a);
+    }
+    let detail = [before.value, after.value, u64::from(store.is_some()), 0, 0];
+    let v = if store.is_some() {
+        // The VMM skips the refused store; an abort means it injected one instead.
+        Verdict::UnexpectedAbort
+    } else if before.value != layout::READ_ONLY_VALUE || after.value != before.value {
+        Verdict::WrongValue
+    } else {
+        Verdict::Pass
+    };
+    report(s, v, detail)
+}
+
+/// The word the window scenario writes at `offset`.
+pub const fn window_word(offset: u64) -> u64 {
+    0x57494e44_0000_0000 | offset
+}
+
+fn window(cpu: &mut impl Cpu, base: Ipa, size: u64) -> Report {
+    let s = Scenario::Window;
+    if size < 16 || size % 8 != 0 || !base.is_aligned(8) {
+        return report(s, Verdict::BadArgument, [size, 0, 0, 0, 0]);
+    }
+    let offsets = [0, (size / 2) & !7, size - 8];
+    for off in offsets {
+        if let Some(a) = cpu.store(Store::X, base.add(off), window_word(off)) {
+            return aborted(s, a);
+        }
+    }
+    for off in offsets {
+        let got = cpu.load(Load::X, base.add(off));
+        if let Some(a) = got.abort {
+            return aborted(s, a);
+        }
+        if got.value != window_word(off) {
+            return report(
+                s,
+                Verdict::WrongValue,
+                [off, got.value, window_word(off), 0, 0],
+            );
+        }
+    }
+    report(s, Verdict::Pass, [size, 0, 0, 0, 0])
+}
+
+fn probe(cpu: &mut impl Cpu, targets: [u64; 3]) -> Report {
+    let s = Scenario::Probe;
+    let mut values = [0u64; 3];
+    let mut aborted_mask = 0;
+    let mut verdict = Verdict::Pass;
+    for (i, &t) in targets.iter().enumerate() {
+        if t == 0 {
+            continue;
+        }
+        let got = cpu.load(Load::X, Ipa(t));
+        values[i] = got.value;
+        if got.abort.is_some() {
+            aborted_mask |= 1 << i;
+        } else if got.value != LOAD_PRESET {
+            // Something came back from memory the guest has no slot for.
+            verdict = Verdict::WrongValue;
+        }
+    }
+    report(
+        s,
+        verdict,
+        [values[0], values[1], values[2], aborted_mask, 0],
+    )
+}
+
+fn fault_storm(cpu: &mut impl Cpu, count: u64) -> Report {
+    let s = Scenario::FaultStorm;
+    let counter = reg(Register::Counter);
+    let mut first_bad = count;
+    let mut bad_value = 0;
+    for i in 0..count {
+        let got = cpu.load(Load::W, counter);
+        if let Some(a) = got.abort {
+            return aborted(s, a);
+        }
+        if got.value != i & 0xffff_ffff && first_bad == count {
+            first_bad = i;
+            bad_value = got.value;
+        }
+    }
+    let v = if first_bad == count {
+        Verdict::Pass
+    } else {
+        Verdict::WrongValue
+    };
+    report(s, v, [count, first_bad, bad_value, 0, 0])
+}
+
+fn hvc_echo(cpu: &mut impl Cpu) -> Report {
+    let s = Scenario::HvcEcho;
+    let a = ECHO_ARGS;
+    let x = [
+        crate::protocol::Call::Echo as u64,
+        a[0],
+        a[1],
+        a[2],
+        a[3],
+        a[4],
+        a[5],
+        a[6],
+    ];
+    let r = cpu.hvc(x);
+    let v = if r == ECHO_RESULTS {
+        Verdict::Pass
+    } else {
+        Verdict::WrongValue
+    };
+    report(s, v, [r[0], r[1], r[2], r[3], 0])
+}

@@ -1,0 +1,36 @@
+//! What the VMM needs from the CPU beyond the checks' [`Machine`]: Stile calls with up to
+//! six arguments, the run page, and writes into host RAM it is about to donate. `arch`
+//! implements it for real; the tests implement a fake Stile running the real guest code.
+
+use crate::machine::Machine;
+use stile_abi::RunPage;
+use stile_hyp::addr::PhysAddr;
+
+/// The host-written fields of the run page, written together before VCPU_RUN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostFields {
+    /// `stile_abi::run_page::HostAction` as u32 (any value: the garbage checks write bad ones).
+    pub host_action: u32,
+    pub data: u64,
+    pub hvc: [u64; 4],
+}
+
+pub trait VmmMachine: Machine {
+    /// `hvc #0` with x0..x6 (SMCCC); returns x0..x3.
+    fn call(&mut self, x: [u64; 7]) -> [u64; 4];
+    /// Where the vCPU's run page is: a 4 KiB-aligned page of host RAM, never donated.
+    fn run_page_pa(&self) -> PhysAddr;
+    /// The run page as Stile left it (volatile reads).
+    fn read_run_page(&mut self) -> RunPage;
+    /// The host's answer (volatile writes of `host_action`, `data`, `hvc[0..4]`).
+    fn write_host_fields(&mut self, fields: &HostFields);
+    /// Writes `value` into a page of the payload's own memory reserved for it and returns
+    /// that page's address: host RAM a guest must never be able to read.
+    fn plant_secret(&mut self, value: u64) -> PhysAddr;
+    /// Copies `bytes` to host RAM at `pa`.
+    ///
+    /// # Safety
+    /// `[pa, pa + bytes.len())` must be host RAM (identity mapped) that the payload does not
+    /// use for anything else, and that is not donated.
+    unsafe fn write_ram(&mut self, pa: PhysAddr, bytes: &[u8]);
+}
