@@ -252,7 +252,7 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
 
     fn vcpu_create(&mut self, vm: u64, pc: u64, run_page: u64, x0: u64) -> Result<u64, Refused> {
         let page = PhysRange::new(run_page, PAGE);
-        if run_page & (PAGE - 1) != 0 {
+        if run_page & (PAGE - 1) != 0 || pc & 3 != 0 {
             return Err(Reason::Misaligned);
         }
         let h = &mut *self.hyp;

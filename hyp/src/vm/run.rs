@@ -60,10 +60,15 @@ pub fn prepare(hyp: &mut Hyp, vm: u64, vcpu: u64, m: &mut impl Machine) -> Resul
     }
     let page = m.read_run_page(vc.run_page.0);
     let action = match page.host_action {
+        0 => HostAction::Complete,
         1 => HostAction::Skip,
         2 => HostAction::InjectAbort,
-        _ => HostAction::Complete,
+        _ => return Err(Reason::BadArgument),
     };
+    // An abort answers an access; an HVC made none.
+    if action == HostAction::InjectAbort && vc.pending == Pending::Hvc {
+        return Err(Reason::BadArgument);
+    }
     match (action, vc.pending) {
         (_, Pending::Nothing) => {}
         // After an HVC the PC is already past the call.

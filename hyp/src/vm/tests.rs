@@ -259,6 +259,50 @@ fn vm_create_donates_ram_out_of_the_host_stage_2() {
 }
 
 #[test]
+fn a_host_action_that_means_nothing_or_an_abort_for_an_hvc_is_refused() {
+    let mut f = fixture(false);
+    let vm = f.guest();
+    assert_eq!(
+        f.trap(vm, dabt(4, 0, false, false, false), 0x0900_0000),
+        Decision::Exit(ExitReason::Mmio)
+    );
+    let page = f.page();
+    f.m.write_run_page(
+        RUN_PAGE,
+        &RunPage {
+            host_action: 7,
+            ..page
+        },
+    );
+    assert_eq!(
+        prepare(&mut f.hyp, vm, 0, &mut f.m),
+        Err(Reason::BadArgument)
+    );
+    f.m.write_run_page(
+        RUN_PAGE,
+        &RunPage {
+            host_action: 0,
+            ..page
+        },
+    );
+    prepare(&mut f.hyp, vm, 0, &mut f.m).unwrap();
+    f.hyp.vm_mut(vm).unwrap().vcpus[0].ctx.x[0] = 0xC600_8001;
+    assert_eq!(f.trap(vm, 0x16 << 26, 0), Decision::Exit(ExitReason::Hvc));
+    let page = f.page();
+    f.m.write_run_page(
+        RUN_PAGE,
+        &RunPage {
+            host_action: 2,
+            ..page
+        },
+    );
+    assert_eq!(
+        prepare(&mut f.hyp, vm, 0, &mut f.m),
+        Err(Reason::BadArgument)
+    );
+}
+
+#[test]
 fn skip_after_an_hvc_exit_does_not_skip_another_instruction() {
     let mut f = fixture(false);
     let vm = f.guest();

@@ -7,7 +7,8 @@ use crate::ipa::Ipa;
 /// A synchronous exception the guest's vector took at an access (and stepped over).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Abort {
-    /// ESR_EL1.
+    /// ESR_EL1; 0 when the guest refused the access itself (an address inside its own
+    /// image) without making it.
     pub esr: u64,
     /// FAR_EL1.
     pub far: u64,

@@ -50,6 +50,13 @@ pub const SLOT_NC: u64 = 5;
 /// A slot number the VMM uses for requests that must be refused.
 pub const SLOT_SCRATCH: u64 = 6;
 
+// The backing pages lie after guest RAM, apart, inside the donated memory; RAM is 2 MiB
+// aligned (so the hypervisor may map it in blocks).
+const _: () = assert!(REPLAY_BACKING >= RAM.size);
+const _: () = assert!(REPLAY_BACKING + REPLAY.size <= READ_ONLY_BACKING);
+const _: () = assert!(READ_ONLY_BACKING + READ_ONLY.size <= DONATED_SIZE);
+const _: () = assert!(RAM.base.is_aligned(2 * MIB));
+
 /// Words the VMM writes into the backing pages before donation.
 pub const REPLAY_VALUE: u64 = 0x5245_504c_4159_2121; // "REPLAY!!"
 pub const READ_ONLY_VALUE: u64 = 0x5245_4144_4f4e_4c59; // "READONLY"
@@ -68,14 +75,6 @@ mod tests {
                 assert!(!a.overlaps(b), "{a} overlaps {b}");
             }
         }
-    }
-
-    #[test]
-    fn backing_pages_fit_in_the_donated_memory_after_ram() {
-        assert!(REPLAY_BACKING >= RAM.size);
-        assert!(READ_ONLY_BACKING + READ_ONLY.size <= DONATED_SIZE);
-        assert!(REPLAY_BACKING + REPLAY.size <= READ_ONLY_BACKING);
-        assert!(RAM.base.is_aligned(2 * MIB));
     }
 
     #[test]

@@ -61,3 +61,82 @@ pub fn main(cpu: &mut impl Cpu, x0: u64, entry: Ipa) {
     let _ = writeln!(Console(cpu), "{ran} scenarios reported; PSCI SYSTEM_OFF");
     cpu.hvc([PSCI_SYSTEM_OFF, 0, 0, 0, 0, 0, 0, 0]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::{Load, LOAD_PRESET};
+    use crate::cpu::{Abort, Loaded, LoadedPair};
+    use std::string::String;
+    use std::vec::Vec;
+
+    /// Records HVCs and console bytes; NEXT hands out `plan`, then Done.
+    struct Recorder {
+        calls: Vec<u64>,
+        console: String,
+        plan: Vec<[u64; 4]>,
+    }
+
+    impl Cpu for Recorder {
+        fn hvc(&mut self, x: [u64; 8]) -> [u64; 4] {
+            self.calls.push(x[0]);
+            if x[0] == Call::Next as u64 && !self.plan.is_empty() {
+                return self.plan.remove(0);
+            }
+            [0; 4]
+        }
+
+        fn load(&mut self, _: Load, _: Ipa) -> Loaded {
+            Loaded {
+                value: LOAD_PRESET,
+                abort: None,
+            }
+        }
+
+        fn store(&mut self, _: Store, _: Ipa, value: u64) -> Option<Abort> {
+            self.console.push(value as u8 as char);
+            None
+        }
+
+        fn load_pair(&mut self, _: Ipa) -> LoadedPair {
+            LoadedPair {
+                first: LOAD_PRESET,
+                second: LOAD_PRESET,
+                abort: None,
+            }
+        }
+    }
+
+    #[test]
+    fn hello_then_next_and_report_until_done_then_system_off() {
+        let mut cpu = Recorder {
+            calls: Vec::new(),
+            console: String::new(),
+            plan: std::vec![[Scenario::HvcEcho as u64, 0, 0, 0], [99, 0, 0, 0]],
+        };
+        main(&mut cpu, 0x1234, Ipa(0x8008_0000));
+        let hello = Call::Hello as u64;
+        let next = Call::Next as u64;
+        let report = Call::Report as u64;
+        let echo = Call::Echo as u64;
+        assert_eq!(
+            cpu.calls,
+            [
+                hello,
+                next,
+                echo,
+                report,
+                next,
+                report,
+                next,
+                PSCI_SYSTEM_OFF
+            ]
+        );
+        assert!(cpu
+            .console
+            .starts_with("stile-guest 0.1.0 at EL1, MMU off: entry 0x80080000, x0 0x1234\n"));
+        assert!(cpu
+            .console
+            .ends_with("2 scenarios reported; PSCI SYSTEM_OFF\n"));
+    }
+}

@@ -187,12 +187,12 @@ fn read_only_write(cpu: &mut impl Cpu, at: Ipa) -> Report {
 
 /// The word the window scenario writes at `offset`.
 pub const fn window_word(offset: u64) -> u64 {
-    0x57494e44_0000_0000 | offset
+    0x5749_4e44_0000_0000 | offset
 }
 
 fn window(cpu: &mut impl Cpu, base: Ipa, size: u64) -> Report {
     let s = Scenario::Window;
-    if size < 16 || size % 8 != 0 || !base.is_aligned(8) {
+    if size < 16 || !size.is_multiple_of(8) || !base.is_aligned(8) {
         return report(s, Verdict::BadArgument, [size, 0, 0, 0, 0]);
     }
     let offsets = [0, (size / 2) & !7, size - 8];
@@ -285,4 +285,182 @@ fn hvc_echo(cpu: &mut impl Cpu) -> Report {
         Verdict::WrongValue
     };
     report(s, v, [r[0], r[1], r[2], r[3], 0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::{Loaded, LoadedPair};
+    use crate::device::{mask, write_pattern};
+    use crate::protocol::Call;
+    use std::collections::HashMap;
+    use std::vec::Vec;
+
+    /// A CPU whose device and memory behave as the protocol says (the VMM's side done
+    /// right), with knobs to break it.
+    #[derive(Default)]
+    struct Ideal {
+        ram: HashMap<u64, u64>,
+        counter: u64,
+        sink: Vec<(u8, u64)>,
+        /// Sign-extending loads come back zero-extended.
+        no_sign_extend: bool,
+        /// Accesses outside RAM and the device read this instead of being skipped.
+        leak: Option<u64>,
+        pair_abort: bool,
+    }
+
+    fn in_ram(a: Ipa) -> bool {
+        layout::RAM.contains(a) || layout::REPLAY.contains(a) || layout::READ_ONLY.contains(a)
+    }
+
+    impl Cpu for Ideal {
+        fn hvc(&mut self, x: [u64; 8]) -> [u64; 4] {
+            if x[0] == Call::Echo as u64 && x[1..] == ECHO_ARGS {
+                ECHO_RESULTS
+            } else {
+                [u64::MAX; 4]
+            }
+        }
+
+        fn load(&mut self, load: Load, addr: Ipa) -> Loaded {
+            let raw = match addr
+                .0
+                .checked_sub(layout::DEVICE.base.0)
+                .and_then(Register::at)
+            {
+                Some(Register::Pattern | Register::Signed) => read_pattern(load.size()),
+                Some(Register::Counter) => {
+                    self.counter += 1;
+                    self.counter - 1
+                }
+                Some(_) => 0,
+                None if in_ram(addr) => {
+                    let v = match addr {
+                        a if layout::REPLAY.contains(a) => layout::REPLAY_VALUE,
+                        a if layout::READ_ONLY.contains(a) => layout::READ_ONLY_VALUE,
+                        a => self.ram.get(&a.0).copied().unwrap_or(0),
+                    };
+                    v & mask(load.size())
+                }
+                None => {
+                    return Loaded {
+                        value: self.leak.unwrap_or(LOAD_PRESET),
+                        abort: None,
+                    }
+                }
+            };
+            let value = if self.no_sign_extend && load.sign_extend() {
+                raw & mask(load.size())
+            } else {
+                load.result(raw)
+            };
+            Loaded { value, abort: None }
+        }
+
+        fn store(&mut self, store: Store, addr: Ipa, value: u64) -> Option<Abort> {
+            if layout::DEVICE.contains(addr) {
+                self.sink.push((store.size(), value & mask(store.size())));
+            } else if !layout::READ_ONLY.contains(addr) {
+                self.ram.insert(addr.0, value);
+            }
+            None
+        }
+
+        fn load_pair(&mut self, addr: Ipa) -> LoadedPair {
+            LoadedPair {
+                first: LOAD_PRESET,
+                second: LOAD_PRESET,
+                abort: self.pair_abort.then_some(Abort {
+                    esr: 0x25 << 26,
+                    far: addr.0,
+                }),
+            }
+        }
+    }
+
+    fn verdict(cpu: &mut Ideal, s: Scenario, args: [u64; 3]) -> Report {
+        run(cpu, s, args)
+    }
+
+    #[test]
+    fn every_scenario_passes_on_a_cpu_that_keeps_the_protocol() {
+        let cases: [(Scenario, [u64; 3]); 13] = [
+            (Scenario::MmioRead, [1, 0, 0]),
+            (Scenario::MmioRead, [8, 0, 0]),
+            (Scenario::MmioWrite, [2, 0, 0]),
+            (Scenario::MmioWrite, [8, 0, 0]),
+            (Scenario::SignExtend, [0; 3]),
+            (Scenario::LoadPair, [PairMode::Skip as u64, 0, 0]),
+            (
+                Scenario::LazyRam,
+                [layout::LAZY_SCRATCH.0, layout::LAZY_PAGES, 0],
+            ),
+            (Scenario::NoSlotReplay, [layout::REPLAY.base.0, 0, 0]),
+            (Scenario::ReadOnlyWrite, [layout::READ_ONLY.base.0, 0, 0]),
+            (
+                Scenario::Window,
+                [layout::RAM.base.0 + 0x10_0000, 0x1000, 0],
+            ),
+            (Scenario::Probe, [0x4002_0000, 0x4020_0000, 0]),
+            (Scenario::FaultStorm, [100, 0, 0]),
+            (Scenario::HvcEcho, [0; 3]),
+        ];
+        for (s, args) in cases {
+            let r = verdict(&mut Ideal::default(), s, args);
+            assert_eq!(r.verdict, Verdict::Pass as u64, "{s:?} {args:?}: {r:?}");
+            assert_eq!(r.scenario, s as u64);
+        }
+        let mut cpu = Ideal {
+            pair_abort: true,
+            ..Ideal::default()
+        };
+        let r = verdict(&mut cpu, Scenario::LoadPair, [PairMode::Abort as u64, 0, 0]);
+        assert_eq!(r.verdict, Verdict::Pass as u64);
+        assert_eq!(r.detail[2], 1);
+    }
+
+    #[test]
+    fn a_store_carries_junk_above_its_size_for_the_vmm_to_drop() {
+        let mut cpu = Ideal::default();
+        verdict(&mut cpu, Scenario::MmioWrite, [1, 0, 0]);
+        assert_eq!(cpu.sink, [(1, write_pattern(1))]);
+    }
+
+    #[test]
+    fn a_missing_sign_extension_is_reported_with_the_first_wrong_load() {
+        let mut cpu = Ideal {
+            no_sign_extend: true,
+            ..Ideal::default()
+        };
+        let r = verdict(&mut cpu, Scenario::SignExtend, [0; 3]);
+        assert_eq!(r.verdict, Verdict::WrongValue as u64);
+        assert_eq!(r.detail[..3], [0, 0xa5, 0xffff_ffa5]);
+    }
+
+    #[test]
+    fn a_probe_that_reads_anything_is_a_wrong_value() {
+        let mut cpu = Ideal {
+            leak: Some(0x5345_4352_4554_2121),
+            ..Ideal::default()
+        };
+        let r = verdict(&mut cpu, Scenario::Probe, [0x4002_0000, 0, 0]);
+        assert_eq!(r.verdict, Verdict::WrongValue as u64);
+        assert_eq!(r.detail[0], 0x5345_4352_4554_2121);
+    }
+
+    #[test]
+    fn nonsense_arguments_are_reported_not_obeyed() {
+        let mut cpu = Ideal::default();
+        for (s, args) in [
+            (Scenario::MmioRead, [3, 0, 0]),
+            (Scenario::MmioWrite, [0, 0, 0]),
+            (Scenario::LoadPair, [7, 0, 0]),
+            (Scenario::LazyRam, [layout::LAZY_SCRATCH.0 + 8, 1, 0]),
+            (Scenario::Window, [layout::RAM.base.0, 4, 0]),
+        ] {
+            let r = verdict(&mut cpu, s, args);
+            assert_eq!(r.verdict, Verdict::BadArgument as u64, "{s:?}");
+        }
+    }
 }

@@ -22,6 +22,7 @@ pub mod oracle;
 pub mod psci;
 pub mod report;
 pub mod translate;
+pub mod vmm;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod arch;

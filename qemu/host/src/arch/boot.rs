@@ -1,5 +1,5 @@
 //! The payload's run, phase by phase: DTB and console (MMU off), the EL1 identity map and
-//! MMU, the checks, the summary, power off.
+//! MMU, the checks, the VMM and its guest, the summary, power off.
 
 use super::console::{self, Out};
 use super::{cache, fatal, layout, mmu, probe, smccc, sysreg};
@@ -9,6 +9,7 @@ use crate::el1_attrs::El1Use;
 use crate::el1_map;
 use crate::facts::Facts;
 use crate::report::Report;
+use crate::vmm;
 use core::fmt::Write;
 use stile_hyp::addr::PhysRange;
 use stile_hyp::cpu_features::CpuFeatures;
@@ -94,9 +95,23 @@ pub fn run(dtb: usize) -> ! {
         fwb: cpu.fwb,
         dic: cpu.dic,
         park_entry: probe::park_entry(),
+        dtb: PhysRange::new(dtb as u64, platform.dtb_size.into()),
+        reserved: heapless::Vec::new(),
     };
+    let mut facts = facts;
+    for r in platform.reserved.iter() {
+        // Same capacity as the parser's list: cannot fail.
+        let _ = facts.reserved.push(r.range);
+    }
     let mut report = Report::new(Out);
     checks::run_all(&mut smccc::Real, &facts, &mut report);
+    // Phase 4: the VMM runs the embedded guest.
+    vmm::run(
+        &mut smccc::Real,
+        &facts,
+        vmm::image::GUEST_IMAGE,
+        &mut report,
+    );
     report.summary();
     fatal::power_off()
 }

@@ -13,3 +13,4 @@ mod mmu;
 mod probe;
 mod smccc;
 mod sysreg;
+mod vmm;

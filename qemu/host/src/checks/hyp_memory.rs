@@ -98,7 +98,7 @@ pub(super) fn run<W: fmt::Write>(m: &mut impl Machine, facts: &Facts, report: &m
     }
 }
 
-fn aborted(addr: u64, access: Access) -> Result<(), Fail> {
+pub(crate) fn aborted(addr: u64, access: Access) -> Result<(), Fail> {
     let Access::Aborted(fault) = access else {
         return Err(Fail::NotBlocked { addr });
     };

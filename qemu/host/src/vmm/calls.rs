@@ -5,8 +5,8 @@ use super::machine::VmmMachine;
 use crate::translate::{reason_name, status_name};
 use core::fmt;
 use stile_abi::{Function, Reason, Status};
-use stile_hyp::addr::PhysAddr;
 use stile_guest::ipa::Ipa;
+use stile_hyp::addr::PhysAddr;
 
 /// An error status with its reason (x0, x1 as returned, raw).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +173,29 @@ pub fn vm_destroy(m: &mut impl VmmMachine, vm: u64) -> Result<(), Refusal> {
     call(m, &Request::vm_destroy(vm)).map(|_| ())
 }
 
+/// Holds a call's result against docs/ABI.md: `None` = it must succeed, `Some(r)` = it must
+/// be refused with `r` and the status that goes with it.
+pub fn expect<T>(
+    call_name: &'static str,
+    got: Result<T, Refusal>,
+    want: Option<Reason>,
+) -> Result<(), crate::fail::Fail> {
+    use crate::fail::Fail;
+    match (got, want) {
+        (Ok(_), None) => Ok(()),
+        (Err(refusal), None) => Err(Fail::Refused {
+            call: call_name,
+            refusal,
+        }),
+        (Err(e), Some(r)) if e.is(r) => Ok(()),
+        (Err(got), Some(want)) => Err(Fail::WrongRefusal { got, want }),
+        (Ok(_), Some(want)) => Err(Fail::Accepted {
+            call: call_name,
+            want,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +225,19 @@ mod tests {
         assert!(!wrong_status.is(Reason::Misaligned));
         assert_eq!(status_for(Reason::NoSuchVcpu), Status::InvalidParameters);
         assert_eq!(status_for(Reason::Overlap), Status::Denied);
+    }
+
+    #[test]
+    fn expectations_want_the_exact_reason_and_its_status() {
+        let busy = Refusal {
+            status: Status::Denied.as_u64(),
+            reason: Reason::Busy as u64,
+        };
+        assert!(expect("X", Err::<(), _>(busy), Some(Reason::Busy)).is_ok());
+        assert!(expect("X", Err::<(), _>(busy), Some(Reason::NotOwned)).is_err());
+        assert!(expect("X", Err::<(), _>(busy), None).is_err());
+        assert!(expect("X", Ok::<(), Refusal>(()), Some(Reason::Busy)).is_err());
+        assert!(expect("X", Ok::<(), Refusal>(()), None).is_ok());
     }
 
     #[test]

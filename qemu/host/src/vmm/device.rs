@@ -56,10 +56,7 @@ impl TestDevice {
         if m.write {
             let event = match reg {
                 Register::Console => self.console(m.data as u8),
-                _ => Event::Write {
-                    reg,
-                    value: m.data,
-                },
+                _ => Event::Write { reg, value: m.data },
             };
             return (0, event);
         }
@@ -136,7 +133,10 @@ mod tests {
         let mut d = TestDevice::new();
         let off = Register::Console.offset();
         for b in b"hi\x01" {
-            assert_eq!(d.access(&mmio(off, true, 1, u64::from(*b))).1, Event::Console);
+            assert_eq!(
+                d.access(&mmio(off, true, 1, u64::from(*b))).1,
+                Event::Console
+            );
         }
         let (_, e) = d.access(&mmio(off, true, 1, u64::from(b'\n')));
         assert_eq!(e, Event::Line(String::try_from("hi?").unwrap()));

@@ -26,7 +26,10 @@ pub enum ImageProblem {
     Empty,
     Header(ImageError),
     /// text_offset + image_size does not fit below the layout's limit.
-    TooBig { offset: u64, footprint: u64 },
+    TooBig {
+        offset: u64,
+        footprint: u64,
+    },
     /// text_offset is not 4-byte aligned (no instruction can start there).
     MisalignedEntry(u64),
 }
@@ -42,7 +45,9 @@ impl fmt::Display for ImageProblem {
                  {:#x} the guest layout has for it",
                 layout::IMAGE_LIMIT
             ),
-            ImageProblem::MisalignedEntry(o) => write!(f, "text_offset {o:#x} is not 4-byte aligned"),
+            ImageProblem::MisalignedEntry(o) => {
+                write!(f, "text_offset {o:#x} is not 4-byte aligned")
+            }
         }
     }
 }
@@ -110,10 +115,7 @@ mod tests {
     #[test]
     fn an_empty_blob_means_no_image_was_embedded() {
         assert_eq!(place(&[]), Err(ImageProblem::Empty));
-        assert_eq!(
-            ImageProblem::Empty.to_string(),
-            "no guest image embedded"
-        );
+        assert_eq!(ImageProblem::Empty.to_string(), "no guest image embedded");
     }
 
     #[test]
@@ -133,12 +135,15 @@ mod tests {
             place(&image(u64::MAX - 3, 0x10, 64)),
             Err(ImageProblem::TooBig {
                 offset: u64::MAX - 3,
-                footprint: 0x10
+                footprint: 64
             })
         );
         let mut bad = image(0, 0, 64);
         bad[0x38] = b'X';
         assert_eq!(place(&bad), Err(ImageProblem::Header(ImageError::BadMagic)));
-        assert_eq!(place(&[1, 2, 3]), Err(ImageProblem::Header(ImageError::TooShort)));
+        assert_eq!(
+            place(&[1, 2, 3]),
+            Err(ImageProblem::Header(ImageError::TooShort))
+        );
     }
 }

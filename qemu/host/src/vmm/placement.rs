@@ -52,8 +52,8 @@ mod tests {
     #[test]
     fn steps_down_past_whatever_is_in_use() {
         let avoid = [
-            PhysRange::new(0x7ae0_0000, 0x1000),
-            PhysRange::new(0x7a00_0000, 0x80_0000),
+            PhysRange::new(0x7ad0_0000, 0x1000),
+            PhysRange::new(0x7a00_0000, 0x90_0000),
         ];
         let got = pick_block(&[RAM_1G], &avoid, 0x7b00_0000, 4 * MIB, 2 * MIB);
         assert_eq!(got, Some(PhysRange::new(0x79c0_0000, 4 * MIB)));
@@ -71,7 +71,10 @@ mod tests {
         let small = [PhysRange::new(0x4000_0000, 3 * MIB)];
         assert_eq!(pick_block(&small, &[], u64::MAX, 4 * MIB, 2 * MIB), None);
         let full = [PhysRange::new(0x4000_0000, 0x4000_0000)];
-        assert_eq!(pick_block(&[RAM_1G], &full, u64::MAX, 4 * MIB, 2 * MIB), None);
+        assert_eq!(
+            pick_block(&[RAM_1G], &full, u64::MAX, 4 * MIB, 2 * MIB),
+            None
+        );
     }
 
     #[test]

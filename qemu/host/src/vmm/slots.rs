@@ -96,7 +96,11 @@ pub fn nc_window(fb_pa: u64) -> SlotRequest {
 /// `r`, `w`, `x` or `-` per permission bit, for the narration.
 pub fn perms(word: u64) -> [u8; 3] {
     let bit = |b: u64, c: u8| if word & b != 0 { c } else { b'-' };
-    [bit(PERM_READ, b'r'), bit(PERM_WRITE, b'w'), bit(PERM_EXEC, b'x')]
+    [
+        bit(PERM_READ, b'r'),
+        bit(PERM_WRITE, b'w'),
+        bit(PERM_EXEC, b'x'),
+    ]
 }
 
 #[cfg(test)]

@@ -1,0 +1,85 @@
+//! The real [`VmmMachine`]: Stile calls with six arguments, and the two pages of the
+//! payload's own BSS the VMM shares: the vCPU's run page and the page holding the secret a
+//! guest must never read. The payload's identity map makes their addresses their PAs.
+
+use super::smccc::Real;
+use crate::vmm::machine::{HostFields, VmmMachine};
+use core::arch::asm;
+use core::ptr::{addr_of_mut, read_volatile, write_volatile};
+use stile_abi::RunPage;
+use stile_hyp::addr::PhysAddr;
+
+#[repr(C, align(4096))]
+struct Page([u8; 4096]);
+
+/// The vCPU's run page: host RAM (inside our image), Normal-WB in our map, never donated.
+static mut RUN_PAGE: Page = Page([0; 4096]);
+/// A page of our own RAM whose first word the VMM fills with the secret.
+static mut SECRET_PAGE: Page = Page([0; 4096]);
+
+const _: () = assert!(core::mem::size_of::<RunPage>() <= 4096);
+
+/// `hvc #0`: x0..x6 in, x0..x3 out.
+pub fn call7(x: [u64; 7]) -> [u64; 4] {
+    let (mut x0, mut x1, mut x2, mut x3) = (x[0], x[1], x[2], x[3]);
+    // SAFETY: an SMCCC call; Stile reads and writes only the run page among our memory (as
+    // the ABI says, and it is ours to share), so the asm is not `nomem`: it also orders our
+    // volatile run-page accesses around the call. x4..x17 may be clobbered (SMCCC).
+    unsafe {
+        asm!(
+            "hvc #0",
+            inout("x0") x0, inout("x1") x1, inout("x2") x2, inout("x3") x3,
+            inout("x4") x[4] => _, inout("x5") x[5] => _, inout("x6") x[6] => _,
+            out("x7") _, out("x8") _, out("x9") _, out("x10") _, out("x11") _, out("x12") _,
+            out("x13") _, out("x14") _, out("x15") _, out("x16") _, out("x17") _,
+            options(nostack),
+        )
+    };
+    [x0, x1, x2, x3]
+}
+
+fn run_page() -> *mut RunPage {
+    addr_of_mut!(RUN_PAGE).cast::<RunPage>()
+}
+
+impl VmmMachine for Real {
+    fn call(&mut self, x: [u64; 7]) -> [u64; 4] {
+        call7(x)
+    }
+
+    fn run_page_pa(&self) -> PhysAddr {
+        PhysAddr(run_page() as u64)
+    }
+
+    fn read_run_page(&mut self) -> RunPage {
+        // SAFETY: RUN_PAGE is ours, page aligned (so aligned for RunPage) and large enough;
+        // only this CPU and Stile (while we wait in VCPU_RUN) write it; a volatile read sees
+        // what Stile left, every bit pattern of RunPage's integer fields is valid.
+        unsafe { read_volatile(run_page()) }
+    }
+
+    fn write_host_fields(&mut self, f: &HostFields) {
+        let p = run_page();
+        // SAFETY: as for `read_run_page`; these are the fields the ABI gives the host.
+        unsafe {
+            write_volatile(addr_of_mut!((*p).host_action), f.host_action);
+            write_volatile(addr_of_mut!((*p).data), f.data);
+            for (i, v) in f.hvc.iter().enumerate() {
+                write_volatile(addr_of_mut!((*p).hvc[i]), *v);
+            }
+        }
+    }
+
+    fn plant_secret(&mut self, value: u64) -> PhysAddr {
+        let p = addr_of_mut!(SECRET_PAGE).cast::<u64>();
+        // SAFETY: SECRET_PAGE is ours, page aligned, used for nothing else.
+        unsafe { write_volatile(p, value) };
+        PhysAddr(p as u64)
+    }
+
+    unsafe fn write_ram(&mut self, pa: PhysAddr, bytes: &[u8]) {
+        // SAFETY: the caller guarantees the range is host RAM we do not otherwise use; our
+        // identity map makes the PA the address, and it cannot overlap `bytes` (our image).
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), pa.0 as *mut u8, bytes.len()) };
+    }
+}
