@@ -33,6 +33,9 @@ pub struct Case {
     pub exit: ExitRule,
     /// A tighter limit than the command line's `--timeout`, in seconds.
     pub max_secs: Option<u64>,
+    /// The payloads' own `check <name>: ok|FAIL` lines are results too: report and count
+    /// each as `<case>/<name>`.
+    pub inner_checks: bool,
 }
 
 /// A boot that must reach `stile: boot complete` and power off cleanly.
@@ -68,6 +71,7 @@ macro_rules! boot {
             ],
             exit: ExitRule::Status(0),
             max_secs: None,
+            inner_checks: false,
         }
     };
 }
@@ -79,6 +83,29 @@ pub const HOST_ALL_PASSED: Expect = Expect::StartsMentioning {
 };
 /// What a failed host check prints (`check <name>: FAIL <why>`).
 pub const HOST_CHECK_FAILED: &str = ": FAIL ";
+
+/// A boot whose host payload runs guests; its in-QEMU checks are reported one by one.
+macro_rules! guests {
+    ($name:literal, cpu $cpu:literal) => {
+        Case {
+            name: $name,
+            cpu: $cpu,
+            gic: 3,
+            smp: 1,
+            mem: "1G",
+            load: Load::Kernel,
+            extra_args: &[],
+            expect: &[
+                HOST_ALL_PASSED,
+                Expect::Never("stile: fatal:"),
+                Expect::Starts("check guest-fault-storm-10000: ok"),
+            ],
+            exit: ExitRule::Status(0),
+            max_secs: None,
+            inner_checks: true,
+        }
+    };
+}
 
 /// A host boot that checks the board's regions against the CPU and RAM it runs on.
 macro_rules! regions {
@@ -105,6 +132,7 @@ macro_rules! regions {
             ],
             exit: ExitRule::Status(0),
             max_secs: None,
+            inner_checks: false,
         }
     };
 }
@@ -127,6 +155,7 @@ macro_rules! fatal {
             ],
             exit: ExitRule::Status(0),
             max_secs: Some(10),
+            inner_checks: false,
         }
     };
 }
@@ -160,6 +189,7 @@ pub static CASES: &[Case] = &[
         }],
         exit: ExitRule::AnyStatus,
         max_secs: Some(10),
+        inner_checks: false,
     },
     // RAM size comes from the DTB, not from a constant.
     boot!("boot-512m", cpu "max" fwb 1, gic 3, smp 1, mem "512M" = 512 MiB),
@@ -173,6 +203,10 @@ pub static CASES: &[Case] = &[
     regions!("host-regions-512m-refuses-carve-outs-outside-ram", cpu "max", mem "512M",
         Expect::Line("stile: error: region 'aperture' refused (OUTSIDE_RAM)"),
         Expect::Line("stile: error: region 'fb-nc' refused (OUTSIDE_RAM)")),
+    // Issue 4: guests, memslots, exits and replay, on a CPU with FWB and on one without;
+    // every check of the host payload's VMM counts as a result of its own.
+    guests!("guests-max", cpu "max"),
+    guests!("guests-cortex-a72", cpu "cortex-a72"),
     // A loader that forgot to enter at EL2: say so on the DT's console and power off.
     Case {
         name: "boot-at-el1-refused",
@@ -188,6 +222,7 @@ pub static CASES: &[Case] = &[
         ],
         exit: ExitRule::Status(0),
         max_secs: Some(10),
+        inner_checks: false,
     },
     // The fatal paths, provoked on purpose (`stile.selftest=` in bootargs): each must report
     // and power off, never hang.

@@ -117,18 +117,24 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let mut outcomes: Vec<Outcome> = Vec::with_capacity(selected.len());
+    let mut results: Vec<bool> = Vec::with_capacity(selected.len());
     pool::run_in_order(
         &selected,
         cli.jobs,
         |case| check::run_case(case, &cli.config),
-        |_, outcome| {
+        |i, outcome: Outcome| {
             print!("{}", report::format_outcome(&outcome));
-            outcomes.push(outcome);
+            results.push(outcome.passed());
+            if selected[i].inner_checks {
+                for (line, ok) in report::inner_checks(outcome.name, &outcome.output) {
+                    println!("{line}");
+                    results.push(ok);
+                }
+            }
         },
     );
-    println!("{}", report::summary(&outcomes));
-    if outcomes.iter().all(Outcome::passed) {
+    println!("{}", report::summary(&results));
+    if results.iter().all(|ok| *ok) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

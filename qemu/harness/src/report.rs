@@ -45,15 +45,46 @@ pub fn format_outcome(o: &Outcome) -> String {
     s
 }
 
-/// The closing line, exactly `N passed, M failed`.
-pub fn summary(outcomes: &[Outcome]) -> String {
-    let passed = outcomes.iter().filter(|o| o.passed()).count();
-    format!("{passed} passed, {} failed", outcomes.len() - passed)
+/// The closing line, exactly `N passed, M failed`, over every reported result.
+pub fn summary(results: &[bool]) -> String {
+    let passed = results.iter().filter(|ok| **ok).count();
+    format!("{passed} passed, {} failed", results.len() - passed)
+}
+
+/// The payloads' own `check <name>: ok|FAIL <why>` lines in `output`, renamed
+/// `check <case>/<name>: ...`, with whether each passed.
+pub fn inner_checks(case: &str, output: &str) -> Vec<(String, bool)> {
+    output
+        .lines()
+        .map(str::trim_end)
+        .filter_map(|l| l.strip_prefix("check "))
+        .filter_map(|rest| {
+            let (name, verdict) = rest.split_once(": ")?;
+            let ok = verdict == "ok";
+            (ok || verdict.starts_with("FAIL"))
+                .then(|| (format!("check {case}/{name}: {verdict}"), ok))
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inner_checks_are_renamed_under_their_case() {
+        let out = "vmm: x\ncheck guest-a: ok\ncheck guest-b: FAIL wrong value\ncheck weird\n";
+        assert_eq!(
+            inner_checks("guests-max", out),
+            vec![
+                ("check guests-max/guest-a: ok".to_string(), true),
+                (
+                    "check guests-max/guest-b: FAIL wrong value".to_string(),
+                    false
+                ),
+            ]
+        );
+    }
 
     fn outcome(unmet: &[&str], output: &str) -> Outcome {
         Outcome {
@@ -139,8 +170,9 @@ mod tests {
             outcome(&[], ""),
             outcome(&["y", "z"], ""),
         ];
-        assert_eq!(summary(&all), "2 passed, 2 failed");
-        assert_eq!(summary(&all[..1]), "1 passed, 0 failed");
+        let results: Vec<bool> = all.iter().map(Outcome::passed).collect();
+        assert_eq!(summary(&results), "2 passed, 2 failed");
+        assert_eq!(summary(&results[..1]), "1 passed, 0 failed");
         assert_eq!(summary(&[]), "0 passed, 0 failed");
     }
 }

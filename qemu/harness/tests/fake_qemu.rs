@@ -54,6 +54,7 @@ else
     echo "stile: error: region 'aperture' refused (NEEDS_FWB)"
 fi
 echo "stile: boot complete"
+echo "check guest-fault-storm-10000: ok"
 echo "host: 25 checks passed, 0 failed"
 "#;
 
@@ -116,11 +117,23 @@ fn healthy_boots_all_pass() {
     let text = stdout(&out);
     assert!(out.status.success(), "{text}");
     let all = select(None).len();
+    // Cases with inner checks add one result per payload check (one in the fake).
+    let inner = select(None).iter().filter(|c| c.inner_checks).count();
     assert_eq!(
-        text.lines().filter(|l| l.ends_with(": ok")).count(),
+        text.lines()
+            .filter(|l| l.ends_with(": ok") && !l.contains('/'))
+            .count(),
         all,
         "{text}"
     );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("check guests-") && l.contains('/'))
+            .count(),
+        inner,
+        "{text}"
+    );
+    let all = all + inner;
     // The no-DTB boot may exit with any status, and the log says which.
     assert!(text.contains("check boot-no-dtb: ok\n  ended by itself with exit status 1"));
     let last = format!("{all} passed, 0 failed");

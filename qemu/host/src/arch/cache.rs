@@ -21,3 +21,21 @@ pub unsafe fn invalidate_dcache_range(start: usize, len: usize, line: usize) {
     // SAFETY: a barrier has no memory-safety effect.
     unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
 }
+
+/// Clean `[start, start + len)` to the point of coherency: what we wrote with caches on
+/// becomes visible to an observer that reads memory non-cacheable (a guest with its MMU off
+/// where guests run without FWB; docs/ABI.md, VM_CREATE).
+///
+/// # Safety
+/// The range must be mapped in our stage 1 (any attributes); cleaning never loses data.
+pub unsafe fn clean_dcache_range(start: usize, len: usize, line: usize) {
+    let end = start.saturating_add(len);
+    let mut addr = start & !(line - 1);
+    while addr < end {
+        // SAFETY: DC CVAC writes dirty lines back and changes nothing else.
+        unsafe { asm!("dc cvac, {}", in(reg) addr, options(nostack, preserves_flags)) };
+        addr += line;
+    }
+    // SAFETY: a barrier has no memory-safety effect.
+    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+}

@@ -3,11 +3,13 @@
 //! guest must never read. The payload's identity map makes their addresses their PAs.
 
 use super::smccc::Real;
+use super::{cache, sysreg};
 use crate::vmm::machine::{HostFields, VmmMachine};
 use core::arch::asm;
 use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 use stile_abi::RunPage;
 use stile_hyp::addr::PhysAddr;
+use stile_hyp::cpu_features::CpuFeatures;
 
 #[repr(C, align(4096))]
 struct Page([u8; 4096]);
@@ -78,8 +80,13 @@ impl VmmMachine for Real {
     }
 
     unsafe fn write_ram(&mut self, pa: PhysAddr, bytes: &[u8]) {
+        let line = CpuFeatures::decode(&sysreg::id_regs()).dcache_line as usize;
         // SAFETY: the caller guarantees the range is host RAM we do not otherwise use; our
         // identity map makes the PA the address, and it cannot overlap `bytes` (our image).
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), pa.0 as *mut u8, bytes.len()) };
+        // Cleaning it to PoC afterwards only writes back what we just wrote.
+        unsafe {
+            core::ptr::copy_nonoverlapping(bytes.as_ptr(), pa.0 as *mut u8, bytes.len());
+            cache::clean_dcache_range(pa.0 as usize, bytes.len(), line.max(4));
+        }
     }
 }

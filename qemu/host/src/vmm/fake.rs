@@ -260,6 +260,9 @@ impl FakeStile {
         if size == 0 || !(pa | size).is_multiple_of(PAGE) {
             return Self::refuse(Reason::Misaligned);
         }
+        if pa.checked_add(size).is_none() {
+            return Self::refuse(Reason::OutOfRange);
+        }
         if !self.host_owns(pa, size) {
             return Self::refuse(Reason::NotOwned);
         }
@@ -301,13 +304,13 @@ impl FakeStile {
     }
 
     fn vcpu_create(&mut self, vm: u64, entry: u64, run_page: u64, x0: u64) -> [u64; 4] {
+        if !run_page.is_multiple_of(PAGE) || !entry.is_multiple_of(4) {
+            return Self::refuse(Reason::Misaligned);
+        }
         let block = match self.vm_ok(vm) {
             Ok(b) => b,
             Err(r) => return Self::refuse(r),
         };
-        if !run_page.is_multiple_of(PAGE) || !entry.is_multiple_of(4) {
-            return Self::refuse(Reason::Misaligned);
-        }
         if !self.host_owns(run_page, PAGE) {
             return Self::refuse(Reason::NotOwned);
         }

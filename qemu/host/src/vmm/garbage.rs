@@ -109,7 +109,7 @@ pub fn before_vm(block: PhysRange, hyp: PhysRange, run_page: u64) -> [Case; 12] 
         case(
             "vm-create-wraps",
             Request::vm_create(u64::MAX - size + 1, size, 0),
-            Reason::NotOwned,
+            Reason::OutOfRange,
         ),
     ]
 }

@@ -27,7 +27,9 @@ pub trait VmmMachine: Machine {
     /// Writes `value` into a page of the payload's own memory reserved for it and returns
     /// that page's address: host RAM a guest must never be able to read.
     fn plant_secret(&mut self, value: u64) -> PhysAddr;
-    /// Copies `bytes` to host RAM at `pa`.
+    /// Copies `bytes` to host RAM at `pa` and cleans them to the point of coherency (where
+    /// guests run without FWB, a guest with its MMU off reads memory non-cacheable, and
+    /// Stile does not clean donated memory: docs/ABI.md, VM_CREATE).
     ///
     /// # Safety
     /// `[pa, pa + bytes.len())` must be host RAM (identity mapped) that the payload does not

@@ -159,7 +159,8 @@ fn pick_memory(facts: &Facts) -> Option<PhysRange> {
     )
 }
 
-/// The guest image and the pre-filled backing pages, written before donation.
+/// The guest image and the pre-filled backing pages, written (and cleaned to the point of
+/// coherency: the guest's MMU is off) before donation.
 fn load<M: VmmMachine, W: fmt::Write>(
     m: &mut M,
     report: &mut Report<W>,
@@ -184,7 +185,7 @@ fn load<M: VmmMachine, W: fmt::Write>(
     }
     report.note(format_args!(
         "vmm: guest memory: host RAM {block}: image at +{:#x}, replay page at +{:#x} \
-         ({:#x}), read-only page at +{:#x} ({:#x})",
+         ({:#x}), read-only page at +{:#x} ({:#x}); cleaned to PoC",
         p.offset,
         layout::REPLAY_BACKING,
         layout::REPLAY_VALUE,
