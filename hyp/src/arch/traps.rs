@@ -50,7 +50,11 @@ fn machine(hyp: &Hyp) -> ArchMachine {
 
 /// Handle exception `kind` (the vector index, 8..=11 for a lower AArch64 EL) from the world
 /// whose registers are `ctx`; returns the world to resume.
-pub fn handle(ctx: *mut Context, kind: u64) -> *mut Context {
+///
+/// # Safety
+/// `ctx` must be the per-CPU current world's Context (what vectors.S passes), valid and not
+/// referenced elsewhere while that world is stopped in EL2.
+pub unsafe fn handle(ctx: *mut Context, kind: u64) -> *mut Context {
     let running = RUNNING.lock().as_ref().map(|r| (r.vm, r.vcpu, r.host_ctx));
     match running {
         Some((vm, vcpu, host_ctx)) => guest(ctx, kind, vm, vcpu, host_ctx),

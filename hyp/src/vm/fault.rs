@@ -109,7 +109,7 @@ pub fn classify(abort: &Abort, slots: &[Option<Slot>], world: &SlotWorld) -> Out
 fn granule(slot: &Slot, ipa: u64) -> (u64, u64) {
     let block = ipa & !(BLOCK_2M - 1);
     let covered = block >= slot.ipa && block + BLOCK_2M <= slot.ipa + slot.size;
-    if covered && slot.pa_of(block).0 % BLOCK_2M == 0 {
+    if covered && slot.pa_of(block).0.is_multiple_of(BLOCK_2M) {
         (block, BLOCK_2M)
     } else {
         (ipa & !(PAGE - 1), PAGE)

@@ -300,14 +300,14 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
         // Replacing a slot: what it mapped goes first (break-before-make per entry).
         v.unmap_slot(index, &mut h.frames, self.m);
         v.slots[index] = Some(slot);
-        if slot.eager && slot.memory_kind().is_some() {
-            if v.map_slot_part(index, slot.ipa, slot.size, &mut h.frames, self.m)
+        let eager = slot.eager && slot.memory_kind().is_some();
+        if eager
+            && v.map_slot_part(index, slot.ipa, slot.size, &mut h.frames, self.m)
                 .is_err()
-            {
-                v.unmap_slot(index, &mut h.frames, self.m);
-                v.slots[index] = None;
-                return Err(Reason::NoMemory);
-            }
+        {
+            v.unmap_slot(index, &mut h.frames, self.m);
+            v.slots[index] = None;
+            return Err(Reason::NoMemory);
         }
         info!(
             "vm {vm}: slot {index}: {} {} -> {:#x} ({} KiB)",

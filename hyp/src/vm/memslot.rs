@@ -209,10 +209,7 @@ mod tests {
             (ram(0x800, RAM.base.0, 0x1000), Reason::Misaligned),
             (ram(0, RAM.base.0, 0), Reason::Misaligned),
             (ram(1 << 40, RAM.base.0, 0x1000), Reason::OutOfRange),
-            (
-                ram(u64::MAX & !0xfff, RAM.base.0, 0x2000),
-                Reason::OutOfRange,
-            ),
+            (ram(!0xfff, RAM.base.0, 0x2000), Reason::OutOfRange),
             (ram(0, 0x4000_0000, 0x1000), Reason::NotOwned),
             (ram(0, RAM.base.0, 0x80_0000), Reason::NotOwned),
             (ram(0, APERTURE.range.base.0, 0x1000), Reason::BadKind),

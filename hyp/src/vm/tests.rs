@@ -330,7 +330,7 @@ fn vm_create_refusals_have_reasons() {
         ([GUEST_RAM, 0x1000, 1], Reason::BadArgument),
         ([HYP_MEM.base.0, 0x1000, 0], Reason::NotOwned),
         ([0x7c00_0000, 0x1000, 0], Reason::NotOwned),
-        ([u64::MAX & !0xfff, 0x2000, 0], Reason::OutOfRange),
+        ([!0xfff, 0x2000, 0], Reason::OutOfRange),
     ];
     for (args, want) in cases {
         let r = f.call(Function::VmCreate, [args[0], args[1], args[2], 0, 0, 0]);

@@ -83,8 +83,8 @@ pub const fn access_name(access: u8) -> &'static str {
     }
 }
 
-/// `b`, `h`, `w` or `x` for a register holding `size` bytes.
-const fn width(size: u8) -> &'static str {
+/// An access size in words, for the narration.
+pub const fn bytes(size: u8) -> &'static str {
     match size {
         1 => "1 byte",
         2 => "2 bytes",
@@ -101,7 +101,7 @@ impl fmt::Display for Exit {
                 f,
                 "MMIO {} of {} at {} (srt {}, flags {:#x})",
                 if m.write { "write" } else { "read" },
-                width(m.size),
+                bytes(m.size),
                 m.ipa,
                 m.srt,
                 m.flags
@@ -260,6 +260,21 @@ mod tests {
             ..RunPage::default()
         };
         assert_eq!(decode(&weird), Exit::Undefined(42));
+    }
+
+    #[test]
+    fn the_guest_crates_copies_of_abi_constants_match_the_abi() {
+        use stile_guest::access::{FLAG_REG64, FLAG_SIGN_EXTEND, FLAG_WRITE};
+        assert_eq!(FLAG_WRITE, MMIO_WRITE);
+        assert_eq!(FLAG_SIGN_EXTEND, MMIO_SIGN_EXTEND);
+        assert_eq!(FLAG_REG64, MMIO_REG64);
+        assert_eq!(
+            stile_guest::protocol::PSCI_SYSTEM_OFF,
+            crate::psci::SYSTEM_OFF
+        );
+        for c in stile_guest::protocol::Call::ALL {
+            assert_eq!(stile_abi::Function::from_id(c as u32), None, "{c:?}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::calls::{self, Refusal, Request};
 use super::device::{Event, TestDevice};
-use super::exit::{access_name, decode, Exit, Mmio, Reply};
+use super::exit::{access_name, bytes, decode, Exit, Mmio, Reply};
 use super::judge::{judge, window_of, Context};
 use super::machine::VmmMachine;
 use super::plan::Step;
@@ -503,15 +503,5 @@ impl<M: VmmMachine, W: fmt::Write> Runner<'_, M, W> {
             exits: self.exits,
             page_exits: self.page_exits,
         }
-    }
-}
-
-fn bytes(size: u8) -> &'static str {
-    match size {
-        1 => "1 byte",
-        2 => "2 bytes",
-        4 => "4 bytes",
-        8 => "8 bytes",
-        _ => "? bytes",
     }
 }
