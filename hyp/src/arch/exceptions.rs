@@ -6,7 +6,12 @@ use crate::esr::Esr;
 use crate::logger::emergency_print;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-core::arch::global_asm!(include_str!("vectors.S"));
+core::arch::global_asm!(
+    include_str!("vectors.S"),
+    fn_revision = const stile_abi::FN_REVISION,
+    rev_major = const stile_abi::REVISION.0,
+    rev_minor = const stile_abi::REVISION.1,
+);
 
 /// Registers saved by `vectors.S` (layout shared with it: keep in sync).
 #[repr(C)]

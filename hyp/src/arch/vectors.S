@@ -41,6 +41,32 @@
     b       lower_el_common
 .endm
 
+.macro lower_sync_entry
+    .balign 0x80
+    stp     x0, x1, [sp, #-16]!
+    // Fast path for the null hypercall: the host's REVISION query (VMID 0 is the host) is
+    // answered here, without saving the world (x0/x1 are results; nothing else changes).
+    mrs     x1, esr_el2
+    lsr     x1, x1, #26
+    cmp     x1, #0x16                   // HVC64
+    b.ne    1f
+    mrs     x1, vttbr_el2
+    lsr     x1, x1, #48
+    cbnz    x1, 1f
+    movz    x1, #({fn_revision} & 0xffff)
+    movk    x1, #({fn_revision} >> 16), lsl #16
+    cmp     w0, w1
+    b.ne    1f
+    mov     x0, #{rev_major}
+    mov     x1, #{rev_minor}
+    add     sp, sp, #16
+    eret
+1:  mrs     x0, tpidr_el2
+    ldr     x0, [x0, #PERCPU_CTX]
+    mov     x1, #8
+    b       lower_el_common
+.endm
+
 .section .text.vectors, "ax"
 .balign 0x800
 .global el2_vectors
@@ -53,7 +79,7 @@ el2_vectors:
     fatal_entry 5
     fatal_entry 6
     fatal_entry 7
-    lower_entry 8
+    lower_sync_entry
     lower_entry 9
     lower_entry 10
     lower_entry 11
