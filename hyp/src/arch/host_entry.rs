@@ -23,6 +23,20 @@ const HCR_APK_API: u64 = 1 << 40 | 1 << 41;
 /// CPTR_EL2 (non-VHE): RES1 bits, nothing trapped (FP/SIMD and SVE stay with the VM; EL2
 /// itself never touches FP).
 const CPTR_EL2_NO_TRAPS: u64 = 0x32ff;
+/// CPTR_EL2.TFP: FP/SIMD use below EL2 traps (EC 0x07), for switching FP state lazily.
+const CPTR_EL2_TFP: u64 = 1 << 10;
+
+/// Trap the running world's FP/SIMD use (`trap`), or let it through.
+pub fn trap_fp(trap: bool) {
+    let v = if trap {
+        CPTR_EL2_NO_TRAPS | CPTR_EL2_TFP
+    } else {
+        CPTR_EL2_NO_TRAPS
+    };
+    // SAFETY: CPTR_EL2 only decides which lower-EL instructions trap; the ISB makes the
+    // change apply before the next ERET.
+    unsafe { asm!("msr cptr_el2, {}", "isb", in(reg) v, options(nostack)) };
+}
 /// CNTHCTL_EL2 (non-VHE): EL1 may use the physical counter and timer (they pass through).
 const CNTHCTL_EL1_PHYS: u64 = 0b11;
 /// SCTLR_EL1 with only its RES1 bits: MMU, caches and alignment checks off.

@@ -6,7 +6,7 @@
 use crate::arch::at::par_attr;
 use crate::arch::el1_state::{restore_el1, restore_fp, save_el1, save_fp};
 use crate::arch::firmware;
-use crate::arch::host_entry::{hcr_for, host_mpidr, load_world, El2World};
+use crate::arch::host_entry::{hcr_for, host_mpidr, load_world, trap_fp, El2World};
 use crate::arch::machine::ArchMachine;
 use crate::arch::sysregs_el1::{trap_syndrome, vbar_el1, write_el1_exception};
 use crate::arch::world::Context;
@@ -38,6 +38,11 @@ unsafe impl Send for Running {}
 static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
 static HOST_EL1: Mutex<El1Regs> = Mutex::new(El1Regs::ZERO);
 static HOST_FP: Mutex<FpRegs> = Mutex::new(FpRegs::ZERO);
+/// Whether the FP/SIMD registers hold the running guest's state (else the host's). FP state
+/// moves lazily: a guest that never touches FP (most exits) costs no FP save/restore.
+static GUEST_OWNS_FP: Mutex<bool> = Mutex::new(false);
+
+const EC_FP_ACCESS: u8 = 0x07;
 
 const KIND_SYNC: u64 = 8;
 const KIND_IRQ: u64 = 9;
@@ -215,6 +220,16 @@ fn guest(ctx: *mut Context, kind: u64, vm: u64, vcpu: u64, host_ctx: *mut Contex
     let Some(hyp) = guard.as_mut() else {
         return ctx;
     };
+    if trap.kind == TrapKind::Sync && esr.ec_raw() == EC_FP_ACCESS {
+        // First FP use since VCPU_RUN: the host's FP state out, the guest's in.
+        if let Some(vc) = hyp.vm_mut(vm).ok().and_then(|v| v.vcpus.get(vcpu as usize)) {
+            save_fp(&mut HOST_FP.lock());
+            restore_fp(&vc.fp);
+            *GUEST_OWNS_FP.lock() = true;
+            trap_fp(false);
+        }
+        return ctx;
+    }
     let mut m = machine(hyp);
     let reason = match run::guest_trap(hyp, vm, vcpu, &trap, &mut m) {
         Decision::Resume => {
@@ -239,10 +254,15 @@ fn guest(ctx: *mut Context, kind: u64, vm: u64, vcpu: u64, host_ctx: *mut Contex
         vc.el1.far = injected.far;
         vc.el1.elr = injected.elr;
         vc.el1.spsr = injected.spsr;
-        save_fp(&mut vc.fp);
+        let mut owns = GUEST_OWNS_FP.lock();
+        if *owns {
+            save_fp(&mut vc.fp);
+            restore_fp(&HOST_FP.lock());
+            *owns = false;
+        }
     }
+    trap_fp(false);
     restore_el1(&HOST_EL1.lock());
-    restore_fp(&HOST_FP.lock());
     load_world(&El2World {
         hcr: hcr_for(false, hyp.host.stage2.fwb()),
         vttbr: hyp.host.stage2.vttbr(),
