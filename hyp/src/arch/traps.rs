@@ -35,12 +35,24 @@ struct Running {
 // SAFETY: only touched by the CPU that runs the trap path, under the HYP lock's discipline.
 unsafe impl Send for Running {}
 
-static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
-static HOST_EL1: Mutex<El1Regs> = Mutex::new(El1Regs::ZERO);
-static HOST_FP: Mutex<FpRegs> = Mutex::new(FpRegs::ZERO);
-/// Whether the FP/SIMD registers hold the running guest's state (else the host's). FP state
-/// moves lazily: a guest that never touches FP (most exits) costs no FP save/restore.
-static GUEST_OWNS_FP: Mutex<bool> = Mutex::new(false);
+/// This CPU's world-switch state (one CPU today: a per-CPU array when SMP lands).
+struct CpuState {
+    running: Option<Running>,
+    /// The host's EL1 registers while a guest runs.
+    host_el1: El1Regs,
+    /// The host's FP/SIMD registers while the guest owns them.
+    host_fp: FpRegs,
+    /// Whether the FP/SIMD registers hold the running guest's state (else the host's). FP
+    /// state moves lazily: a guest that never touches FP costs no FP save/restore.
+    guest_owns_fp: bool,
+}
+
+static CPU: Mutex<CpuState> = Mutex::new(CpuState {
+    running: None,
+    host_el1: El1Regs::ZERO,
+    host_fp: FpRegs::ZERO,
+    guest_owns_fp: false,
+});
 
 const EC_FP_ACCESS: u8 = 0x07;
 
@@ -60,7 +72,11 @@ fn machine(hyp: &Hyp) -> ArchMachine {
 /// `ctx` must be the per-CPU current world's Context (what vectors.S passes), valid and not
 /// referenced elsewhere while that world is stopped in EL2.
 pub unsafe fn handle(ctx: *mut Context, kind: u64) -> *mut Context {
-    let running = RUNNING.lock().as_ref().map(|r| (r.vm, r.vcpu, r.host_ctx));
+    let running = CPU
+        .lock()
+        .running
+        .as_ref()
+        .map(|r| (r.vm, r.vcpu, r.host_ctx));
     match running {
         Some((vm, vcpu, host_ctx)) => guest(ctx, kind, vm, vcpu, host_ctx),
         None => {
@@ -172,15 +188,16 @@ fn host_hvc(ctx: &mut Context) -> Option<*mut Context> {
         vmpidr: 0,
     };
     let vc = v.vcpus.get_mut(vcpu as usize)?;
-    save_el1(&mut HOST_EL1.lock());
-    save_fp(&mut HOST_FP.lock());
+    let mut cpu = CPU.lock();
+    save_el1(&mut cpu.host_el1);
     restore_el1(&vc.el1);
-    restore_fp(&vc.fp);
+    // The host's FP state stays in the registers until the guest uses FP (see `guest`).
+    trap_fp(true);
     load_world(&El2World {
         vmpidr: vc.vmpidr,
         ..world
     });
-    *RUNNING.lock() = Some(Running {
+    cpu.running = Some(Running {
         vm,
         vcpu,
         host_ctx: ctx,
@@ -223,9 +240,10 @@ fn guest(ctx: *mut Context, kind: u64, vm: u64, vcpu: u64, host_ctx: *mut Contex
     if trap.kind == TrapKind::Sync && esr.ec_raw() == EC_FP_ACCESS {
         // First FP use since VCPU_RUN: the host's FP state out, the guest's in.
         if let Some(vc) = hyp.vm_mut(vm).ok().and_then(|v| v.vcpus.get(vcpu as usize)) {
-            save_fp(&mut HOST_FP.lock());
+            let mut cpu = CPU.lock();
+            save_fp(&mut cpu.host_fp);
             restore_fp(&vc.fp);
-            *GUEST_OWNS_FP.lock() = true;
+            cpu.guest_owns_fp = true;
             trap_fp(false);
         }
         return ctx;
@@ -242,6 +260,7 @@ fn guest(ctx: *mut Context, kind: u64, vm: u64, vcpu: u64, host_ctx: *mut Contex
         Decision::Exit(reason) => reason,
     };
     // Back to the host: the guest's state into its vCPU, the host's out of hiding.
+    let mut cpu = CPU.lock();
     if let Some(vc) = hyp
         .vm_mut(vm)
         .ok()
@@ -254,22 +273,24 @@ fn guest(ctx: *mut Context, kind: u64, vm: u64, vcpu: u64, host_ctx: *mut Contex
         vc.el1.far = injected.far;
         vc.el1.elr = injected.elr;
         vc.el1.spsr = injected.spsr;
-        let mut owns = GUEST_OWNS_FP.lock();
-        if *owns {
+        if cpu.guest_owns_fp {
             save_fp(&mut vc.fp);
-            restore_fp(&HOST_FP.lock());
-            *owns = false;
         }
     }
+    if cpu.guest_owns_fp {
+        restore_fp(&cpu.host_fp);
+        cpu.guest_owns_fp = false;
+    }
     trap_fp(false);
-    restore_el1(&HOST_EL1.lock());
+    restore_el1(&cpu.host_el1);
     load_world(&El2World {
         hcr: hcr_for(false, hyp.host.stage2.fwb()),
         vttbr: hyp.host.stage2.vttbr(),
         vtcr: hyp.host.stage2.vtcr().vtcr,
         vmpidr: host_mpidr(),
     });
-    *RUNNING.lock() = None;
+    cpu.running = None;
+    drop(cpu);
     // SAFETY: the host's Context, saved when it called VCPU_RUN; it is not running.
     let host = unsafe { &mut *host_ctx };
     host.x[0] = Status::Success.as_u64();
