@@ -22,7 +22,7 @@ QEMU_CMD := qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cp
 # A user's RUSTFLAGS would replace .cargo/config.toml's (position-independent code): drop it.
 CARGO := env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS cargo
 
-.PHONY: all image host guest run debug test setup clean FORCE
+.PHONY: all image host guest run debug test bench bench-kvm setup clean FORCE
 
 all: image
 
@@ -65,6 +65,14 @@ debug: image
 test: setup image
 	@scripts/test.sh --image $(IMAGE) --elf $(ELF) --host $(HOST)
 
+# Instruction counts of the hot paths under QEMU -icount (docs/PERFORMANCE.md).
+bench: setup image
+	@scripts/bench.sh
+
 clean:
 	cargo clean
 	rm -rf build
+
+# Linux KVM's numbers for the same guest round trips (docs/PERFORMANCE-KVM.md); slow, not in `make test`.
+bench-kvm: setup
+	@scripts/bench-kvm.sh $(BENCH_KVM_ARGS)

@@ -3,6 +3,7 @@
 
 use crate::access::{Load, Store};
 use crate::ipa::Ipa;
+use crate::protocol::Call;
 
 /// A synchronous exception the guest's vector took at an access (and stepped over).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,4 +41,52 @@ pub trait Cpu {
     fn store(&mut self, store: Store, addr: Ipa, value: u64) -> Option<Abort>;
     /// `ldp x2, x3` from `addr`, both preset to `LOAD_PRESET`.
     fn load_pair(&mut self, addr: Ipa) -> LoadedPair;
+
+    // The bench loops (`crate::bench`). The defaults are the same work built from the calls
+    // above, for CPUs that are not CPUs (the tests'); `arch` runs each as a tight loop of
+    // fixed instructions whose cost per iteration is what the bench reports.
+
+    /// CNTVCT_EL0 (0 on a CPU without one).
+    fn ticks(&mut self) -> u64 {
+        0
+    }
+
+    /// PMU event counter 0, which the VMM programmed to count EL2 instructions; called only
+    /// when the VMM says so ([`crate::protocol::BENCH_READ_PMU`]).
+    fn el2_count(&mut self) -> u64 {
+        0
+    }
+
+    /// `count` (>= 1) PING calls back to back.
+    fn ping_loop(&mut self, count: u64) {
+        for _ in 0..count {
+            self.hvc([Call::Ping as u64, 0, 0, 0, 0, 0, 0, 0]);
+        }
+    }
+
+    /// `count` (>= 1) 4-byte loads from `addr` back to back; the last value loaded.
+    fn mmio_loop(&mut self, addr: Ipa, count: u64) -> u64 {
+        let mut value = 0;
+        for _ in 0..count {
+            value = self.load(Load::W, addr).value;
+        }
+        value
+    }
+
+    /// `count` (>= 1) pairs of 8-byte loads, from `a` then from `b`; the last value loaded.
+    fn alternate_loop(&mut self, a: Ipa, b: Ipa, count: u64) -> u64 {
+        let mut value = 0;
+        for _ in 0..count {
+            self.load(Load::X, a);
+            value = self.load(Load::X, b).value;
+        }
+        value
+    }
+
+    /// `count` (>= 1) 8-byte loads, from `first` and every `stride` bytes after it.
+    fn touch_loop(&mut self, first: Ipa, stride: u64, count: u64) {
+        for i in 0..count {
+            self.load(Load::X, first.add(i * stride));
+        }
+    }
 }

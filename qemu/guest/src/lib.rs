@@ -5,10 +5,11 @@
 //!
 //! The library is what both sides share, all arch-free and tested on the build machine: the
 //! protocol (`protocol`, `device`, `access`, `layout`) and the guest's own logic
-//! (`scenarios`, `run`) over the [`cpu::Cpu`] trait. `arch` is the aarch64 image around it.
+//! (`scenarios`, `bench`, `run`) over the [`cpu::Cpu`] trait. `arch` is the aarch64 image around it.
 #![cfg_attr(not(test), no_std)]
 
 pub mod access;
+pub mod bench;
 pub mod cpu;
 pub mod device;
 pub mod exception;

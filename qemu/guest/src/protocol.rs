@@ -26,15 +26,18 @@ pub enum Call {
     /// An exception the guest did not expect: x1 = ESR_EL1, x2 = ELR_EL1, x3 = FAR_EL1,
     /// x4 = vector index. The guest powers off next.
     Fatal = CALL_BASE + 4,
+    /// Bench: an HVC exit and nothing else (only x0 is meaningful); the answer is ignored.
+    Ping = CALL_BASE + 5,
 }
 
 impl Call {
-    pub const ALL: [Call; 5] = [
+    pub const ALL: [Call; 6] = [
         Call::Hello,
         Call::Next,
         Call::Report,
         Call::Echo,
         Call::Fatal,
+        Call::Ping,
     ];
 
     pub const fn from_u64(x0: u64) -> Option<Call> {
@@ -55,6 +58,7 @@ impl Call {
             Call::Report => "REPORT",
             Call::Echo => "ECHO",
             Call::Fatal => "FATAL",
+            Call::Ping => "PING",
         }
     }
 }
@@ -106,10 +110,24 @@ pub enum Scenario {
     FaultStorm = 10,
     /// One ECHO call.
     HvcEcho = 11,
+    /// Bench (`crate::bench`): x1 = count: that many PING calls back to back.
+    BenchPing = 12,
+    /// Bench: x1 = count: that many 4-byte loads from PATTERN back to back.
+    BenchMmio = 13,
+    /// Bench: x1, x2 = two IPAs, x3 = count: that many pairs of 8-byte loads, from x1 then
+    /// x2 (the VMM makes each one a MEMORY_FAULT it fixes with a memslot).
+    BenchReplay = 14,
+    /// Bench: x1 = first IPA, x2 = stride (page aligned) | [`BENCH_READ_PMU`], x3 = count:
+    /// one 8-byte load every stride bytes, timed, then the same again (all mapped by now).
+    BenchTouch = 15,
 }
 
+/// BenchTouch's x2 bit 0: also read PMU event counter 0 (which the VMM programmed to count
+/// EL2 instructions) around each pass.
+pub const BENCH_READ_PMU: u64 = 1;
+
 impl Scenario {
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 16] = [
         Scenario::Done,
         Scenario::MmioRead,
         Scenario::MmioWrite,
@@ -122,6 +140,10 @@ impl Scenario {
         Scenario::Probe,
         Scenario::FaultStorm,
         Scenario::HvcEcho,
+        Scenario::BenchPing,
+        Scenario::BenchMmio,
+        Scenario::BenchReplay,
+        Scenario::BenchTouch,
     ];
 
     pub const fn from_u64(v: u64) -> Option<Scenario> {
@@ -149,6 +171,10 @@ impl Scenario {
             Scenario::Probe => "probe",
             Scenario::FaultStorm => "fault-storm",
             Scenario::HvcEcho => "hvc-echo",
+            Scenario::BenchPing => "bench-ping",
+            Scenario::BenchMmio => "bench-mmio",
+            Scenario::BenchReplay => "bench-replay",
+            Scenario::BenchTouch => "bench-touch",
         }
     }
 }
@@ -236,6 +262,10 @@ impl Verdict {
 /// | Probe | value 1 | value 2 | value 3 | mask of probes that aborted | - |
 /// | FaultStorm | loads done | first wrong index (= count if none) | got | - | - |
 /// | HvcEcho | x0 | x1 | x2 | x3 | - |
+/// | BenchPing | count | - | - | - | - |
+/// | BenchMmio | count | last value loaded | - | - | - |
+/// | BenchReplay | count | last value loaded | - | - | - |
+/// | BenchTouch | ticks, first pass | ticks, second pass | EL2 count, first pass | EL2 count, second pass | count |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Report {
     pub scenario: u64,

@@ -36,6 +36,10 @@ pub fn run(cpu: &mut impl Cpu, scenario: Scenario, args: [u64; 3]) -> Report {
         Scenario::Probe => probe(cpu, args),
         Scenario::FaultStorm => fault_storm(cpu, args[0]),
         Scenario::HvcEcho => hvc_echo(cpu),
+        Scenario::BenchPing
+        | Scenario::BenchMmio
+        | Scenario::BenchReplay
+        | Scenario::BenchTouch => crate::bench::run(cpu, scenario, args),
     }
 }
 

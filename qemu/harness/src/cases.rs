@@ -160,6 +160,43 @@ macro_rules! fatal {
     };
 }
 
+/// `make bench` still runs: a quick bench (`bench=100`) prints a line for every metric
+/// (docs/PERFORMANCE.md; no thresholds here: the figures are the bench's business) and ends
+/// without a failure. Under `-icount` as `make bench` runs it.
+const BENCH_SMOKE: Case = Case {
+    name: "bench-smoke",
+    cpu: "max",
+    gic: 3,
+    smp: 1,
+    mem: "1G",
+    load: Load::Kernel,
+    extra_args: &["-append", "bench=100", "-icount", "shift=0,sleep=off"],
+    expect: &[
+        Expect::Starts("bench: boot-to-host-entry-1g"),
+        Expect::Starts("bench: empty-loop"),
+        Expect::Starts("bench: null-hypercall"),
+        Expect::Starts("bench: get-caps"),
+        Expect::Starts("bench: vcpu-run-hvc-exit"),
+        Expect::Starts("bench: mmio-read-exit"),
+        Expect::Starts("bench: memory-fault-slot-replay"),
+        Expect::Starts("bench: memslot-clear"),
+        Expect::Starts("bench: lazy-map-4k"),
+        Expect::Starts("bench: lazy-map-2m"),
+        Expect::StartsMentioning {
+            prefix: "host: bench: done:",
+            word: " 0 failed",
+        },
+        Expect::Never(HOST_CHECK_FAILED),
+        Expect::Never("stile: fatal:"),
+        Expect::Never("host: fatal:"),
+        // Bench mode runs no checks.
+        Expect::Never("checks passed"),
+    ],
+    exit: ExitRule::Status(0),
+    max_secs: None,
+    inner_checks: false,
+};
+
 // FEAT_S2FWB on QEMU 7.2: `max` has it, the Cortex models do not (arm-el2-notes.md).
 pub static CASES: &[Case] = &[
     boot!(cpu "max" fwb 1, gic 2, smp 1),
@@ -241,6 +278,7 @@ pub static CASES: &[Case] = &[
         "stile.selftest=panic",
         "stile: fatal: panic: panicked at boot/src/selftest.rs"
     ),
+    BENCH_SMOKE,
 ];
 
 /// The cases whose name contains `filter` (all of them for `None`).
@@ -387,6 +425,22 @@ mod tests {
             "-M virt,virtualization=on,gic-version=2 -cpu cortex-a72 -smp 4 -m 1G \
              -nographic -no-reboot -serial stdio -monitor none -kernel b/stile.bin"
         );
+    }
+
+    #[test]
+    fn the_bench_smoke_boot_runs_a_quick_bench_under_icount() {
+        let c = select(Some("bench-smoke"))[0];
+        let args = c.qemu_args(Path::new("s.bin"), Some(Path::new("h.bin")));
+        let args: Vec<_> = args.iter().map(|a| a.to_str().unwrap()).collect();
+        assert!(args
+            .join(" ")
+            .ends_with("-initrd h.bin -append bench=100 -icount shift=0,sleep=off"));
+        assert!(c.expect.contains(&Expect::Never(HOST_CHECK_FAILED)));
+        // Every metric, but no figure: the smoke test holds no thresholds.
+        assert!(!c
+            .expect
+            .iter()
+            .any(|e| matches!(e, Expect::NumberAtMost { .. })));
     }
 
     #[test]

@@ -32,6 +32,16 @@ stile.selftest=stack-overflow) echo "stile: fatal: stack overflow on CPU 0 (fake
 stile.selftest=el2-abort) echo "stile: fatal: synchronous exception taken from EL2: ESR 0x0" ;;
 stile.selftest=panic) echo "stile: fatal: panic: panicked at boot/src/selftest.rs:1:1" ;;
 esac
+case $append in
+bench=*)
+    echo "stile: boot complete; entering the host at EL1"
+    for m in boot-to-host-entry-1g empty-loop null-hypercall get-caps vcpu-run-hvc-exit \
+        mmio-read-exit memory-fault-slot-replay memslot-clear lazy-map-4k lazy-map-2m; do
+        echo "bench: $m 100"
+    done
+    echo "host: bench: done: 10 metrics, 0 failed"
+    exit 0 ;;
+esac
 if [ -n "$append" ]; then echo "stile: fatal: powering off"; exit 0; fi
 [ "boot-$cpu-gicv$gic-smp$smp" = "$FAKE_HANG" ] && exec sleep 30
 case $cpu in max) fwb=1 ;; *) fwb=0 ;; esac

@@ -7,6 +7,7 @@
 //! (`checks`, run against a fake Stile in tests through the `Machine` trait).
 #![cfg_attr(not(test), no_std)]
 
+pub mod bench;
 pub mod checks;
 pub mod compare;
 pub mod dt_facts;

@@ -12,10 +12,11 @@ mod image {
         include_str!("entry.S")
     );
 
-    /// Called by entry.S: MMU off, relocations applied, BSS zeroed, on our stack, VBAR_EL1 set.
+    /// Called by entry.S: MMU off, relocations applied, BSS zeroed, on our stack, VBAR_EL1
+    /// set; `entry_ticks` is CNTVCT_EL0 as entry.S read it first thing.
     #[no_mangle]
-    extern "C" fn host_main(dtb: usize) -> ! {
-        arch::boot::run(dtb)
+    extern "C" fn host_main(dtb: usize, entry_ticks: u64) -> ! {
+        arch::boot::run(dtb, entry_ticks)
     }
 
     /// stile-hyp links `alloc` (for its EL2 heap users), so an image needs an allocator; the

@@ -4,10 +4,12 @@
 use crate::access::{Load, Store, LOAD_PRESET};
 use crate::cpu::{Abort, Cpu, Loaded, LoadedPair};
 use crate::ipa::Ipa;
+use crate::protocol::Call;
 use core::arch::asm;
 use core::sync::atomic::{compiler_fence, AtomicBool, AtomicU64, Ordering};
 
 core::arch::global_asm!(include_str!("access.S"));
+core::arch::global_asm!(include_str!("bench.S"));
 
 extern "C" {
     static __image_start: u8;
@@ -27,6 +29,12 @@ extern "C" {
     fn guest_st_w(addr: u64, value: u64);
     fn guest_st_x(addr: u64, value: u64);
     fn guest_ldp(addr: u64, preset: u64, out: *mut [u64; 2]);
+
+    // bench.S: count >= 1 (0 would loop 2^64 times).
+    fn guest_bench_ping(count: u64, id: u64);
+    fn guest_bench_mmio(count: u64, addr: u64) -> u64;
+    fn guest_bench_alternate(count: u64, a: u64, b: u64) -> u64;
+    fn guest_bench_touch(count: u64, first: u64, stride: u64);
 
     // Labels of the access instructions (never called: only their addresses are used).
     fn guest_ld_b_access();
@@ -172,6 +180,60 @@ impl Cpu for Real {
         let (f, label) = store_fn(store);
         // SAFETY: as for `load`: the store cannot land on anything of ours.
         armed_at(label as *const () as u64, || unsafe { f(addr.0, value) }).1
+    }
+
+    fn ticks(&mut self) -> u64 {
+        let t: u64;
+        // SAFETY: reading the virtual counter has no side effects; the ISB keeps the read
+        // from moving across the instructions it brackets.
+        unsafe { asm!("isb", "mrs {}, cntvct_el0", out(reg) t, options(nomem, nostack)) };
+        t
+    }
+
+    fn el2_count(&mut self) -> u64 {
+        let n: u64;
+        // SAFETY: reading a PMU counter has no side effects; called only when the VMM says it
+        // programmed counter 0 (so the PMU exists and EL1 may read it: MDCR_EL2.TPM = 0).
+        unsafe { asm!("mrs {}, pmevcntr0_el0", out(reg) n, options(nomem, nostack)) };
+        n
+    }
+
+    fn ping_loop(&mut self, count: u64) {
+        if count == 0 {
+            return;
+        }
+        // SAFETY: HVCs touch none of our memory (as `hvc`); the loop clobbers only what its
+        // C signature allows.
+        unsafe { guest_bench_ping(count, Call::Ping as u64) }
+    }
+
+    fn mmio_loop(&mut self, addr: Ipa, count: u64) -> u64 {
+        if count == 0 || in_image(addr, 4).is_some() {
+            return LOAD_PRESET;
+        }
+        // SAFETY: as for `load`: the address is outside this image (an MMIO slot: each load
+        // exits to the VMM). Unarmed: an abort here is fatal, as it should be in a bench.
+        unsafe { guest_bench_mmio(count, addr.0) }
+    }
+
+    fn alternate_loop(&mut self, a: Ipa, b: Ipa, count: u64) -> u64 {
+        if count == 0 || in_image(a, 8).is_some() || in_image(b, 8).is_some() {
+            return LOAD_PRESET;
+        }
+        // SAFETY: as for `mmio_loop`, for two addresses outside this image.
+        unsafe { guest_bench_alternate(count, a.0, b.0) }
+    }
+
+    fn touch_loop(&mut self, first: Ipa, stride: u64, count: u64) {
+        let Some(span) = stride.checked_mul(count).filter(|_| count != 0) else {
+            return;
+        };
+        if in_image(first, span).is_some() {
+            return;
+        }
+        // SAFETY: as for `mmio_loop`: every address is in [first, first + span), outside
+        // this image; the loads only read.
+        unsafe { guest_bench_touch(count, first.0, stride) }
     }
 
     fn load_pair(&mut self, addr: Ipa) -> LoadedPair {

@@ -1,8 +1,11 @@
 //! The payload's run, phase by phase: DTB and console (MMU off), the EL1 identity map and
-//! MMU, the checks, the VMM and its guest, the summary, power off.
+//! MMU, the checks, the VMM and its guest, the summary, power off. With `bench` in its
+//! bootargs, the bench instead of the checks and the VMM.
 
 use super::console::{self, Out};
-use super::{cache, fatal, layout, mmu, probe, smccc, sysreg};
+use super::{bench, cache, fatal, layout, mmu, probe, smccc, sysreg};
+use crate::bench::mode::{self, Mode};
+use crate::bench::Out as BenchOut;
 use crate::checks;
 use crate::dt_facts::{self, HostDt};
 use crate::el1_attrs::El1Use;
@@ -24,8 +27,8 @@ const TABLE_PAGES: usize = 64;
 struct TablePool([[u64; 512]; TABLE_PAGES]);
 static mut TABLES: TablePool = TablePool([[0; 512]; TABLE_PAGES]);
 
-/// From entry.S, on our stack, MMU off, VBAR_EL1 set.
-pub fn run(dtb: usize) -> ! {
+/// From entry.S, on our stack, MMU off, VBAR_EL1 set; `entry_ticks`: CNTVCT_EL0 at entry.
+pub fn run(dtb: usize, entry_ticks: u64) -> ! {
     // Phase 1, MMU off: no atomic read-modify-write, nothing but plain loads and stores.
     let image = layout::image();
     let host_dt = read_dtb(dtb, image);
@@ -102,6 +105,26 @@ pub fn run(dtb: usize) -> ! {
     for r in platform.reserved.iter() {
         // Same capacity as the parser's list: cannot fail.
         let _ = facts.reserved.push(r.range);
+    }
+    let mode = match mode::parse(&platform.bootargs) {
+        Ok(m) => m,
+        Err(e) => fatal::stop(format_args!("{e}")),
+    };
+    if mode != Mode::Checks {
+        // The bench: no checks, one line per metric, power off.
+        if bench::pmu_setup() {
+            let _ = writeln!(Out, "host: bench: pmu: event counters 0 and 1 programmed");
+        }
+        let mut out = BenchOut::new(Out);
+        crate::bench::run(
+            &mut smccc::Real,
+            &facts,
+            vmm::image::GUEST_IMAGE,
+            mode,
+            entry_ticks,
+            &mut out,
+        );
+        fatal::power_off()
     }
     let mut report = Report::new(Out);
     checks::run_all(&mut smccc::Real, &facts, &mut report);

@@ -2,6 +2,7 @@
 //! decision (what to map, what to expect, what an exception means) lives in the arch-free
 //! modules above.
 
+mod bench;
 pub mod boot;
 mod cache;
 mod cell;

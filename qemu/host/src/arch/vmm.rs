@@ -44,6 +44,12 @@ fn run_page() -> *mut RunPage {
     addr_of_mut!(RUN_PAGE).cast::<RunPage>()
 }
 
+/// The run page's `data` field, for the bench's MMIO loop (which stores into it directly).
+pub(super) fn run_page_data() -> *mut u64 {
+    // SAFETY: only forms the field's address (RUN_PAGE is a static, so the pointer is valid).
+    unsafe { addr_of_mut!((*run_page()).data) }
+}
+
 impl VmmMachine for Real {
     fn call(&mut self, x: [u64; 7]) -> [u64; 4] {
         call7(x)

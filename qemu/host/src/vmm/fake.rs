@@ -378,6 +378,8 @@ impl FakeStile {
                 return Self::refuse(r);
             }
         }
+        // Replacing a slot drops what the old one mapped (docs/ABI.md, MEMSLOT_SET).
+        self.unmap_slot(index);
         self.slots.insert(
             index,
             Slot {
@@ -395,8 +397,16 @@ impl FakeStile {
         if let Err(r) = self.vm_ok(vm) {
             return Self::refuse(r);
         }
+        self.unmap_slot(index);
         self.slots.remove(&index);
         [0; 4]
+    }
+
+    fn unmap_slot(&mut self, index: u64) {
+        if let Some(old) = self.slots.get(&index) {
+            let pages = old.ipa / PAGE..(old.ipa + old.size) / PAGE;
+            self.mapped.retain(|p| !pages.contains(p));
+        }
     }
 
     fn kind_of(kind: SlotKind) -> Option<MemoryKind> {

@@ -26,9 +26,9 @@ mod trace;
 pub mod windows;
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use crate::facts::Facts;
 use crate::fail::Fail;
@@ -87,7 +87,7 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
         ));
         return;
     }
-    let Some(block) = pick_memory(facts) else {
+    let Some(block) = pick_memory(facts, layout::DONATED_SIZE) else {
         report.check(
             "guest-memory",
             Err(Fail::Setup("no free 2 MiB-aligned 4 MiB block of host RAM")),
@@ -129,9 +129,9 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
     }
 }
 
-/// The block of host RAM the guest gets: below the board's carve-outs, clear of the payload,
-/// its DTB, Stile and everything the DTB reserves.
-fn pick_memory(facts: &Facts) -> Option<PhysRange> {
+/// The block of host RAM (`size` bytes, 2 MiB aligned) the guest gets: below the board's
+/// carve-outs, clear of the payload, its DTB, Stile and everything the DTB reserves.
+pub(crate) fn pick_memory(facts: &Facts, size: u64) -> Option<PhysRange> {
     let mut avoid: Vec<PhysRange, { crate::facts::MAX_RESERVED + 3 }> = Vec::new();
     let _ = avoid.push(facts.image);
     let _ = avoid.push(facts.dtb);
@@ -150,13 +150,7 @@ fn pick_memory(facts: &Facts) -> Option<PhysRange> {
         // More RAM ranges than this are not worth searching: the first 16 have room.
         let _ = ram.push(*r);
     }
-    placement::pick_block(
-        &ram,
-        &avoid,
-        ceiling,
-        layout::DONATED_SIZE,
-        layout::DONATED_ALIGN,
-    )
+    placement::pick_block(&ram, &avoid, ceiling, size, layout::DONATED_ALIGN)
 }
 
 /// The guest image and the pre-filled backing pages, written (and cleaned to the point of

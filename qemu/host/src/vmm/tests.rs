@@ -12,7 +12,7 @@ use stile_hyp::addr::PhysRange;
 
 const GIB: u64 = 1 << 30;
 
-fn facts(fwb: bool) -> Facts {
+pub(crate) fn facts(fwb: bool) -> Facts {
     let mut reserved = heapless::Vec::new();
     for r in [
         PhysRange::new(0x4020_0000, 0x120_0000),
@@ -37,7 +37,7 @@ fn facts(fwb: bool) -> Facts {
 }
 
 /// A guest image: the real header layout, the guest's text_offset and image_size.
-fn guest_image() -> Vec<u8> {
+pub(crate) fn guest_image() -> Vec<u8> {
     let mut b = vec![0u8; 0x4000];
     b[8..16].copy_from_slice(&0x8_0000u64.to_le_bytes());
     b[16..24].copy_from_slice(&0x9000u64.to_le_bytes());

@@ -1,0 +1,53 @@
+//! The generic timer, read from EL0 (Linux sets CNTKCTL_EL1.EL0VCTEN), and the check that one
+//! CNTVCT tick is 16 instructions under `-icount shift=0` on QEMU 7.2 virt.
+
+use core::arch::asm;
+
+/// Instructions per CNTVCT tick under `-icount shift=0` with a 62.5 MHz counter (1 ns each).
+pub const INSTRUCTIONS_PER_TICK: u64 = 16;
+/// The counter frequency QEMU 7.2 virt reports.
+pub const EXPECTED_CNTFRQ: u64 = 62_500_000;
+
+/// CNTVCT_EL0 after an ISB, so that it is not read early.
+#[inline(always)]
+pub fn ticks() -> u64 {
+    let t: u64;
+    // SAFETY: reads a timer register Linux lets EL0 read; no memory is touched.
+    unsafe { asm!("isb", "mrs {}, cntvct_el0", out(reg) t, options(nomem, nostack)) };
+    t
+}
+
+pub fn frequency() -> u64 {
+    let f: u64;
+    // SAFETY: CNTFRQ_EL0 is readable at EL0 whenever the counter is; no memory is touched.
+    unsafe { asm!("mrs {}, cntfrq_el0", out(reg) f, options(nomem, nostack)) };
+    f
+}
+
+/// Instructions in one iteration of [`known_loop`]'s body.
+pub const KNOWN_LOOP_BODY: u64 = 16;
+
+/// Runs exactly `iterations * 16` instructions (14 `nop`s, `subs`, `b.ne`; plus two around it)
+/// and returns the CNTVCT ticks they took. `iterations` must be at least 1.
+pub fn known_loop(iterations: u64) -> u64 {
+    let (t0, t1): (u64, u64);
+    // SAFETY: pure register arithmetic and timer reads; x9 is declared clobbered.
+    unsafe {
+        asm!(
+            "isb",
+            "mrs {t0}, cntvct_el0",
+            "2:",
+            "nop", "nop", "nop", "nop", "nop", "nop", "nop",
+            "nop", "nop", "nop", "nop", "nop", "nop", "nop",
+            "subs {n}, {n}, #1",
+            "b.ne 2b",
+            "isb",
+            "mrs {t1}, cntvct_el0",
+            t0 = out(reg) t0,
+            t1 = out(reg) t1,
+            n = inout(reg) iterations => _,
+            options(nomem, nostack),
+        )
+    };
+    t1 - t0
+}
