@@ -134,7 +134,7 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
     let Some(hyp) = hyp_state(host, host_ram, b, &check) else {
         return "no guest stage-2 geometry for this CPU";
     };
-    *HYP.lock() = Some(hyp);
+    *HYP.lock() = Some(Box::new(hyp));
     info!(
         "boot complete; entering the host at EL1: entry {:#x}, dtb {:#x} ({} bytes)",
         setup.entry, setup.dtb, dtb.size

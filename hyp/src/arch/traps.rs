@@ -23,7 +23,8 @@ use spin::Mutex;
 use stile_abi::{Reason, Status};
 
 /// Everything EL2 keeps about VMs, set once at boot before the host first runs.
-pub static HYP: Mutex<Option<Hyp>> = Mutex::new(None);
+/// Boxed: a `None` of the box is all zeroes, so the static lives in BSS, not in the image.
+pub static HYP: Mutex<Option<alloc::boxed::Box<Hyp>>> = Mutex::new(None);
 
 /// The guest running on this CPU (one CPU today), and where the host's state waits.
 struct Running {
