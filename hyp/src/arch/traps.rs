@@ -242,10 +242,10 @@ fn guest(ctx: *mut Context, kind: u64, vm: u64, vcpu: u64, host_ctx: *mut Contex
         // First FP use since VCPU_RUN: the host's FP state out, the guest's in.
         if let Some(vc) = hyp.vm_mut(vm).ok().and_then(|v| v.vcpus.get(vcpu as usize)) {
             let mut cpu = CPU.lock();
+            trap_fp(false);
             save_fp(&mut cpu.host_fp);
             restore_fp(&vc.fp);
             cpu.guest_owns_fp = true;
-            trap_fp(false);
         }
         return ctx;
     }
@@ -261,6 +261,8 @@ fn guest(ctx: *mut Context, kind: u64, vm: u64, vcpu: u64, host_ctx: *mut Contex
         Decision::Exit(reason) => reason,
     };
     // Back to the host: the guest's state into its vCPU, the host's out of hiding.
+    // CPTR_EL2.TFP traps EL2's own FP accesses too: clear it before touching FP state.
+    trap_fp(false);
     let mut cpu = CPU.lock();
     if let Some(vc) = hyp
         .vm_mut(vm)
@@ -282,7 +284,6 @@ fn guest(ctx: *mut Context, kind: u64, vm: u64, vcpu: u64, host_ctx: *mut Contex
         restore_fp(&cpu.host_fp);
         cpu.guest_owns_fp = false;
     }
-    trap_fp(false);
     restore_el1(&cpu.host_el1);
     load_world(&El2World {
         hcr: hcr_for(false, hyp.host.stage2.fwb()),

@@ -3,7 +3,7 @@
 
 use crate::access::{Load, Store};
 use crate::ipa::Ipa;
-use crate::protocol::Call;
+use crate::protocol::{Call, FpRegs};
 
 /// A synchronous exception the guest's vector took at an access (and stepped over).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,13 @@ pub trait Cpu {
     fn store(&mut self, store: Store, addr: Ipa, value: u64) -> Option<Abort>;
     /// `ldp x2, x3` from `addr`, both preset to `LOAD_PRESET`.
     fn load_pair(&mut self, addr: Ipa) -> LoadedPair;
+
+    /// Writes `fp` into d0 and v31, makes `hvc #0` with `x`, reads d0 and v31 back: x0..x3
+    /// of the call and the FP registers afterwards. The default (CPUs that are not CPUs)
+    /// models FP state as preserved across the call.
+    fn fp_round_trip(&mut self, fp: FpRegs, x: [u64; 8]) -> ([u64; 4], FpRegs) {
+        (self.hvc(x), fp)
+    }
 
     // The bench loops (`crate::bench`). The defaults are the same work built from the calls
     // above, for CPUs that are not CPUs (the tests'); `arch` runs each as a tight loop of

@@ -120,14 +120,32 @@ pub enum Scenario {
     /// Bench: x1 = first IPA, x2 = stride (page aligned) | [`BENCH_READ_PMU`], x3 = count:
     /// one 8-byte load every stride bytes, timed, then the same again (all mapped by now).
     BenchTouch = 15,
+    /// Writes [`FP_GUEST`] into d0 and v31, makes one ECHO round trip to the VMM (which
+    /// uses its own FP registers meanwhile), reads them back.
+    FpState = 16,
 }
+
+/// FP/SIMD registers a scenario sets and reads back: d0 (the low half of v0) and all of v31
+/// (low half first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FpRegs {
+    pub d0: u64,
+    pub v31: [u64; 2],
+}
+
+/// What the FpState scenario writes into its own FP registers ("guestfp0", "guestv31",
+/// "GUESThi!"): none of it may ever reach the host's registers, nor theirs the guest's.
+pub const FP_GUEST: FpRegs = FpRegs {
+    d0: 0x6775_6573_7466_7030,
+    v31: [0x6775_6573_7476_3331, 0x4755_4553_5468_6921],
+};
 
 /// BenchTouch's x2 bit 0: also read PMU event counter 0 (which the VMM programmed to count
 /// EL2 instructions) around each pass.
 pub const BENCH_READ_PMU: u64 = 1;
 
 impl Scenario {
-    pub const ALL: [Scenario; 16] = [
+    pub const ALL: [Scenario; 17] = [
         Scenario::Done,
         Scenario::MmioRead,
         Scenario::MmioWrite,
@@ -144,6 +162,7 @@ impl Scenario {
         Scenario::BenchMmio,
         Scenario::BenchReplay,
         Scenario::BenchTouch,
+        Scenario::FpState,
     ];
 
     pub const fn from_u64(v: u64) -> Option<Scenario> {
@@ -175,6 +194,7 @@ impl Scenario {
             Scenario::BenchMmio => "bench-mmio",
             Scenario::BenchReplay => "bench-replay",
             Scenario::BenchTouch => "bench-touch",
+            Scenario::FpState => "fp-state",
         }
     }
 }
@@ -266,6 +286,7 @@ impl Verdict {
 /// | BenchMmio | count | last value loaded | - | - | - |
 /// | BenchReplay | count | last value loaded | - | - | - |
 /// | BenchTouch | ticks, first pass | ticks, second pass | EL2 count, first pass | EL2 count, second pass | count |
+/// | FpState | d0 after | v31 low after | v31 high after | 1 if ECHO's results were right | - |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Report {
     pub scenario: u64,

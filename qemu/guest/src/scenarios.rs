@@ -7,7 +7,9 @@ use crate::cpu::{Abort, Cpu};
 use crate::device::{read_pattern, store_register, Register};
 use crate::ipa::Ipa;
 use crate::layout::{self, PAGE};
-use crate::protocol::{PairMode, Report, Scenario, Verdict, ECHO_ARGS, ECHO_RESULTS};
+use crate::protocol::{
+    Call, PairMode, Report, Scenario, Verdict, ECHO_ARGS, ECHO_RESULTS, FP_GUEST,
+};
 
 const fn reg(r: Register) -> Ipa {
     layout::DEVICE.base.add(r.offset())
@@ -36,6 +38,7 @@ pub fn run(cpu: &mut impl Cpu, scenario: Scenario, args: [u64; 3]) -> Report {
         Scenario::Probe => probe(cpu, args),
         Scenario::FaultStorm => fault_storm(cpu, args[0]),
         Scenario::HvcEcho => hvc_echo(cpu),
+        Scenario::FpState => fp_state(cpu),
         Scenario::BenchPing
         | Scenario::BenchMmio
         | Scenario::BenchReplay
@@ -269,6 +272,20 @@ fn fault_storm(cpu: &mut impl Cpu, count: u64) -> Report {
     report(s, v, [count, first_bad, bad_value, 0, 0])
 }
 
+fn fp_state(cpu: &mut impl Cpu) -> Report {
+    let s = Scenario::FpState;
+    let a = ECHO_ARGS;
+    let x = [Call::Echo as u64, a[0], a[1], a[2], a[3], a[4], a[5], a[6]];
+    let (r, fp) = cpu.fp_round_trip(FP_GUEST, x);
+    let echoed = u64::from(r == ECHO_RESULTS);
+    let v = if fp == FP_GUEST && echoed == 1 {
+        Verdict::Pass
+    } else {
+        Verdict::WrongValue
+    };
+    report(s, v, [fp.d0, fp.v31[0], fp.v31[1], echoed, 0])
+}
+
 fn hvc_echo(cpu: &mut impl Cpu) -> Report {
     let s = Scenario::HvcEcho;
     let a = ECHO_ARGS;
@@ -389,7 +406,7 @@ mod tests {
 
     #[test]
     fn every_scenario_passes_on_a_cpu_that_keeps_the_protocol() {
-        let cases: [(Scenario, [u64; 3]); 13] = [
+        let cases: [(Scenario, [u64; 3]); 14] = [
             (Scenario::MmioRead, [1, 0, 0]),
             (Scenario::MmioRead, [8, 0, 0]),
             (Scenario::MmioWrite, [2, 0, 0]),
@@ -409,6 +426,7 @@ mod tests {
             (Scenario::Probe, [0x4002_0000, 0x4020_0000, 0]),
             (Scenario::FaultStorm, [100, 0, 0]),
             (Scenario::HvcEcho, [0; 3]),
+            (Scenario::FpState, [0; 3]),
         ];
         for (s, args) in cases {
             let r = verdict(&mut Ideal::default(), s, args);

@@ -4,7 +4,7 @@
 use crate::access::{Load, Store, LOAD_PRESET};
 use crate::cpu::{Abort, Cpu, Loaded, LoadedPair};
 use crate::ipa::Ipa;
-use crate::protocol::Call;
+use crate::protocol::{Call, FpRegs};
 use core::arch::asm;
 use core::sync::atomic::{compiler_fence, AtomicBool, AtomicU64, Ordering};
 
@@ -70,6 +70,48 @@ pub fn hvc(x: [u64; 8]) -> [u64; 4] {
         )
     };
     [x0, x1, x2, x3]
+}
+
+/// CPACR_EL1.FPEN = 0b11: FP/SIMD at EL1 and EL0 does not trap to EL1 (it still traps to EL2
+/// while Stile has CPTR_EL2.TFP set, which is the point of the FpState scenario).
+const CPACR_EL1_FPEN: u64 = 3 << 20;
+
+/// Writes `fp` into d0 and v31, `hvc #0` with `x`, reads d0 and v31 back; all one asm block,
+/// so nothing between the writes and the reads but the HVC (this image is soft-float anyway).
+pub fn fp_round_trip(fp: FpRegs, x: [u64; 8]) -> ([u64; 4], FpRegs) {
+    let (mut x0, mut x1, mut x2, mut x3) = (x[0], x[1], x[2], x[3]);
+    let (d0, lo, hi): (u64, u64, u64);
+    // SAFETY: enabling FP at EL1 changes no memory; d0 and v31 are declared clobbered (no
+    // Rust code of this soft-float image keeps anything in them); the HVC is as in `hvc`.
+    unsafe {
+        asm!(
+            ".arch_extension fp",
+            ".arch_extension simd",
+            "mrs x9, cpacr_el1",
+            "orr x9, x9, {fpen}",
+            "msr cpacr_el1, x9",
+            "isb",
+            "fmov d0, {d0}",
+            "fmov d31, {lo}",
+            "fmov v31.d[1], {hi}",
+            "hvc #0",
+            "fmov x9, d0",
+            "fmov x10, d31",
+            "fmov x11, v31.d[1]",
+            fpen = const CPACR_EL1_FPEN,
+            d0 = in(reg) fp.d0,
+            lo = in(reg) fp.v31[0],
+            hi = in(reg) fp.v31[1],
+            inout("x0") x0, inout("x1") x1, inout("x2") x2, inout("x3") x3,
+            inout("x4") x[4] => _, inout("x5") x[5] => _, inout("x6") x[6] => _,
+            inout("x7") x[7] => _,
+            out("x8") _, out("x9") d0, out("x10") lo, out("x11") hi, out("x12") _,
+            out("x13") _, out("x14") _, out("x15") _, out("x16") _, out("x17") _,
+            out("v0") _, out("v31") _,
+            options(nostack),
+        )
+    };
+    ([x0, x1, x2, x3], FpRegs { d0, v31: [lo, hi] })
 }
 
 /// The access instruction in flight; 0 = none. Plain loads and stores only (the MMU is off,
@@ -154,6 +196,10 @@ pub struct Real;
 impl Cpu for Real {
     fn hvc(&mut self, x: [u64; 8]) -> [u64; 4] {
         hvc(x)
+    }
+
+    fn fp_round_trip(&mut self, fp: FpRegs, x: [u64; 8]) -> ([u64; 4], FpRegs) {
+        fp_round_trip(fp, x)
     }
 
     fn load(&mut self, load: Load, addr: Ipa) -> Loaded {

@@ -8,6 +8,7 @@ use crate::vmm::machine::{HostFields, VmmMachine};
 use core::arch::asm;
 use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 use stile_abi::RunPage;
+use stile_guest::protocol::FpRegs;
 use stile_hyp::addr::PhysAddr;
 use stile_hyp::cpu_features::CpuFeatures;
 
@@ -38,6 +39,25 @@ pub fn call7(x: [u64; 7]) -> [u64; 4] {
         )
     };
     [x0, x1, x2, x3]
+}
+
+/// CPACR_EL1.FPEN = 0b11: FP/SIMD at EL1 does not trap to EL1.
+const CPACR_EL1_FPEN: u64 = 3 << 20;
+
+/// Turns FP/SIMD on at EL1 (the payload is soft-float: only the FP check uses it).
+fn enable_fp() {
+    // SAFETY: only CPACR_EL1.FPEN changes; the ISB makes it apply to what follows.
+    unsafe {
+        asm!(
+            "mrs {t}, cpacr_el1",
+            "orr {t}, {t}, {fpen}",
+            "msr cpacr_el1, {t}",
+            "isb",
+            t = out(reg) _,
+            fpen = const CPACR_EL1_FPEN,
+            options(nostack, nomem),
+        )
+    };
 }
 
 fn run_page() -> *mut RunPage {
@@ -83,6 +103,45 @@ impl VmmMachine for Real {
         // SAFETY: SECRET_PAGE is ours, page aligned, used for nothing else.
         unsafe { write_volatile(p, value) };
         PhysAddr(p as u64)
+    }
+
+    fn set_fp(&mut self, fp: FpRegs) {
+        enable_fp();
+        // SAFETY: writes only d0 and v31, which no Rust code of this soft-float image uses.
+        unsafe {
+            asm!(
+                ".arch_extension fp",
+                ".arch_extension simd",
+                "fmov d0, {d0}",
+                "fmov d31, {lo}",
+                "fmov v31.d[1], {hi}",
+                d0 = in(reg) fp.d0,
+                lo = in(reg) fp.v31[0],
+                hi = in(reg) fp.v31[1],
+                out("v0") _, out("v31") _,
+                options(nostack, nomem),
+            )
+        };
+    }
+
+    fn get_fp(&mut self) -> FpRegs {
+        enable_fp();
+        let (d0, lo, hi): (u64, u64, u64);
+        // SAFETY: only reads d0 and v31.
+        unsafe {
+            asm!(
+                ".arch_extension fp",
+                ".arch_extension simd",
+                "fmov {d0}, d0",
+                "fmov {lo}, d31",
+                "fmov {hi}, v31.d[1]",
+                d0 = out(reg) d0,
+                lo = out(reg) lo,
+                hi = out(reg) hi,
+                options(nostack, nomem),
+            )
+        };
+        FpRegs { d0, v31: [lo, hi] }
     }
 
     unsafe fn write_ram(&mut self, pa: PhysAddr, bytes: &[u8]) {

@@ -77,6 +77,12 @@ impl VmmMachine for Clocked {
         // SAFETY: the fake's memory is a map; the caller's contract passes through.
         unsafe { self.s.write_ram(pa, bytes) }
     }
+    fn set_fp(&mut self, fp: stile_guest::protocol::FpRegs) {
+        self.s.set_fp(fp)
+    }
+    fn get_fp(&mut self) -> stile_guest::protocol::FpRegs {
+        self.s.get_fp()
+    }
 }
 
 impl BenchMachine for Clocked {

@@ -22,7 +22,7 @@ use stile_abi::{caps, ExitReason, Function, Reason, RunPage, Status};
 use stile_guest::access::{Load, Store, LOAD_PRESET};
 use stile_guest::cpu::{Abort, Cpu, Loaded, LoadedPair};
 use stile_guest::ipa::Ipa;
-use stile_guest::protocol::PSCI_SYSTEM_OFF;
+use stile_guest::protocol::{FpRegs, PSCI_SYSTEM_OFF};
 use stile_hyp::addr::{PhysAddr, PhysRange};
 use stile_hyp::mm::kind::MemoryKind;
 
@@ -162,6 +162,9 @@ pub struct FakeStile {
     stats: [u64; 3],
     pending: Option<Pending>,
     guest: Option<(Sender<Resume>, Receiver<Op>, JoinHandle<()>)>,
+    /// The host's d0 and v31: Stile keeps them across guest runs (and the guest's CPU keeps
+    /// its own, `Cpu::fp_round_trip`'s default), so FP state is modelled as preserved.
+    host_fp: FpRegs,
 }
 
 impl FakeStile {
@@ -180,6 +183,7 @@ impl FakeStile {
             stats: [0; 3],
             pending: None,
             guest: None,
+            host_fp: FpRegs { d0: 0, v31: [0; 2] },
         }
     }
 
@@ -832,5 +836,13 @@ impl VmmMachine for FakeStile {
 
     unsafe fn write_ram(&mut self, pa: PhysAddr, bytes: &[u8]) {
         self.write_mem(pa.0, bytes);
+    }
+
+    fn set_fp(&mut self, fp: FpRegs) {
+        self.host_fp = fp;
+    }
+
+    fn get_fp(&mut self) -> FpRegs {
+        self.host_fp
     }
 }

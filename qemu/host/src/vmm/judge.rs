@@ -2,7 +2,7 @@
 //! it (the exit records: address, size, register, flags, reason), by the protocol.
 
 use super::exit::{Exit, Mmio};
-use super::plan::{Step, Window, STORM};
+use super::plan::{Step, Window, HOST_FP, STORM};
 use super::trace::{Channel, Trace};
 use crate::fail::Fail;
 use stile_abi::run_page::{ACCESS_READ, ACCESS_WRITE};
@@ -11,7 +11,7 @@ use stile_guest::access::{Load, Store, LOAD_PRESET};
 use stile_guest::device::{write_pattern, Register};
 use stile_guest::ipa::Ipa;
 use stile_guest::layout;
-use stile_guest::protocol::{Call, PairMode, Report, Verdict, ECHO_ARGS};
+use stile_guest::protocol::{Call, FpRegs, PairMode, Report, Verdict, ECHO_ARGS, FP_GUEST};
 use stile_hyp::esr::Esr;
 
 /// ESR class of a data abort from a lower EL (what EL2 saw), and of one taken at the same
@@ -216,7 +216,54 @@ pub fn judge(step: Step, report: &Report, t: &Trace, cx: &Context) -> Result<(),
             // The guest compares x0..x3 after the call with ECHO_RESULTS.
             guest_passed(report)
         }
+        Step::FpState => fp_state(report, t),
     }
+}
+
+/// d0 and v31 as read (`None`: never read) against what they must hold.
+fn fp_regs(what: [&'static str; 3], got: Option<FpRegs>, want: FpRegs) -> Result<(), Fail> {
+    let got = got.ok_or(Fail::MissingExit("the guest's ECHO"))?;
+    value(what[0], got.d0, want.d0)?;
+    value(what[1], got.v31[0], want.v31[0])?;
+    value(what[2], got.v31[1], want.v31[1])
+}
+
+/// The guest's FP registers survived its HVC round trip (its REPORT), and the host's were
+/// never the guest's: as the host left them while the guest waited, and at the REPORT.
+fn fp_state(report: &Report, t: &Trace) -> Result<(), Fail> {
+    let d = report.detail;
+    let guest = Some(FpRegs {
+        d0: d[0],
+        v31: [d[1], d[2]],
+    });
+    fp_regs(
+        [
+            "guest d0 after its HVC",
+            "guest v31 low after its HVC",
+            "guest v31 high after its HVC",
+        ],
+        guest,
+        FP_GUEST,
+    )?;
+    fp_regs(
+        [
+            "host d0 at the guest's ECHO",
+            "host v31 low at the guest's ECHO",
+            "host v31 high at the guest's ECHO",
+        ],
+        t.host_fp[0],
+        HOST_FP[0],
+    )?;
+    fp_regs(
+        [
+            "host d0 at the guest's REPORT",
+            "host v31 low at the guest's REPORT",
+            "host v31 high at the guest's REPORT",
+        ],
+        t.host_fp[1],
+        HOST_FP[1],
+    )?;
+    guest_passed(report)
 }
 
 fn load_pair(mode: PairMode, report: &Report, t: &Trace) -> Result<(), Fail> {

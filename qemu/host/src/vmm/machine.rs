@@ -4,6 +4,7 @@
 
 use crate::machine::Machine;
 use stile_abi::RunPage;
+use stile_guest::protocol::FpRegs;
 use stile_hyp::addr::PhysAddr;
 
 /// The host-written fields of the run page, written together before VCPU_RUN.
@@ -35,4 +36,8 @@ pub trait VmmMachine: Machine {
     /// `[pa, pa + bytes.len())` must be host RAM (identity mapped) that the payload does not
     /// use for anything else, and that is not donated.
     unsafe fn write_ram(&mut self, pa: PhysAddr, bytes: &[u8]);
+    /// Writes the host's own d0 and v31 (FP/SIMD, enabled at EL1 first if need be).
+    fn set_fp(&mut self, fp: FpRegs);
+    /// Reads the host's own d0 and v31.
+    fn get_fp(&mut self) -> FpRegs;
 }

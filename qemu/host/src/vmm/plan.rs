@@ -3,7 +3,20 @@
 use core::fmt;
 use heapless::Vec;
 use stile_guest::layout;
-use stile_guest::protocol::{PairMode, Scenario};
+use stile_guest::protocol::{FpRegs, PairMode, Scenario};
+
+/// The host's own d0/v31 for the FpState step: [0] set before the guest runs it, [1] set
+/// while the guest waits in its ECHO ("hostfp-A", "hostv31A", ... ; "hostfp-B", ...).
+pub const HOST_FP: [FpRegs; 2] = [
+    FpRegs {
+        d0: 0x686f_7374_6670_2d41,
+        v31: [0x686f_7374_7633_3141, 0x484f_5354_6869_2141],
+    },
+    FpRegs {
+        d0: 0x686f_7374_6670_2d42,
+        v31: [0x686f_7374_7633_3142, 0x484f_5354_6869_2142],
+    },
+];
 
 /// MMIO reads the fault storm makes.
 pub const STORM: u64 = 10_000;
@@ -29,6 +42,7 @@ pub enum Step {
     Probe,
     FaultStorm,
     HvcEcho,
+    FpState,
 }
 
 pub const MAX_STEPS: usize = 24;
@@ -37,7 +51,7 @@ pub const MAX_STEPS: usize = 24;
 pub fn plan(cacheable: bool, nc: bool) -> Vec<Step, MAX_STEPS> {
     let mut steps: Vec<Step, MAX_STEPS> = Vec::new();
     let mut add = |s| {
-        // At most 20 of 24: cannot fail.
+        // At most 21 of 24: cannot fail.
         let _ = steps.push(s);
     };
     for size in [1, 2, 4, 8] {
@@ -61,6 +75,7 @@ pub fn plan(cacheable: bool, nc: bool) -> Vec<Step, MAX_STEPS> {
     add(Step::Probe);
     add(Step::FaultStorm);
     add(Step::HvcEcho);
+    add(Step::FpState);
     steps
 }
 
@@ -85,6 +100,7 @@ impl Step {
             Step::Probe => (Scenario::Probe, probes),
             Step::FaultStorm => (Scenario::FaultStorm, [STORM, 0, 0]),
             Step::HvcEcho => (Scenario::HvcEcho, [0; 3]),
+            Step::FpState => (Scenario::FpState, [0; 3]),
         }
     }
 
@@ -129,6 +145,7 @@ impl fmt::Display for CheckName {
             Step::Probe => f.write_str("guest-probe-host-and-hyp-memory"),
             Step::FaultStorm => write!(f, "guest-fault-storm-{STORM}"),
             Step::HvcEcho => f.write_str("guest-hvc-forwarded"),
+            Step::FpState => f.write_str("guest-fp-state-isolated"),
         }
     }
 }

@@ -7,7 +7,7 @@ use super::device::{Event, TestDevice};
 use super::exit::{access_name, bytes, decode, Exit, Mmio, Reply};
 use super::judge::{judge, window_of, Context};
 use super::machine::VmmMachine;
-use super::plan::Step;
+use super::plan::{Step, HOST_FP};
 use super::slots;
 use super::trace::{Channel, Marks, Trace};
 use super::windows;
@@ -254,7 +254,11 @@ impl<M: VmmMachine, W: fmt::Write> Runner<'_, M, W> {
                 Reply::hvc([0; 4])
             }
             Some(Call::Echo) => {
-                self.keep(Exit::Hvc(x));
+                if self.step() == Some(Step::FpState) {
+                    self.fp_swap();
+                } else {
+                    self.keep(Exit::Hvc(x));
+                }
                 self.report.note(format_args!(
                     "vmm: guest HVC {:#x} (ECHO) with x1..x7 {:#x} .. {:#x} -> x0..x3 {:#x} .. {:#x}",
                     x[0], x[1], x[7], ECHO_RESULTS[0], ECHO_RESULTS[3]
@@ -283,6 +287,21 @@ impl<M: VmmMachine, W: fmt::Write> Runner<'_, M, W> {
         }
     }
 
+    /// FpState's ECHO: the host's d0/v31 must be as the VMM set them at NEXT (the guest's own
+    /// were loaded and put away again around the exit); then the VMM changes them, so a Stile
+    /// that gave the guest the host's registers back shows in the guest's REPORT.
+    fn fp_swap(&mut self) {
+        let held = self.m.get_fp();
+        self.m.set_fp(HOST_FP[1]);
+        if let Some((_, t)) = &mut self.current {
+            t.host_fp[0] = Some(held);
+        }
+        self.report.note(format_args!(
+            "vmm: guest ECHO in fp-state: host d0 {:#x}, v31 {:#x}:{:#x} (set {:#x}); now d0 {:#x}",
+            held.d0, held.v31[1], held.v31[0], HOST_FP[0].d0, HOST_FP[1].d0
+        ));
+    }
+
     fn on_next(&mut self) -> Reply {
         if let Some((step, _)) = self.current.take() {
             self.report.check(
@@ -300,6 +319,9 @@ impl<M: VmmMachine, W: fmt::Write> Runner<'_, M, W> {
         };
         self.next += 1;
         self.device.reset_counter();
+        if step == Step::FpState {
+            self.m.set_fp(HOST_FP[0]);
+        }
         let start = self.marks();
         self.current = Some((step, Trace::new(start)));
         let (s, a) = step.request(self.cx.probes);
@@ -324,6 +346,14 @@ impl<M: VmmMachine, W: fmt::Write> Runner<'_, M, W> {
             return;
         };
         trace.end = self.marks();
+        if step == Step::FpState {
+            let fp = self.m.get_fp();
+            trace.host_fp[1] = Some(fp);
+            self.report.note(format_args!(
+                "vmm: fp-state REPORT: guest d0 {:#x}, v31 {:#x}:{:#x}; host d0 {:#x}, v31 {:#x}:{:#x}",
+                r.detail[0], r.detail[2], r.detail[1], fp.d0, fp.v31[1], fp.v31[0]
+            ));
+        }
         if step == Step::FaultStorm {
             trace.caps_after = Some(calls::call(self.m, &Request::get_caps()).is_ok());
             self.report.note(format_args!(

@@ -122,6 +122,7 @@ const WITH_FWB: &[&str] = &[
     "guest-probe-host-and-hyp-memory",
     "guest-fault-storm-10000",
     "guest-hvc-forwarded",
+    "guest-fp-state-isolated",
     "hypercall-garbage-vcpu-run-bad-host-action",
     "hypercall-garbage-vcpu-run-inject-abort-after-hvc",
     "guest-system-off-event",

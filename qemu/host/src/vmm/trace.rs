@@ -4,6 +4,7 @@
 use super::calls::{Refusal, Stats};
 use super::exit::Exit;
 use heapless::Vec;
+use stile_guest::protocol::FpRegs;
 
 /// Exits kept per scenario; more are counted in `dropped` (and fail the check).
 pub const KEPT: usize = 12;
@@ -36,6 +37,8 @@ pub struct Trace {
     pub channel: Option<Channel>,
     /// GET_CAPS answered after the scenario (asked after the fault storm).
     pub caps_after: Option<bool>,
+    /// FpState: the host's d0/v31 read while the guest waited in its ECHO, and at its REPORT.
+    pub host_fp: [Option<FpRegs>; 2],
     pub start: Marks,
     pub end: Marks,
 }
