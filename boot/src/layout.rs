@@ -4,7 +4,7 @@ use stile_hyp::addr::PhysRange;
 use stile_hyp::mm::el2_map::ImageLayout;
 
 /// Keep in sync with linker/stile.ld (checked by `image_layout`).
-pub const STACK_SIZE: u64 = 0x10000;
+pub const STACK_SIZE: u64 = 0x20000;
 pub const GUARD_SIZE: u64 = 0x1000;
 pub const EMERGENCY_STACK_SIZE: u64 = 0x2000;
 pub const MAX_CPUS: u64 = 8;
