@@ -40,7 +40,7 @@ guest_entry:
 2:
     guest_adr_l x9, __stack_top
     mov     sp, x9
-    guest_adr_l x9, guest_vectors
+    guest_adr_l x9, el1_vectors
     msr     vbar_el1, x9
     isb
     mov     x0, x19

@@ -2,7 +2,7 @@
 //! asks for. Only a synchronous exception at the armed access instruction is survivable
 //! (an abort the VMM had Stile inject); anything else is reported to the VMM and ends the run.
 
-/// A vector table entry, by the index vectors.S passes (0..16: origin * 4 + kind).
+/// A vector table entry, by the index qemu/el1-vectors.S passes (0..16: origin * 4 + kind).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Vector(pub u64);
 

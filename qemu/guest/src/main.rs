@@ -11,6 +11,10 @@ mod image {
         include_str!("../../../linker/self-relocate.S"),
         include_str!("entry.S")
     );
+    core::arch::global_asm!(
+        include_str!("../../el1-vectors.S"),
+        handler = sym arch::exceptions::guest_exception
+    );
 
     /// Called by entry.S: MMU off, relocations applied, BSS zeroed, on our stack, VBAR_EL1
     /// set; `x0` as the VMM passed it, `entry` where the image runs.

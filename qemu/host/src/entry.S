@@ -41,8 +41,8 @@ host_entry:
 2:
     host_adr_l x9, __stack_top
     mov     sp, x9
-    // Exceptions from here on reach our vectors (arch/vectors.S), on this stack.
-    host_adr_l x9, host_vectors
+    // Exceptions from here on reach our vectors (qemu/el1-vectors.S), on this stack.
+    host_adr_l x9, el1_vectors
     msr     vbar_el1, x9
     isb
     mov     x0, x19                     // DTB

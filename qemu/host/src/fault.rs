@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-/// A vector table entry, by the index vectors.S passes (0..16: origin * 4 + kind).
+/// A vector table entry, by the index qemu/el1-vectors.S passes (0..16: origin * 4 + kind).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Vector(pub u64);
 

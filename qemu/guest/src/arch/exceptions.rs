@@ -1,12 +1,10 @@
-//! The Rust side of the EL1 vectors (vectors.S): an abort at the armed access is recorded
+//! The Rust side of the EL1 vectors (qemu/el1-vectors.S): an abort at the armed access is recorded
 //! and stepped over; anything else is reported to the VMM and ends the run.
 
 use super::{cpu, fatal, sysreg};
 use crate::exception::{classify, Action, Vector};
 
-core::arch::global_asm!(include_str!("vectors.S"));
-
-/// Registers saved by vectors.S (layout shared with it: keep in sync).
+/// Registers saved by qemu/el1-vectors.S (layout shared with it: keep in sync).
 #[repr(C)]
 pub struct Frame {
     pub x: [u64; 31],
@@ -19,8 +17,9 @@ const _: () = assert!(core::mem::size_of::<Frame>() == 272);
 const _: () = assert!(core::mem::offset_of!(Frame, elr) == 248);
 const _: () = assert!(core::mem::offset_of!(Frame, spsr) == 256);
 
-#[no_mangle]
-extern "C" fn guest_exception(frame: &mut Frame, vector: u64) {
+/// The handler qemu/el1-vectors.S calls (bound in main.rs: the vectors belong to the image,
+/// not to this library, which the host payload links too).
+pub extern "C" fn guest_exception(frame: &mut Frame, vector: u64) {
     let esr = sysreg::esr_el1();
     let far = sysreg::far_el1();
     match classify(Vector(vector), frame.elr, cpu::armed()) {

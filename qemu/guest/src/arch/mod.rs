@@ -3,6 +3,6 @@
 
 pub mod boot;
 mod cpu;
-mod exceptions;
+pub mod exceptions;
 pub mod fatal;
 mod sysreg;

@@ -1,12 +1,12 @@
-//! The Rust side of the EL1 vectors (vectors.S): an abort at the armed probe instruction is
+//! The Rust side of the EL1 vectors (qemu/el1-vectors.S): an abort at the armed probe instruction is
 //! recorded and skipped; anything else is reported and powers the machine off.
 
 use super::{fatal, probe, sysreg};
 use crate::fault::{classify, Action, Vector};
 
-core::arch::global_asm!(include_str!("vectors.S"));
+core::arch::global_asm!(include_str!("../../../el1-vectors.S"), handler = sym host_exception);
 
-/// Registers saved by vectors.S (layout shared with it: keep in sync).
+/// Registers saved by qemu/el1-vectors.S (layout shared with it: keep in sync).
 #[repr(C)]
 pub struct Frame {
     pub x: [u64; 31],
