@@ -250,16 +250,13 @@ fn guest(ctx: *mut Context, kind: u64, vm: u64, vcpu: u64, host_ctx: *mut Contex
         return ctx;
     }
     let mut m = machine(hyp);
+    let injected_before = hyp.vm(vm).map_or(0, |v| v.stats.injected);
+    // Only exits inject aborts (run::guest_trap), so a resumed guest needs nothing more.
     let reason = match run::guest_trap(hyp, vm, vcpu, &trap, &mut m) {
-        Decision::Resume => {
-            // Injections changed the guest's EL1 exception registers in its saved copy.
-            if let Some(vc) = hyp.vm_mut(vm).ok().and_then(|v| v.vcpus.get(vcpu as usize)) {
-                sync_injected_el1(&vc.el1);
-            }
-            return ctx;
-        }
+        Decision::Resume => return ctx,
         Decision::Exit(reason) => reason,
     };
+    let injected_now = hyp.vm(vm).map_or(0, |v| v.stats.injected) != injected_before;
     // Back to the host: the guest's state into its vCPU, the host's out of hiding.
     // CPTR_EL2.TFP traps EL2's own FP accesses too: clear it before touching FP state.
     trap_fp(false);
@@ -269,13 +266,12 @@ fn guest(ctx: *mut Context, kind: u64, vm: u64, vcpu: u64, host_ctx: *mut Contex
         .ok()
         .and_then(|v| v.vcpus.get_mut(vcpu as usize))
     {
-        let injected = vc.el1.clone();
+        let injected = injected_now.then(|| inject_regs(&vc.el1));
         save_el1(&mut vc.el1);
-        // An abort injected while deciding lives in the saved copy: keep it.
-        vc.el1.esr = injected.esr;
-        vc.el1.far = injected.far;
-        vc.el1.elr = injected.elr;
-        vc.el1.spsr = injected.spsr;
+        // An abort injected while deciding this exit lives in the saved copy: keep it.
+        if let Some(r) = injected {
+            restore_inject_regs(&mut vc.el1, r);
+        }
         if cpu.guest_owns_fp {
             save_fp(&mut vc.fp);
         }
@@ -300,18 +296,13 @@ fn guest(ctx: *mut Context, kind: u64, vm: u64, vcpu: u64, host_ctx: *mut Contex
     host_ctx
 }
 
-/// The guest keeps running: an abort injected into its saved EL1 registers must reach the
-/// live ones.
-fn sync_injected_el1(el1: &El1Regs) {
-    let e = inject::El1Exception {
-        esr_el1: el1.esr,
-        far_el1: el1.far,
-        elr_el1: el1.elr,
-        spsr_el1: el1.spsr,
-        elr_el2: 0,
-        spsr_el2: 0,
-    };
-    write_el1_exception(&e);
+/// ESR/FAR/ELR/SPSR_EL1 of a saved copy (where an injection put them).
+fn inject_regs(el1: &El1Regs) -> [u64; 4] {
+    [el1.esr, el1.far, el1.elr, el1.spsr]
+}
+
+fn restore_inject_regs(el1: &mut El1Regs, r: [u64; 4]) {
+    [el1.esr, el1.far, el1.elr, el1.spsr] = r;
 }
 
 /// The IPA of a stage-2 abort. HPFAR_EL2 holds it for translation, access-flag and
