@@ -144,3 +144,123 @@ const _: () = assert!(core::mem::offset_of!(RunPage, data) == 64);
 const _: () = assert!(core::mem::offset_of!(RunPage, hvc) == 72);
 const _: () = assert!(core::mem::offset_of!(RunPage, system_event) == 136);
 const _: () = assert!(core::mem::offset_of!(RunPage, exit_count) == 144);
+
+/// The record as [`WORDS`] little-endian 64-bit words, for code that reads and writes the
+/// shared page one word at a time (EL2 never copies the whole record across).
+pub const WORDS: usize = 19;
+
+/// Word indices of [`RunPage::to_words`].
+pub mod word {
+    /// `version` in bytes 0..4, `exit_reason` in bytes 4..8.
+    pub const VERSION_REASON: usize = 0;
+    pub const ESR: usize = 1;
+    pub const FAR: usize = 2;
+    pub const HPFAR: usize = 3;
+    pub const IPA: usize = 4;
+    pub const PC: usize = 5;
+    pub const FAULT_REASON: usize = 6;
+    /// `access`, `size`, `srt`, `flags` in bytes 0..4, `host_action` in bytes 4..8.
+    pub const ACCESS_ACTION: usize = 7;
+    pub const DATA: usize = 8;
+    /// `hvc[0]`; `hvc[n]` is word `HVC + n`.
+    pub const HVC: usize = 9;
+    /// `host_action` is the upper half of [`ACCESS_ACTION`].
+    pub const HOST_ACTION_SHIFT: u32 = 32;
+    pub const SYSTEM_EVENT: usize = 17;
+    pub const EXIT_COUNT: usize = 18;
+}
+
+const _: () = assert!(core::mem::size_of::<RunPage>() == WORDS * 8);
+
+impl RunPage {
+    pub const fn to_words(&self) -> [u64; WORDS] {
+        let h = &self.hvc;
+        [
+            self.version as u64 | (self.exit_reason as u64) << 32,
+            self.esr,
+            self.far,
+            self.hpfar,
+            self.ipa,
+            self.pc,
+            self.fault_reason,
+            self.access as u64
+                | (self.size as u64) << 8
+                | (self.srt as u64) << 16
+                | (self.flags as u64) << 24
+                | (self.host_action as u64) << word::HOST_ACTION_SHIFT,
+            self.data,
+            h[0],
+            h[1],
+            h[2],
+            h[3],
+            h[4],
+            h[5],
+            h[6],
+            h[7],
+            self.system_event,
+            self.exit_count,
+        ]
+    }
+
+    pub const fn from_words(w: &[u64; WORDS]) -> RunPage {
+        let a = w[word::ACCESS_ACTION];
+        RunPage {
+            version: w[0] as u32,
+            exit_reason: (w[0] >> 32) as u32,
+            esr: w[1],
+            far: w[2],
+            hpfar: w[3],
+            ipa: w[4],
+            pc: w[5],
+            fault_reason: w[6],
+            access: a as u8,
+            size: (a >> 8) as u8,
+            srt: (a >> 16) as u8,
+            flags: (a >> 24) as u8,
+            host_action: (a >> word::HOST_ACTION_SHIFT) as u32,
+            data: w[8],
+            hvc: [w[9], w[10], w[11], w[12], w[13], w[14], w[15], w[16]],
+            system_event: w[17],
+            exit_count: w[18],
+        }
+    }
+}
+
+#[cfg(test)]
+mod words_tests {
+    use super::*;
+
+    /// Every field lands in the word (and bytes) its offset says, and comes back.
+    #[test]
+    fn words_match_the_memory_layout() {
+        let page = RunPage {
+            version: 0x0102_0304,
+            exit_reason: 0x0506_0708,
+            esr: 1,
+            far: 2,
+            hpfar: 3,
+            ipa: 4,
+            pc: 5,
+            fault_reason: 6,
+            access: 0x11,
+            size: 0x22,
+            srt: 0x33,
+            flags: 0x44,
+            host_action: 0x5566_7788,
+            data: 9,
+            hvc: [10, 11, 12, 13, 14, 15, 16, 17],
+            system_event: 18,
+            exit_count: 19,
+        };
+        let words = page.to_words();
+        let mut bytes = [0u8; WORDS * 8];
+        for (i, w) in words.iter().enumerate() {
+            bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+        }
+        // SAFETY: RunPage is repr(C) plain integers without padding (size asserted).
+        let raw: [u8; WORDS * 8] = unsafe { core::mem::transmute(page) };
+        assert_eq!(bytes, raw);
+        let back = RunPage::from_words(&words);
+        assert_eq!(back.to_words(), words);
+    }
+}

@@ -3,6 +3,8 @@
 #![no_main]
 
 extern crate alloc;
+// The lower-EL trap entry (vectors.S calls it): its own crate, built at opt-level 3.
+extern crate stile_trap;
 
 mod heap;
 mod host;

@@ -26,6 +26,16 @@ pub enum ExceptionClass {
     Other(u8),
 }
 
+/// Raw exception-class values the trap path matches on directly (`Esr::ec_raw`), without
+/// building an [`ExceptionClass`].
+pub mod ec {
+    pub const FP_ACCESS: u8 = 0x07;
+    pub const HVC64: u8 = 0x16;
+    pub const SMC64: u8 = 0x17;
+    pub const INST_ABORT_LOWER: u8 = 0x20;
+    pub const DATA_ABORT_LOWER: u8 = 0x24;
+}
+
 impl Esr {
     pub const fn ec_raw(self) -> u8 {
         ((self.0 >> 26) & 0x3f) as u8
@@ -37,13 +47,13 @@ impl Esr {
             0x01 => ExceptionClass::WfiWfe,
             0x0e => ExceptionClass::IllegalState,
             0x15 => ExceptionClass::Svc64,
-            0x16 => ExceptionClass::Hvc64,
-            0x17 => ExceptionClass::Smc64,
+            ec::HVC64 => ExceptionClass::Hvc64,
+            ec::SMC64 => ExceptionClass::Smc64,
             0x18 => ExceptionClass::SysReg,
-            0x20 => ExceptionClass::InstAbortLower,
+            ec::INST_ABORT_LOWER => ExceptionClass::InstAbortLower,
             0x21 => ExceptionClass::InstAbortSame,
             0x22 => ExceptionClass::PcAlignment,
-            0x24 => ExceptionClass::DataAbortLower,
+            ec::DATA_ABORT_LOWER => ExceptionClass::DataAbortLower,
             0x25 => ExceptionClass::DataAbortSame,
             0x26 => ExceptionClass::SpAlignment,
             0x2f => ExceptionClass::SError,

@@ -22,11 +22,12 @@ const HCR_APK_API: u64 = 1 << 40 | 1 << 41;
 
 /// CPTR_EL2 (non-VHE): RES1 bits, nothing trapped (FP/SIMD and SVE stay with the VM; EL2
 /// itself never touches FP).
-const CPTR_EL2_NO_TRAPS: u64 = 0x32ff;
+pub const CPTR_EL2_NO_TRAPS: u64 = 0x32ff;
 /// CPTR_EL2.TFP: FP/SIMD use below EL2 traps (EC 0x07), for switching FP state lazily.
-const CPTR_EL2_TFP: u64 = 1 << 10;
+pub const CPTR_EL2_TFP: u64 = 1 << 10;
 
 /// Trap the running world's FP/SIMD use (`trap`), or let it through.
+#[inline]
 pub fn trap_fp(trap: bool) {
     let v = if trap {
         CPTR_EL2_NO_TRAPS | CPTR_EL2_TFP
@@ -70,6 +71,18 @@ pub fn hcr_for(guest: bool, fwb: bool) -> u64 {
         hcr |= HCR_FWB;
     }
     hcr
+}
+
+/// A guest's HCR_EL2, from the host's (which the host cannot change): the same traps, plus
+/// physical interrupts and SErrors to EL2, and FWB as the guest's stage 2 was built.
+#[inline]
+pub fn guest_hcr(host_hcr: u64, fwb: bool) -> u64 {
+    let hcr = (host_hcr & !HCR_FWB) | HCR_FMO | HCR_IMO | HCR_AMO;
+    if fwb {
+        hcr | HCR_FWB
+    } else {
+        hcr
+    }
 }
 
 /// The EL2 registers that differ between worlds.

@@ -13,6 +13,7 @@ use crate::mm::vmid::Vmid;
 use crate::vm::machine::{GuestRegime, Machine};
 use crate::vm::vcpu::El1Regs;
 use core::arch::asm;
+use stile_abi::run_page::WORDS;
 use stile_abi::RunPage;
 
 pub struct ArchMachine {
@@ -66,6 +67,18 @@ impl Machine for ArchMachine {
     fn write_run_page(&mut self, pa: u64, page: &RunPage) {
         // SAFETY: as for `read_run_page`.
         unsafe { core::ptr::write_volatile(pa as usize as *mut RunPage, *page) }
+    }
+
+    fn run_page_word(&mut self, pa: u64, index: usize) -> u64 {
+        let word = (pa as usize as *const u64).wrapping_add(index % WORDS);
+        // SAFETY: as for `read_run_page`; `word` lies inside the record (index < WORDS).
+        unsafe { core::ptr::read_volatile(word) }
+    }
+
+    fn set_run_page_word(&mut self, pa: u64, index: usize, value: u64) {
+        let word = (pa as usize as *mut u64).wrapping_add(index % WORDS);
+        // SAFETY: as for `read_run_page`; `word` lies inside the record (index < WORDS).
+        unsafe { core::ptr::write_volatile(word, value) }
     }
 
     fn at_s12e1r(&mut self, guest: Option<&GuestRegime>, addr: u64) -> u64 {

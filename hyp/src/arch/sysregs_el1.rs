@@ -31,6 +31,7 @@ pub fn vbar_el1() -> u64 {
 }
 
 /// ESR_EL2, FAR_EL2 and HPFAR_EL2 of the exception being handled.
+#[inline]
 pub fn trap_syndrome() -> (u64, u64, u64) {
     let (esr, far, hpfar): (u64, u64, u64);
     // SAFETY: reading the EL2 syndrome registers has no side effects.
@@ -46,4 +47,13 @@ pub fn trap_syndrome() -> (u64, u64, u64) {
         );
     }
     (esr, far, hpfar)
+}
+
+/// ESR_EL2 of the exception being handled.
+#[inline]
+pub fn esr_el2() -> u64 {
+    let esr: u64;
+    // SAFETY: reading ESR_EL2 has no side effects.
+    unsafe { asm!("mrs {}, esr_el2", out(reg) esr, options(nomem, nostack, preserves_flags)) };
+    esr
 }

@@ -4,62 +4,31 @@
 //! moves registers.
 
 use crate::arch::at::par_attr;
-use crate::arch::el1_state::{restore_el1, restore_fp, save_el1, save_fp};
 use crate::arch::firmware;
-use crate::arch::host_entry::{hcr_for, host_mpidr, load_world, trap_fp, El2World};
 use crate::arch::machine::ArchMachine;
-use crate::arch::sysregs_el1::{trap_syndrome, vbar_el1, write_el1_exception};
+use crate::arch::switch::{self, this_cpu, CpuState, GuestStage2, Running};
+use crate::arch::sysregs_el1::{esr_el2, trap_syndrome, vbar_el1, write_el1_exception};
 use crate::arch::world::Context;
-use crate::esr::{Esr, ExceptionClass};
-use crate::vm::hvc::{self, status_of, Dispatch};
+use crate::esr::{ec, Esr, ExceptionClass};
+use crate::vm::hvc::{self, status_of, Dispatch, Refused};
 use crate::vm::hyp::{Calls, Hyp};
 use crate::vm::inject;
 use crate::vm::psci_policy::{self, SmcAction};
 use crate::vm::run::{self, Decision, GuestTrap, TrapKind};
-use crate::vm::vcpu::{El1Regs, FpRegs};
+use crate::vm::vcpu::El1Regs;
 use core::arch::asm;
 use log::{error, info, warn};
 use spin::Mutex;
-use stile_abi::{Reason, Status};
+use stile_abi::{Function, Reason, Status};
 
 /// Everything EL2 keeps about VMs, set once at boot before the host first runs.
 /// Boxed: a `None` of the box is all zeroes, so the static lives in BSS, not in the image.
 pub static HYP: Mutex<Option<alloc::boxed::Box<Hyp>>> = Mutex::new(None);
 
-/// The guest running on this CPU (one CPU today), and where the host's state waits.
-struct Running {
-    vm: u64,
-    vcpu: u64,
-    host_ctx: *mut Context,
-}
-
-// SAFETY: only touched by the CPU that runs the trap path, under the HYP lock's discipline.
-unsafe impl Send for Running {}
-
-/// This CPU's world-switch state (one CPU today: a per-CPU array when SMP lands).
-struct CpuState {
-    running: Option<Running>,
-    /// The host's EL1 registers while a guest runs.
-    host_el1: El1Regs,
-    /// The host's FP/SIMD registers while the guest owns them.
-    host_fp: FpRegs,
-    /// Whether the FP/SIMD registers hold the running guest's state (else the host's). FP
-    /// state moves lazily: a guest that never touches FP costs no FP save/restore.
-    guest_owns_fp: bool,
-}
-
-static CPU: Mutex<CpuState> = Mutex::new(CpuState {
-    running: None,
-    host_el1: El1Regs::ZERO,
-    host_fp: FpRegs::ZERO,
-    guest_owns_fp: false,
-});
-
-const EC_FP_ACCESS: u8 = 0x07;
-
 const KIND_SYNC: u64 = 8;
 const KIND_IRQ: u64 = 9;
 
+#[inline]
 fn machine(hyp: &Hyp) -> ArchMachine {
     ArchMachine {
         dcache_line: hyp.cpu.dcache_line as usize,
@@ -72,22 +41,47 @@ fn machine(hyp: &Hyp) -> ArchMachine {
 /// # Safety
 /// `ctx` must be the per-CPU current world's Context (what vectors.S passes), valid and not
 /// referenced elsewhere while that world is stopped in EL2.
+///
+/// The hot paths (VCPU_RUN, and every guest trap) are `#[inline]` all the way down, so they
+/// are compiled into the crate that calls this, stile-trap, at opt-level 3; everything else
+/// stays in this crate, optimised for size (docs/PERFORMANCE.md, "Optimisation level").
+#[inline]
 pub unsafe fn handle(ctx: *mut Context, kind: u64) -> *mut Context {
-    let running = CPU
-        .lock()
-        .running
-        .as_ref()
-        .map(|r| (r.vm, r.vcpu, r.host_ctx));
-    match running {
-        Some((vm, vcpu, host_ctx)) => guest(ctx, kind, vm, vcpu, host_ctx),
-        None => {
-            // SAFETY: the host's Context (world.rs contract), not referenced elsewhere now.
-            let host = unsafe { &mut *ctx };
-            host_trap(host, kind).unwrap_or(ctx)
+    // SAFETY: the one call of this trap; `cpu` is dropped when it returns.
+    let cpu = unsafe { this_cpu() };
+    if let Some(run) = cpu.running {
+        return guest(cpu, ctx, kind, run);
+    }
+    // SAFETY: the host's Context (world.rs contract), not referenced elsewhere now.
+    let host = unsafe { &mut *ctx };
+    if kind == KIND_SYNC
+        && host.x[0] == Function::VcpuRun as u64
+        && Esr(esr_el2()).ec_raw() == ec::HVC64
+    {
+        return host_vcpu_run(cpu, host).unwrap_or(ctx);
+    }
+    host_trap(host, kind).unwrap_or(ctx)
+}
+
+/// The host's VCPU_RUN: the guest's Context to resume, or None (refused: x0/x1 say why).
+#[inline]
+fn host_vcpu_run(cpu: &mut CpuState, host: &mut Context) -> Option<*mut Context> {
+    let mut guard = HYP.lock();
+    let Some(hyp) = guard.as_mut() else {
+        host.x[0] = Status::NotSupported.as_u64();
+        return None;
+    };
+    let mut m = machine(hyp);
+    match vcpu_run(cpu, hyp, host, &mut m) {
+        Ok(guest) => Some(guest),
+        Err(r) => {
+            reply_refused(host, r);
+            None
         }
     }
 }
 
+#[inline(never)]
 fn host_trap(ctx: &mut Context, kind: u64) -> Option<*mut Context> {
     match kind {
         KIND_SYNC => return sync(ctx),
@@ -101,8 +95,10 @@ fn host_trap(ctx: &mut Context, kind: u64) -> Option<*mut Context> {
 fn sync(ctx: &mut Context) -> Option<*mut Context> {
     let (esr, far, hpfar) = trap_syndrome();
     let esr = Esr(esr);
+    if esr.ec_raw() == ec::HVC64 {
+        return host_hvc(ctx);
+    }
     match esr.ec() {
-        ExceptionClass::Hvc64 => return host_hvc(ctx),
         ExceptionClass::Smc64 => {
             // A trapped SMC returns to itself: step over it.
             ctx.elr = ctx.elr.wrapping_add(4);
@@ -166,44 +162,47 @@ fn host_hvc(ctx: &mut Context) -> Option<*mut Context> {
     let args = [
         ctx.x[0], ctx.x[1], ctx.x[2], ctx.x[3], ctx.x[4], ctx.x[5], ctx.x[6],
     ];
-    let dispatch = hvc::dispatch(&args, &mut Calls { hyp, m: &mut m });
-    let (vm, vcpu) = match dispatch {
+    match hvc::dispatch(&args, &mut Calls { hyp, m: &mut m }) {
         Dispatch::Reply(out) => {
             log_refusal(args[0], &out);
             ctx.x[..4].copy_from_slice(&out);
-            return None;
         }
-        Dispatch::Run { vm, vcpu } => (vm, vcpu),
-    };
-    if let Err(r) = run::prepare(hyp, vm, vcpu, &mut m) {
-        let out = [status_of(r).as_u64(), r as u64, 0, 0];
-        log_refusal(args[0], &out);
-        ctx.x[..4].copy_from_slice(&out);
-        return None;
+        // `handle` takes VCPU_RUN before it gets here.
+        Dispatch::Run { .. } => reply_refused(ctx, Reason::BadArgument),
     }
-    let Ok(v) = hyp.vm_mut(vm) else { return None };
-    let world = El2World {
-        hcr: hcr_for(true, v.stage2.fwb()),
+    None
+}
+
+/// VCPU_RUN(x1 = vm, x2 = vcpu): finish the last exit as the host asked, then switch to
+/// the guest. Returns the guest's Context.
+#[inline]
+fn vcpu_run(
+    cpu: &mut CpuState,
+    hyp: &mut Hyp,
+    host: &mut Context,
+    m: &mut ArchMachine,
+) -> Result<*mut Context, Refused> {
+    let (vm, vcpu) = (host.x[1], host.x[2]);
+    let v = hyp.vm_mut(vm)?;
+    let s2 = GuestStage2 {
         vttbr: v.stage2.vttbr(),
         vtcr: v.stage2.vtcr().vtcr,
-        vmpidr: 0,
+        fwb: v.stage2.fwb(),
     };
-    let vc = v.vcpus.get_mut(vcpu as usize)?;
-    let mut cpu = CPU.lock();
-    save_el1(&mut cpu.host_el1);
-    restore_el1(&vc.el1);
-    // The host's FP state stays in the registers until the guest uses FP (see `guest`).
-    trap_fp(true);
-    load_world(&El2World {
-        vmpidr: vc.vmpidr,
-        ..world
-    });
-    cpu.running = Some(Running {
+    let vc = run::prepare(v, vcpu, m)?;
+    let run = Running {
         vm,
         vcpu,
-        host_ctx: ctx,
-    });
-    Some(&mut vc.ctx)
+        host_ctx: host,
+    };
+    Ok(switch::to_guest(cpu, vc, &s2, run))
+}
+
+#[cold]
+fn reply_refused(ctx: &mut Context, r: Reason) {
+    let out = [status_of(r).as_u64(), r as u64, 0, 0];
+    log_refusal(ctx.x[0], &out);
+    ctx.x[..4].copy_from_slice(&out);
 }
 
 /// Every refused hypercall is logged with its reason (the host gets the same in x0/x1).
@@ -220,7 +219,9 @@ fn log_refusal(fid: u64, out: &[u64; 4]) {
 }
 
 /// A trap while a guest runs: resolve and resume it, or switch back to the host.
-fn guest(ctx: *mut Context, kind: u64, vm: u64, vcpu: u64, host_ctx: *mut Context) -> *mut Context {
+#[inline]
+fn guest(cpu: &mut CpuState, ctx: *mut Context, kind: u64, run: Running) -> *mut Context {
+    let Running { vm, vcpu, .. } = run;
     let (esr, far, hpfar) = trap_syndrome();
     let esr = Esr(esr);
     let trap = GuestTrap {
@@ -238,14 +239,9 @@ fn guest(ctx: *mut Context, kind: u64, vm: u64, vcpu: u64, host_ctx: *mut Contex
     let Some(hyp) = guard.as_mut() else {
         return ctx;
     };
-    if trap.kind == TrapKind::Sync && esr.ec_raw() == EC_FP_ACCESS {
-        // First FP use since VCPU_RUN: the host's FP state out, the guest's in.
+    if trap.kind == TrapKind::Sync && esr.ec_raw() == ec::FP_ACCESS {
         if let Some(vc) = hyp.vm_mut(vm).ok().and_then(|v| v.vcpus.get(vcpu as usize)) {
-            let mut cpu = CPU.lock();
-            trap_fp(false);
-            save_fp(&mut cpu.host_fp);
-            restore_fp(&vc.fp);
-            cpu.guest_owns_fp = true;
+            switch::take_fp(cpu, vc);
         }
         return ctx;
     }
@@ -256,39 +252,19 @@ fn guest(ctx: *mut Context, kind: u64, vm: u64, vcpu: u64, host_ctx: *mut Contex
         Decision::Resume => return ctx,
         Decision::Exit(reason) => reason,
     };
-    let injected_now = hyp.vm(vm).map_or(0, |v| v.stats.injected) != injected_before;
-    // Back to the host: the guest's state into its vCPU, the host's out of hiding.
-    // CPTR_EL2.TFP traps EL2's own FP accesses too: clear it before touching FP state.
-    trap_fp(false);
-    let mut cpu = CPU.lock();
-    if let Some(vc) = hyp
-        .vm_mut(vm)
-        .ok()
+    let v = hyp.vm_mut(vm).ok();
+    let injected = v
+        .as_ref()
+        .is_some_and(|v| v.stats.injected != injected_before);
+    let vc = v
         .and_then(|v| v.vcpus.get_mut(vcpu as usize))
-    {
-        let injected = injected_now.then(|| inject_regs(&vc.el1));
-        save_el1(&mut vc.el1);
-        // An abort injected while deciding this exit lives in the saved copy: keep it.
-        if let Some(r) = injected {
-            restore_inject_regs(&mut vc.el1, r);
-        }
-        if cpu.guest_owns_fp {
-            save_fp(&mut vc.fp);
-        }
-    }
-    if cpu.guest_owns_fp {
-        restore_fp(&cpu.host_fp);
-        cpu.guest_owns_fp = false;
-    }
-    restore_el1(&cpu.host_el1);
-    load_world(&El2World {
-        hcr: hcr_for(false, hyp.host.stage2.fwb()),
-        vttbr: hyp.host.stage2.vttbr(),
-        vtcr: hyp.host.stage2.vtcr().vtcr,
-        vmpidr: host_mpidr(),
-    });
-    cpu.running = None;
-    drop(cpu);
+        .map(|b| &mut **b);
+    // An abort injected while deciding this exit lives in the saved copy: keep it.
+    let keep = vc
+        .as_deref()
+        .filter(|_| injected)
+        .map(|vc| inject_regs(&vc.el1));
+    let host_ctx = switch::to_host(cpu, vc, keep);
     // SAFETY: the host's Context, saved when it called VCPU_RUN; it is not running.
     let host = unsafe { &mut *host_ctx };
     host.x[0] = Status::Success.as_u64();
@@ -297,17 +273,15 @@ fn guest(ctx: *mut Context, kind: u64, vm: u64, vcpu: u64, host_ctx: *mut Contex
 }
 
 /// ESR/FAR/ELR/SPSR_EL1 of a saved copy (where an injection put them).
+#[inline]
 fn inject_regs(el1: &El1Regs) -> [u64; 4] {
     [el1.esr, el1.far, el1.elr, el1.spsr]
-}
-
-fn restore_inject_regs(el1: &mut El1Regs, r: [u64; 4]) {
-    [el1.esr, el1.far, el1.elr, el1.spsr] = r;
 }
 
 /// The IPA of a stage-2 abort. HPFAR_EL2 holds it for translation, access-flag and
 /// address-size faults and for faults on a stage-1 walk; for other permission faults the
 /// guest's own stage 1 translates FAR (its registers are live).
+#[inline]
 fn fault_ipa(esr: Esr, far: u64, hpfar: u64) -> u64 {
     let from_hpfar = (hpfar & !0xf) << 8 | (far & 0xfff);
     if !esr.is_abort() || !(0x0c..=0x0f).contains(&esr.fsc()) || esr.s1ptw() {

@@ -48,11 +48,3 @@ pub unsafe fn enter(ctx: *mut Context, stack_top: u64) -> ! {
         world_enter(ctx, stack_top)
     }
 }
-
-/// Called by vectors.S for every exception from a lower EL (`ctx`: the per-CPU current
-/// world, valid per `enter`'s contract): handle it and say which world to resume.
-#[no_mangle]
-extern "C" fn stile_lower_el_trap(ctx: *mut Context, kind: u64) -> *mut Context {
-    // SAFETY: vectors.S passes the per-CPU current Context, which is what `handle` needs.
-    unsafe { crate::arch::traps::handle(ctx, kind) }
-}

@@ -216,6 +216,7 @@ impl Stage2 {
     }
 
     /// VTTBR_EL2 for this VM: root table | VMID << 48 (CnP = 0).
+    #[inline]
     pub fn vttbr(&self) -> u64 {
         self.table.root().0 | (self.vmid.raw() as u64) << VTTBR_VMID_SHIFT
     }
@@ -224,11 +225,13 @@ impl Stage2 {
         self.vmid
     }
 
+    #[inline]
     pub fn vtcr(&self) -> &VtcrConfig {
         &self.cfg
     }
 
     /// Whether this VM must run with HCR_EL2.FWB = 1.
+    #[inline]
     pub fn fwb(&self) -> bool {
         self.fwb
     }

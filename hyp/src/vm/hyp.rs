@@ -40,6 +40,7 @@ pub struct Hyp {
 }
 
 impl Hyp {
+    #[inline]
     pub fn vm(&self, id: u64) -> Result<&Vm, Refused> {
         self.vms
             .get((id as usize).wrapping_sub(1))
@@ -47,6 +48,7 @@ impl Hyp {
             .ok_or(Reason::NoSuchVm)
     }
 
+    #[inline]
     pub fn vm_mut(&mut self, id: u64) -> Result<&mut Vm, Refused> {
         self.vms
             .get_mut((id as usize).wrapping_sub(1))

@@ -4,6 +4,7 @@
 use crate::addr::PhysRange;
 use crate::mm::tlb::S2Maintenance;
 use crate::vm::vcpu::El1Regs;
+use stile_abi::run_page::WORDS;
 use stile_abi::RunPage;
 
 /// A guest's translation regime, loaded for the duration of one AT.
@@ -22,6 +23,16 @@ pub trait Machine: S2Maintenance {
     fn clean(&mut self, range: PhysRange);
     fn read_run_page(&mut self, pa: u64) -> RunPage;
     fn write_run_page(&mut self, pa: u64, page: &RunPage);
+    /// Word `index` (< `run_page::WORDS`) of the run page at `pa`: the trap path touches
+    /// the shared page one word at a time, only the words it needs.
+    fn run_page_word(&mut self, pa: u64, index: usize) -> u64 {
+        self.read_run_page(pa).to_words()[index % WORDS]
+    }
+    fn set_run_page_word(&mut self, pa: u64, index: usize, value: u64) {
+        let mut words = self.read_run_page(pa).to_words();
+        words[index % WORDS] = value;
+        self.write_run_page(pa, &RunPage::from_words(&words));
+    }
     /// `AT S12E1R` of `addr` in the running (host) regime, or in `guest`'s: PAR_EL1.
     fn at_s12e1r(&mut self, guest: Option<&GuestRegime>, addr: u64) -> u64;
 }

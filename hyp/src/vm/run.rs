@@ -1,7 +1,7 @@
 //! One vCPU run: finish what the last exit left pending, then, for each trap from the
 //! guest, either resolve it in EL2 and resume, or stop with an exit record for the host.
 
-use crate::esr::{Esr, ExceptionClass};
+use crate::esr::{ec, Esr};
 use crate::vm::fault::{classify, Abort, Outcome};
 use crate::vm::guest::Vm;
 use crate::vm::hvc::Refused;
@@ -11,7 +11,7 @@ use crate::vm::machine::Machine;
 use crate::vm::mmio::MmioAccess;
 use crate::vm::vcpu::{Pending, Vcpu, VcpuState};
 use log::warn;
-use stile_abi::run_page::{self, ExitReason, HostAction, RunPage, RUN_PAGE_VERSION};
+use stile_abi::run_page::{self, word, ExitReason, HostAction, RUN_PAGE_VERSION};
 use stile_abi::Reason;
 
 /// What trapped.
@@ -52,14 +52,20 @@ const PSCI_NOT_SUPPORTED: u64 = -1i64 as u64;
 const PSCI_DENIED: u64 = -3i64 as u64;
 
 /// The vCPU VCPU_RUN names, ready to enter: its last exit completed as the host asked.
-pub fn prepare(hyp: &mut Hyp, vm: u64, vcpu: u64, m: &mut impl Machine) -> Result<(), Refused> {
-    let v = hyp.vm_mut(vm)?;
-    let vc = v.vcpus.get_mut(vcpu as usize).ok_or(Reason::NoSuchVcpu)?;
+/// Reads only the run-page words the pending exit needs.
+pub fn prepare<'v>(
+    v: &'v mut Vm,
+    vcpu: u64,
+    m: &mut impl Machine,
+) -> Result<&'v mut Vcpu, Refused> {
+    let Vm { vcpus, stats, .. } = v;
+    let vc = vcpus.get_mut(vcpu as usize).ok_or(Reason::NoSuchVcpu)?;
     if vc.state != VcpuState::Runnable {
         return Err(Reason::NoSuchVcpu);
     }
-    let page = m.read_run_page(vc.run_page.0);
-    let action = match page.host_action {
+    let page = vc.run_page.0;
+    let action_word = m.run_page_word(page, word::ACCESS_ACTION);
+    let action = match (action_word >> word::HOST_ACTION_SHIFT) as u32 {
         0 => HostAction::Complete,
         1 => HostAction::Skip,
         2 => HostAction::InjectAbort,
@@ -75,30 +81,75 @@ pub fn prepare(hyp: &mut Hyp, vm: u64, vcpu: u64, m: &mut impl Machine) -> Resul
         (HostAction::Skip, Pending::Hvc) => {}
         (HostAction::Skip, _) => vc.ctx.elr = vc.ctx.elr.wrapping_add(4),
         (HostAction::InjectAbort, _) => {
-            inject_abort(vc, Esr(page.esr), page.far);
-            v.stats.injected += 1;
+            let esr = Esr(m.run_page_word(page, word::ESR));
+            let far = m.run_page_word(page, word::FAR);
+            inject_abort(vc, esr, far);
+            stats.injected += 1;
         }
         (HostAction::Complete, Pending::MmioRead(a)) => {
             if a.srt != 31 {
-                vc.ctx.x[a.srt as usize] = a.load_value(page.data);
+                let data = m.run_page_word(page, word::DATA);
+                vc.ctx.x[a.srt as usize] = a.load_value(data);
             }
             vc.ctx.elr = vc.ctx.elr.wrapping_add(4);
         }
         (HostAction::Complete, Pending::MmioWrite) => vc.ctx.elr = vc.ctx.elr.wrapping_add(4),
-        (HostAction::Complete, Pending::Hvc) => vc.ctx.x[..4].copy_from_slice(&page.hvc[..4]),
+        (HostAction::Complete, Pending::Hvc) => {
+            for (i, x) in vc.ctx.x[..4].iter_mut().enumerate() {
+                *x = m.run_page_word(page, word::HVC + i);
+            }
+        }
         (HostAction::Complete, Pending::Replay) => {}
     }
     vc.pending = Pending::Nothing;
-    if page.host_action != 0 {
-        m.write_run_page(
-            vc.run_page.0,
-            &RunPage {
-                host_action: 0,
-                ..page
-            },
-        );
+    if action != HostAction::Complete {
+        let complete = action_word & !(u64::from(u32::MAX) << word::HOST_ACTION_SHIFT);
+        m.set_run_page_word(page, word::ACCESS_ACTION, complete);
     }
-    Ok(())
+    Ok(vc)
+}
+
+/// What an exit reports beyond what every exit carries; the record's other words read 0.
+#[derive(Default)]
+struct ExitDetail {
+    ipa: u64,
+    fault_reason: u64,
+    /// `access | size << 8 | srt << 16 | flags << 24`; the `host_action` half stays 0
+    /// (COMPLETE).
+    access_word: u64,
+    data: u64,
+    system_event: u64,
+    /// An HVC exit carries the guest's x0..x7.
+    hvc: bool,
+}
+
+/// The whole exit record into `vc`'s run page, one word at a time (no copy of the record).
+fn write_exit(
+    m: &mut impl Machine,
+    vc: &Vcpu,
+    reason: ExitReason,
+    trap: &GuestTrap,
+    d: &ExitDetail,
+) {
+    let page = vc.run_page.0;
+    let mut put = |i: usize, v: u64| m.set_run_page_word(page, i, v);
+    put(
+        word::VERSION_REASON,
+        RUN_PAGE_VERSION as u64 | (reason as u64) << 32,
+    );
+    put(word::ESR, trap.esr.0);
+    put(word::FAR, trap.far);
+    put(word::HPFAR, trap.hpfar);
+    put(word::IPA, d.ipa);
+    put(word::PC, vc.ctx.elr);
+    put(word::FAULT_REASON, d.fault_reason);
+    put(word::ACCESS_ACTION, d.access_word);
+    put(word::DATA, d.data);
+    for (i, x) in vc.ctx.x[..8].iter().enumerate() {
+        put(word::HVC + i, if d.hvc { *x } else { 0 });
+    }
+    put(word::SYSTEM_EVENT, d.system_event);
+    put(word::EXIT_COUNT, vc.exits);
 }
 
 /// An abort for the access `esr` describes, delivered at the guest's own EL1 vector.
@@ -142,24 +193,15 @@ pub fn guest_trap(
         fwb: world_fwb,
         ipa_limit,
     };
-    let mut record = RunPage {
-        version: RUN_PAGE_VERSION,
-        ..RunPage::default()
-    };
-    record.esr = trap.esr.0;
-    record.far = trap.far;
-    record.hpfar = trap.hpfar;
-    let decision = decide(v, vcpu, trap, &world, frames, m, &mut record);
+    let mut detail = ExitDetail::default();
+    let decision = decide(v, vcpu, trap, &world, frames, m, &mut detail);
     if let Decision::Exit(reason) = decision {
         let Some(vc) = v.vcpus.get_mut(vcpu as usize) else {
             return decision;
         };
         vc.exits += 1;
         v.stats.exits += 1;
-        record.exit_reason = reason as u32;
-        record.pc = vc.ctx.elr;
-        record.exit_count = vc.exits;
-        m.write_run_page(vc.run_page.0, &record);
+        write_exit(m, vc, reason, trap, &detail);
     }
     decision
 }
@@ -171,29 +213,29 @@ fn decide(
     world: &crate::vm::memslot::SlotWorld,
     frames: &mut crate::mm::frames::Frames,
     m: &mut impl Machine,
-    record: &mut RunPage,
+    record: &mut ExitDetail,
 ) -> Decision {
     match trap.kind {
         TrapKind::Irq => return Decision::Exit(ExitReason::Irq),
         TrapKind::Other => return Decision::Exit(ExitReason::Unknown),
         TrapKind::Sync => {}
     }
-    match trap.esr.ec() {
-        ExceptionClass::Hvc64 => hvc(v, vcpu, record),
-        ExceptionClass::Smc64 => {
+    match trap.esr.ec_raw() {
+        ec::HVC64 => hvc(v, vcpu, record),
+        ec::SMC64 => {
             if let Some(vc) = v.vcpus.get_mut(vcpu as usize) {
                 vc.ctx.elr = vc.ctx.elr.wrapping_add(4);
             }
             hvc(v, vcpu, record)
         }
-        ExceptionClass::DataAbortLower | ExceptionClass::InstAbortLower => {
+        ec::DATA_ABORT_LOWER | ec::INST_ABORT_LOWER => {
             let abort = Abort {
                 esr: trap.esr,
                 far: trap.far,
                 ipa: trap.ipa,
             };
             record.ipa = trap.ipa;
-            record.access = abort.access();
+            record.access_word = abort.access() as u64;
             abort_outcome(v, vcpu, &abort, world, frames, m, record)
         }
         _ => {
@@ -213,7 +255,7 @@ fn abort_outcome(
     world: &crate::vm::memslot::SlotWorld,
     frames: &mut crate::mm::frames::Frames,
     m: &mut impl Machine,
-    record: &mut RunPage,
+    record: &mut ExitDetail,
 ) -> Decision {
     let outcome = classify(abort, &v.slots, world);
     let Some(vc) = v.vcpus.get_mut(vcpu as usize) else {
@@ -247,7 +289,7 @@ fn abort_outcome(
         }
         Outcome::Fault(r) => {
             record.fault_reason = r as u64;
-            record.size = size_of_access(abort.esr);
+            record.access_word |= (size_of_access(abort.esr) as u64) << 8;
             vc.pending = Pending::Replay;
             Decision::Exit(ExitReason::MemoryFault)
         }
@@ -275,12 +317,11 @@ fn size_of_access(esr: Esr) -> u8 {
     }
 }
 
-fn fill_mmio(record: &mut RunPage, a: &MmioAccess, vc: &Vcpu) {
-    record.size = a.size;
-    record.srt = a.srt;
-    record.flags = (a.write as u8 * run_page::MMIO_WRITE)
+fn fill_mmio(record: &mut ExitDetail, a: &MmioAccess, vc: &Vcpu) {
+    let flags = (a.write as u8 * run_page::MMIO_WRITE)
         | (a.sign_extend as u8 * run_page::MMIO_SIGN_EXTEND)
         | (a.reg64 as u8 * run_page::MMIO_REG64);
+    record.access_word |= (a.size as u64) << 8 | (a.srt as u64) << 16 | (flags as u64) << 24;
     if a.write {
         let reg = if a.srt == 31 {
             0
@@ -292,7 +333,7 @@ fn fill_mmio(record: &mut RunPage, a: &MmioAccess, vc: &Vcpu) {
 }
 
 /// A guest HVC (or SMC): PSCI is EL2's business, anything else goes to the host.
-fn hvc(v: &mut Vm, vcpu: u64, record: &mut RunPage) -> Decision {
+fn hvc(v: &mut Vm, vcpu: u64, record: &mut ExitDetail) -> Decision {
     let Some(vc) = v.vcpus.get_mut(vcpu as usize) else {
         return Decision::Exit(ExitReason::Unknown);
     };
@@ -327,7 +368,7 @@ fn hvc(v: &mut Vm, vcpu: u64, record: &mut RunPage) -> Decision {
         vc.ctx.x[0] = answer;
         return Decision::Resume;
     }
-    record.hvc.copy_from_slice(&vc.ctx.x[..8]);
+    record.hvc = true;
     vc.pending = Pending::Hvc;
     Decision::Exit(ExitReason::Hvc)
 }

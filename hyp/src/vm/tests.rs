@@ -15,12 +15,18 @@ use crate::mm::vmid::{Vmid, VmidAlloc};
 use crate::mm::vtcr::vtcr_for;
 use crate::vm::guest::MAX_VCPUS;
 use crate::vm::host::HostVm;
+use crate::vm::hvc::Refused;
 use crate::vm::hvc::{dispatch, Dispatch, HvcBackend};
 use crate::vm::hyp::{Calls, Hyp};
 use crate::vm::machine::{GuestRegime, Machine};
 use crate::vm::memslot::{Assignable, SlotRequest};
-use crate::vm::run::{guest_trap, prepare, Decision, GuestTrap, TrapKind};
+use crate::vm::run::{self, guest_trap, Decision, GuestTrap, TrapKind};
 use std::collections::HashMap;
+
+/// VCPU_RUN's preparation of `vcpu` of `vm`, as the trap path calls it.
+fn prepare(hyp: &mut Hyp, vm: u64, vcpu: u64, m: &mut FakeMachine) -> Result<(), Refused> {
+    run::prepare(hyp.vm_mut(vm)?, vcpu, m).map(|_| ())
+}
 use std::vec::Vec;
 use stile_abi::run_page::{ExitReason, RunPage, MMIO_REG64, MMIO_SIGN_EXTEND};
 use stile_abi::slot::{self, SlotKind};

@@ -1,0 +1,187 @@
+//! The world switch between the host and a guest vCPU on this CPU: the EL1 registers, the
+//! EL2 registers that differ between the worlds, and lazy FP/SIMD ownership.
+//!
+//! No ISB before the ERET that follows a switch: SCTLR_EL2.EOS (set at boot, mmu.rs) makes
+//! exception return context-synchronizing, and nothing in EL2 uses the EL1&0 regime in
+//! between. The one exception is CPTR_EL2.TFP, which also traps EL2's own FP accesses:
+//! [`take_fp`] and [`to_host`] clear it with an ISB before touching FP registers.
+
+use crate::arch::el1_state::{restore_fp, save_fp, switch_el1};
+use crate::arch::host_entry::{guest_hcr, trap_fp, El2World, CPTR_EL2_NO_TRAPS, CPTR_EL2_TFP};
+use crate::arch::world::Context;
+use crate::vm::vcpu::{El1Regs, FpRegs, Vcpu};
+use core::arch::asm;
+use core::cell::UnsafeCell;
+
+/// The guest running on this CPU.
+#[derive(Clone, Copy)]
+pub struct Running {
+    pub vm: u64,
+    pub vcpu: u64,
+    /// Where the host's registers wait (its Context, saved when it called VCPU_RUN).
+    pub host_ctx: *mut Context,
+}
+
+/// This CPU's world-switch state.
+pub struct CpuState {
+    pub running: Option<Running>,
+    /// The host's EL1 and EL2 view while a guest runs.
+    host_el1: El1Regs,
+    host_el2: El2World,
+    /// The host's FP/SIMD registers while the guest owns them.
+    host_fp: FpRegs,
+    /// Whether the FP/SIMD registers hold the running guest's state (else the host's). FP
+    /// state moves lazily: a guest that never touches FP costs no FP save/restore.
+    guest_owns_fp: bool,
+}
+
+/// One CPU today; with SMP each CPU gets its own, found through its per-CPU block.
+struct CpuCell(UnsafeCell<CpuState>);
+
+// SAFETY: only the boot CPU runs EL2 code below the host today, and it reaches the cell
+// only through `this_cpu`, whose contract rules out overlapping references.
+unsafe impl Sync for CpuCell {}
+
+static CPU0: CpuCell = CpuCell(UnsafeCell::new(CpuState {
+    running: None,
+    host_el1: El1Regs::ZERO,
+    host_el2: El2World {
+        hcr: 0,
+        vttbr: 0,
+        vtcr: 0,
+        vmpidr: 0,
+    },
+    host_fp: FpRegs::ZERO,
+    guest_owns_fp: false,
+}));
+
+/// This CPU's state, without a lock: no other CPU touches it.
+///
+/// # Safety
+/// Call once per trap, from the trap path (exceptions masked, never re-entered), and drop
+/// the reference before the trap returns.
+#[inline]
+pub unsafe fn this_cpu() -> &'static mut CpuState {
+    // SAFETY: per the contract, this is the only live reference to this CPU's state.
+    unsafe { &mut *CPU0.0.get() }
+}
+
+#[inline]
+fn read_world() -> El2World {
+    let w: El2World;
+    // SAFETY: reading EL2 configuration registers has no side effects.
+    unsafe {
+        let (hcr, vttbr, vtcr, vmpidr);
+        asm!(
+            "mrs {hcr}, hcr_el2",
+            "mrs {vttbr}, vttbr_el2",
+            "mrs {vtcr}, vtcr_el2",
+            "mrs {vmpidr}, vmpidr_el2",
+            hcr = out(reg) hcr,
+            vttbr = out(reg) vttbr,
+            vtcr = out(reg) vtcr,
+            vmpidr = out(reg) vmpidr,
+            options(nomem, nostack, preserves_flags),
+        );
+        w = El2World {
+            hcr,
+            vttbr,
+            vtcr,
+            vmpidr,
+        };
+    }
+    w
+}
+
+/// Switch EL2's view to `w` and set CPTR_EL2 (`trap_fp`: FP/SIMD use below EL2 traps).
+#[inline]
+fn write_world(w: &El2World, trap_fp: bool) {
+    let cptr = CPTR_EL2_NO_TRAPS | if trap_fp { CPTR_EL2_TFP } else { 0 };
+    // SAFETY: these configure the EL1&0 regime, which only runs after the caller's ERET
+    // (context-synchronizing, see the module comment); VMIDs keep the worlds' TLB entries
+    // apart, so no invalidation is needed. CPTR_EL2.TFP set here only matters for EL2 once
+    // an ISB follows, and EL2 does not touch FP before the ERET.
+    unsafe {
+        asm!(
+            "msr hcr_el2, {hcr}",
+            "msr vtcr_el2, {vtcr}",
+            "msr vttbr_el2, {vttbr}",
+            "msr vmpidr_el2, {vmpidr}",
+            "msr cptr_el2, {cptr}",
+            hcr = in(reg) w.hcr,
+            vtcr = in(reg) w.vtcr,
+            vttbr = in(reg) w.vttbr,
+            vmpidr = in(reg) w.vmpidr,
+            cptr = in(reg) cptr,
+            options(nomem, nostack, preserves_flags),
+        );
+    }
+}
+
+/// A guest's stage 2, as [`to_guest`] needs it.
+pub struct GuestStage2 {
+    pub vttbr: u64,
+    pub vtcr: u64,
+    pub fwb: bool,
+}
+
+/// Host -> guest: the host's EL1 and EL2 state into hiding, `vc`'s in. FP stays the host's
+/// until the guest first uses it (see [`take_fp`]). Returns the Context to resume.
+#[inline]
+pub fn to_guest(cpu: &mut CpuState, vc: &mut Vcpu, s2: &GuestStage2, run: Running) -> *mut Context {
+    cpu.host_el2 = read_world();
+    switch_el1(&mut cpu.host_el1, &vc.el1);
+    write_world(
+        &El2World {
+            hcr: guest_hcr(cpu.host_el2.hcr, s2.fwb),
+            vttbr: s2.vttbr,
+            vtcr: s2.vtcr,
+            vmpidr: vc.vmpidr,
+        },
+        true,
+    );
+    cpu.running = Some(run);
+    &mut vc.ctx
+}
+
+/// The running guest's first FP/SIMD use since VCPU_RUN: the host's FP state out, the
+/// guest's in, and FP no longer traps.
+#[inline]
+pub fn take_fp(cpu: &mut CpuState, vc: &Vcpu) {
+    trap_fp(false);
+    save_fp(&mut cpu.host_fp);
+    restore_fp(&vc.fp);
+    cpu.guest_owns_fp = true;
+}
+
+/// Guest -> host: `vc`'s state saved (EL1 registers; FP if it took them), the host's back.
+/// `keep`: EL1 registers (ESR, FAR, ELR, SPSR) an abort injection already wrote into
+/// `vc.el1` while deciding this exit, which the live values must not overwrite. Returns the
+/// host's Context.
+#[inline]
+pub fn to_host(cpu: &mut CpuState, vc: Option<&mut Vcpu>, keep: Option<[u64; 4]>) -> *mut Context {
+    let host_ctx = cpu
+        .running
+        .take()
+        .map_or(core::ptr::null_mut(), |r| r.host_ctx);
+    // FP registers are touched only when the guest owns them, and then CPTR_EL2 already
+    // lets EL2 at them (take_fp).
+    match vc {
+        Some(vc) => {
+            switch_el1(&mut vc.el1, &cpu.host_el1);
+            if let Some([esr, far, elr, spsr]) = keep {
+                (vc.el1.esr, vc.el1.far, vc.el1.elr, vc.el1.spsr) = (esr, far, elr, spsr);
+            }
+            if cpu.guest_owns_fp {
+                save_fp(&mut vc.fp);
+            }
+        }
+        None => crate::arch::el1_state::restore_el1(&cpu.host_el1),
+    }
+    if cpu.guest_owns_fp {
+        restore_fp(&cpu.host_fp);
+        cpu.guest_owns_fp = false;
+    }
+    write_world(&cpu.host_el2, false);
+    host_ctx
+}
