@@ -37,10 +37,12 @@ pub mod ec {
 }
 
 impl Esr {
+    #[inline]
     pub const fn ec_raw(self) -> u8 {
         ((self.0 >> 26) & 0x3f) as u8
     }
 
+    #[inline]
     pub const fn ec(self) -> ExceptionClass {
         match self.ec_raw() {
             0x00 => ExceptionClass::Unknown,
@@ -62,54 +64,66 @@ impl Esr {
         }
     }
 
+    #[inline]
     pub const fn il(self) -> bool {
         self.0 & (1 << 25) != 0
     }
 
+    #[inline]
     pub const fn iss(self) -> u32 {
         (self.0 & 0x1ff_ffff) as u32
     }
 
+    #[inline]
     pub const fn is_abort(self) -> bool {
         matches!(self.ec_raw(), 0x20 | 0x21 | 0x24 | 0x25)
     }
 
     /// Data-abort ISS: the access fields below are valid.
+    #[inline]
     pub const fn isv(self) -> bool {
         self.0 & (1 << 24) != 0
     }
 
     /// Access size in bytes (valid when `isv`).
+    #[inline]
     pub const fn sas_bytes(self) -> u8 {
         1 << ((self.0 >> 22) & 3)
     }
 
+    #[inline]
     pub const fn sse(self) -> bool {
         self.0 & (1 << 21) != 0
     }
 
+    #[inline]
     pub const fn srt(self) -> u8 {
         ((self.0 >> 16) & 0x1f) as u8
     }
 
+    #[inline]
     pub const fn sf(self) -> bool {
         self.0 & (1 << 15) != 0
     }
 
+    #[inline]
     pub const fn s1ptw(self) -> bool {
         self.0 & (1 << 7) != 0
     }
 
+    #[inline]
     pub const fn wnr(self) -> bool {
         self.0 & (1 << 6) != 0
     }
 
     /// Fault status code (DFSC / IFSC).
+    #[inline]
     pub const fn fsc(self) -> u8 {
         (self.0 & 0x3f) as u8
     }
 
     /// Words for a fault status code.
+    #[inline]
     pub const fn fsc_name(self) -> &'static str {
         match self.fsc() {
             0x00..=0x03 => "address size fault",
@@ -123,6 +137,7 @@ impl Esr {
     }
 
     /// Table level of a translation/access/permission fault.
+    #[inline]
     pub const fn fault_level(self) -> u8 {
         self.fsc() & 3
     }

@@ -131,6 +131,7 @@ pub struct GuestStage2 {
 pub fn to_guest(cpu: &mut CpuState, vc: &mut Vcpu, s2: &GuestStage2, run: Running) -> *mut Context {
     cpu.host_el2 = read_world();
     switch_el1(&mut cpu.host_el1, &vc.el1);
+    vc.el1_injected = false;
     write_world(
         &El2World {
             hcr: guest_hcr(cpu.host_el2.hcr, s2.fwb),

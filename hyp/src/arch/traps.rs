@@ -246,23 +246,20 @@ fn guest(cpu: &mut CpuState, ctx: *mut Context, kind: u64, run: Running) -> *mut
         return ctx;
     }
     let mut m = machine(hyp);
-    let injected_before = hyp.vm(vm).map_or(0, |v| v.stats.injected);
     // Only exits inject aborts (run::guest_trap), so a resumed guest needs nothing more.
     let reason = match run::guest_trap(hyp, vm, vcpu, &trap, &mut m) {
         Decision::Resume => return ctx,
         Decision::Exit(reason) => reason,
     };
-    let v = hyp.vm_mut(vm).ok();
-    let injected = v
-        .as_ref()
-        .is_some_and(|v| v.stats.injected != injected_before);
-    let vc = v
+    let vc = hyp
+        .vm_mut(vm)
+        .ok()
         .and_then(|v| v.vcpus.get_mut(vcpu as usize))
         .map(|b| &mut **b);
     // An abort injected while deciding this exit lives in the saved copy: keep it.
     let keep = vc
         .as_deref()
-        .filter(|_| injected)
+        .filter(|vc| vc.el1_injected)
         .map(|vc| inject_regs(&vc.el1));
     let host_ctx = switch::to_host(cpu, vc, keep);
     // SAFETY: the host's Context, saved when it called VCPU_RUN; it is not running.

@@ -17,6 +17,7 @@ pub struct MmioAccess {
 
 impl MmioAccess {
     /// The access from a data abort's syndrome, if it has one (ISV=1).
+    #[inline]
     pub fn from_esr(esr: Esr) -> Option<MmioAccess> {
         esr.isv().then(|| MmioAccess {
             write: esr.wnr(),
@@ -35,6 +36,7 @@ impl MmioAccess {
     }
 
     /// What a store writes: the low `size` bytes of the register (xzr reads as 0).
+    #[inline]
     pub fn write_data(&self, reg: u64) -> u64 {
         if self.srt == 31 {
             0
@@ -44,6 +46,7 @@ impl MmioAccess {
     }
 
     /// The register value after a load of `data` (only the low `size` bytes count).
+    #[inline]
     pub fn load_value(&self, data: u64) -> u64 {
         let bits = 8 * self.size as u32;
         let mut v = data & self.size_mask();

@@ -163,6 +163,7 @@ fn inject_abort(vc: &mut Vcpu, esr: Esr, far: u64) {
     vc.el1.spsr = e.spsr_el1;
     vc.ctx.elr = e.elr_el2;
     vc.ctx.spsr = e.spsr_el2;
+    vc.el1_injected = true;
 }
 
 /// Handle one trap of vCPU `vcpu` of `vm` (which is the one running).

@@ -153,6 +153,9 @@ pub struct Vcpu {
     pub state: VcpuState,
     pub pending: Pending,
     pub exits: u64,
+    /// An injected exception wrote `el1`'s ESR/FAR/ELR/SPSR since the registers were last
+    /// loaded: the live values are stale (the world switch keeps the saved ones).
+    pub el1_injected: bool,
 }
 
 /// SPSR for entering EL1h with all of DAIF masked.
@@ -178,6 +181,7 @@ impl Vcpu {
             state: VcpuState::Runnable,
             pending: Pending::Nothing,
             exits: 0,
+            el1_injected: false,
         }
     }
 }
