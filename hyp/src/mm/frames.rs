@@ -77,11 +77,29 @@ impl TableAlloc for Frames {
 
     fn alloc_root(&mut self, pages: usize) -> Option<PhysAddr> {
         let pa = self.alloc(pages)?;
-        // SAFETY: the frames were just taken from the pool EL2 owns and maps read-write;
-        // nothing else refers to them.
-        unsafe { core::ptr::write_bytes(pa.0 as usize as *mut u8, 0, pages * PAGE_SIZE as usize) };
+        // SAFETY: the frames were just taken from the pool EL2 owns and maps read-write
+        // (Normal memory, the MMU is on once the pool exists); nothing else refers to them.
+        unsafe { zero_pages(pa, pages) };
         Some(pa)
     }
+}
+
+/// Zero whole pages: `DC ZVA` at EL2 (arch::cache), a plain memset elsewhere (unit tests,
+/// payloads that borrow this crate).
+///
+/// # Safety
+/// The pages must be writable Normal memory at their physical address, owned by the caller.
+unsafe fn zero_pages(pa: PhysAddr, pages: usize) {
+    #[cfg(all(target_arch = "aarch64", feature = "el2"))]
+    // SAFETY: the caller's promise; frames are page aligned.
+    unsafe {
+        crate::arch::cache::zero_pages(pa.0 as usize, pages)
+    };
+    #[cfg(not(all(target_arch = "aarch64", feature = "el2")))]
+    // SAFETY: the caller's promise.
+    unsafe {
+        core::ptr::write_bytes(pa.0 as usize as *mut u8, 0, pages * PAGE_SIZE as usize)
+    };
 }
 
 #[cfg(test)]

@@ -166,6 +166,31 @@ const fn is_leaf(desc: u64, level: u8) -> bool {
     level == 3 || desc & DESC_TABLE_OR_PAGE == 0
 }
 
+/// A leaf descriptor at `level`: a page at level 3, a block above.
+const fn leaf_desc(pa: u64, attrs: u64, level: u8) -> u64 {
+    let kind = if level == 3 { DESC_TABLE_OR_PAGE } else { 0 };
+    (pa & OA_MASK) | attrs | kind | DESC_VALID
+}
+
+/// A descriptor linking the table page at `table`.
+const fn table_desc(table: PhysAddr) -> u64 {
+    (table.0 & OA_MASK) | DESC_TABLE_OR_PAGE | DESC_VALID
+}
+
+/// Most tables [`PageTable::map_leaf`] may need to add: one per level below the root.
+const MAX_NEW_TABLES: usize = 3;
+
+/// What a walk towards one leaf found in its way.
+enum Reach {
+    /// The invalid entry at `at`: the leaf goes here if `at` is its level, else the
+    /// tables for the levels between are missing.
+    Hole { entry: *mut u64, at: u8 },
+    /// A leaf (this size or a larger block) already covers the address.
+    Covered,
+    /// A table sits where the leaf would go: smaller leaves are mapped inside its range.
+    Table,
+}
+
 /// What an edit walk does to the leaves in its range.
 #[derive(Debug, Clone, Copy)]
 enum Edit {
@@ -396,6 +421,132 @@ impl PageTable {
         }
     }
 
+    /// Map the one leaf at `level` (a 4 KiB page at 3, a 2 MiB block at 2, 1 GiB at 1) for
+    /// `va` -> `pa` in a live table: the stage-2 fault path. One walk from the root, adding
+    /// the tables that are missing. A leaf that already covers `va` (an earlier fault, or
+    /// another CPU, got there first) is success and is left as it is; a table where the
+    /// leaf should go (smaller leaves inside it) is `AlreadyMapped`. All or nothing:
+    /// without table pages nothing is written. Writing over an invalid entry needs no
+    /// invalidation, only `sync.publish()`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn map_leaf(
+        &mut self,
+        alloc: &mut impl TableAlloc,
+        sync: &mut impl TlbSync,
+        va: u64,
+        pa: PhysAddr,
+        level: u8,
+        attrs: u64,
+    ) -> Result<(), MapError> {
+        self.check_leaf_args(va, pa, level)?;
+        let leaf = leaf_desc(pa.0, attrs & LEAF_ATTR_MASK, level);
+        let (entry, link) = match self.reach(va, level) {
+            Reach::Covered => return Ok(()),
+            Reach::Table => return Err(MapError::AlreadyMapped),
+            Reach::Hole { entry, at } if at == level => (entry, leaf),
+            Reach::Hole { entry, at } => {
+                let link = self.new_branch(alloc, va, at + 1, level, leaf)?;
+                // The branch's contents reach every walker before the link that makes it
+                // live.
+                sync.publish();
+                (entry, link)
+            }
+        };
+        // SAFETY: `reach` found the entry in a table of ours, invalid, so no walker holds
+        // it: no break-before-make.
+        unsafe { entry.write_volatile(link) };
+        sync.publish();
+        Ok(())
+    }
+
+    /// Walk towards the leaf at `level` for `va` (inside the input range) and say what is
+    /// in the way. The fault path's walk: one read per level, nothing else.
+    fn reach(&self, va: u64, level: u8) -> Reach {
+        let mut table = self.geo.root;
+        let mut shift = level_shift(self.geo.start_level);
+        // `va` is inside the input range, so its root index needs no mask.
+        let mut index = va >> shift;
+        for at in self.geo.start_level..level {
+            // SAFETY: see `map_one`.
+            let entry = unsafe { entry_ptr(table, index as usize) };
+            // SAFETY: as above.
+            let desc = unsafe { entry.read_volatile() };
+            if desc & DESC_VALID == 0 {
+                return Reach::Hole { entry, at };
+            }
+            if is_leaf(desc, at) {
+                return Reach::Covered;
+            }
+            table = PhysAddr(desc & OA_MASK);
+            shift -= 9;
+            index = (va >> shift) & (ENTRIES as u64 - 1);
+        }
+        // SAFETY: as above.
+        let entry = unsafe { entry_ptr(table, index as usize) };
+        // SAFETY: as above.
+        let desc = unsafe { entry.read_volatile() };
+        if desc & DESC_VALID == 0 {
+            Reach::Hole { entry, at: level }
+        } else if is_leaf(desc, level) {
+            Reach::Covered
+        } else {
+            Reach::Table
+        }
+    }
+
+    /// `va` and `pa` aligned to a leaf at `level`, which this table can hold, and the leaf
+    /// inside both address ranges.
+    fn check_leaf_args(&self, va: u64, pa: PhysAddr, level: u8) -> Result<(), MapError> {
+        if !(1..=3).contains(&level) || level < self.geo.start_level {
+            return Err(MapError::BadGeometry);
+        }
+        let size = 1u64 << level_shift(level);
+        if (va | pa.0) & (size - 1) != 0 {
+            return Err(MapError::Misaligned);
+        }
+        // Aligned starts below a power-of-two limit end at or below it.
+        if va >= 1u64 << self.geo.ia_bits || pa.0 > OA_MASK {
+            return Err(MapError::OutOfRange);
+        }
+        Ok(())
+    }
+
+    /// Tables for levels `first..=level`, not yet linked: each links the next at `va`'s
+    /// index and the last holds `leaf`. Returns the descriptor that links the first. With
+    /// too few table pages, gives back the ones it got. Rare (a first touch per 2 MiB or
+    /// 1 GiB), so kept out of the fault path's code.
+    #[cold]
+    #[inline(never)]
+    fn new_branch(
+        &mut self,
+        alloc: &mut impl TableAlloc,
+        va: u64,
+        first: u8,
+        level: u8,
+        leaf: u64,
+    ) -> Result<u64, MapError> {
+        let mut pages = [PhysAddr(0); MAX_NEW_TABLES];
+        let pages = pages
+            .get_mut(..(level + 1).saturating_sub(first) as usize)
+            .ok_or(MapError::BadGeometry)?;
+        for got in 0..pages.len() {
+            let Some(page) = alloc.alloc_table() else {
+                pages[..got].iter().for_each(|&p| alloc.free_table(p));
+                return Err(MapError::OutOfTables);
+            };
+            pages[got] = page;
+        }
+        let mut desc = leaf;
+        for (page, at) in pages.iter().zip(first..=level).rev() {
+            // SAFETY: a zeroed page fresh from the allocator, reachable by no walker yet;
+            // the index is inside it.
+            unsafe { entry_ptr(*page, self.geo.index(va, at)).write_volatile(desc) };
+            desc = table_desc(*page);
+        }
+        self.tables += pages.len() as u64;
+        Ok(desc)
+    }
+
     /// Remove every leaf in `[va, va + size)`, splitting blocks that straddle either end
     /// (the rest of such a block stays mapped), and free the table pages this empties.
     /// Holes are fine. Only a split can fail (`OutOfTables`); then a prefix of the range
@@ -535,9 +686,8 @@ impl PageTable {
             let leaf_ok = level == 3
                 || (blocks && level >= 1 && (va | pa) & (block - 1) == 0 && remaining >= block);
             if desc & DESC_VALID == 0 && leaf_ok {
-                let kind = if level == 3 { DESC_TABLE_OR_PAGE } else { 0 };
                 // SAFETY: as above. The entry is invalid, so no walker holds it: no BBM.
-                unsafe { entry.write_volatile((pa & OA_MASK) | attrs | kind | DESC_VALID) };
+                unsafe { entry.write_volatile(leaf_desc(pa, attrs, level)) };
                 match level {
                     1 => stats.blocks_1g += 1,
                     2 => stats.blocks_2m += 1,
@@ -554,9 +704,7 @@ impl PageTable {
                 stats.tables += 1;
                 // SAFETY: as above. The new table is zeroed (all invalid), so a walker that
                 // sees the link early finds nothing rather than garbage.
-                unsafe {
-                    entry.write_volatile((next.0 & OA_MASK) | DESC_TABLE_OR_PAGE | DESC_VALID)
-                };
+                unsafe { entry.write_volatile(table_desc(next)) };
                 table = next;
             } else {
                 table = PhysAddr(desc & OA_MASK);
@@ -1493,3 +1641,7 @@ pub(crate) mod tests {
         assert!(a.freed.iter().all(|&(at, _)| at > all_at));
     }
 }
+
+#[cfg(test)]
+#[path = "tests/map_leaf.rs"]
+mod map_leaf_tests;

@@ -60,6 +60,9 @@ impl From<AttrError> for S2Error {
     }
 }
 
+const PAGE_4K: u64 = 4 << 10;
+const BLOCK_2M: u64 = 2 << 20;
+const BLOCK_1G: u64 = 1 << 30;
 const VTCR_PS_SHIFT: u32 = 16;
 const VTCR_VS: u64 = 1 << 19;
 const VTTBR_VMID_SHIFT: u32 = 48;
@@ -72,8 +75,41 @@ pub struct Stage2 {
     /// encoded for one setting mean something else under the other, so one table never
     /// mixes them.
     fwb: bool,
-    /// The host VM: RAM encoded by `host_leaf_attrs` (its stage 1 decides under FWB).
-    host: bool,
+    /// Leaf attribute bits for every (kind, perms) of this VM, encoded once by `s2_attrs`
+    /// (`host_leaf_attrs` for the host VM, whose stage 1 decides under FWB): a fault then
+    /// reads its bits instead of encoding them again. Indexed by [`attr_index`].
+    attrs: [Result<u64, AttrError>; ATTR_COMBINATIONS],
+}
+
+/// Every (kind, perms) pair: 4 kinds x 8 permission sets.
+const ATTR_COMBINATIONS: usize = 32;
+
+/// Where (kind, perms) sits in `Stage2::attrs`: always below [`ATTR_COMBINATIONS`].
+const fn attr_index(kind: MemoryKind, perms: Perms) -> usize {
+    (kind as usize) << 3
+        | (perms.exec as usize) << 2
+        | (perms.write as usize) << 1
+        | perms.read as usize
+}
+
+/// The attribute table of a VM with these FWB / host settings.
+fn encode_attrs(fwb: bool, host: bool) -> [Result<u64, AttrError>; ATTR_COMBINATIONS] {
+    let mut attrs = [Err(AttrError::NeedsFwb); ATTR_COMBINATIONS];
+    for kind in MemoryKind::ALL {
+        for bits in 0..8u8 {
+            let perms = Perms {
+                read: bits & 1 != 0,
+                write: bits & 2 != 0,
+                exec: bits & 4 != 0,
+            };
+            attrs[attr_index(kind, perms)] = if host {
+                host_leaf_attrs(kind, fwb, perms)
+            } else {
+                s2_leaf_attrs(kind, fwb, perms)
+            };
+        }
+    }
+    attrs
 }
 
 impl Stage2 {
@@ -85,16 +121,12 @@ impl Stage2 {
         fwb: bool,
     ) -> Result<Stage2, S2Error> {
         let mut s = Stage2::new(alloc, cfg, vmid, fwb)?;
-        s.host = true;
+        s.attrs = encode_attrs(fwb, true);
         Ok(s)
     }
 
     fn leaf_attrs(&self, kind: MemoryKind, perms: Perms) -> Result<u64, AttrError> {
-        if self.host {
-            host_leaf_attrs(kind, self.fwb, perms)
-        } else {
-            s2_leaf_attrs(kind, self.fwb, perms)
-        }
+        self.attrs[attr_index(kind, perms)]
     }
 
     /// An empty stage 2 for a VM with `vmid`, geometry `cfg` (from [`vtcr_for`]), running
@@ -120,7 +152,7 @@ impl Stage2 {
             vmid,
             cfg,
             fwb,
-            host: false,
+            attrs: encode_attrs(fwb, false),
         })
     }
 
@@ -147,6 +179,49 @@ impl Stage2 {
         Ok(self
             .table
             .map_atomic(alloc, &mut sync, ipa.0, pa, size, attrs, true)?)
+    }
+
+    /// The level of the one leaf that maps exactly `[ipa, ipa + size)` to `pa`: a 4 KiB
+    /// page, or a 2 MiB / 1 GiB block where both sides are aligned to it and this table
+    /// starts high enough to hold it. `None`: the range needs [`Stage2::map`].
+    pub fn leaf_level(&self, ipa: Ipa, pa: PhysAddr, size: u64) -> Option<u8> {
+        let level = match size {
+            PAGE_4K => 3,
+            BLOCK_2M => 2,
+            BLOCK_1G => 1,
+            _ => return None,
+        };
+        let aligned = (ipa.0 | pa.0) & (size - 1) == 0;
+        (aligned && level >= self.cfg.start_level).then_some(level)
+    }
+
+    /// Map the one leaf at `level` ([`Stage2::leaf_level`]) for `ipa` -> `pa` as `kind`
+    /// with `perms`: what a stage-2 fault needs, in one walk. A leaf that already covers
+    /// `ipa` (another vCPU's fault got there first) is success; see
+    /// [`PageTable::map_leaf`]. All or nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn map_leaf(
+        &mut self,
+        alloc: &mut impl TableAlloc,
+        tlb: &mut impl S2Maintenance,
+        ipa: Ipa,
+        pa: PhysAddr,
+        level: u8,
+        kind: MemoryKind,
+        perms: Perms,
+    ) -> Result<(), S2Error> {
+        let attrs = self.leaf_attrs(kind, perms)?;
+        if pa.0 >= self.cfg.pa_limit() {
+            // Aligned, so a start below the limit ends at or below it.
+            return Err(MapError::OutOfRange.into());
+        }
+        let mut sync = ForVm {
+            tlb,
+            vmid: self.vmid,
+        };
+        Ok(self
+            .table
+            .map_leaf(alloc, &mut sync, ipa.0, pa, level, attrs)?)
     }
 
     /// Replace whatever is mapped in the range (e.g. a memslot that changed kind or

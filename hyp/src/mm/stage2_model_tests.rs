@@ -1,7 +1,9 @@
 //! The stage-2 mapper against a reference model: a flat array of "page -> (PA, attrs)".
 //! Seeded random map / remap / unmap / protect sequences, mostly 2 MiB-ish operations in two
 //! 64 MiB windows (so blocks form and get split all the time) plus whole-GiB operations
-//! (1 GiB blocks, and splits of them). After every operation:
+//! (1 GiB blocks, and splits of them), interleaved with the one-leaf maps of stage-2 faults
+//! (success over a hole, success without a change where a leaf already covers the address,
+//! `AlreadyMapped` where smaller leaves sit inside a block's range). After every operation:
 //! - the result is the one the model predicts (including refusals, which change nothing);
 //! - lookups agree with the model on sampled pages (every page now and then, and at the end);
 //! - break-before-make: every leaf the operation changed or removed was invalidated for this
@@ -60,6 +62,8 @@ enum OpKind {
     Remap,
     Unmap,
     Protect,
+    /// One page or block as a stage-2 fault maps it (`Stage2::map_leaf`).
+    Fault,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -82,6 +86,10 @@ struct World {
     fwb: bool,
     vmid: Vmid,
     root_pages: u64,
+    /// For a `Fault`: a leaf at its level or above covered the address before it ran.
+    covered: bool,
+    /// Faults that mapped a hole, found it covered, met `AlreadyMapped`, failed otherwise.
+    faults: [u32; 4],
 }
 
 impl World {
@@ -97,6 +105,8 @@ impl World {
             model: std::vec![None; (SPACE / PAGE) as usize],
             fwb,
             vmid,
+            covered: false,
+            faults: [0; 4],
         }
     }
 
@@ -132,6 +142,10 @@ impl World {
                 .s2
                 .protect(a, t, ipa, op.size, op.mem, op.perms)
                 .map(drop),
+            OpKind::Fault => {
+                let level = self.s2.leaf_level(ipa, pa, op.size).unwrap();
+                self.s2.map_leaf(a, t, ipa, pa, level, op.mem, op.perms)
+            }
         }
     }
 
@@ -142,12 +156,15 @@ impl World {
         match op.kind {
             OpKind::Unmap => Ok(()),
             OpKind::Protect => attrs.map(drop).map_err(S2Error::Attr),
-            OpKind::Map | OpKind::Remap => {
+            OpKind::Map | OpKind::Remap | OpKind::Fault => {
                 attrs.map_err(S2Error::Attr)?;
                 if op.pa + op.size > PA_LIMIT {
                     return Err(S2Error::Table(MapError::OutOfRange));
                 }
-                if op.kind == OpKind::Map && pages.clone().any(|p| self.model[p].is_some()) {
+                if op.kind == OpKind::Fault && self.covered {
+                    return Ok(());
+                }
+                if op.kind != OpKind::Remap && pages.clone().any(|p| self.model[p].is_some()) {
                     return Err(S2Error::Table(MapError::AlreadyMapped));
                 }
                 Ok(())
@@ -165,7 +182,8 @@ impl World {
         match op.kind {
             OpKind::Unmap => None,
             OpKind::Protect => self.model[page].map(|(pa, _)| (pa, attrs.unwrap())),
-            OpKind::Map | OpKind::Remap => {
+            OpKind::Fault if self.covered => self.model[page],
+            OpKind::Map | OpKind::Remap | OpKind::Fault => {
                 Some((op.pa + page as u64 * PAGE - op.ipa, attrs.unwrap()))
             }
         }
@@ -175,19 +193,34 @@ impl World {
         let when = format!("op {step} {op:?}");
         let end = op.ipa + op.size;
         let before = self.s2.table().leaves(op.ipa, end);
+        self.covered = op.kind == OpKind::Fault
+            && self.s2.lookup(Ipa(op.ipa)).is_some_and(|l| {
+                self.s2
+                    .leaf_level(Ipa(op.ipa), PhysAddr(op.pa), op.size)
+                    .is_some_and(|level| l.level <= level)
+            });
         self.tlb.take();
         self.alloc.fail_after(squeeze);
         let got = self.apply(op);
         self.alloc.fail_after(None);
         let want = self.predict(op);
         let calls = self.tlb.take();
+        if op.kind == OpKind::Fault {
+            let outcome = match got {
+                Ok(()) if self.covered => 1,
+                Ok(()) => 0,
+                Err(S2Error::Table(MapError::AlreadyMapped)) => 2,
+                Err(_) => 3,
+            };
+            self.faults[outcome] += 1;
+        }
 
         match (&got, &want) {
             (Err(S2Error::Table(MapError::OutOfTables)), Ok(())) if squeeze.is_some() => {
                 for p in self.pages(op) {
                     let (old, new, now) = (self.model[p], self.new_entry(op, p), self.actual(p));
                     let allowed = match op.kind {
-                        OpKind::Map => now == old,
+                        OpKind::Map | OpKind::Fault => now == old,
                         OpKind::Unmap | OpKind::Remap => now == old || now.is_none(),
                         OpKind::Protect => now == old || now == new,
                     };
@@ -326,12 +359,49 @@ fn random_op(rng: &mut Rng) -> Op {
     }
 }
 
+/// A stage-2 fault's map: one page, 2 MiB or (rarely) 1 GiB block, IPA and PA aligned to
+/// it, mostly in the windows where range ops leave mixed leaves behind.
+fn random_fault(rng: &mut Rng) -> Op {
+    let size = match rng.below(20) {
+        0 => GIB,
+        1..=7 => 2 * MIB,
+        _ => PAGE,
+    };
+    let ipa = if size == GIB || rng.chance(10) {
+        rng.below(SPACE / size) * size
+    } else {
+        WINDOWS[rng.below(2) as usize] + rng.below(WINDOW / size) * size
+    };
+    let pa = if rng.chance(3) {
+        PA_LIMIT - size * rng.below(2)
+    } else {
+        ipa + (1 + rng.below(64)) * GIB
+    };
+    let p = rng.below(8);
+    Op {
+        kind: OpKind::Fault,
+        ipa,
+        size,
+        pa,
+        mem: MemoryKind::ALL[rng.below(4) as usize],
+        perms: Perms {
+            read: p & 1 != 0,
+            write: p & 2 != 0,
+            exec: p & 4 != 0,
+        },
+    }
+}
+
 fn run_model(seed: u64, fwb: bool) {
     let mut rng = Rng(seed);
     let mut w = World::new(fwb, Vmid::for_test(0x42));
-    let mut outcomes = [0u32; 4];
+    let mut outcomes = [0u32; 5];
     for step in 0..OPS {
-        let op = random_op(&mut rng);
+        let op = if rng.chance(25) {
+            random_fault(&mut rng)
+        } else {
+            random_op(&mut rng)
+        };
         let squeeze = rng.chance(3).then(|| rng.below(3) as usize);
         w.run(&op, step, squeeze);
         outcomes[op.kind as usize] += 1;
@@ -349,6 +419,11 @@ fn run_model(seed: u64, fwb: bool) {
         }
     }
     assert!(outcomes.iter().all(|&n| n > 500), "op mix {outcomes:?}");
+    assert!(
+        w.faults.iter().all(|&n| n > 20),
+        "fault outcomes {:?}",
+        w.faults
+    );
     w.check_all("the end");
 
     // Unmapping everything frees every table page but the root.
@@ -394,6 +469,7 @@ fn random_sequences_exercise_blocks_splits_and_frees() {
             ),
             OpKind::Unmap => w.s2.unmap(a, t, Ipa(op.ipa), op.size),
             OpKind::Protect => w.s2.protect(a, t, Ipa(op.ipa), op.size, op.mem, op.perms),
+            OpKind::Fault => unreachable!("random_op makes no faults"),
         };
         if let Ok(s) = r {
             g1 += s.blocks_1g;

@@ -62,24 +62,23 @@ pub fn classify(abort: &Abort, slots: &[Option<Slot>], world: &SlotWorld) -> Out
     if !(translation || permission || access_flag) {
         return Outcome::Unknown;
     }
-    let Some((index, slot)) = slots
-        .iter()
-        .enumerate()
-        .find_map(|(i, s)| s.filter(|s| s.contains(abort.ipa)).map(|s| (i, s)))
-    else {
+    let Some((index, slot)) = find_slot(slots, abort.ipa) else {
         return Outcome::Fault(Reason::NoSlot);
     };
+    // Decoded once: the exception class is not a cheap field to read.
+    let access = abort.access();
+    let fetch = access == stile_abi::run_page::ACCESS_EXEC;
     if slot.kind == SlotKind::Mmio {
-        if abort.is_fetch() {
+        if fetch {
             return Outcome::InjectAndFault(Reason::ExecNotAllowed);
         }
         return MmioAccess::from_esr(abort.esr).map_or(Outcome::Nisv, Outcome::Mmio);
     }
     let kind_execs = slot.memory_kind().is_some_and(|k| k.may_execute());
-    if abort.is_fetch() && !kind_execs {
+    if fetch && !kind_execs {
         return Outcome::InjectAndFault(Reason::ExecNotAllowed);
     }
-    let allowed = match abort.access() {
+    let allowed = match access {
         stile_abi::run_page::ACCESS_WRITE => slot.perms.write,
         stile_abi::run_page::ACCESS_EXEC => slot.perms.exec,
         _ => slot.perms.read,
@@ -93,10 +92,10 @@ pub fn classify(abort: &Abort, slots: &[Option<Slot>], world: &SlotWorld) -> Out
         return Outcome::Fault(Reason::Permission);
     }
     // The combination is re-checked now: a slot that no longer passes is not mapped.
-    if let Err(r) = check_backing(&slot, world) {
+    if let Err(r) = check_backing(slot, world) {
         return Outcome::Fault(r);
     }
-    let (ipa, size) = granule(&slot, abort.ipa);
+    let (ipa, size) = granule(slot, abort.ipa);
     Outcome::Map {
         slot: index,
         ipa,
@@ -104,8 +103,18 @@ pub fn classify(abort: &Abort, slots: &[Option<Slot>], world: &SlotWorld) -> Out
     }
 }
 
+/// The slot holding `ipa` and its index. Runs on every fault: looks at the slots in
+/// place (no copies), an empty one costs a tag test.
+fn find_slot(slots: &[Option<Slot>], ipa: u64) -> Option<(usize, &Slot)> {
+    slots
+        .iter()
+        .enumerate()
+        .find_map(|(i, s)| s.as_ref().filter(|s| s.contains(ipa)).map(|s| (i, s)))
+}
+
 /// The largest of 2 MiB / 4 KiB around `ipa` that `slot` covers entirely, with IPA and PA
 /// equally aligned (so stage 2 can use a block).
+#[inline(always)]
 fn granule(slot: &Slot, ipa: u64) -> (u64, u64) {
     let block = ipa & !(BLOCK_2M - 1);
     let covered = block >= slot.ipa && block + BLOCK_2M <= slot.ipa + slot.size;

@@ -2,6 +2,7 @@
 //! memslots and vCPUs, and what happened to it (STATS).
 
 use crate::addr::{PhysAddr, PhysRange};
+use crate::mm::kind::{MemoryKind, Perms};
 use crate::mm::pgtable::TableAlloc;
 use crate::mm::stage2::{Ipa, S2Error, Stage2};
 use crate::mm::tlb::S2Maintenance;
@@ -52,7 +53,9 @@ impl Vm {
             .filter_map(|(_, s)| *s)
     }
 
-    /// Map `[ipa, ipa + size)` of slot `index` (all of it is inside the slot).
+    /// Map `[ipa, ipa + size)` of slot `index` (all of it is inside the slot). One page or
+    /// block (a fault) takes the one-walk path, where a leaf already there is success; a
+    /// longer range (an eager slot) is mapped all or nothing and must be unmapped.
     pub fn map_slot_part(
         &mut self,
         index: usize,
@@ -61,23 +64,19 @@ impl Vm {
         alloc: &mut impl TableAlloc,
         tlb: &mut impl S2Maintenance,
     ) -> Result<(), S2Error> {
-        let Some(slot) = self.slots.get(index).copied().flatten() else {
+        let Some(slot) = self.slots.get(index).and_then(Option::as_ref) else {
             return Ok(());
         };
         let Some(kind) = slot.memory_kind() else {
             return Ok(());
         };
-        self.stage2
-            .map(
-                alloc,
-                tlb,
-                Ipa(ipa),
-                slot.pa_of(ipa),
-                size,
-                kind,
-                slot.perms,
-            )
-            .map(|_| ())
+        let (ipa, pa, perms) = (Ipa(ipa), slot.pa_of(ipa), slot.perms);
+        match self.stage2.leaf_level(ipa, pa, size) {
+            Some(level) => self
+                .stage2
+                .map_leaf(alloc, tlb, ipa, pa, level, kind, perms),
+            None => map_range(&mut self.stage2, alloc, tlb, ipa, pa, size, kind, perms),
+        }
     }
 
     /// Unmap whatever stage 2 has for slot `index`'s range.
@@ -113,4 +112,21 @@ impl Vm {
             .find(|s| s.contains(ipa) && s.memory_kind().is_some())
             .map(|s| s.pa_of(ipa))
     }
+}
+
+/// [`Stage2::map`] without its counts, out of line: the fault path that shares
+/// `map_slot_part` with it stays small.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn map_range(
+    stage2: &mut Stage2,
+    alloc: &mut impl TableAlloc,
+    tlb: &mut impl S2Maintenance,
+    ipa: Ipa,
+    pa: PhysAddr,
+    size: u64,
+    kind: MemoryKind,
+    perms: Perms,
+) -> Result<(), S2Error> {
+    stage2.map(alloc, tlb, ipa, pa, size, kind, perms).map(drop)
 }

@@ -127,7 +127,17 @@ pub fn validate(req: &SlotRequest, others: &[Slot], world: &SlotWorld) -> Result
 
 /// The rules that depend on the backing and the CPU, not on the other slots: checked at
 /// registration and again at fault time (a slot that no longer passes is not mapped).
+#[inline(always)]
 pub fn check_backing(s: &Slot, world: &SlotWorld) -> Result<(), Reason> {
+    // Guest RAM, every lazy map's case, passes on its own: no need to search the regions.
+    if s.kind == SlotKind::Ram && inside(&world.donated, s.pa, s.size) {
+        return Ok(());
+    }
+    check_backing_in_regions(s, world)
+}
+
+/// [`check_backing`] for everything but RAM inside the donated RAM.
+fn check_backing_in_regions(s: &Slot, world: &SlotWorld) -> Result<(), Reason> {
     let Some(kind) = s.memory_kind() else {
         return Ok(()); // MMIO: nothing behind it
     };

@@ -402,6 +402,89 @@ fn first_touch_of_ram_is_resolved_in_hyp_and_counted() {
 }
 
 #[test]
+fn a_fault_on_a_page_another_vcpu_mapped_first_resumes_and_changes_nothing() {
+    let mut f = fixture(true);
+    let vm = f.guest();
+    let load = dabt(8, 1, false, true, false);
+    assert_eq!(f.trap(vm, load, 0x4000_1000), Decision::Resume);
+    let mapped = f.hyp.vm(vm).unwrap().stage2.lookup(Ipa(0x4000_1000));
+    let pages = f.hyp.vm(vm).unwrap().stage2.table_pages();
+    // The second vCPU's fault was taken before the first one's map became visible.
+    assert_eq!(f.trap(vm, load, 0x4000_1000), Decision::Resume);
+    let v = f.hyp.vm(vm).unwrap();
+    assert_eq!(v.stage2.lookup(Ipa(0x4000_1000)), mapped);
+    assert_eq!(v.stage2.table_pages(), pages);
+    assert_eq!(v.stats.resolved_in_hyp, 2);
+}
+
+#[test]
+fn a_page_mapped_on_first_touch_is_the_page_an_eager_slot_maps() {
+    let mut f = fixture(true);
+    let vm = f.guest();
+    let page = |index, ipa, pa, flags| SlotRequest {
+        index,
+        ipa,
+        pa,
+        size: 0x1000,
+        word: slot::word(SlotKind::Ram, slot::PERM_READ | slot::PERM_EXEC, flags),
+    };
+    let eager = page(2, 0x6000_0000, GUEST_RAM + 0x20_0000, slot::FLAG_EAGER);
+    let lazy = page(3, 0x6000_1000, GUEST_RAM + 0x20_1000, 0);
+    f.calls().memslot_set(vm, &eager).unwrap();
+    f.calls().memslot_set(vm, &lazy).unwrap();
+    assert_eq!(f.hyp.vm(vm).unwrap().stage2.lookup(Ipa(0x6000_1000)), None);
+    assert_eq!(
+        f.trap(vm, dabt(8, 1, false, true, false), 0x6000_1008),
+        Decision::Resume
+    );
+    let s2 = &f.hyp.vm(vm).unwrap().stage2;
+    let (e, l) = (
+        s2.lookup(Ipa(0x6000_0000)).unwrap(),
+        s2.lookup(Ipa(0x6000_1000)).unwrap(),
+    );
+    assert_eq!((e.level, e.attrs), (l.level, l.attrs));
+    assert_eq!(l.pa, PhysAddr(GUEST_RAM + 0x20_1000));
+}
+
+#[test]
+fn a_lazy_map_without_table_pages_exits_no_memory_and_the_replay_maps_it() {
+    let mut f = fixture(true);
+    let vm = f.guest();
+    let mut taken = Vec::new();
+    while let Some(pa) = f.hyp.frames.alloc(1) {
+        taken.push(pa);
+    }
+    let load = dabt(8, 1, false, true, false);
+    assert_eq!(
+        f.trap(vm, load, 0x4000_1000),
+        Decision::Exit(ExitReason::MemoryFault)
+    );
+    assert_eq!(f.page().fault_reason, Reason::NoMemory as u64);
+    let v = f.hyp.vm(vm).unwrap();
+    assert_eq!(v.stage2.lookup(Ipa(0x4000_1000)), None);
+    assert_eq!(
+        v.stage2.table().audit_tables(),
+        (0, 0),
+        "nothing half-built"
+    );
+    assert_eq!(v.stats.resolved_in_hyp, 0);
+    for pa in taken {
+        f.hyp.frames.free(pa, 1);
+    }
+    prepare(&mut f.hyp, vm, 0, &mut f.m).unwrap();
+    assert_eq!(f.trap(vm, load, 0x4000_1000), Decision::Resume);
+    assert_eq!(
+        f.hyp
+            .vm(vm)
+            .unwrap()
+            .stage2
+            .lookup(Ipa(0x4000_1000))
+            .map(|l| l.pa),
+        Some(PhysAddr(GUEST_RAM + 0x1000))
+    );
+}
+
+#[test]
 fn mmio_read_exits_and_the_next_run_loads_the_value_sign_extended() {
     let mut f = fixture(false);
     let vm = f.guest();

@@ -240,6 +240,11 @@ fn hostile_arguments_are_errors_never_panics() {
                 }
                 let _ = s2.unmap(&mut a, &mut t, Ipa(ipa), size);
                 let _ = s2.lookup(Ipa(ipa));
+                let _ = s2.leaf_level(Ipa(ipa), PhysAddr(pa), size);
+            }
+            for level in 0..=4 {
+                let (ipa, pa) = (Ipa(ipa), PhysAddr(pa));
+                let _ = s2.map_leaf(&mut a, &mut t, ipa, pa, level, MemoryKind::Ram, Perms::RW);
             }
         }
     }
@@ -324,4 +329,113 @@ fn destroy_invalidates_the_vmid_then_frees_every_table_page() {
         t.calls,
         [Call::DsbIshst, Call::InvalidateVmid(Vmid::for_test(5))]
     );
+}
+
+/// Every perms combination, as the slot word spells it.
+fn all_perms() -> impl Iterator<Item = Perms> {
+    (0..8u8).map(|p| Perms {
+        read: p & 1 != 0,
+        write: p & 2 != 0,
+        exec: p & 4 != 0,
+    })
+}
+
+#[test]
+fn one_leaf_gets_the_bits_a_range_map_gives_for_every_kind_perms_and_fwb() {
+    let cfg = vtcr_for(2, 40, false).unwrap();
+    for (fwb, host) in [(false, false), (true, false), (false, true), (true, true)] {
+        let new = |a: &mut TestAlloc| match host {
+            true => Stage2::new_host(a, cfg, Vmid::HOST, fwb).unwrap(),
+            false => Stage2::new(a, cfg, Vmid::for_test(5), fwb).unwrap(),
+        };
+        let (mut a, mut b) = (TestAlloc::new(16), TestAlloc::new(16));
+        let (mut fast, mut range) = (new(&mut a), new(&mut b));
+        let mut t = RecordingTlb::new();
+        let mut ipa = 0x4000_0000;
+        for kind in MemoryKind::ALL {
+            for perms in all_perms() {
+                for size in [0x1000, 2 * MIB] {
+                    ipa += 2 * MIB;
+                    let (at, pa) = (Ipa(ipa), PhysAddr(ipa + GIB));
+                    let level = fast.leaf_level(at, pa, size).unwrap();
+                    let one = fast.map_leaf(&mut a, &mut t, at, pa, level, kind, perms);
+                    let all = range.map(&mut b, &mut t, at, pa, size, kind, perms);
+                    let what = format!("fwb {fwb} host {host} {kind:?} {perms:?} {size:#x}");
+                    assert_eq!(one, all.map(drop), "{what}");
+                    assert_eq!(fast.lookup(at), range.lookup(at), "{what}");
+                }
+            }
+        }
+        assert_eq!(fast.table_pages(), range.table_pages());
+    }
+}
+
+#[test]
+fn leaf_level_names_one_aligned_leaf_or_none() {
+    let (s2, _a, _t) = vm(true);
+    let level = |ipa: u64, pa: u64, size: u64| s2.leaf_level(Ipa(ipa), PhysAddr(pa), size);
+    assert_eq!(level(0x1000, 0x5000, 0x1000), Some(3));
+    assert_eq!(level(2 * MIB, 4 * MIB, 2 * MIB), Some(2));
+    assert_eq!(level(GIB, 3 * GIB, GIB), Some(1));
+    assert_eq!(level(2 * MIB, 0x1000, 2 * MIB), None, "PA not aligned");
+    assert_eq!(level(0x1000, 2 * MIB, 2 * MIB), None, "IPA not aligned");
+    assert_eq!(level(0, 0, 0x2000), None, "two pages");
+    assert_eq!(level(0, 0, 0), None);
+    // A 32-bit VM starts at level 2: a 1 GiB range is not one of its leaves.
+    let mut a = TestAlloc::new(8);
+    let small = Stage2::new(&mut a, vtcr_for(0, 32, false).unwrap(), Vmid::HOST, true).unwrap();
+    assert_eq!(small.leaf_level(Ipa(GIB), PhysAddr(GIB), GIB), None);
+    assert_eq!(small.leaf_level(Ipa(GIB), PhysAddr(GIB), 2 * MIB), Some(2));
+}
+
+#[test]
+fn a_leaf_over_a_hole_needs_only_a_dsb_never_an_invalidation() {
+    let (mut s2, mut a, mut t) = vm(true);
+    let (ram, rw) = (MemoryKind::Ram, Perms::RW);
+    s2.map_leaf(&mut a, &mut t, Ipa(0x1000), PhysAddr(0x1000), 3, ram, rw)
+        .unwrap();
+    // New tables: the branch is published, then the link.
+    assert_eq!(t.take(), [Call::DsbIshst, Call::DsbIshst]);
+    s2.map_leaf(&mut a, &mut t, Ipa(0x2000), PhysAddr(0x2000), 3, ram, rw)
+        .unwrap();
+    assert_eq!(t.take(), [Call::DsbIshst]);
+    // Already mapped: nothing to publish.
+    s2.map_leaf(&mut a, &mut t, Ipa(0x2000), PhysAddr(0x2000), 3, ram, rw)
+        .unwrap();
+    assert_eq!(t.take(), []);
+}
+
+#[test]
+fn a_leaf_beyond_the_cpus_pa_size_or_of_an_unencodable_kind_is_refused() {
+    let (mut s2, mut a, mut t) = vm(false);
+    let (ram, rw) = (MemoryKind::Ram, Perms::RW);
+    // 40-bit PA CPU.
+    assert_eq!(
+        s2.map_leaf(&mut a, &mut t, Ipa(0), PhysAddr(1 << 40), 3, ram, rw),
+        Err(S2Error::Table(MapError::OutOfRange))
+    );
+    assert_eq!(
+        s2.map_leaf(
+            &mut a,
+            &mut t,
+            Ipa(0),
+            PhysAddr(0),
+            3,
+            MemoryKind::CacheableDevice,
+            rw
+        ),
+        Err(S2Error::Attr(AttrError::NeedsFwb))
+    );
+    s2.map_leaf(
+        &mut a,
+        &mut t,
+        Ipa(0),
+        PhysAddr((1 << 40) - 2 * MIB),
+        2,
+        ram,
+        rw,
+    )
+    .unwrap();
+    assert_eq!(a.used(), 3);
+    assert_eq!(s2.table().audit_tables(), (1, 0));
 }
