@@ -25,9 +25,13 @@ pub struct Running {
 /// This CPU's world-switch state.
 pub struct CpuState {
     pub running: Option<Running>,
-    /// The host's EL1 and EL2 view while a guest runs.
+    /// The host's EL1 registers while a guest runs.
     host_el1: El1Regs,
+    /// The host's EL2 view (constant: the host cannot change EL2 registers), read at the
+    /// first VCPU_RUN; `hcr` is 0 until then.
     host_el2: El2World,
+    /// Guest HCR_EL2 without and with FWB, derived from the host's at the same time.
+    guest_hcr: [u64; 2],
     /// The host's FP/SIMD registers while the guest owns them.
     host_fp: FpRegs,
     /// Whether the FP/SIMD registers hold the running guest's state (else the host's). FP
@@ -51,6 +55,7 @@ static CPU0: CpuCell = CpuCell(UnsafeCell::new(CpuState {
         vtcr: 0,
         vmpidr: 0,
     },
+    guest_hcr: [0; 2],
     host_fp: FpRegs::ZERO,
     guest_owns_fp: false,
 }));
@@ -129,12 +134,18 @@ pub struct GuestStage2 {
 /// until the guest first uses it (see [`take_fp`]). Returns the Context to resume.
 #[inline]
 pub fn to_guest(cpu: &mut CpuState, vc: &mut Vcpu, s2: &GuestStage2, run: Running) -> *mut Context {
-    cpu.host_el2 = read_world();
+    if cpu.host_el2.hcr == 0 {
+        cpu.host_el2 = read_world();
+        cpu.guest_hcr = [
+            guest_hcr(cpu.host_el2.hcr, false),
+            guest_hcr(cpu.host_el2.hcr, true),
+        ];
+    }
     switch_el1(&mut cpu.host_el1, &vc.el1);
     vc.el1_injected = false;
     write_world(
         &El2World {
-            hcr: guest_hcr(cpu.host_el2.hcr, s2.fwb),
+            hcr: cpu.guest_hcr[s2.fwb as usize],
             vttbr: s2.vttbr,
             vtcr: s2.vtcr,
             vmpidr: vc.vmpidr,
