@@ -14,7 +14,9 @@
 //! is one aligned 64-bit store, so a concurrent walker sees the old or the new descriptor.
 //!
 //! Splits are never undone (no merging of small leaves back into a block); unmapping a
-//! range frees the tables it empties, so a later map there can use blocks again.
+//! range frees the tables it empties, so a later map there can use blocks again. To know
+//! that a table became empty without reading its 512 entries, each table descriptor
+//! carries the number of valid entries in the table it links (see [`LIVE_SHIFT`]).
 
 use crate::addr::PhysAddr;
 
@@ -158,6 +160,7 @@ pub struct PageTable {
     tables: u64,
 }
 
+#[inline(always)]
 const fn level_shift(level: u8) -> u32 {
     12 + 9 * (3 - level as u32)
 }
@@ -172,9 +175,43 @@ const fn leaf_desc(pa: u64, attrs: u64, level: u8) -> u64 {
     (pa & OA_MASK) | attrs | kind | DESC_VALID
 }
 
-/// A descriptor linking the table page at `table`.
-const fn table_desc(table: PhysAddr) -> u64 {
-    (table.0 & OA_MASK) | DESC_TABLE_OR_PAGE | DESC_VALID
+/// Bits [11:2] of a table descriptor are IGNORED by the walker (as long as neither
+/// FEAT_HAFT nor the LPA2 format is turned on, and this engine turns on neither): there
+/// the engine keeps how many valid entries the linked table holds (0..=512), so an unmap
+/// sees that it emptied a table from its link alone. The root's entries are not counted.
+const LIVE_SHIFT: u32 = 2;
+const LIVE_MASK: u64 = 0x3ff << LIVE_SHIFT;
+
+/// A descriptor linking the table page at `table`, which holds `live` valid entries.
+const fn table_desc(table: PhysAddr, live: u64) -> u64 {
+    (table.0 & OA_MASK) | (live << LIVE_SHIFT & LIVE_MASK) | DESC_TABLE_OR_PAGE | DESC_VALID
+}
+
+/// Valid entries in the table that the table descriptor `desc` links.
+const fn live_entries(desc: u64) -> u64 {
+    (desc & LIVE_MASK) >> LIVE_SHIFT
+}
+
+/// The table linked by `up` gained one valid entry (`gained`) or lost one. Only the
+/// ignored bits change, so the live link needs no break-before-make. The count wraps
+/// inside its field rather than spill into the address (it cannot leave 0..=512 while
+/// every entry write goes through here; tests audit it). The root is linked by nothing:
+/// its `up` is a scratch word nobody reads, which spares every walk a "root?" test.
+///
+/// # Safety
+/// `up` must point at a valid table descriptor of a table page from a `TableAlloc`, or at
+/// a scratch word.
+#[inline(always)]
+unsafe fn count_entry(up: *mut u64, gained: bool) {
+    const ONE: u64 = 1 << LIVE_SHIFT;
+    // SAFETY: the caller's promise.
+    let desc = unsafe { up.read_volatile() };
+    let counted = match gained {
+        true => desc.wrapping_add(ONE),
+        false => desc.wrapping_sub(ONE),
+    };
+    // SAFETY: as above.
+    unsafe { up.write_volatile(desc & !LIVE_MASK | counted & LIVE_MASK) };
 }
 
 /// Most tables [`PageTable::map_leaf`] may need to add: one per level below the root.
@@ -183,8 +220,13 @@ const MAX_NEW_TABLES: usize = 3;
 /// What a walk towards one leaf found in its way.
 enum Reach {
     /// The invalid entry at `at`: the leaf goes here if `at` is its level, else the
-    /// tables for the levels between are missing.
-    Hole { entry: *mut u64, at: u8 },
+    /// tables for the levels between are missing. `up` links the entry's table (see
+    /// [`count_entry`]).
+    Hole {
+        entry: *mut u64,
+        at: u8,
+        up: *mut u64,
+    },
     /// A leaf (this size or a larger block) already covers the address.
     Covered,
     /// A table sits where the leaf would go: smaller leaves are mapped inside its range.
@@ -215,6 +257,7 @@ impl Geometry {
         (self.root_entries() as u64).div_ceil(ENTRIES as u64)
     }
 
+    #[inline(always)]
     fn index(&self, va: u64, level: u8) -> usize {
         let shift = level_shift(level);
         let bits = if level == self.start_level {
@@ -410,6 +453,7 @@ impl PageTable {
                 let _ = self.edit(
                     &mut ed,
                     self.geo.root,
+                    &mut 0,
                     self.geo.start_level,
                     va,
                     end,
@@ -440,29 +484,35 @@ impl PageTable {
     ) -> Result<(), MapError> {
         self.check_leaf_args(va, pa, level)?;
         let leaf = leaf_desc(pa.0, attrs & LEAF_ATTR_MASK, level);
-        let (entry, link) = match self.reach(va, level) {
+        let mut root_up = 0;
+        let (entry, up, link) = match self.reach(va, level, &mut root_up) {
             Reach::Covered => return Ok(()),
             Reach::Table => return Err(MapError::AlreadyMapped),
-            Reach::Hole { entry, at } if at == level => (entry, leaf),
-            Reach::Hole { entry, at } => {
+            Reach::Hole { entry, at, up } if at == level => (entry, up, leaf),
+            Reach::Hole { entry, at, up } => {
                 let link = self.new_branch(alloc, va, at + 1, level, leaf)?;
                 // The branch's contents reach every walker before the link that makes it
                 // live.
                 sync.publish();
-                (entry, link)
+                (entry, up, link)
             }
         };
         // SAFETY: `reach` found the entry in a table of ours, invalid, so no walker holds
-        // it: no break-before-make.
-        unsafe { entry.write_volatile(link) };
+        // it: no break-before-make. `up` is the live link of that table.
+        unsafe {
+            entry.write_volatile(link);
+            count_entry(up, true);
+        }
         sync.publish();
         Ok(())
     }
 
     /// Walk towards the leaf at `level` for `va` (inside the input range) and say what is
-    /// in the way. The fault path's walk: one read per level, nothing else.
-    fn reach(&self, va: u64, level: u8) -> Reach {
+    /// in the way; `root_up` stands for the root's link. The fault path's walk: one read
+    /// per level, nothing else.
+    fn reach(&self, va: u64, level: u8, root_up: *mut u64) -> Reach {
         let mut table = self.geo.root;
+        let mut up = root_up;
         let mut shift = level_shift(self.geo.start_level);
         // `va` is inside the input range, so its root index needs no mask.
         let mut index = va >> shift;
@@ -472,12 +522,13 @@ impl PageTable {
             // SAFETY: as above.
             let desc = unsafe { entry.read_volatile() };
             if desc & DESC_VALID == 0 {
-                return Reach::Hole { entry, at };
+                return Reach::Hole { entry, at, up };
             }
             if is_leaf(desc, at) {
                 return Reach::Covered;
             }
             table = PhysAddr(desc & OA_MASK);
+            up = entry;
             shift -= 9;
             index = (va >> shift) & (ENTRIES as u64 - 1);
         }
@@ -486,7 +537,11 @@ impl PageTable {
         // SAFETY: as above.
         let desc = unsafe { entry.read_volatile() };
         if desc & DESC_VALID == 0 {
-            Reach::Hole { entry, at: level }
+            Reach::Hole {
+                entry,
+                at: level,
+                up,
+            }
         } else if is_leaf(desc, level) {
             Reach::Covered
         } else {
@@ -541,7 +596,7 @@ impl PageTable {
             // SAFETY: a zeroed page fresh from the allocator, reachable by no walker yet;
             // the index is inside it.
             unsafe { entry_ptr(*page, self.geo.index(va, at)).write_volatile(desc) };
-            desc = table_desc(*page);
+            desc = table_desc(*page, 1);
         }
         self.tables += pages.len() as u64;
         Ok(desc)
@@ -633,7 +688,8 @@ impl PageTable {
             sync,
             stats: MapStats::default(),
         };
-        let r = self.edit(&mut ed, self.geo.root, self.geo.start_level, va, end, op);
+        let (root, level) = (self.geo.root, self.geo.start_level);
+        let r = self.edit(&mut ed, root, &mut 0, level, va, end, op);
         // Tables linked by splits must be visible before the guest runs again.
         ed.sync.publish();
         r.map(|()| ed.stats)
@@ -672,6 +728,8 @@ impl PageTable {
         stats: &mut MapStats,
     ) -> Result<u64, MapError> {
         let mut table = self.geo.root;
+        let mut root_up = 0;
+        let mut up: *mut u64 = &mut root_up;
         let mut level = self.geo.start_level;
         loop {
             let shift = level_shift(level);
@@ -687,7 +745,11 @@ impl PageTable {
                 || (blocks && level >= 1 && (va | pa) & (block - 1) == 0 && remaining >= block);
             if desc & DESC_VALID == 0 && leaf_ok {
                 // SAFETY: as above. The entry is invalid, so no walker holds it: no BBM.
-                unsafe { entry.write_volatile(leaf_desc(pa, attrs, level)) };
+                // `up` is the live link of `table`.
+                unsafe {
+                    entry.write_volatile(leaf_desc(pa, attrs, level));
+                    count_entry(up, true);
+                }
                 match level {
                     1 => stats.blocks_1g += 1,
                     2 => stats.blocks_2m += 1,
@@ -704,11 +766,15 @@ impl PageTable {
                 stats.tables += 1;
                 // SAFETY: as above. The new table is zeroed (all invalid), so a walker that
                 // sees the link early finds nothing rather than garbage.
-                unsafe { entry.write_volatile(table_desc(next)) };
+                unsafe {
+                    entry.write_volatile(table_desc(next, 0));
+                    count_entry(up, true);
+                }
                 table = next;
             } else {
                 table = PhysAddr(desc & OA_MASK);
             }
+            up = entry;
             level += 1;
         }
     }
@@ -739,12 +805,15 @@ impl PageTable {
         })
     }
 
-    /// Apply `op` to every leaf in `[start, end)` below `table` (at `level`), recursing
-    /// into tables and splitting blocks the range covers only in part.
+    /// Apply `op` to every leaf in `[start, end)` below `table` (at `level`, linked by `up`,
+    /// see [`count_entry`]), recursing into tables and splitting blocks the range covers
+    /// only in part.
+    #[allow(clippy::too_many_arguments)]
     fn edit<A: TableAlloc, S: TlbSync>(
         &mut self,
         ed: &mut Editor<A, S>,
         table: PhysAddr,
+        up: *mut u64,
         level: u8,
         start: u64,
         end: u64,
@@ -770,8 +839,12 @@ impl PageTable {
                 match op {
                     Edit::Protect(attrs) if desc & LEAF_ATTR_MASK == attrs => continue,
                     Edit::Unmap if whole => {
-                        // SAFETY: `entry` is a live entry of ours (see above).
-                        unsafe { break_entry(entry, eva, level, ed.sync) };
+                        // SAFETY: `entry` is a live entry of ours (see above), `up` the
+                        // live link of its table.
+                        unsafe {
+                            break_entry(entry, eva, level, ed.sync);
+                            count_entry(up, false);
+                        }
                         ed.stats.unmapped += 1;
                         continue;
                     }
@@ -790,13 +863,17 @@ impl PageTable {
             }
             // SAFETY: as above; the entry is now a table (maybe just made by the split).
             let child = PhysAddr(unsafe { entry.read_volatile() } & OA_MASK);
-            let result = self.edit(ed, child, level + 1, s, e, op);
+            let result = self.edit(ed, child, entry, level + 1, s, e, op);
             // Even after an error below, a table the walk emptied is detached and freed, so
-            // an empty table never stays linked.
-            // SAFETY: `child` is a table page of ours.
-            if matches!(op, Edit::Unmap) && unsafe { table_is_empty(child) } {
+            // an empty table never stays linked. Its link says how many entries it kept.
+            // SAFETY: as above.
+            let emptied = live_entries(unsafe { entry.read_volatile() }) == 0;
+            if matches!(op, Edit::Unmap) && emptied {
                 // SAFETY: as above.
-                unsafe { break_entry(entry, eva, level, ed.sync) };
+                unsafe {
+                    break_entry(entry, eva, level, ed.sync);
+                    count_entry(up, false);
+                }
                 ed.alloc.free_table(child);
                 self.tables = self.tables.saturating_sub(1);
                 ed.stats.tables_freed += 1;
@@ -845,7 +922,7 @@ impl PageTable {
         // SAFETY: the caller promises `entry` is a live entry of ours.
         unsafe {
             break_entry(entry, va, level, ed.sync);
-            entry.write_volatile((table.0 & OA_MASK) | DESC_TABLE_OR_PAGE | DESC_VALID);
+            entry.write_volatile(table_desc(table, ENTRIES as u64));
         }
         Ok(())
     }
@@ -864,6 +941,7 @@ unsafe fn break_entry(entry: *mut u64, va: u64, level: u8, sync: &mut impl TlbSy
 
 /// # Safety
 /// `table` must be a table page from a `TableAlloc`.
+#[cfg(test)]
 unsafe fn table_is_empty(table: PhysAddr) -> bool {
     // SAFETY: the caller's promise; every index is inside the page.
     (0..ENTRIES).all(|i| unsafe { entry_ptr(table, i).read_volatile() } == 0)
@@ -953,7 +1031,8 @@ impl PageTable {
         }
     }
 
-    /// (linked non-root tables, of which empty), by walking the whole table.
+    /// (linked non-root tables, of which empty), by walking the whole table. Panics if a
+    /// link's count of valid entries is not what its table holds.
     pub(crate) fn audit_tables(&self) -> (u64, u64) {
         fn walk(table: PhysAddr, level: u8, entries: usize, acc: &mut (u64, u64)) {
             for idx in 0..entries {
@@ -962,6 +1041,18 @@ impl PageTable {
                 if desc & DESC_VALID != 0 && !is_leaf(desc, level) {
                     let child = PhysAddr(desc & OA_MASK);
                     acc.0 += 1;
+                    let live = (0..ENTRIES)
+                        // SAFETY: as above.
+                        .filter(
+                            |&i| unsafe { entry_ptr(child, i).read_volatile() } & DESC_VALID != 0,
+                        )
+                        .count() as u64;
+                    assert_eq!(
+                        live_entries(desc),
+                        live,
+                        "table {child:?} (level {}) is linked with a stale count",
+                        level + 1
+                    );
                     // SAFETY: as above.
                     if unsafe { table_is_empty(child) } {
                         acc.1 += 1;
@@ -1423,6 +1514,11 @@ pub(crate) mod tests {
             s.invalidations(),
             [(2 * MIB, 2), (2 * MIB + 0x5000, 3), (2 * MIB + 0x6000, 3)]
         );
+        assert_eq!(
+            t.audit_tables(),
+            (2, 0),
+            "the split table counts 510 entries"
+        );
     }
 
     #[test]
@@ -1466,6 +1562,28 @@ pub(crate) mod tests {
         for (k, &(freed_at, _)) in a.freed.iter().enumerate() {
             assert!(freed_at > inv_ticks[k + 1], "table {k} freed too early");
         }
+    }
+
+    #[test]
+    fn table_links_count_valid_entries_in_bits_the_walker_ignores() {
+        let mut a = TestAlloc::new(8);
+        let mut t = PageTable::new(&mut a, 1, 40).unwrap();
+        let mut s = TestSync::default();
+        t.map(&mut a, 0x1000, PhysAddr(0x1000), 0x3000, ATTRS, true)
+            .unwrap();
+        // SAFETY: the root and the tables linked from it are this table's own pages.
+        let link = |table: PhysAddr, idx| unsafe { entry_ptr(table, idx).read_volatile() };
+        let l2 = link(t.root(), 0);
+        let l3 = link(PhysAddr(l2 & OA_MASK), 0);
+        assert_eq!((live_entries(l2), live_entries(l3)), (1, 3));
+        for desc in [l2, l3] {
+            assert_eq!(desc & !LIVE_MASK, table_desc(PhysAddr(desc & OA_MASK), 0));
+        }
+        t.unmap(&mut a, &mut s, 0x2000, 0x1000).unwrap();
+        assert_eq!(live_entries(link(PhysAddr(l2 & OA_MASK), 0)), 2);
+        t.unmap(&mut a, &mut s, 0, 2 * MIB).unwrap();
+        assert_eq!(link(t.root(), 0), 0, "emptied and freed");
+        assert_eq!(a.used(), 2);
     }
 
     #[test]

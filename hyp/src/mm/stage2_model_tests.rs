@@ -8,7 +8,8 @@
 //! - lookups agree with the model on sampled pages (every page now and then, and at the end);
 //! - break-before-make: every leaf the operation changed or removed was invalidated for this
 //!   VM's VMID, after a `dsb ishst`, while the table no longer translated it;
-//! - table pages in use = pages the allocator has out, and no empty table stays linked.
+//! - table pages in use = pages the allocator has out, and no empty table stays linked;
+//!   every table's link counts its valid entries right (checked every 100 operations).
 //!
 //! Occasionally the table-page budget is cut to provoke `OutOfTables` midway; then the
 //! documented partial outcomes are checked instead (map: nothing; unmap/remap: each page old
@@ -416,6 +417,9 @@ fn run_model(seed: u64, fwb: bool) {
         }
         if step % 2500 == 2499 {
             w.check_all(&format!("full check after op {step}"));
+        } else if step % 100 == 99 {
+            // Every link's count of valid entries (what unmaps free tables by) is right.
+            w.s2.table().audit_tables();
         }
     }
     assert!(outcomes.iter().all(|&n| n > 500), "op mix {outcomes:?}");
