@@ -450,10 +450,11 @@ impl PageTable {
                     sync,
                     stats: MapStats::default(),
                 };
+                let mut root_up = 0; // the root's link: see `count_entry`
                 let _ = self.edit(
                     &mut ed,
                     self.geo.root,
-                    &mut 0,
+                    &mut root_up,
                     self.geo.start_level,
                     va,
                     end,
@@ -484,7 +485,7 @@ impl PageTable {
     ) -> Result<(), MapError> {
         self.check_leaf_args(va, pa, level)?;
         let leaf = leaf_desc(pa.0, attrs & LEAF_ATTR_MASK, level);
-        let mut root_up = 0;
+        let mut root_up = 0; // the root's link: see `count_entry`
         let (entry, up, link) = match self.reach(va, level, &mut root_up) {
             Reach::Covered => return Ok(()),
             Reach::Table => return Err(MapError::AlreadyMapped),
@@ -689,7 +690,8 @@ impl PageTable {
             stats: MapStats::default(),
         };
         let (root, level) = (self.geo.root, self.geo.start_level);
-        let r = self.edit(&mut ed, root, &mut 0, level, va, end, op);
+        let mut root_up = 0; // the root's link: see `count_entry`
+        let r = self.edit(&mut ed, root, &mut root_up, level, va, end, op);
         // Tables linked by splits must be visible before the guest runs again.
         ed.sync.publish();
         r.map(|()| ed.stats)
@@ -728,7 +730,7 @@ impl PageTable {
         stats: &mut MapStats,
     ) -> Result<u64, MapError> {
         let mut table = self.geo.root;
-        let mut root_up = 0;
+        let mut root_up = 0; // the root's link: see `count_entry`
         let mut up: *mut u64 = &mut root_up;
         let mut level = self.geo.start_level;
         loop {
