@@ -73,28 +73,33 @@ pub unsafe fn zero_pages(start: usize, pages: usize) {
     match zva_block_bytes() {
         // Four blocks a step (fewer loop instructions): a page is whole steps.
         Some(block) if block <= 1024 => {
-            for addr in (start..end).step_by(4 * block) {
+            let mut addr = start;
+            while addr < end {
                 // SAFETY: the caller owns the memory, Normal and block aligned; DC ZVA
-                // writes zeroes to the four blocks and nowhere else.
+                // writes zeroes to the four blocks from `addr` and nowhere else.
                 unsafe {
                     asm!(
-                        "dc zva, {0}",
-                        "dc zva, {1}",
-                        "dc zva, {2}",
-                        "dc zva, {3}",
-                        in(reg) addr,
-                        in(reg) addr + block,
-                        in(reg) addr + 2 * block,
-                        in(reg) addr + 3 * block,
+                        "dc zva, {addr}",
+                        "add {addr}, {addr}, {block}",
+                        "dc zva, {addr}",
+                        "add {addr}, {addr}, {block}",
+                        "dc zva, {addr}",
+                        "add {addr}, {addr}, {block}",
+                        "dc zva, {addr}",
+                        "add {addr}, {addr}, {block}",
+                        addr = inout(reg) addr,
+                        block = in(reg) block,
                         options(nostack, preserves_flags)
                     )
                 };
             }
         }
         Some(block) => {
-            for addr in (start..end).step_by(block) {
+            let mut addr = start;
+            while addr < end {
                 // SAFETY: as above, one block.
                 unsafe { asm!("dc zva, {}", in(reg) addr, options(nostack, preserves_flags)) };
+                addr += block;
             }
         }
         // SAFETY: the caller's promise.

@@ -7,9 +7,16 @@ use crate::mm::ranges::RangeSet;
 use buddy_system_allocator::FrameAllocator;
 
 const PAGE_SHIFT: u32 = 12;
+/// Single pages kept out of the buddy allocator when freed (see `Frames::spare`).
+const SPARE_PAGES: usize = 16;
 
 pub struct Frames {
     buddy: FrameAllocator<32>,
+    /// Single pages freed lately, handed out again first. Table pages come and go one at a
+    /// time (a MEMSLOT_CLEAR frees them, the next fault takes them again), and the buddy's
+    /// bookkeeping (a BTreeSet per order) costs hundreds of instructions each way. A run
+    /// the buddy cannot find gets these pages back first, so they cannot starve it.
+    spare: heapless::Vec<PhysAddr, SPARE_PAGES>,
     free_pages: u64,
     total_pages: u64,
 }
@@ -24,6 +31,7 @@ impl Frames {
     pub fn new() -> Self {
         Frames {
             buddy: FrameAllocator::new(),
+            spare: heapless::Vec::new(),
             free_pages: 0,
             total_pages: 0,
         }
@@ -44,14 +52,36 @@ impl Frames {
 
     /// `count` contiguous pages, aligned to the next power of two of `count`.
     pub fn alloc(&mut self, count: usize) -> Option<PhysAddr> {
-        let frame = self.buddy.alloc(count)?;
+        let spare = if count == 1 { self.spare.pop() } else { None };
+        let pa = match spare {
+            Some(pa) => pa,
+            None => self.alloc_buddy(count)?,
+        };
         self.free_pages -= count as u64;
+        Some(pa)
+    }
+
+    /// `count` pages from the buddy allocator, with the spare pages given back to it first
+    /// if it has no such run without them.
+    fn alloc_buddy(&mut self, count: usize) -> Option<PhysAddr> {
+        let frame = match self.buddy.alloc(count) {
+            Some(frame) => frame,
+            None if !self.spare.is_empty() => {
+                while let Some(pa) = self.spare.pop() {
+                    self.buddy.dealloc((pa.0 >> PAGE_SHIFT) as usize, 1);
+                }
+                self.buddy.alloc(count)?
+            }
+            None => return None,
+        };
         Some(PhysAddr((frame as u64) << PAGE_SHIFT))
     }
 
     /// Give back pages from `alloc`.
     pub fn free(&mut self, pa: PhysAddr, count: usize) {
-        self.buddy.dealloc((pa.0 >> PAGE_SHIFT) as usize, count);
+        if count != 1 || self.spare.push(pa).is_err() {
+            self.buddy.dealloc((pa.0 >> PAGE_SHIFT) as usize, count);
+        }
         self.free_pages += count as u64;
     }
 
@@ -139,6 +169,45 @@ mod tests {
         assert!(set
             .iter()
             .any(|r| r.contains(pa) && r.contains(PhysAddr(pa.0 + 15 * PAGE_SIZE))));
+    }
+
+    #[test]
+    fn a_freed_page_is_handed_out_again_first() {
+        let mut set = RangeSet::new();
+        set.add(PhysRange::new(0x4000_0000, 0x10_0000)).unwrap();
+        let mut f = Frames::new();
+        f.add(&set);
+        let (a, b) = (f.alloc(1).unwrap(), f.alloc(1).unwrap());
+        f.free(a, 1);
+        f.free(b, 1);
+        assert_eq!(f.free_bytes(), 0x10_0000);
+        assert_eq!(f.alloc(1), Some(b));
+        assert_eq!(f.alloc(1), Some(a));
+    }
+
+    #[test]
+    fn spare_pages_go_back_to_the_buddy_when_a_run_needs_them() {
+        // 32 pages: take them all, give 16 back one by one (all kept as spares), then a
+        // 16-page run can only be found once the spares are merged back.
+        let mut set = RangeSet::new();
+        set.add(PhysRange::new(0x4000_0000, 32 * PAGE_SIZE))
+            .unwrap();
+        let mut f = Frames::new();
+        f.add(&set);
+        let pages: std::vec::Vec<_> = (0..32).map(|_| f.alloc(1).unwrap()).collect();
+        let mut low: std::vec::Vec<_> = pages
+            .iter()
+            .copied()
+            .filter(|p| p.0 < 0x4001_0000)
+            .collect();
+        low.sort();
+        assert_eq!(low.len(), 16);
+        for &p in &low {
+            f.free(p, 1);
+        }
+        assert_eq!(f.alloc(16), Some(PhysAddr(0x4000_0000)));
+        assert_eq!(f.free_bytes(), 0);
+        assert_eq!(f.alloc(1), None);
     }
 
     #[test]

@@ -245,7 +245,7 @@ enum Edit {
 struct Editor<'a, A: TableAlloc, S: TlbSync> {
     alloc: &'a mut A,
     sync: &'a mut S,
-    stats: MapStats,
+    stats: &'a mut MapStats,
 }
 
 impl Geometry {
@@ -448,12 +448,13 @@ impl PageTable {
                 let mut ed = Editor {
                     alloc,
                     sync,
-                    stats: MapStats::default(),
+                    stats: &mut MapStats::default(),
                 };
+                let mut root_up = 0; // the root's link: see `count_entry`
                 let _ = self.edit(
                     &mut ed,
                     self.geo.root,
-                    &mut 0,
+                    &mut root_up,
                     self.geo.start_level,
                     va,
                     end,
@@ -484,7 +485,7 @@ impl PageTable {
     ) -> Result<(), MapError> {
         self.check_leaf_args(va, pa, level)?;
         let leaf = leaf_desc(pa.0, attrs & LEAF_ATTR_MASK, level);
-        let mut root_up = 0;
+        let mut root_up = 0; // the root's link: see `count_entry`
         let (entry, up, link) = match self.reach(va, level, &mut root_up) {
             Reach::Covered => return Ok(()),
             Reach::Table => return Err(MapError::AlreadyMapped),
@@ -613,8 +614,23 @@ impl PageTable {
         va: u64,
         size: u64,
     ) -> Result<MapStats, MapError> {
+        let mut stats = MapStats::default();
+        self.unmap_into(alloc, sync, va, size, &mut stats)?;
+        Ok(stats)
+    }
+
+    /// [`PageTable::unmap`], adding what it did to `stats`: a caller that keeps no counts
+    /// gets a small `Result` back instead of a large one copied through every layer.
+    pub fn unmap_into(
+        &mut self,
+        alloc: &mut impl TableAlloc,
+        sync: &mut impl TlbSync,
+        va: u64,
+        size: u64,
+        stats: &mut MapStats,
+    ) -> Result<(), MapError> {
         let end = self.check_span(va, size)?;
-        self.edit_range(alloc, sync, va, end, Edit::Unmap)
+        self.edit_range(alloc, sync, va, end, Edit::Unmap, stats)
     }
 
     /// Give every leaf in `[va, va + size)` the attribute bits `attrs` (output addresses
@@ -629,7 +645,10 @@ impl PageTable {
         attrs: u64,
     ) -> Result<MapStats, MapError> {
         let end = self.check_span(va, size)?;
-        self.edit_range(alloc, sync, va, end, Edit::Protect(attrs & LEAF_ATTR_MASK))
+        let mut stats = MapStats::default();
+        let op = Edit::Protect(attrs & LEAF_ATTR_MASK);
+        self.edit_range(alloc, sync, va, end, op, &mut stats)?;
+        Ok(stats)
     }
 
     /// Replace whatever is mapped in `[va, va + size)` by `[pa, pa + size)` with `attrs`:
@@ -682,17 +701,15 @@ impl PageTable {
         va: u64,
         end: u64,
         op: Edit,
-    ) -> Result<MapStats, MapError> {
-        let mut ed = Editor {
-            alloc,
-            sync,
-            stats: MapStats::default(),
-        };
+        stats: &mut MapStats,
+    ) -> Result<(), MapError> {
+        let mut ed = Editor { alloc, sync, stats };
         let (root, level) = (self.geo.root, self.geo.start_level);
-        let r = self.edit(&mut ed, root, &mut 0, level, va, end, op);
+        let mut root_up = 0; // the root's link: see `count_entry`
+        let r = self.edit(&mut ed, root, &mut root_up, level, va, end, op);
         // Tables linked by splits must be visible before the guest runs again.
         ed.sync.publish();
-        r.map(|()| ed.stats)
+        r
     }
 
     /// Map `[va, end)` leaf by leaf (the range is known to be free of leaves).
@@ -728,7 +745,7 @@ impl PageTable {
         stats: &mut MapStats,
     ) -> Result<u64, MapError> {
         let mut table = self.geo.root;
-        let mut root_up = 0;
+        let mut root_up = 0; // the root's link: see `count_entry`
         let mut up: *mut u64 = &mut root_up;
         let mut level = self.geo.start_level;
         loop {

@@ -251,19 +251,23 @@ impl Stage2 {
 
     /// Unmap `[ipa, ipa + size)` (holes are fine), splitting blocks at the ends and freeing
     /// emptied tables. Needs a table page only to split; without one, `OutOfTables` with a
-    /// prefix of the range unmapped.
+    /// prefix of the range unmapped. (No counts: nobody outside the tests reads them, and
+    /// MEMSLOT_CLEAR should not copy them around.)
     pub fn unmap(
         &mut self,
         alloc: &mut impl TableAlloc,
         tlb: &mut impl S2Maintenance,
         ipa: Ipa,
         size: u64,
-    ) -> Result<MapStats, S2Error> {
+    ) -> Result<(), S2Error> {
         let mut sync = ForVm {
             tlb,
             vmid: self.vmid,
         };
-        Ok(self.table.unmap(alloc, &mut sync, ipa.0, size)?)
+        let mut stats = MapStats::default();
+        Ok(self
+            .table
+            .unmap_into(alloc, &mut sync, ipa.0, size, &mut stats)?)
     }
 
     /// Make every mapped page of `[ipa, ipa + size)` `kind` with `perms` (addresses stay;
@@ -340,6 +344,21 @@ impl Stage2 {
     /// The table, for structural checks.
     pub(crate) fn table(&self) -> &PageTable {
         &self.table
+    }
+
+    /// [`Stage2::unmap`] with the counts of what it did.
+    pub(crate) fn unmap_counted(
+        &mut self,
+        alloc: &mut impl TableAlloc,
+        tlb: &mut impl S2Maintenance,
+        ipa: Ipa,
+        size: u64,
+    ) -> Result<MapStats, S2Error> {
+        let mut sync = ForVm {
+            tlb,
+            vmid: self.vmid,
+        };
+        Ok(self.table.unmap(alloc, &mut sync, ipa.0, size)?)
     }
 
     /// A recording TLB fake that watches this table: each invalidation records what a walk

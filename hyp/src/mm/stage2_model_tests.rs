@@ -471,7 +471,7 @@ fn random_sequences_exercise_blocks_splits_and_frees() {
                 op.mem,
                 op.perms,
             ),
-            OpKind::Unmap => w.s2.unmap(a, t, Ipa(op.ipa), op.size),
+            OpKind::Unmap => w.s2.unmap_counted(a, t, Ipa(op.ipa), op.size),
             OpKind::Protect => w.s2.protect(a, t, Ipa(op.ipa), op.size, op.mem, op.perms),
             OpKind::Fault => unreachable!("random_op makes no faults"),
         };

@@ -55,7 +55,8 @@ impl Vm {
 
     /// Map `[ipa, ipa + size)` of slot `index` (all of it is inside the slot). One page or
     /// block (a fault) takes the one-walk path, where a leaf already there is success; a
-    /// longer range (an eager slot) is mapped all or nothing and must be unmapped.
+    /// longer range (an eager slot) is mapped all or nothing, and none of it may be mapped
+    /// yet.
     pub fn map_slot_part(
         &mut self,
         index: usize,
