@@ -56,14 +56,10 @@ pub struct HostSetup {
     pub fwb: bool,
 }
 
-/// HCR_EL2 for a world below EL2. Guests also take physical interrupts and SErrors to EL2
-/// (IMO/FMO/AMO: an interrupt while a guest runs is an IRQ exit to the host); the host gets
-/// them directly.
-pub fn hcr_for(guest: bool, fwb: bool) -> u64 {
+/// HCR_EL2 for the host: it gets physical interrupts and SErrors directly (guests take
+/// them to EL2: [`guest_hcr`]).
+pub fn host_hcr(fwb: bool) -> u64 {
     let mut hcr = HCR_VM | HCR_SWIO | HCR_FB | HCR_BSU_IS | HCR_TSC | HCR_RW;
-    if guest {
-        hcr |= HCR_FMO | HCR_IMO | HCR_AMO;
-    }
     if has_pointer_auth() {
         hcr |= HCR_APK_API;
     }
@@ -141,7 +137,7 @@ fn has_pointer_auth() -> bool {
 /// be valid, unaliased and live forever; `stack_top` is this CPU's EL2 stack top (the
 /// caller's frames are abandoned).
 pub unsafe fn enter_host(setup: &HostSetup, ctx: *mut Context, stack_top: u64) -> ! {
-    let hcr = hcr_for(false, setup.fwb);
+    let hcr = host_hcr(setup.fwb);
     let (midr, mpidr, pmcr): (u64, u64, u64);
     // SAFETY: ID and PMU control reads have no side effects.
     unsafe {
@@ -186,6 +182,13 @@ pub unsafe fn enter_host(setup: &HostSetup, ctx: *mut Context, stack_top: u64) -
             asm!("msr icc_sre_el2, {}", "isb", in(reg) ICC_SRE_EL2_SRE_ENABLE, options(nostack));
         }
     }
+    // The host cannot change these: the world switch puts them back after every guest.
+    crate::arch::switch::set_host_world(&El2World {
+        hcr,
+        vttbr: setup.vttbr,
+        vtcr: setup.vtcr,
+        vmpidr: mpidr,
+    });
     let mut first = Context::ZERO;
     first.x[0] = setup.dtb;
     first.elr = setup.entry;

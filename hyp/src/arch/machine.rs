@@ -5,7 +5,7 @@ use crate::addr::PhysRange;
 use crate::arch::at::at_s12e1r;
 use crate::arch::cache;
 use crate::arch::el1_state::{restore_el1, save_el1};
-use crate::arch::host_entry::{hcr_for, load_world, El2World};
+use crate::arch::host_entry::{guest_hcr, load_world, El2World};
 use crate::arch::tlb::ArchTlb;
 use crate::mm::stage2::Ipa;
 use crate::mm::tlb::S2Maintenance;
@@ -96,7 +96,7 @@ impl Machine for ArchMachine {
         };
         restore_el1(g.el1);
         load_world(&El2World {
-            hcr: hcr_for(true, g.fwb),
+            hcr: guest_hcr(host_world.hcr, g.fwb),
             vttbr: g.vttbr,
             vtcr: g.vtcr,
             vmpidr: host_world.vmpidr,

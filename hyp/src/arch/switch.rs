@@ -27,8 +27,8 @@ pub struct CpuState {
     pub running: Option<Running>,
     /// The host's EL1 registers while a guest runs.
     host_el1: El1Regs,
-    /// The host's EL2 view (constant: the host cannot change EL2 registers), read at the
-    /// first VCPU_RUN; `hcr` is 0 until then.
+    /// The host's EL2 view (constant: the host cannot change EL2 registers), set before
+    /// the host first runs (`set_host_world`).
     host_el2: El2World,
     /// Guest HCR_EL2 without and with FWB, derived from the host's at the same time.
     guest_hcr: [u64; 2],
@@ -63,49 +63,28 @@ static CPU0: CpuCell = CpuCell(UnsafeCell::new(CpuState {
 /// This CPU's state, without a lock: no other CPU touches it.
 ///
 /// # Safety
-/// Call once per trap, from the trap path (exceptions masked, never re-entered), and drop
-/// the reference before the trap returns.
+/// Call once per trap, from the trap path (exceptions masked, never re-entered), or at boot
+/// before the host runs, and drop the reference before returning.
 #[inline]
 pub unsafe fn this_cpu() -> &'static mut CpuState {
     // SAFETY: per the contract, this is the only live reference to this CPU's state.
     unsafe { &mut *CPU0.0.get() }
 }
 
-#[inline]
-fn read_world() -> El2World {
-    let w: El2World;
-    // SAFETY: reading EL2 configuration registers has no side effects.
-    unsafe {
-        let (hcr, vttbr, vtcr, vmpidr);
-        asm!(
-            "mrs {hcr}, hcr_el2",
-            "mrs {vttbr}, vttbr_el2",
-            "mrs {vtcr}, vtcr_el2",
-            "mrs {vmpidr}, vmpidr_el2",
-            hcr = out(reg) hcr,
-            vttbr = out(reg) vttbr,
-            vtcr = out(reg) vtcr,
-            vmpidr = out(reg) vmpidr,
-            options(nomem, nostack, preserves_flags),
-        );
-        w = El2World {
-            hcr,
-            vttbr,
-            vtcr,
-            vmpidr,
-        };
-    }
-    w
+/// Record the host's EL2 view (it cannot change it) before the host first runs.
+pub fn set_host_world(w: &El2World) {
+    // SAFETY: called once at boot, before the host runs, so no trap holds this CPU's state.
+    let cpu = unsafe { this_cpu() };
+    cpu.host_el2 = *w;
+    cpu.guest_hcr = [guest_hcr(w.hcr, false), guest_hcr(w.hcr, true)];
 }
 
 /// Switch EL2's view to `w` and set CPTR_EL2 (`trap_fp`: FP/SIMD use below EL2 traps).
 #[inline]
 fn write_world(w: &El2World, trap_fp: bool) {
     let cptr = CPTR_EL2_NO_TRAPS | if trap_fp { CPTR_EL2_TFP } else { 0 };
-    // SAFETY: these configure the EL1&0 regime, which only runs after the caller's ERET
-    // (context-synchronizing, see the module comment); VMIDs keep the worlds' TLB entries
-    // apart, so no invalidation is needed. CPTR_EL2.TFP set here only matters for EL2 once
-    // an ISB follows, and EL2 does not touch FP before the ERET.
+    // SAFETY: EL1&0 configuration, live only after the caller's ERET (module comment);
+    // VMIDs keep TLB entries apart; EL2 touches no FP before that ERET.
     unsafe {
         asm!(
             "msr hcr_el2, {hcr}",
@@ -134,13 +113,6 @@ pub struct GuestStage2 {
 /// until the guest first uses it (see [`take_fp`]). Returns the Context to resume.
 #[inline]
 pub fn to_guest(cpu: &mut CpuState, vc: &mut Vcpu, s2: &GuestStage2, run: Running) -> *mut Context {
-    if cpu.host_el2.hcr == 0 {
-        cpu.host_el2 = read_world();
-        cpu.guest_hcr = [
-            guest_hcr(cpu.host_el2.hcr, false),
-            guest_hcr(cpu.host_el2.hcr, true),
-        ];
-    }
     switch_el1(&mut cpu.host_el1, &vc.el1);
     vc.el1_injected = false;
     write_world(

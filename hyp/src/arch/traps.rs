@@ -55,7 +55,7 @@ pub unsafe fn handle(ctx: *mut Context, kind: u64) -> *mut Context {
     // SAFETY: the host's Context (world.rs contract), not referenced elsewhere now.
     let host = unsafe { &mut *ctx };
     if kind == KIND_SYNC
-        && host.x[0] == Function::VcpuRun as u64
+        && host.x[0] as u32 == Function::VcpuRun as u32
         && Esr(esr_el2()).ec_raw() == ec::HVC64
     {
         return host_vcpu_run(cpu, host).unwrap_or(ctx);
