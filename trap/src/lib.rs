@@ -7,10 +7,21 @@
 #[cfg(target_arch = "aarch64")]
 use stile_hyp::arch::world::Context;
 
-/// `ctx`: the per-CPU current world (world.rs); returns the world to resume.
+#[cfg(target_arch = "aarch64")]
+extern "C" {
+    /// vectors.S: run the world `ctx` (all its registers come from it; the EL2 stack
+    /// starts over).
+    fn world_resume(ctx: *mut Context) -> !;
+}
+
+/// `ctx`: the per-CPU current world (world.rs); resumes the world `handle` picks. Vectors.S
+/// branches here rather than calling: every register of the trapped world is already in
+/// `ctx`, so nothing this function's caller had needs keeping, and a function that never
+/// returns saves no callee-saved registers.
 #[cfg(target_arch = "aarch64")]
 #[no_mangle]
-extern "C" fn stile_lower_el_trap(ctx: *mut Context, kind: u64) -> *mut Context {
-    // SAFETY: vectors.S passes the per-CPU current Context, which is what `handle` needs.
-    unsafe { stile_hyp::arch::traps::handle(ctx, kind) }
+extern "C" fn stile_lower_el_trap(ctx: *mut Context, kind: u64) -> ! {
+    // SAFETY: vectors.S passes the per-CPU current Context, which is what `handle` needs;
+    // the Context it returns is a world's saved registers, ready to resume.
+    unsafe { world_resume(stile_hyp::arch::traps::handle(ctx, kind)) }
 }

@@ -9,6 +9,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 core::arch::global_asm!(
     include_str!("vectors.S"),
     fn_revision = const stile_abi::FN_REVISION,
+    fn_vcpu_run = const stile_abi::Function::VcpuRun as u32,
     rev_major = const stile_abi::REVISION.0,
     rev_minor = const stile_abi::REVISION.1,
 );

@@ -81,6 +81,21 @@ impl Machine for ArchMachine {
         unsafe { core::ptr::write_volatile(word, value) }
     }
 
+    fn set_run_page_pair(&mut self, pa: u64, index: usize, first: u64, second: u64) {
+        let pair = (pa as usize as *mut u64).wrapping_add(index % (WORDS - 1));
+        // SAFETY: as for `read_run_page`; both words lie inside the record (index + 1 <
+        // WORDS), 8-byte aligned. The asm is a store the compiler keeps, like a volatile one.
+        unsafe {
+            core::arch::asm!(
+                "stp {first}, {second}, [{pair}]",
+                pair = in(reg) pair,
+                first = in(reg) first,
+                second = in(reg) second,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+
     fn at_s12e1r(&mut self, guest: Option<&GuestRegime>, addr: u64) -> u64 {
         let Some(g) = guest else {
             return at_s12e1r(addr);

@@ -139,11 +139,10 @@ pub fn take_fp(cpu: &mut CpuState, vc: &Vcpu) {
 }
 
 /// Guest -> host: `vc`'s state saved (EL1 registers; FP if it took them), the host's back.
-/// `keep`: EL1 registers (ESR, FAR, ELR, SPSR) an abort injection already wrote into
-/// `vc.el1` while deciding this exit, which the live values must not overwrite. Returns the
-/// host's Context.
+/// ESR/FAR/ELR/SPSR_EL1 that an abort injection already wrote into `vc.el1` while deciding
+/// this exit (`el1_injected`) are kept over the live values. Returns the host's Context.
 #[inline]
-pub fn to_host(cpu: &mut CpuState, vc: Option<&mut Vcpu>, keep: Option<[u64; 4]>) -> *mut Context {
+pub fn to_host(cpu: &mut CpuState, vc: Option<&mut Vcpu>) -> *mut Context {
     let host_ctx = cpu
         .running
         .take()
@@ -152,8 +151,9 @@ pub fn to_host(cpu: &mut CpuState, vc: Option<&mut Vcpu>, keep: Option<[u64; 4]>
     // lets EL2 at them (take_fp).
     match vc {
         Some(vc) => {
+            let injected = vc.el1_injected.then(|| injected_regs(&vc.el1));
             switch_el1(&mut vc.el1, &cpu.host_el1);
-            if let Some([esr, far, elr, spsr]) = keep {
+            if let Some([esr, far, elr, spsr]) = injected {
                 (vc.el1.esr, vc.el1.far, vc.el1.elr, vc.el1.spsr) = (esr, far, elr, spsr);
             }
             if cpu.guest_owns_fp {
@@ -168,4 +168,10 @@ pub fn to_host(cpu: &mut CpuState, vc: Option<&mut Vcpu>, keep: Option<[u64; 4]>
     }
     write_world(&cpu.host_el2, false);
     host_ctx
+}
+
+/// ESR/FAR/ELR/SPSR_EL1 of a saved copy (where an injection put them).
+#[inline]
+fn injected_regs(el1: &El1Regs) -> [u64; 4] {
+    [el1.esr, el1.far, el1.elr, el1.spsr]
 }

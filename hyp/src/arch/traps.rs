@@ -7,19 +7,18 @@ use crate::arch::at::par_attr;
 use crate::arch::firmware;
 use crate::arch::machine::ArchMachine;
 use crate::arch::switch::{self, this_cpu, CpuState, GuestStage2, Running};
-use crate::arch::sysregs_el1::{esr_el2, trap_syndrome, vbar_el1, write_el1_exception};
+use crate::arch::sysregs_el1::{trap_syndrome, vbar_el1, write_el1_exception};
 use crate::arch::world::Context;
 use crate::esr::{ec, Esr, ExceptionClass};
 use crate::vm::hvc::{self, status_of, Dispatch, Refused};
 use crate::vm::hyp::{Calls, Hyp};
 use crate::vm::inject;
 use crate::vm::psci_policy::{self, SmcAction};
-use crate::vm::run::{self, Decision, GuestTrap, TrapKind};
-use crate::vm::vcpu::El1Regs;
+use crate::vm::run::{self, GuestTrap, Handled, TrapKind};
 use core::arch::asm;
 use log::{error, info, warn};
 use spin::Mutex;
-use stile_abi::{Function, Reason, Status};
+use stile_abi::{Reason, Status};
 
 /// Everything EL2 keeps about VMs, set once at boot before the host first runs.
 /// Boxed: a `None` of the box is all zeroes, so the static lives in BSS, not in the image.
@@ -27,6 +26,8 @@ pub static HYP: Mutex<Option<alloc::boxed::Box<Hyp>>> = Mutex::new(None);
 
 const KIND_SYNC: u64 = 8;
 const KIND_IRQ: u64 = 9;
+/// vectors.S's kind for the host's VCPU_RUN (an HVC64 with W0 = VCPU_RUN from VMID 0).
+const KIND_HOST_VCPU_RUN: u64 = 16;
 
 #[inline]
 fn machine(hyp: &Hyp) -> ArchMachine {
@@ -45,22 +46,19 @@ fn machine(hyp: &Hyp) -> ArchMachine {
 /// The hot paths (VCPU_RUN, and every guest trap) are `#[inline]` all the way down, so they
 /// are compiled into the crate that calls this, stile-trap, at opt-level 3; everything else
 /// stays in this crate, optimised for size (docs/PERFORMANCE.md, "Optimisation level").
-#[inline]
+#[inline(always)]
 pub unsafe fn handle(ctx: *mut Context, kind: u64) -> *mut Context {
     // SAFETY: the one call of this trap; `cpu` is dropped when it returns.
     let cpu = unsafe { this_cpu() };
+    // SAFETY (both): the host's Context (world.rs contract), not referenced elsewhere now.
+    if kind == KIND_HOST_VCPU_RUN {
+        // vectors.S saw VMID 0 (the host: no guest runs) and an HVC with W0 = VCPU_RUN.
+        return host_vcpu_run(cpu, unsafe { &mut *ctx }).unwrap_or(ctx);
+    }
     if let Some(run) = cpu.running {
         return guest(cpu, ctx, kind, run);
     }
-    // SAFETY: the host's Context (world.rs contract), not referenced elsewhere now.
-    let host = unsafe { &mut *ctx };
-    if kind == KIND_SYNC
-        && host.x[0] as u32 == Function::VcpuRun as u32
-        && Esr(esr_el2()).ec_raw() == ec::HVC64
-    {
-        return host_vcpu_run(cpu, host).unwrap_or(ctx);
-    }
-    host_trap(host, kind).unwrap_or(ctx)
+    host_trap(unsafe { &mut *ctx }, kind).unwrap_or(ctx)
 }
 
 /// The host's VCPU_RUN: the guest's Context to resume, or None (refused: x0/x1 say why).
@@ -224,44 +222,35 @@ fn guest(cpu: &mut CpuState, ctx: *mut Context, kind: u64, run: Running) -> *mut
     let Running { vm, vcpu, .. } = run;
     let (esr, far, hpfar) = trap_syndrome();
     let esr = Esr(esr);
-    let trap = GuestTrap {
-        kind: match kind {
-            KIND_SYNC => TrapKind::Sync,
-            KIND_IRQ => TrapKind::Irq,
-            _ => TrapKind::Other,
-        },
-        esr,
-        far,
-        hpfar,
-        ipa: fault_ipa(esr, far, hpfar),
+    let kind = match kind {
+        KIND_SYNC => TrapKind::Sync,
+        KIND_IRQ => TrapKind::Irq,
+        _ => TrapKind::Other,
     };
     let mut guard = HYP.lock();
     let Some(hyp) = guard.as_mut() else {
         return ctx;
     };
-    if trap.kind == TrapKind::Sync && esr.ec_raw() == ec::FP_ACCESS {
+    if kind == TrapKind::Sync && esr.ec_raw() == ec::FP_ACCESS {
         if let Some(vc) = hyp.vm_mut(vm).ok().and_then(|v| v.vcpus.get(vcpu as usize)) {
             switch::take_fp(cpu, vc);
         }
         return ctx;
     }
-    let mut m = machine(hyp);
-    // Only exits inject aborts (run::guest_trap), so a resumed guest needs nothing more.
-    let reason = match run::guest_trap(hyp, vm, vcpu, &trap, &mut m) {
-        Decision::Resume => return ctx,
-        Decision::Exit(reason) => reason,
+    let trap = GuestTrap {
+        kind,
+        esr,
+        far,
+        hpfar,
+        ipa: fault_ipa(esr, far, hpfar),
     };
-    let vc = hyp
-        .vm_mut(vm)
-        .ok()
-        .and_then(|v| v.vcpus.get_mut(vcpu as usize))
-        .map(|b| &mut **b);
-    // An abort injected while deciding this exit lives in the saved copy: keep it.
-    let keep = vc
-        .as_deref()
-        .filter(|vc| vc.el1_injected)
-        .map(|vc| inject_regs(&vc.el1));
-    let host_ctx = switch::to_host(cpu, vc, keep);
+    let mut m = machine(hyp);
+    // Only exits inject aborts (run::handle_trap), so a resumed guest needs nothing more.
+    let (reason, vc) = match run::handle_trap(hyp, vm, vcpu, &trap, &mut m) {
+        Handled::Resume => return ctx,
+        Handled::Exit(reason, vc) => (reason, vc),
+    };
+    let host_ctx = switch::to_host(cpu, vc);
     // SAFETY: the host's Context, saved when it called VCPU_RUN; it is not running.
     let host = unsafe { &mut *host_ctx };
     host.x[0] = Status::Success.as_u64();
@@ -269,19 +258,16 @@ fn guest(cpu: &mut CpuState, ctx: *mut Context, kind: u64, run: Running) -> *mut
     host_ctx
 }
 
-/// ESR/FAR/ELR/SPSR_EL1 of a saved copy (where an injection put them).
-#[inline]
-fn inject_regs(el1: &El1Regs) -> [u64; 4] {
-    [el1.esr, el1.far, el1.elr, el1.spsr]
-}
-
 /// The IPA of a stage-2 abort. HPFAR_EL2 holds it for translation, access-flag and
 /// address-size faults and for faults on a stage-1 walk; for other permission faults the
 /// guest's own stage 1 translates FAR (its registers are live).
 #[inline]
 fn fault_ipa(esr: Esr, far: u64, hpfar: u64) -> u64 {
+    if !esr.is_abort() {
+        return 0;
+    }
     let from_hpfar = (hpfar & !0xf) << 8 | (far & 0xfff);
-    if !esr.is_abort() || !(0x0c..=0x0f).contains(&esr.fsc()) || esr.s1ptw() {
+    if !(0x0c..=0x0f).contains(&esr.fsc()) || esr.s1ptw() {
         return from_hpfar;
     }
     let par: u64;

@@ -16,6 +16,9 @@
 .equ PERCPU_STACK_TOP, 8
 .equ CTX_ELR, 248
 .equ CTX_SPSR, 256
+// Trap kinds passed to Rust (traps.rs): the vector index, or this for the host's VCPU_RUN.
+.equ KIND_SYNC, 8
+.equ KIND_HOST_VCPU_RUN, 16
 
 .macro fatal_entry kind
     .balign 0x80
@@ -44,29 +47,34 @@
 .macro lower_sync_entry
     .balign 0x80
     stp     x0, x1, [sp, #-16]!
-    // Fast path for the null hypercall: the host's REVISION query (VMID 0 is the host) is
-    // answered here, without saving the world (x0/x1 are results; nothing else changes).
+    mrs     x1, vttbr_el2
+    lsr     x1, x1, #48
+    cbnz    x1, 1f                      // VMID 0 is the host: anything else is a guest
+    // From the host. Its REVISION query (the null hypercall) is answered here, without
+    // saving the world (x0/x1 are results; nothing else changes); VCPU_RUN gets its own
+    // kind, so Rust need not decode it again.
     mrs     x1, esr_el2
     lsr     x1, x1, #26
     cmp     x1, #0x16                   // HVC64
     b.ne    1f
-    mrs     x1, vttbr_el2
-    lsr     x1, x1, #48
-    cbnz    x1, 1f
     movz    x1, #({fn_revision} & 0xffff)
     movk    x1, #({fn_revision} >> 16), lsl #16
     cmp     w0, w1
-    b.ne    1f
+    b.ne    2f
     mov     x0, #{rev_major}
     mov     x1, #{rev_minor}
     add     sp, sp, #16
     eret
-1:  mrs     x0, tpidr_el2
-    ldr     x0, [x0, #PERCPU_CTX]
-    mov     x1, #8
-    b       lower_el_common
+2:  movz    x1, #({fn_vcpu_run} & 0xffff)
+    movk    x1, #({fn_vcpu_run} >> 16), lsl #16
+    cmp     w0, w1
+    mov     x1, #KIND_SYNC
+    mov     x0, #KIND_HOST_VCPU_RUN
+    csel    x1, x0, x1, eq
+    b       lower_el_load_ctx
+1:  mov     x1, #KIND_SYNC
+    b       lower_el_load_ctx
 .endm
-
 .section .text.vectors, "ax"
 .balign 0x800
 .global el2_vectors
@@ -114,6 +122,12 @@ el2_fatal_common:
 1:  wfe
     b       1b
 
+// x1 = kind; the trapped world's x0/x1 are on the stack.
+lower_el_load_ctx:
+    mrs     x0, tpidr_el2
+    ldr     x0, [x0, #PERCPU_CTX]
+    // fall through
+
 // x0 = Context of the world that trapped, x1 = kind; its x0/x1 are on the stack.
 lower_el_common:
     stp     x2, x3, [x0, #16]
@@ -136,8 +150,7 @@ lower_el_common:
     mrs     x2, elr_el2
     mrs     x3, spsr_el2
     stp     x2, x3, [x0, #CTX_ELR]
-    bl      stile_lower_el_trap         // returns the Context to resume in x0
-    b       world_resume
+    b       stile_lower_el_trap         // ends in world_resume(Context to resume)
 
 // Enter a world for the first time: x0 = Context, x1 = this CPU's EL2 stack top.
 .global world_enter
@@ -145,10 +158,13 @@ world_enter:
     mov     sp, x1
     // fall through
 
-// x0 = Context to run; becomes this CPU's current world.
+// x0 = Context to run; becomes this CPU's current world. The EL2 stack starts over.
+.global world_resume
 world_resume:
     mrs     x1, tpidr_el2
     str     x0, [x1, #PERCPU_CTX]
+    ldr     x2, [x1, #PERCPU_STACK_TOP]
+    mov     sp, x2
     ldp     x2, x3, [x0, #CTX_ELR]
     msr     elr_el2, x2
     msr     spsr_el2, x3

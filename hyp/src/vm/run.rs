@@ -123,7 +123,19 @@ struct ExitDetail {
     hvc: bool,
 }
 
-/// The whole exit record into `vc`'s run page, one word at a time (no copy of the record).
+// write_exit stores the record in pairs of neighbouring words.
+const _: () = assert!(
+    word::ESR == word::VERSION_REASON + 1
+        && word::HPFAR == word::FAR + 1
+        && word::PC == word::IPA + 1
+        && word::ACCESS_ACTION == word::FAULT_REASON + 1
+        && word::HVC == word::DATA + 1
+        && word::SYSTEM_EVENT == word::HVC + 8
+        && word::EXIT_COUNT == run_page::WORDS - 1
+);
+
+/// The whole exit record into `vc`'s run page, two words a store (no copy of the record).
+#[inline]
 fn write_exit(
     m: &mut impl Machine,
     vc: &Vcpu,
@@ -132,24 +144,22 @@ fn write_exit(
     d: &ExitDetail,
 ) {
     let page = vc.run_page.0;
-    let mut put = |i: usize, v: u64| m.set_run_page_word(page, i, v);
-    put(
-        word::VERSION_REASON,
-        RUN_PAGE_VERSION as u64 | (reason as u64) << 32,
-    );
-    put(word::ESR, trap.esr.0);
-    put(word::FAR, trap.far);
-    put(word::HPFAR, trap.hpfar);
-    put(word::IPA, d.ipa);
-    put(word::PC, vc.ctx.elr);
-    put(word::FAULT_REASON, d.fault_reason);
-    put(word::ACCESS_ACTION, d.access_word);
-    put(word::DATA, d.data);
-    for (i, x) in vc.ctx.x[..8].iter().enumerate() {
-        put(word::HVC + i, if d.hvc { *x } else { 0 });
-    }
-    put(word::SYSTEM_EVENT, d.system_event);
-    put(word::EXIT_COUNT, vc.exits);
+    let version_reason = RUN_PAGE_VERSION as u64 | (reason as u64) << 32;
+    m.set_run_page_pair(page, word::VERSION_REASON, version_reason, trap.esr.0);
+    m.set_run_page_pair(page, word::FAR, trap.far, trap.hpfar);
+    m.set_run_page_pair(page, word::IPA, d.ipa, vc.ctx.elr);
+    m.set_run_page_pair(page, word::FAULT_REASON, d.fault_reason, d.access_word);
+    const NONE: [u64; 8] = [0; 8];
+    let x = match d.hvc {
+        true => vc.ctx.x.first_chunk::<8>().unwrap_or(&NONE),
+        false => &NONE,
+    };
+    m.set_run_page_pair(page, word::DATA, d.data, x[0]);
+    m.set_run_page_pair(page, word::HVC + 1, x[1], x[2]);
+    m.set_run_page_pair(page, word::HVC + 3, x[3], x[4]);
+    m.set_run_page_pair(page, word::HVC + 5, x[5], x[6]);
+    m.set_run_page_pair(page, word::HVC + 7, x[7], d.system_event);
+    m.set_run_page_word(page, word::EXIT_COUNT, vc.exits);
 }
 
 /// An abort for the access `esr` describes, delivered at the guest's own EL1 vector.
@@ -166,6 +176,14 @@ fn inject_abort(vc: &mut Vcpu, esr: Esr, far: u64) {
     vc.el1_injected = true;
 }
 
+/// What became of a guest trap.
+pub enum Handled<'h> {
+    Resume,
+    /// Back to the host with this exit, its record written; the vCPU (None only if EL2
+    /// lost track of it) to switch away from.
+    Exit(ExitReason, Option<&'h mut Vcpu>),
+}
+
 /// Handle one trap of vCPU `vcpu` of `vm` (which is the one running).
 pub fn guest_trap(
     hyp: &mut Hyp,
@@ -174,81 +192,101 @@ pub fn guest_trap(
     trap: &GuestTrap,
     m: &mut impl Machine,
 ) -> Decision {
-    let world_fwb = hyp.cpu.fwb;
-    let ipa_limit = hyp.guest_vtcr.ipa_limit();
+    match handle_trap(hyp, vm, vcpu, trap, m) {
+        Handled::Resume => Decision::Resume,
+        Handled::Exit(reason, _) => Decision::Exit(reason),
+    }
+}
+
+/// [`guest_trap`], handing back the vCPU on an exit. The trap path: every step looks the
+/// VM and the vCPU up once.
+#[inline]
+pub fn handle_trap<'h>(
+    hyp: &'h mut Hyp,
+    vm: u64,
+    vcpu: u64,
+    trap: &GuestTrap,
+    m: &mut impl Machine,
+) -> Handled<'h> {
     let Hyp {
         vms,
         frames,
         assignable,
+        cpu,
+        guest_vtcr,
         ..
     } = hyp;
     let Some(v) = vms
         .get_mut((vm as usize).wrapping_sub(1))
         .and_then(|v| v.as_deref_mut())
     else {
-        return Decision::Exit(ExitReason::Unknown);
-    };
-    let world = crate::vm::memslot::SlotWorld {
-        donated: v.donated,
-        assignable,
-        fwb: world_fwb,
-        ipa_limit,
+        return Handled::Exit(ExitReason::Unknown, None);
     };
     let mut detail = ExitDetail::default();
-    let decision = decide(v, vcpu, trap, &world, frames, m, &mut detail);
-    if let Decision::Exit(reason) = decision {
-        let Some(vc) = v.vcpus.get_mut(vcpu as usize) else {
-            return decision;
+    let ec = trap.esr.ec_raw();
+    let abort_exit = if trap.kind == TrapKind::Sync
+        && (ec == ec::DATA_ABORT_LOWER || ec == ec::INST_ABORT_LOWER)
+    {
+        let world = crate::vm::memslot::SlotWorld {
+            donated: v.donated,
+            assignable,
+            fwb: cpu.fwb,
+            ipa_limit: guest_vtcr.ipa_limit(),
         };
-        vc.exits += 1;
-        v.stats.exits += 1;
-        write_exit(m, vc, reason, trap, &detail);
-    }
-    decision
+        let abort = Abort {
+            esr: trap.esr,
+            far: trap.far,
+            ipa: trap.ipa,
+        };
+        detail.ipa = trap.ipa;
+        detail.access_word = abort.access() as u64;
+        match abort_outcome(v, vcpu, &abort, &world, frames, m, &mut detail) {
+            Decision::Resume => return Handled::Resume,
+            Decision::Exit(reason) => Some(reason),
+        }
+    } else {
+        None
+    };
+    let Vm { vcpus, stats, .. } = v;
+    let Some(vc) = vcpus.get_mut(vcpu as usize).map(|b| &mut **b) else {
+        return Handled::Exit(abort_exit.unwrap_or(ExitReason::Unknown), None);
+    };
+    let reason = match abort_exit {
+        Some(reason) => reason,
+        None => match decide(vc, trap, &mut detail) {
+            Decision::Resume => return Handled::Resume,
+            Decision::Exit(reason) => reason,
+        },
+    };
+    vc.exits += 1;
+    stats.exits += 1;
+    write_exit(m, vc, reason, trap, &detail);
+    Handled::Exit(reason, Some(vc))
 }
 
-fn decide(
-    v: &mut Vm,
-    vcpu: u64,
-    trap: &GuestTrap,
-    world: &crate::vm::memslot::SlotWorld,
-    frames: &mut crate::mm::frames::Frames,
-    m: &mut impl Machine,
-    record: &mut ExitDetail,
-) -> Decision {
+/// Any trap but a stage-2 abort.
+#[inline]
+fn decide(vc: &mut Vcpu, trap: &GuestTrap, record: &mut ExitDetail) -> Decision {
     match trap.kind {
         TrapKind::Irq => return Decision::Exit(ExitReason::Irq),
         TrapKind::Other => return Decision::Exit(ExitReason::Unknown),
         TrapKind::Sync => {}
     }
     match trap.esr.ec_raw() {
-        ec::HVC64 => hvc(v, vcpu, record),
+        ec::HVC64 => hvc(vc, record),
         ec::SMC64 => {
-            if let Some(vc) = v.vcpus.get_mut(vcpu as usize) {
-                vc.ctx.elr = vc.ctx.elr.wrapping_add(4);
-            }
-            hvc(v, vcpu, record)
-        }
-        ec::DATA_ABORT_LOWER | ec::INST_ABORT_LOWER => {
-            let abort = Abort {
-                esr: trap.esr,
-                far: trap.far,
-                ipa: trap.ipa,
-            };
-            record.ipa = trap.ipa;
-            record.access_word = abort.access() as u64;
-            abort_outcome(v, vcpu, &abort, world, frames, m, record)
+            vc.ctx.elr = vc.ctx.elr.wrapping_add(4);
+            hvc(vc, record)
         }
         _ => {
-            if let Some(vc) = v.vcpus.get_mut(vcpu as usize) {
-                vc.pending = Pending::Replay;
-            }
+            vc.pending = Pending::Replay;
             Decision::Exit(ExitReason::Unknown)
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
+#[inline]
 fn abort_outcome(
     v: &mut Vm,
     vcpu: u64,
@@ -318,6 +356,7 @@ fn size_of_access(esr: Esr) -> u8 {
     }
 }
 
+#[inline]
 fn fill_mmio(record: &mut ExitDetail, a: &MmioAccess, vc: &Vcpu) {
     let flags = (a.write as u8 * run_page::MMIO_WRITE)
         | (a.sign_extend as u8 * run_page::MMIO_SIGN_EXTEND)
@@ -334,10 +373,8 @@ fn fill_mmio(record: &mut ExitDetail, a: &MmioAccess, vc: &Vcpu) {
 }
 
 /// A guest HVC (or SMC): PSCI is EL2's business, anything else goes to the host.
-fn hvc(v: &mut Vm, vcpu: u64, record: &mut ExitDetail) -> Decision {
-    let Some(vc) = v.vcpus.get_mut(vcpu as usize) else {
-        return Decision::Exit(ExitReason::Unknown);
-    };
+#[inline]
+fn hvc(vc: &mut Vcpu, record: &mut ExitDetail) -> Decision {
     let fid = vc.ctx.x[0] as u32;
     let psci = fid & !(1 << 30);
     if (0x8400_0000..=0x8400_001f).contains(&psci) {
