@@ -81,16 +81,17 @@ impl Machine for ArchMachine {
         unsafe { core::ptr::write_volatile(word, value) }
     }
 
-    fn set_run_page_pair(&mut self, pa: u64, index: usize, first: u64, second: u64) {
-        let pair = (pa as usize as *mut u64).wrapping_add(index % (WORDS - 1));
-        // SAFETY: as for `read_run_page`; both words lie inside the record (index + 1 <
-        // WORDS), 8-byte aligned. The asm is a store the compiler keeps, like a volatile one.
+    fn set_run_page_pair<const INDEX: usize>(&mut self, pa: u64, first: u64, second: u64) {
+        const { assert!(INDEX + 1 < WORDS) };
+        // SAFETY: as for `read_run_page`; both words lie inside the record (asserted above),
+        // 8-byte aligned. The asm is a store the compiler keeps, like a volatile one.
         unsafe {
             core::arch::asm!(
-                "stp {first}, {second}, [{pair}]",
-                pair = in(reg) pair,
+                "stp {first}, {second}, [{page}, #{offset}]",
+                page = in(reg) pa as usize,
                 first = in(reg) first,
                 second = in(reg) second,
+                offset = const INDEX * 8,
                 options(nostack, preserves_flags),
             );
         }

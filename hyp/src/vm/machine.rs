@@ -33,10 +33,10 @@ pub trait Machine: S2Maintenance {
         words[index % WORDS] = value;
         self.write_run_page(pa, &RunPage::from_words(&words));
     }
-    /// Words `index` and `index + 1` (< `run_page::WORDS`) in one store where the CPU can.
-    fn set_run_page_pair(&mut self, pa: u64, index: usize, first: u64, second: u64) {
-        self.set_run_page_word(pa, index, first);
-        self.set_run_page_word(pa, index + 1, second);
+    /// Words `INDEX` and `INDEX + 1` (< `run_page::WORDS`) in one store where the CPU can.
+    fn set_run_page_pair<const INDEX: usize>(&mut self, pa: u64, first: u64, second: u64) {
+        self.set_run_page_word(pa, INDEX, first);
+        self.set_run_page_word(pa, INDEX + 1, second);
     }
     /// `AT S12E1R` of `addr` in the running (host) regime, or in `guest`'s: PAR_EL1.
     fn at_s12e1r(&mut self, guest: Option<&GuestRegime>, addr: u64) -> u64;

@@ -34,6 +34,23 @@ pub struct GuestTrap {
     pub ipa: u64,
 }
 
+/// [`GuestTrap::class`] of an IRQ, and of an FIQ or SError (beyond any exception class).
+const CLASS_IRQ: u8 = 0x40;
+const CLASS_OTHER: u8 = 0x41;
+
+impl GuestTrap {
+    /// The exception class of a synchronous trap, else `CLASS_IRQ` / `CLASS_OTHER`: one
+    /// number to dispatch on.
+    #[inline]
+    pub fn class(&self) -> u8 {
+        match self.kind {
+            TrapKind::Sync => self.esr.ec_raw(),
+            TrapKind::Irq => CLASS_IRQ,
+            TrapKind::Other => CLASS_OTHER,
+        }
+    }
+}
+
 /// After a guest trap: keep running it, or return to the host with this exit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -145,20 +162,20 @@ fn write_exit(
 ) {
     let page = vc.run_page.0;
     let version_reason = RUN_PAGE_VERSION as u64 | (reason as u64) << 32;
-    m.set_run_page_pair(page, word::VERSION_REASON, version_reason, trap.esr.0);
-    m.set_run_page_pair(page, word::FAR, trap.far, trap.hpfar);
-    m.set_run_page_pair(page, word::IPA, d.ipa, vc.ctx.elr);
-    m.set_run_page_pair(page, word::FAULT_REASON, d.fault_reason, d.access_word);
+    m.set_run_page_pair::<{ word::VERSION_REASON }>(page, version_reason, trap.esr.0);
+    m.set_run_page_pair::<{ word::FAR }>(page, trap.far, trap.hpfar);
+    m.set_run_page_pair::<{ word::IPA }>(page, d.ipa, vc.ctx.elr);
+    m.set_run_page_pair::<{ word::FAULT_REASON }>(page, d.fault_reason, d.access_word);
     const NONE: [u64; 8] = [0; 8];
     let x = match d.hvc {
         true => vc.ctx.x.first_chunk::<8>().unwrap_or(&NONE),
         false => &NONE,
     };
-    m.set_run_page_pair(page, word::DATA, d.data, x[0]);
-    m.set_run_page_pair(page, word::HVC + 1, x[1], x[2]);
-    m.set_run_page_pair(page, word::HVC + 3, x[3], x[4]);
-    m.set_run_page_pair(page, word::HVC + 5, x[5], x[6]);
-    m.set_run_page_pair(page, word::HVC + 7, x[7], d.system_event);
+    m.set_run_page_pair::<{ word::DATA }>(page, d.data, x[0]);
+    m.set_run_page_pair::<{ word::HVC + 1 }>(page, x[1], x[2]);
+    m.set_run_page_pair::<{ word::HVC + 3 }>(page, x[3], x[4]);
+    m.set_run_page_pair::<{ word::HVC + 5 }>(page, x[5], x[6]);
+    m.set_run_page_pair::<{ word::HVC + 7 }>(page, x[7], d.system_event);
     m.set_run_page_word(page, word::EXIT_COUNT, vc.exits);
 }
 
@@ -223,10 +240,8 @@ pub fn handle_trap<'h>(
         return Handled::Exit(ExitReason::Unknown, None);
     };
     let mut detail = ExitDetail::default();
-    let ec = trap.esr.ec_raw();
-    let abort_exit = if trap.kind == TrapKind::Sync
-        && (ec == ec::DATA_ABORT_LOWER || ec == ec::INST_ABORT_LOWER)
-    {
+    let class = trap.class();
+    let abort_exit = if class == ec::DATA_ABORT_LOWER || class == ec::INST_ABORT_LOWER {
         let world = crate::vm::memslot::SlotWorld {
             donated: v.donated,
             assignable,
@@ -253,7 +268,7 @@ pub fn handle_trap<'h>(
     };
     let reason = match abort_exit {
         Some(reason) => reason,
-        None => match decide(vc, trap, &mut detail) {
+        None => match decide(vc, class, &mut detail) {
             Decision::Resume => return Handled::Resume,
             Decision::Exit(reason) => reason,
         },
@@ -264,20 +279,17 @@ pub fn handle_trap<'h>(
     Handled::Exit(reason, Some(vc))
 }
 
-/// Any trap but a stage-2 abort.
+/// Any trap but a stage-2 abort (`class`: [`GuestTrap::class`]).
 #[inline]
-fn decide(vc: &mut Vcpu, trap: &GuestTrap, record: &mut ExitDetail) -> Decision {
-    match trap.kind {
-        TrapKind::Irq => return Decision::Exit(ExitReason::Irq),
-        TrapKind::Other => return Decision::Exit(ExitReason::Unknown),
-        TrapKind::Sync => {}
-    }
-    match trap.esr.ec_raw() {
+fn decide(vc: &mut Vcpu, class: u8, record: &mut ExitDetail) -> Decision {
+    match class {
+        CLASS_IRQ => Decision::Exit(ExitReason::Irq),
         ec::HVC64 => hvc(vc, record),
         ec::SMC64 => {
             vc.ctx.elr = vc.ctx.elr.wrapping_add(4);
             hvc(vc, record)
         }
+        CLASS_OTHER => Decision::Exit(ExitReason::Unknown),
         _ => {
             vc.pending = Pending::Replay;
             Decision::Exit(ExitReason::Unknown)
