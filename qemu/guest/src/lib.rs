@@ -4,7 +4,8 @@
 //! ends with PSCI SYSTEM_OFF.
 //!
 //! The library is what both sides share, all arch-free and tested on the build machine: the
-//! protocol (`protocol`, `device`, `access`, `layout`) and the guest's own logic
+//! protocol (`protocol`, `device`, `access`, `layout`), the EL1 exception decision
+//! (`exception`, the host's too) and the guest's own logic
 //! (`scenarios`, `bench`, `run`) over the [`cpu::Cpu`] trait. `arch` is the aarch64 image around it.
 #![cfg_attr(not(test), no_std)]
 

@@ -16,7 +16,6 @@ pub mod el1_map;
 pub mod expect;
 pub mod facts;
 pub mod fail;
-pub mod fault;
 pub mod machine;
 pub mod memattr;
 pub mod oracle;

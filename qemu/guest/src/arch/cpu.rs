@@ -6,7 +6,6 @@ use crate::cpu::{Abort, Cpu, Loaded, LoadedPair};
 use crate::ipa::Ipa;
 use crate::protocol::{Call, FpRegs};
 use core::arch::asm;
-use core::sync::atomic::{compiler_fence, AtomicBool, AtomicU64, Ordering};
 
 core::arch::global_asm!(include_str!("access.S"));
 core::arch::global_asm!(include_str!("bench.S"));
@@ -114,41 +113,10 @@ pub fn fp_round_trip(fp: FpRegs, x: [u64; 8]) -> ([u64; 4], FpRegs) {
     ([x0, x1, x2, x3], FpRegs { d0, v31: [lo, hi] })
 }
 
-/// The access instruction in flight; 0 = none. Plain loads and stores only (the MMU is off,
-/// so no exclusives; one CPU, and the exception is synchronous).
-static ARMED: AtomicU64 = AtomicU64::new(0);
-static FAULTED: AtomicBool = AtomicBool::new(false);
-static ESR: AtomicU64 = AtomicU64::new(0);
-static FAR: AtomicU64 = AtomicU64::new(0);
-
-/// The armed access instruction, for the exception handler.
-pub fn armed() -> Option<u64> {
-    match ARMED.load(Ordering::Relaxed) {
-        0 => None,
-        pc => Some(pc),
-    }
-}
-
-/// Called by the exception handler for an abort at the armed instruction.
-pub fn record(esr: u64, far: u64) {
-    ESR.store(esr, Ordering::Relaxed);
-    FAR.store(far, Ordering::Relaxed);
-    FAULTED.store(true, Ordering::Relaxed);
-}
-
 /// Runs `access` (a call to one of access.S's functions) armed at `pc`.
 fn armed_at<T>(pc: u64, access: impl FnOnce() -> T) -> (T, Option<Abort>) {
-    FAULTED.store(false, Ordering::Relaxed);
-    ARMED.store(pc, Ordering::Relaxed);
-    compiler_fence(Ordering::SeqCst);
-    let value = access();
-    compiler_fence(Ordering::SeqCst);
-    ARMED.store(0, Ordering::Relaxed);
-    let abort = FAULTED.load(Ordering::Relaxed).then(|| Abort {
-        esr: ESR.load(Ordering::Relaxed),
-        far: FAR.load(Ordering::Relaxed),
-    });
-    (value, abort)
+    let (value, abort) = crate::exception::run_armed(pc, access);
+    (value, abort.map(|(esr, far)| Abort { esr, far }))
 }
 
 /// The scenarios' addresses are the test device, slot memory the VMM set aside, or holes;

@@ -1,7 +1,7 @@
 //! The Rust side of the EL1 vectors (qemu/el1-vectors.S): an abort at the armed access is recorded
 //! and stepped over; anything else is reported to the VMM and ends the run.
 
-use super::{cpu, fatal, sysreg};
+use super::{fatal, sysreg};
 use crate::exception::{classify, Action, Vector};
 
 /// Registers saved by qemu/el1-vectors.S (layout shared with it: keep in sync).
@@ -22,9 +22,9 @@ const _: () = assert!(core::mem::offset_of!(Frame, spsr) == 256);
 pub extern "C" fn guest_exception(frame: &mut Frame, vector: u64) {
     let esr = sysreg::esr_el1();
     let far = sysreg::far_el1();
-    match classify(Vector(vector), frame.elr, cpu::armed()) {
+    match classify(Vector(vector), frame.elr, crate::exception::armed()) {
         Action::RecordAndSkip => {
-            cpu::record(esr, far);
+            crate::exception::record(esr, far);
             // Every A64 instruction is 4 bytes; the armed one is a load or store.
             frame.elr += 4;
         }

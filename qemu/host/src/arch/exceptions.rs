@@ -1,8 +1,8 @@
 //! The Rust side of the EL1 vectors (qemu/el1-vectors.S): an abort at the armed probe instruction is
 //! recorded and skipped; anything else is reported and powers the machine off.
 
-use super::{fatal, probe, sysreg};
-use crate::fault::{classify, Action, Vector};
+use super::{fatal, sysreg};
+use stile_guest::exception::{classify, Action, Vector};
 
 core::arch::global_asm!(include_str!("../../../el1-vectors.S"), handler = sym host_exception);
 
@@ -24,9 +24,9 @@ extern "C" fn host_exception(frame: &mut Frame, vector: u64) {
     let esr = sysreg::esr_el1();
     let far = sysreg::far_el1();
     let vector = Vector(vector);
-    match classify(vector, frame.elr, probe::armed()) {
+    match classify(vector, frame.elr, stile_guest::exception::armed()) {
         Action::RecordAndSkip => {
-            probe::record(esr, far);
+            stile_guest::exception::record(esr, far);
             // Every A64 instruction is 4 bytes; the probe's is an LDR/STR.
             frame.elr += 4;
         }

@@ -4,10 +4,10 @@
 use super::console::Out;
 use super::exceptions::Frame;
 use super::smccc;
-use crate::fault::Vector;
 use crate::psci::SYSTEM_OFF;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
+use stile_guest::exception::Vector;
 use stile_hyp::dt::Conduit;
 use stile_hyp::esr::Esr;
 

@@ -1,8 +1,8 @@
 //! Probe accesses that may take an abort Stile injects: arm, access, disarm, read the record.
-//! (The handler side is `exceptions.rs`; the instructions are in probe.S.)
+//! (The handler side is `exceptions.rs`; the instructions are in probe.S; the armed state
+//! is the guest crate's `exception`, shared with the guest.)
 
 use crate::machine::{Access, Fault};
-use core::sync::atomic::{compiler_fence, AtomicBool, AtomicU64, Ordering};
 
 core::arch::global_asm!(include_str!("probe.S"));
 
@@ -12,43 +12,12 @@ extern "C" {
     fn host_secondary_park();
 }
 
-/// Address of the probe instruction in flight; 0 = none. Plain loads and stores only (one
-/// CPU; the exception is synchronous), so nothing here needs exclusive-access instructions.
-static ARMED: AtomicU64 = AtomicU64::new(0);
-static FAULTED: AtomicBool = AtomicBool::new(false);
-static ESR: AtomicU64 = AtomicU64::new(0);
-static FAR: AtomicU64 = AtomicU64::new(0);
-
-/// The armed probe instruction, for the exception handler.
-pub fn armed() -> Option<u64> {
-    match ARMED.load(Ordering::Relaxed) {
-        0 => None,
-        pc => Some(pc),
-    }
-}
-
-/// Called by the exception handler for an abort at the armed instruction.
-pub fn record(esr: u64, far: u64) {
-    ESR.store(esr, Ordering::Relaxed);
-    FAR.store(far, Ordering::Relaxed);
-    FAULTED.store(true, Ordering::Relaxed);
-}
-
-/// Runs `access` (a call to one of probe.S's functions) armed at `pc`.
+/// Runs `access` (a call to one of probe.S's functions) armed at `pc` (the guest crate's
+/// armed access, which the exception handler checks).
 fn armed_at<T>(pc: u64, access: impl FnOnce() -> T) -> Result<T, Fault> {
-    FAULTED.store(false, Ordering::Relaxed);
-    ARMED.store(pc, Ordering::Relaxed);
-    compiler_fence(Ordering::SeqCst);
-    let value = access();
-    compiler_fence(Ordering::SeqCst);
-    ARMED.store(0, Ordering::Relaxed);
-    if FAULTED.load(Ordering::Relaxed) {
-        Err(Fault {
-            esr: ESR.load(Ordering::Relaxed),
-            far: FAR.load(Ordering::Relaxed),
-        })
-    } else {
-        Ok(value)
+    match stile_guest::exception::run_armed(pc, access) {
+        (value, None) => Ok(value),
+        (_, Some((esr, far))) => Err(Fault { esr, far }),
     }
 }
 
