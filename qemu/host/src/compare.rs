@@ -117,25 +117,8 @@ pub fn compare(want: &Expected, got: &Translation, regs: [u64; 4]) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expect::MappedExpect;
+    use crate::expect::test_support::{denied, mapped};
     use crate::translate::decode;
-
-    fn mapped(pa: u64, memattr: u8, write: bool, xn: XnRule, par_attr: u8) -> Expected {
-        Expected::Mapped(MappedExpect {
-            pa,
-            memattr,
-            write,
-            xn,
-            par_attr,
-        })
-    }
-
-    fn denied(reason: Reason) -> Expected {
-        Expected::Refused {
-            status: Status::Denied,
-            reason,
-        }
-    }
 
     #[test]
     fn the_right_answer_compares_equal() {

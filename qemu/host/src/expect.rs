@@ -120,8 +120,32 @@ pub fn expected(region: &Region, probe: u64, env: &Env<'_>) -> Expected {
     })
 }
 
+/// Expected answers, shorter (for tests here and in compare.rs).
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    pub fn mapped(pa: u64, memattr: u8, write: bool, xn: XnRule, par_attr: u8) -> Expected {
+        Expected::Mapped(MappedExpect {
+            pa,
+            memattr,
+            write,
+            xn,
+            par_attr,
+        })
+    }
+
+    pub fn denied(reason: Reason) -> Expected {
+        Expected::Refused {
+            status: Status::Denied,
+            reason,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_support::{denied, mapped};
     use super::*;
     use crate::oracle::QEMU_VIRT;
     use stile_hyp::addr::PhysRange;
@@ -144,23 +168,6 @@ mod tests {
             ram: &ram,
         };
         expected(&region(name), probe, &env)
-    }
-
-    fn mapped(pa: u64, memattr: u8, write: bool, xn: XnRule, par_attr: u8) -> Expected {
-        Expected::Mapped(MappedExpect {
-            pa,
-            memattr,
-            write,
-            xn,
-            par_attr,
-        })
-    }
-
-    fn denied(reason: Reason) -> Expected {
-        Expected::Refused {
-            status: Status::Denied,
-            reason,
-        }
     }
 
     #[test]
