@@ -2,13 +2,14 @@
 """Where EL2's instructions go, from a QEMU single-step trace (docs/PERFORMANCE.md,
 "How to read the instruction stream").
 
-usage: scripts/trace-el2.py TRACE ELF [--image-end HEX] [--show N]
+usage: scripts/trace-el2.py TRACE ELF [--image-end HEX] [--show N] [--listing]
 
 TRACE is QEMU's `-singlestep -d exec,nochain` log; ELF is build/qemu-virt/stile.elf. An
 episode is a run of consecutive PCs inside Stile's image; it is named by the world before
 and after it (host: 0x4000_0000..0x4020_0000, guest: 0x8000_0000..0x9000_0000). Prints
 how often each (before, after, length) episode occurs, then for the N most frequent, the
 instructions by source function (outermost inlined frames first, via llvm-addr2line -i).
+With --listing, also every instruction of those episodes, disassembled (llvm-objdump).
 """
 import collections
 import re
@@ -69,6 +70,18 @@ def frames(elf, pcs):
     return named
 
 
+def disassembly(elf):
+    """pc -> instruction text, for the whole ELF."""
+    text = subprocess.run(["llvm-objdump", "-d", "--no-show-raw-insn", elf],
+                          capture_output=True, text=True, check=True).stdout
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*([0-9a-f]+):\s+(.*)", line)
+        if m:
+            out[int(m.group(1), 16)] = m.group(2).split(" <")[0]
+    return out
+
+
 def main():
     args = sys.argv[1:]
     if len(args) < 2:
@@ -77,6 +90,7 @@ def main():
     trace, elf = args[0], args[1]
     end = int(args[args.index("--image-end") + 1], 16) if "--image-end" in args else IMAGE_BASE + 0x20000
     show = int(args[args.index("--show") + 1]) if "--show" in args else 4
+    listing = disassembly(elf) if "--listing" in args else None
     eps = episodes(trace, end)
     count = collections.Counter((b, a, len(p)) for b, a, p in eps)
     print("episodes (count, from, to, EL2 instructions):")
@@ -94,6 +108,10 @@ def main():
         print(f"\n{b} -> {a}, {n} instructions:")
         for k, v in by.most_common(25):
             print(f"  {v:5} {k}")
+        if listing is not None:
+            for pc in pcs:
+                where = " > ".join(names.get(pc, ["?"])[-1:])
+                print(f"    {pc:#x}  {listing.get(pc, '?'):<40} {where}")
 
 
 if __name__ == "__main__":
