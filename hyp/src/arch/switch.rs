@@ -148,7 +148,9 @@ pub fn to_host(cpu: &mut CpuState, vc: Option<&mut Vcpu>) -> *mut Context {
         .take()
         .map_or(core::ptr::null_mut(), |r| r.host_ctx);
     // FP registers are touched only when the guest owns them, and then CPTR_EL2 already
-    // lets EL2 at them (take_fp).
+    // lets EL2 at them (take_fp). Read once: the calls below could change it, as far as the
+    // compiler knows.
+    let guest_fp = core::mem::replace(&mut cpu.guest_owns_fp, false);
     match vc {
         Some(vc) => {
             let injected = vc.el1_injected.then(|| injected_regs(&vc.el1));
@@ -156,15 +158,14 @@ pub fn to_host(cpu: &mut CpuState, vc: Option<&mut Vcpu>) -> *mut Context {
             if let Some([esr, far, elr, spsr]) = injected {
                 (vc.el1.esr, vc.el1.far, vc.el1.elr, vc.el1.spsr) = (esr, far, elr, spsr);
             }
-            if cpu.guest_owns_fp {
+            if guest_fp {
                 save_fp(&mut vc.fp);
             }
         }
         None => crate::arch::el1_state::restore_el1(&cpu.host_el1),
     }
-    if cpu.guest_owns_fp {
+    if guest_fp {
         restore_fp(&cpu.host_fp);
-        cpu.guest_owns_fp = false;
     }
     write_world(&cpu.host_el2, false);
     host_ctx
