@@ -511,6 +511,7 @@ impl PageTable {
     /// Walk towards the leaf at `level` for `va` (inside the input range) and say what is
     /// in the way; `root_up` stands for the root's link. The fault path's walk: one read
     /// per level, nothing else.
+    #[inline]
     fn reach(&self, va: u64, level: u8, root_up: *mut u64) -> Reach {
         let mut table = self.geo.root;
         let mut up = root_up;

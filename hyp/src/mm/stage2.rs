@@ -86,10 +86,7 @@ const ATTR_COMBINATIONS: usize = 32;
 
 /// Where (kind, perms) sits in `Stage2::attrs`: always below [`ATTR_COMBINATIONS`].
 const fn attr_index(kind: MemoryKind, perms: Perms) -> usize {
-    (kind as usize) << 3
-        | (perms.exec as usize) << 2
-        | (perms.write as usize) << 1
-        | perms.read as usize
+    (kind as usize) << 3 | perms.bits() as usize
 }
 
 /// The attribute table of a VM with these FWB / host settings.

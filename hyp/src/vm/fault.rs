@@ -2,7 +2,7 @@
 //! or stop the vCPU and tell the host (with the reason), or also inject an abort.
 
 use crate::esr::{Esr, ExceptionClass};
-use crate::vm::memslot::{check_backing, Slot, SlotWorld};
+use crate::vm::memslot::{check_backing, Slot, SlotWorld, Slots};
 use crate::vm::mmio::MmioAccess;
 use stile_abi::slot::SlotKind;
 use stile_abi::Reason;
@@ -53,16 +53,17 @@ pub enum Outcome {
     Unknown,
 }
 
-/// Decide for `abort` in a VM whose slots are `slots` (index = slot number).
-pub fn classify(abort: &Abort, slots: &[Option<Slot>], world: &SlotWorld) -> Outcome {
+/// Decide for `abort` in a VM whose slots are `slots`. The fault path: compiled into the
+/// trap entry (docs/PERFORMANCE.md, "Optimisation level").
+#[inline]
+pub fn classify(abort: &Abort, slots: &Slots, world: &SlotWorld) -> Outcome {
     let fsc = abort.esr.fsc();
-    let translation = (0x04..=0x07).contains(&fsc);
-    let permission = (0x0c..=0x0f).contains(&fsc);
-    let access_flag = (0x08..=0x0b).contains(&fsc);
-    if !(translation || permission || access_flag) {
+    // Translation (0x04..=0x07), access flag (0x08..=0x0b) or permission (0x0c..=0x0f).
+    if !(0x04..=0x0f).contains(&fsc) {
         return Outcome::Unknown;
     }
-    let Some((index, slot)) = find_slot(slots, abort.ipa) else {
+    let permission = fsc >= 0x0c;
+    let Some((index, slot)) = slots.find(abort.ipa) else {
         return Outcome::Fault(Reason::NoSlot);
     };
     // Decoded once: the exception class is not a cheap field to read.
@@ -78,12 +79,7 @@ pub fn classify(abort: &Abort, slots: &[Option<Slot>], world: &SlotWorld) -> Out
     if fetch && !kind_execs {
         return Outcome::InjectAndFault(Reason::ExecNotAllowed);
     }
-    let allowed = match access {
-        stile_abi::run_page::ACCESS_WRITE => slot.perms.write,
-        stile_abi::run_page::ACCESS_EXEC => slot.perms.exec,
-        _ => slot.perms.read,
-    };
-    if !allowed {
+    if !slot.allows(access) {
         return Outcome::Fault(Reason::Permission);
     }
     if permission {
@@ -101,15 +97,6 @@ pub fn classify(abort: &Abort, slots: &[Option<Slot>], world: &SlotWorld) -> Out
         ipa,
         size,
     }
-}
-
-/// The slot holding `ipa` and its index. Runs on every fault: looks at the slots in
-/// place (no copies), an empty one costs a tag test.
-fn find_slot(slots: &[Option<Slot>], ipa: u64) -> Option<(usize, &Slot)> {
-    slots
-        .iter()
-        .enumerate()
-        .find_map(|(i, s)| s.as_ref().filter(|s| s.contains(ipa)).map(|s| (i, s)))
 }
 
 /// The largest of 2 MiB / 4 KiB around `ipa` that `slot` covers entirely, with IPA and PA
@@ -148,19 +135,17 @@ mod tests {
     }
 
     fn slot(ipa: u64, pa: u64, size: u64, kind: SlotKind, perms: Perms) -> Option<Slot> {
-        Some(Slot {
-            ipa,
-            pa,
-            size,
-            kind,
-            perms,
-            opted_in: true,
-            eager: false,
-        })
+        Some(Slot::new(ipa, pa, size, kind, perms, true, false))
     }
 
-    fn slots() -> [Option<Slot>; 4] {
-        [
+    fn slots_of(list: [Option<Slot>; 4]) -> Slots {
+        let mut s = Slots::new();
+        s[..4].copy_from_slice(&list);
+        s
+    }
+
+    fn slots() -> Slots {
+        slots_of([
             slot(
                 0x4000_0000,
                 0x4400_0000,
@@ -177,7 +162,7 @@ mod tests {
                 SlotKind::CacheableDevice,
                 Perms::RW,
             ),
-        ]
+        ])
     }
 
     fn dabt(ipa: u64, write: bool, fsc: u64) -> Abort {

@@ -6,7 +6,7 @@ use crate::mm::kind::{MemoryKind, Perms};
 use crate::mm::pgtable::TableAlloc;
 use crate::mm::stage2::{Ipa, S2Error, Stage2};
 use crate::mm::tlb::S2Maintenance;
-use crate::vm::memslot::{Slot, MAX_SLOTS};
+use crate::vm::memslot::{Slot, Slots};
 use crate::vm::vcpu::Vcpu;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -27,7 +27,7 @@ pub struct VmStats {
 pub struct Vm {
     pub stage2: Stage2,
     pub donated: PhysRange,
-    pub slots: [Option<Slot>; MAX_SLOTS],
+    pub slots: Slots,
     /// Boxed: a running vCPU's registers are reached through a raw pointer by the trap path.
     pub vcpus: Vec<Box<Vcpu>>,
     pub stats: VmStats,
@@ -38,7 +38,7 @@ impl Vm {
         Vm {
             stage2,
             donated,
-            slots: [None; MAX_SLOTS],
+            slots: Slots::new(),
             vcpus: Vec::new(),
             stats: VmStats::default(),
         }
@@ -71,7 +71,7 @@ impl Vm {
         let Some(kind) = slot.memory_kind() else {
             return Ok(());
         };
-        let (ipa, pa, perms) = (Ipa(ipa), slot.pa_of(ipa), slot.perms);
+        let (ipa, pa, perms) = (Ipa(ipa), slot.pa_of(ipa), slot.perms());
         match self.stage2.leaf_level(ipa, pa, size) {
             Some(level) => self
                 .stage2

@@ -4,6 +4,8 @@
 
 use crate::addr::{PhysAddr, PhysRange};
 use crate::mm::kind::{MemoryKind, Perms};
+use core::cell::Cell;
+use core::ops::{Deref, DerefMut};
 use stile_abi::slot::{self, SlotKind};
 use stile_abi::Reason;
 
@@ -18,12 +20,47 @@ pub struct Slot {
     pub pa: u64,
     pub size: u64,
     pub kind: SlotKind,
-    pub perms: Perms,
+    /// [`Perms::bits`]: a fault tests its access against these and indexes the leaf
+    /// attributes with them, without packing three flags each time.
+    perms: u8,
     pub opted_in: bool,
     pub eager: bool,
 }
 
 impl Slot {
+    pub const fn new(
+        ipa: u64,
+        pa: u64,
+        size: u64,
+        kind: SlotKind,
+        perms: Perms,
+        opted_in: bool,
+        eager: bool,
+    ) -> Slot {
+        Slot {
+            ipa,
+            pa,
+            size,
+            kind,
+            perms: perms.bits(),
+            opted_in,
+            eager,
+        }
+    }
+
+    #[inline]
+    pub const fn perms(&self) -> Perms {
+        Perms::from_bits(self.perms)
+    }
+
+    /// Whether the slot's permissions allow `access` (`stile_abi::run_page::ACCESS_*`:
+    /// read 0, write 1, exec 2, the bit numbers of [`Perms::bits`]).
+    #[inline]
+    pub const fn allows(&self, access: u8) -> bool {
+        access < 3 && self.perms >> access & 1 != 0
+    }
+
+    #[inline]
     pub fn contains(&self, ipa: u64) -> bool {
         ipa >= self.ipa && ipa - self.ipa < self.size
     }
@@ -33,6 +70,7 @@ impl Slot {
     }
 
     /// The memory kind stage 2 maps it as (`None` for MMIO: never mapped).
+    #[inline]
     pub fn memory_kind(&self) -> Option<MemoryKind> {
         match self.kind {
             SlotKind::Ram => Some(MemoryKind::Ram),
@@ -44,8 +82,70 @@ impl Slot {
     }
 
     /// PA backing `ipa` (which must be inside the slot).
+    #[inline]
     pub fn pa_of(&self, ipa: u64) -> PhysAddr {
         PhysAddr(self.pa + (ipa - self.ipa))
+    }
+}
+
+/// A VM's slots by number (index = slot number), and which one the last lookup found:
+/// faults come in runs on one slot, so a lookup tries that one first. Only a hint, checked
+/// each time; slots never overlap, so the slot holding an IPA is the same whichever way it
+/// is found.
+pub struct Slots {
+    slots: [Option<Slot>; MAX_SLOTS],
+    last: Cell<u8>,
+}
+
+impl Slots {
+    pub const fn new() -> Slots {
+        Slots {
+            slots: [None; MAX_SLOTS],
+            last: Cell::new(0),
+        }
+    }
+
+    /// The slot holding `ipa` and its number. Runs on every fault; looks at the slots in
+    /// place (no copies).
+    #[inline]
+    pub fn find(&self, ipa: u64) -> Option<(usize, &Slot)> {
+        let last = self.last.get() as usize % MAX_SLOTS;
+        match &self.slots[last] {
+            Some(s) if s.contains(ipa) => Some((last, s)),
+            _ => self.search(ipa),
+        }
+    }
+
+    /// [`Slots::find`] when the last slot is not it: every slot in turn.
+    #[inline(never)]
+    fn search(&self, ipa: u64) -> Option<(usize, &Slot)> {
+        let (i, s) = self
+            .slots
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| s.as_ref().filter(|s| s.contains(ipa)).map(|s| (i, s)))?;
+        self.last.set(i as u8);
+        Some((i, s))
+    }
+}
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots::new()
+    }
+}
+
+impl Deref for Slots {
+    type Target = [Option<Slot>; MAX_SLOTS];
+
+    fn deref(&self) -> &Self::Target {
+        &self.slots
+    }
+}
+
+impl DerefMut for Slots {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.slots
     }
 }
 
@@ -97,15 +197,15 @@ pub fn validate(req: &SlotRequest, others: &[Slot], world: &SlotWorld) -> Result
         write: req.word & slot::PERM_WRITE != 0,
         exec: req.word & slot::PERM_EXEC != 0,
     };
-    let s = Slot {
-        ipa: req.ipa,
-        pa: if kind == SlotKind::Mmio { 0 } else { req.pa },
-        size: req.size,
+    let s = Slot::new(
+        req.ipa,
+        if kind == SlotKind::Mmio { 0 } else { req.pa },
+        req.size,
         kind,
         perms,
-        opted_in: req.word & slot::FLAG_CACHEABLE_OPT_IN != 0,
-        eager: req.word & slot::FLAG_EAGER != 0,
-    };
+        req.word & slot::FLAG_CACHEABLE_OPT_IN != 0,
+        req.word & slot::FLAG_EAGER != 0,
+    );
     if s.size == 0 || (s.ipa | s.pa | s.size) & (PAGE - 1) != 0 {
         return Err(Reason::Misaligned);
     }
@@ -199,7 +299,7 @@ mod tests {
     #[test]
     fn ram_slot_over_donated_ram_is_accepted() {
         let s = validate(&ram(0x4000_0000, RAM.base.0, 0x20_0000), &[], &world(false)).unwrap();
-        assert_eq!((s.kind, s.perms), (SlotKind::Ram, Perms::RWX));
+        assert_eq!((s.kind, s.perms()), (SlotKind::Ram, Perms::RWX));
         assert_eq!(s.pa_of(0x4000_1000), PhysAddr(RAM.base.0 + 0x1000));
     }
 
