@@ -473,6 +473,7 @@ impl PageTable {
     /// leaf should go (smaller leaves inside it) is `AlreadyMapped`. All or nothing:
     /// without table pages nothing is written. Writing over an invalid entry needs no
     /// invalidation, only `sync.publish()`.
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub fn map_leaf(
         &mut self,
@@ -508,46 +509,41 @@ impl PageTable {
         Ok(())
     }
 
-    /// Walk towards the leaf at `level` for `va` (inside the input range) and say what is
-    /// in the way; `root_up` stands for the root's link. The fault path's walk: one read
-    /// per level, nothing else.
-    #[inline]
+    /// Walk towards the leaf at `level` for `va` (inside the input range; `level` at or
+    /// below the start level) and say what is in the way; `root_up` stands for the root's
+    /// link. The fault path's walk: one read per level, nothing else.
+    #[inline(always)]
     fn reach(&self, va: u64, level: u8, root_up: *mut u64) -> Reach {
-        let mut table = self.geo.root;
+        let mut at = self.geo.start_level;
+        let mut shift = level_shift(at);
         let mut up = root_up;
-        let mut shift = level_shift(self.geo.start_level);
         // `va` is inside the input range, so its root index needs no mask.
-        let mut index = va >> shift;
-        for at in self.geo.start_level..level {
-            // SAFETY: see `map_one`.
-            let entry = unsafe { entry_ptr(table, index as usize) };
-            // SAFETY: as above.
+        // SAFETY: see `map_one`.
+        let mut entry = unsafe { entry_ptr(self.geo.root, (va >> shift) as usize) };
+        loop {
+            // SAFETY: only the root and tables linked by this PageTable are walked, all from
+            // a TableAlloc, which promises addressable pages; the index is inside the table.
             let desc = unsafe { entry.read_volatile() };
             if desc & DESC_VALID == 0 {
                 return Reach::Hole { entry, at, up };
             }
-            if is_leaf(desc, at) {
+            if at == level {
+                return if is_leaf(desc, at) {
+                    Reach::Covered
+                } else {
+                    Reach::Table
+                };
+            }
+            // Above the leaf's level, so above level 3: a block or a table.
+            if desc & DESC_TABLE_OR_PAGE == 0 {
                 return Reach::Covered;
             }
-            table = PhysAddr(desc & OA_MASK);
             up = entry;
+            at += 1;
             shift -= 9;
-            index = (va >> shift) & (ENTRIES as u64 - 1);
-        }
-        // SAFETY: as above.
-        let entry = unsafe { entry_ptr(table, index as usize) };
-        // SAFETY: as above.
-        let desc = unsafe { entry.read_volatile() };
-        if desc & DESC_VALID == 0 {
-            Reach::Hole {
-                entry,
-                at: level,
-                up,
-            }
-        } else if is_leaf(desc, level) {
-            Reach::Covered
-        } else {
-            Reach::Table
+            let index = (va >> shift) & (ENTRIES as u64 - 1);
+            // SAFETY: as above.
+            entry = unsafe { entry_ptr(PhysAddr(desc & OA_MASK), index as usize) };
         }
     }
 

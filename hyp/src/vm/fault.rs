@@ -2,7 +2,7 @@
 //! or stop the vCPU and tell the host (with the reason), or also inject an abort.
 
 use crate::esr::{Esr, ExceptionClass};
-use crate::vm::memslot::{check_backing, Slot, SlotWorld, Slots};
+use crate::vm::memslot::{recheck_backing, Slot, SlotWorld, Slots};
 use crate::vm::mmio::MmioAccess;
 use stile_abi::slot::SlotKind;
 use stile_abi::Reason;
@@ -87,8 +87,9 @@ pub fn classify(abort: &Abort, slots: &Slots, world: &SlotWorld) -> Outcome {
         // (exec dropped for lack of DIC, for instance). Nothing EL2 can fix.
         return Outcome::Fault(Reason::Permission);
     }
-    // The combination is re-checked now: a slot that no longer passes is not mapped.
-    if let Err(r) = check_backing(slot, world) {
+    // What can have changed since registration is checked again: a slot that no longer
+    // passes is not mapped.
+    if let Err(r) = recheck_backing(slot, world) {
         return Outcome::Fault(r);
     }
     let (ipa, size) = granule(slot, abort.ipa);
@@ -105,7 +106,8 @@ pub fn classify(abort: &Abort, slots: &Slots, world: &SlotWorld) -> Outcome {
 fn granule(slot: &Slot, ipa: u64) -> (u64, u64) {
     let block = ipa & !(BLOCK_2M - 1);
     let covered = block >= slot.ipa && block + BLOCK_2M <= slot.ipa + slot.size;
-    if covered && slot.pa_of(block).0.is_multiple_of(BLOCK_2M) {
+    // The block's PA is aligned exactly when the slot's IPA and PA are congruent.
+    if slot.congruent_2m() && covered {
         (block, BLOCK_2M)
     } else {
         (ipa & !(PAGE - 1), PAGE)
@@ -194,6 +196,56 @@ mod tests {
             Outcome::Map {
                 slot: 2,
                 ipa: 0x5000_0000,
+                size: 4096
+            }
+        );
+    }
+
+    #[test]
+    fn a_slot_whose_ipa_and_pa_differ_within_2m_is_mapped_page_by_page() {
+        let mut s = slots();
+        s[0] = slot(
+            0x4000_0000,
+            0x4400_1000,
+            0x3f_f000,
+            SlotKind::Ram,
+            Perms::RWX,
+        );
+        let o = classify(&dabt(0x4012_3456, false, 0x06), &s, &world(true));
+        assert_eq!(
+            o,
+            Outcome::Map {
+                slot: 0,
+                ipa: 0x4012_3000,
+                size: 4096
+            }
+        );
+    }
+
+    #[test]
+    fn a_block_only_partly_inside_the_slot_is_mapped_page_by_page() {
+        let o = classify(&dabt(0x4030_0000, true, 0x06), &slots(), &world(true));
+        assert!(matches!(
+            o,
+            Outcome::Map {
+                size: 0x20_0000,
+                ..
+            }
+        ));
+        let mut s = slots();
+        s[0] = slot(
+            0x4000_0000,
+            0x4400_0000,
+            0x3f_f000,
+            SlotKind::Ram,
+            Perms::RWX,
+        );
+        let o = classify(&dabt(0x4030_0000, true, 0x06), &s, &world(true));
+        assert_eq!(
+            o,
+            Outcome::Map {
+                slot: 0,
+                ipa: 0x4030_0000,
                 size: 4096
             }
         );

@@ -11,6 +11,7 @@ use stile_abi::Reason;
 
 pub const MAX_SLOTS: usize = 16;
 const PAGE: u64 = 4096;
+const BLOCK_2M: u64 = 2 << 20;
 
 /// A registered slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +26,9 @@ pub struct Slot {
     perms: u8,
     pub opted_in: bool,
     pub eager: bool,
+    /// IPA and PA equally aligned within 2 MiB (`(ipa ^ pa) % 2 MiB == 0`): a fault may map
+    /// a block wherever the slot covers one.
+    congruent_2m: bool,
 }
 
 impl Slot {
@@ -45,12 +49,25 @@ impl Slot {
             perms: perms.bits(),
             opted_in,
             eager,
+            congruent_2m: (ipa ^ pa) & (BLOCK_2M - 1) == 0,
         }
+    }
+
+    /// Whether a 2 MiB block of IPA maps to a 2 MiB-aligned PA.
+    #[inline]
+    pub const fn congruent_2m(&self) -> bool {
+        self.congruent_2m
     }
 
     #[inline]
     pub const fn perms(&self) -> Perms {
         Perms::from_bits(self.perms)
+    }
+
+    /// The permissions as [`Perms::bits`].
+    #[inline]
+    pub const fn perm_bits(&self) -> u8 {
+        self.perms
     }
 
     /// Whether the slot's permissions allow `access` (`stile_abi::run_page::ACCESS_*`:
@@ -226,11 +243,23 @@ pub fn validate(req: &SlotRequest, others: &[Slot], world: &SlotWorld) -> Result
 }
 
 /// The rules that depend on the backing and the CPU, not on the other slots: checked at
-/// registration and again at fault time (a slot that no longer passes is not mapped).
-#[inline(always)]
+/// registration, and what of them can change again at fault time ([`recheck_backing`]).
 pub fn check_backing(s: &Slot, world: &SlotWorld) -> Result<(), Reason> {
     // Guest RAM, every lazy map's case, passes on its own: no need to search the regions.
     if s.kind == SlotKind::Ram && inside(&world.donated, s.pa, s.size) {
+        return Ok(());
+    }
+    check_backing_in_regions(s, world)
+}
+
+/// [`check_backing`] as a fault repeats it before mapping: a slot that no longer passes is
+/// not mapped. A RAM slot passed at registration by lying inside the VM's donated RAM, and
+/// neither can change after: a slot is replaced only by MEMSLOT_SET, which validates again,
+/// and a VM keeps its donated RAM for its life. So a RAM slot is not checked again; the
+/// other kinds are, against the board's regions and the CPU.
+#[inline(always)]
+pub fn recheck_backing(s: &Slot, world: &SlotWorld) -> Result<(), Reason> {
+    if s.kind == SlotKind::Ram {
         return Ok(());
     }
     check_backing_in_regions(s, world)
@@ -390,6 +419,93 @@ mod tests {
         );
         let s = validate(&mmio, &[first], &world(false)).unwrap();
         assert_eq!((s.pa, s.memory_kind()), (0, None));
+    }
+
+    #[test]
+    fn a_lookup_checks_its_hint_so_a_cleared_or_replaced_slot_is_not_found() {
+        let mut slots = Slots::new();
+        slots[0] = Some(Slot::new(
+            0x1000,
+            RAM.base.0,
+            0x1000,
+            SlotKind::Ram,
+            Perms::R,
+            false,
+            false,
+        ));
+        slots[3] = Some(Slot::new(
+            0x8000,
+            RAM.base.0,
+            0x2000,
+            SlotKind::Ram,
+            Perms::R,
+            false,
+            false,
+        ));
+        assert_eq!(slots.find(0x9fff).map(|(i, _)| i), Some(3));
+        assert_eq!(slots.find(0x1000).map(|(i, _)| i), Some(0));
+        assert_eq!(slots.find(0x8000).map(|(i, _)| i), Some(3));
+        slots[3] = None;
+        assert_eq!(slots.find(0x8000), None);
+        slots[0] = Some(Slot::new(
+            0x2000,
+            RAM.base.0,
+            0x1000,
+            SlotKind::Ram,
+            Perms::R,
+            false,
+            false,
+        ));
+        assert_eq!(slots.find(0x1000), None);
+        assert_eq!(
+            slots.find(0x2fff).map(|(i, s)| (i, s.ipa)),
+            Some((0, 0x2000))
+        );
+        assert_eq!(slots.find(0x3000), None);
+    }
+
+    #[test]
+    fn perms_and_block_congruence_are_what_the_slot_was_made_with() {
+        let s = Slot::new(
+            0x20_0000,
+            RAM.base.0,
+            0x20_0000,
+            SlotKind::Ram,
+            Perms::RX,
+            false,
+            false,
+        );
+        assert_eq!(s.perms(), Perms::RX);
+        assert!(s.allows(stile_abi::run_page::ACCESS_READ));
+        assert!(!s.allows(stile_abi::run_page::ACCESS_WRITE));
+        assert!(s.allows(stile_abi::run_page::ACCESS_EXEC));
+        assert!(!s.allows(3));
+        assert!(s.congruent_2m());
+        let off = Slot::new(
+            0x20_0000,
+            RAM.base.0 + 0x1000,
+            0x1000,
+            SlotKind::Ram,
+            Perms::R,
+            false,
+            false,
+        );
+        assert!(!off.congruent_2m());
+    }
+
+    #[test]
+    fn a_fault_rechecks_the_device_kinds_but_not_ram_whose_verdict_cannot_change() {
+        let ram = validate(&ram(0x4000_0000, RAM.base.0, 0x20_0000), &[], &world(false)).unwrap();
+        assert_eq!(recheck_backing(&ram, &world(false)), Ok(()));
+        let opted = req(
+            0x1_0000_0000,
+            APERTURE.range.base.0,
+            0x20_0000,
+            slot::word(SlotKind::CacheableDevice, RWX, slot::FLAG_CACHEABLE_OPT_IN),
+        );
+        let s = validate(&opted, &[], &world(true)).unwrap();
+        assert_eq!(recheck_backing(&s, &world(true)), Ok(()));
+        assert_eq!(recheck_backing(&s, &world(false)), Err(Reason::NeedsFwb));
     }
 
     #[test]
