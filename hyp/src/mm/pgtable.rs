@@ -152,6 +152,8 @@ struct Geometry {
     root: PhysAddr,
     start_level: u8,
     ia_bits: u8,
+    /// `level_shift(start_level)`: where an address's root index starts.
+    root_shift: u8,
 }
 
 pub struct PageTable {
@@ -321,6 +323,7 @@ impl PageTable {
             root: PhysAddr(0),
             start_level,
             ia_bits,
+            root_shift: shift as u8,
         };
         geo.root = alloc
             .alloc_root(geo.root_pages() as usize)
@@ -514,8 +517,9 @@ impl PageTable {
     /// link. The fault path's walk: one read per level, nothing else.
     #[inline(always)]
     fn reach(&self, va: u64, level: u8, root_up: *mut u64) -> Reach {
-        let mut at = self.geo.start_level;
-        let mut shift = level_shift(at);
+        // Levels above the leaf's still to go through; `check_leaf_args` keeps it 0..=3.
+        let mut above = (level - self.geo.start_level) as u32;
+        let mut shift = self.geo.root_shift as u32;
         let mut up = root_up;
         // `va` is inside the input range, so its root index needs no mask.
         // SAFETY: see `map_one`.
@@ -525,10 +529,11 @@ impl PageTable {
             // a TableAlloc, which promises addressable pages; the index is inside the table.
             let desc = unsafe { entry.read_volatile() };
             if desc & DESC_VALID == 0 {
+                let at = level - above as u8;
                 return Reach::Hole { entry, at, up };
             }
-            if at == level {
-                return if is_leaf(desc, at) {
+            if above == 0 {
+                return if is_leaf(desc, level) {
                     Reach::Covered
                 } else {
                     Reach::Table
@@ -539,7 +544,7 @@ impl PageTable {
                 return Reach::Covered;
             }
             up = entry;
-            at += 1;
+            above -= 1;
             shift -= 9;
             let index = (va >> shift) & (ENTRIES as u64 - 1);
             // SAFETY: as above.
@@ -557,8 +562,9 @@ impl PageTable {
         if (va | pa.0) & (size - 1) != 0 {
             return Err(MapError::Misaligned);
         }
-        // Aligned starts below a power-of-two limit end at or below it.
-        if va >= 1u64 << self.geo.ia_bits || pa.0 > OA_MASK {
+        // Aligned starts below a power-of-two limit end at or below it (for an aligned
+        // `pa`, at most OA_MASK is below OA_MASK + PAGE_SIZE).
+        if va >= 1u64 << self.geo.ia_bits || pa.0 >= OA_MASK + PAGE_SIZE {
             return Err(MapError::OutOfRange);
         }
         Ok(())

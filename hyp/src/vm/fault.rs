@@ -66,19 +66,25 @@ pub fn classify(abort: &Abort, slots: &Slots, world: &SlotWorld) -> Outcome {
     let Some((index, slot)) = slots.find(abort.ipa) else {
         return Outcome::Fault(Reason::NoSlot);
     };
-    // Decoded once: the exception class is not a cheap field to read.
-    let access = abort.access();
-    let fetch = access == stile_abi::run_page::ACCESS_EXEC;
+    let fetch = abort.is_fetch();
     if slot.kind == SlotKind::Mmio {
         if fetch {
             return Outcome::InjectAndFault(Reason::ExecNotAllowed);
         }
         return MmioAccess::from_esr(abort.esr).map_or(Outcome::Nisv, Outcome::Mmio);
     }
-    let kind_execs = slot.memory_kind().is_some_and(|k| k.may_execute());
-    if fetch && !kind_execs {
-        return Outcome::InjectAndFault(Reason::ExecNotAllowed);
-    }
+    // The access as `Abort::access` names it, without decoding the class again.
+    let access = if fetch {
+        let kind_execs = slot.memory_kind().is_some_and(|k| k.may_execute());
+        if !kind_execs {
+            return Outcome::InjectAndFault(Reason::ExecNotAllowed);
+        }
+        stile_abi::run_page::ACCESS_EXEC
+    } else if abort.esr.wnr() {
+        stile_abi::run_page::ACCESS_WRITE
+    } else {
+        stile_abi::run_page::ACCESS_READ
+    };
     if !slot.allows(access) {
         return Outcome::Fault(Reason::Permission);
     }
@@ -105,9 +111,9 @@ pub fn classify(abort: &Abort, slots: &Slots, world: &SlotWorld) -> Outcome {
 #[inline(always)]
 fn granule(slot: &Slot, ipa: u64) -> (u64, u64) {
     let block = ipa & !(BLOCK_2M - 1);
-    let covered = block >= slot.ipa && block + BLOCK_2M <= slot.ipa + slot.size;
-    // The block's PA is aligned exactly when the slot's IPA and PA are congruent.
-    if slot.congruent_2m() && covered {
+    // The block's PA is aligned exactly when the slot's IPA and PA are congruent; then the
+    // slot must cover the whole block.
+    if slot.congruent_2m() && block >= slot.ipa && block + BLOCK_2M <= slot.ipa + slot.size {
         (block, BLOCK_2M)
     } else {
         (ipa & !(PAGE - 1), PAGE)
