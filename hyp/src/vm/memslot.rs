@@ -1,6 +1,7 @@
 //! Memslots: what part of a guest's IPA space is backed by what, as what kind of memory.
 //! Every rule is checked when the slot is registered (so a well-behaved VMM learns up front
-//! what Stile will not do, and why) and again when a fault would map it.
+//! what Stile will not do, and why), and what of them can change since is checked again
+//! when a fault would map it ([`recheck_backing`]).
 
 use crate::addr::{PhysAddr, PhysRange};
 use crate::mm::kind::{MemoryKind, Perms};
