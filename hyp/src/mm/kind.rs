@@ -79,6 +79,22 @@ impl Perms {
         exec: false,
     };
 
+    /// As three bits: read 1, write 2, exec 4 (the order of `rwx`, lowest first).
+    #[inline]
+    pub const fn bits(self) -> u8 {
+        self.read as u8 | (self.write as u8) << 1 | (self.exec as u8) << 2
+    }
+
+    /// From [`Perms::bits`]; bits above the three are ignored.
+    #[inline]
+    pub const fn from_bits(bits: u8) -> Perms {
+        Perms {
+            read: bits & 1 != 0,
+            write: bits & 2 != 0,
+            exec: bits & 4 != 0,
+        }
+    }
+
     /// Parse "rwx"-style text: each of r, w, x at most once, in that order, '-' for absent.
     pub fn from_text(text: &str) -> Option<Perms> {
         let b = text.as_bytes();
@@ -116,6 +132,17 @@ mod tests {
         assert!(MemoryKind::CacheableDevice.may_execute());
         assert!(!MemoryKind::Device.may_execute());
         assert!(!MemoryKind::DeviceNc.may_execute());
+    }
+
+    #[test]
+    fn perms_bits_round_trip_in_rwx_order() {
+        for b in 0..8u8 {
+            assert_eq!(Perms::from_bits(b).bits(), b);
+        }
+        assert_eq!(Perms::R.bits(), 1);
+        assert_eq!(Perms::RW.bits(), 3);
+        assert_eq!(Perms::RX.bits(), 5);
+        assert_eq!(Perms::RWX.bits(), 7);
     }
 
     #[test]

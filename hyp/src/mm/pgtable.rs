@@ -152,6 +152,8 @@ struct Geometry {
     root: PhysAddr,
     start_level: u8,
     ia_bits: u8,
+    /// `level_shift(start_level)`: where an address's root index starts.
+    root_shift: u8,
 }
 
 pub struct PageTable {
@@ -321,6 +323,7 @@ impl PageTable {
             root: PhysAddr(0),
             start_level,
             ia_bits,
+            root_shift: shift as u8,
         };
         geo.root = alloc
             .alloc_root(geo.root_pages() as usize)
@@ -473,6 +476,7 @@ impl PageTable {
     /// leaf should go (smaller leaves inside it) is `AlreadyMapped`. All or nothing:
     /// without table pages nothing is written. Writing over an invalid entry needs no
     /// invalidation, only `sync.publish()`.
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub fn map_leaf(
         &mut self,
@@ -508,45 +512,43 @@ impl PageTable {
         Ok(())
     }
 
-    /// Walk towards the leaf at `level` for `va` (inside the input range) and say what is
-    /// in the way; `root_up` stands for the root's link. The fault path's walk: one read
-    /// per level, nothing else.
+    /// Walk towards the leaf at `level` for `va` (inside the input range; `level` at or
+    /// below the start level) and say what is in the way; `root_up` stands for the root's
+    /// link. The fault path's walk: one read per level, nothing else.
+    #[inline(always)]
     fn reach(&self, va: u64, level: u8, root_up: *mut u64) -> Reach {
-        let mut table = self.geo.root;
+        // Levels above the leaf's still to go through; `check_leaf_args` keeps it 0..=3.
+        let mut above = (level - self.geo.start_level) as u32;
+        let mut shift = self.geo.root_shift as u32;
         let mut up = root_up;
-        let mut shift = level_shift(self.geo.start_level);
         // `va` is inside the input range, so its root index needs no mask.
-        let mut index = va >> shift;
-        for at in self.geo.start_level..level {
-            // SAFETY: see `map_one`.
-            let entry = unsafe { entry_ptr(table, index as usize) };
-            // SAFETY: as above.
+        // SAFETY: see `map_one`.
+        let mut entry = unsafe { entry_ptr(self.geo.root, (va >> shift) as usize) };
+        loop {
+            // SAFETY: only the root and tables linked by this PageTable are walked, all from
+            // a TableAlloc, which promises addressable pages; the index is inside the table.
             let desc = unsafe { entry.read_volatile() };
             if desc & DESC_VALID == 0 {
+                let at = level - above as u8;
                 return Reach::Hole { entry, at, up };
             }
-            if is_leaf(desc, at) {
+            if above == 0 {
+                return if is_leaf(desc, level) {
+                    Reach::Covered
+                } else {
+                    Reach::Table
+                };
+            }
+            // Above the leaf's level, so above level 3: a block or a table.
+            if desc & DESC_TABLE_OR_PAGE == 0 {
                 return Reach::Covered;
             }
-            table = PhysAddr(desc & OA_MASK);
             up = entry;
+            above -= 1;
             shift -= 9;
-            index = (va >> shift) & (ENTRIES as u64 - 1);
-        }
-        // SAFETY: as above.
-        let entry = unsafe { entry_ptr(table, index as usize) };
-        // SAFETY: as above.
-        let desc = unsafe { entry.read_volatile() };
-        if desc & DESC_VALID == 0 {
-            Reach::Hole {
-                entry,
-                at: level,
-                up,
-            }
-        } else if is_leaf(desc, level) {
-            Reach::Covered
-        } else {
-            Reach::Table
+            let index = (va >> shift) & (ENTRIES as u64 - 1);
+            // SAFETY: as above.
+            entry = unsafe { entry_ptr(PhysAddr(desc & OA_MASK), index as usize) };
         }
     }
 
@@ -560,8 +562,9 @@ impl PageTable {
         if (va | pa.0) & (size - 1) != 0 {
             return Err(MapError::Misaligned);
         }
-        // Aligned starts below a power-of-two limit end at or below it.
-        if va >= 1u64 << self.geo.ia_bits || pa.0 > OA_MASK {
+        // Aligned starts below a power-of-two limit end at or below it (for an aligned
+        // `pa`, at most OA_MASK is below OA_MASK + PAGE_SIZE).
+        if va >= 1u64 << self.geo.ia_bits || pa.0 >= OA_MASK + PAGE_SIZE {
             return Err(MapError::OutOfRange);
         }
         Ok(())

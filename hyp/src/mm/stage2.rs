@@ -86,10 +86,13 @@ const ATTR_COMBINATIONS: usize = 32;
 
 /// Where (kind, perms) sits in `Stage2::attrs`: always below [`ATTR_COMBINATIONS`].
 const fn attr_index(kind: MemoryKind, perms: Perms) -> usize {
-    (kind as usize) << 3
-        | (perms.exec as usize) << 2
-        | (perms.write as usize) << 1
-        | perms.read as usize
+    attr_index_of_bits(kind, perms.bits())
+}
+
+/// [`attr_index`] from [`Perms::bits`].
+#[inline(always)]
+const fn attr_index_of_bits(kind: MemoryKind, perm_bits: u8) -> usize {
+    (kind as usize) << 3 | (perm_bits & 7) as usize
 }
 
 /// The attribute table of a VM with these FWB / host settings.
@@ -210,7 +213,24 @@ impl Stage2 {
         kind: MemoryKind,
         perms: Perms,
     ) -> Result<(), S2Error> {
-        let attrs = self.leaf_attrs(kind, perms)?;
+        self.map_leaf_bits(alloc, tlb, ipa, pa, level, kind, perms.bits())
+    }
+
+    /// [`Stage2::map_leaf`] with the permissions as [`Perms::bits`] (how a memslot keeps
+    /// them). Inlined into each caller, so a caller with a fixed level gets a walk for it.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn map_leaf_bits(
+        &mut self,
+        alloc: &mut impl TableAlloc,
+        tlb: &mut impl S2Maintenance,
+        ipa: Ipa,
+        pa: PhysAddr,
+        level: u8,
+        kind: MemoryKind,
+        perm_bits: u8,
+    ) -> Result<(), S2Error> {
+        let attrs = self.attrs[attr_index_of_bits(kind, perm_bits)]?;
         if pa.0 >= self.cfg.pa_limit() {
             // Aligned, so a start below the limit ends at or below it.
             return Err(MapError::OutOfRange.into());

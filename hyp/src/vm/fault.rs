@@ -2,7 +2,7 @@
 //! or stop the vCPU and tell the host (with the reason), or also inject an abort.
 
 use crate::esr::{Esr, ExceptionClass};
-use crate::vm::memslot::{check_backing, Slot, SlotWorld};
+use crate::vm::memslot::{recheck_backing, Slot, SlotWorld, Slots};
 use crate::vm::mmio::MmioAccess;
 use stile_abi::slot::SlotKind;
 use stile_abi::Reason;
@@ -53,37 +53,39 @@ pub enum Outcome {
     Unknown,
 }
 
-/// Decide for `abort` in a VM whose slots are `slots` (index = slot number).
-pub fn classify(abort: &Abort, slots: &[Option<Slot>], world: &SlotWorld) -> Outcome {
+/// Decide for `abort` in a VM whose slots are `slots`. The fault path: compiled into the
+/// trap entry (docs/PERFORMANCE.md, "Optimisation level").
+#[inline]
+pub fn classify(abort: &Abort, slots: &Slots, world: &SlotWorld) -> Outcome {
     let fsc = abort.esr.fsc();
-    let translation = (0x04..=0x07).contains(&fsc);
-    let permission = (0x0c..=0x0f).contains(&fsc);
-    let access_flag = (0x08..=0x0b).contains(&fsc);
-    if !(translation || permission || access_flag) {
+    // Translation (0x04..=0x07), access flag (0x08..=0x0b) or permission (0x0c..=0x0f).
+    if !(0x04..=0x0f).contains(&fsc) {
         return Outcome::Unknown;
     }
-    let Some((index, slot)) = find_slot(slots, abort.ipa) else {
+    let permission = fsc >= 0x0c;
+    let Some((index, slot)) = slots.find(abort.ipa) else {
         return Outcome::Fault(Reason::NoSlot);
     };
-    // Decoded once: the exception class is not a cheap field to read.
-    let access = abort.access();
-    let fetch = access == stile_abi::run_page::ACCESS_EXEC;
+    let fetch = abort.is_fetch();
     if slot.kind == SlotKind::Mmio {
         if fetch {
             return Outcome::InjectAndFault(Reason::ExecNotAllowed);
         }
         return MmioAccess::from_esr(abort.esr).map_or(Outcome::Nisv, Outcome::Mmio);
     }
-    let kind_execs = slot.memory_kind().is_some_and(|k| k.may_execute());
-    if fetch && !kind_execs {
-        return Outcome::InjectAndFault(Reason::ExecNotAllowed);
-    }
-    let allowed = match access {
-        stile_abi::run_page::ACCESS_WRITE => slot.perms.write,
-        stile_abi::run_page::ACCESS_EXEC => slot.perms.exec,
-        _ => slot.perms.read,
+    // The access as `Abort::access` names it, without decoding the class again.
+    let access = if fetch {
+        let kind_execs = slot.memory_kind().is_some_and(|k| k.may_execute());
+        if !kind_execs {
+            return Outcome::InjectAndFault(Reason::ExecNotAllowed);
+        }
+        stile_abi::run_page::ACCESS_EXEC
+    } else if abort.esr.wnr() {
+        stile_abi::run_page::ACCESS_WRITE
+    } else {
+        stile_abi::run_page::ACCESS_READ
     };
-    if !allowed {
+    if !slot.allows(access) {
         return Outcome::Fault(Reason::Permission);
     }
     if permission {
@@ -91,8 +93,9 @@ pub fn classify(abort: &Abort, slots: &[Option<Slot>], world: &SlotWorld) -> Out
         // (exec dropped for lack of DIC, for instance). Nothing EL2 can fix.
         return Outcome::Fault(Reason::Permission);
     }
-    // The combination is re-checked now: a slot that no longer passes is not mapped.
-    if let Err(r) = check_backing(slot, world) {
+    // What can have changed since registration is checked again: a slot that no longer
+    // passes is not mapped.
+    if let Err(r) = recheck_backing(slot, world) {
         return Outcome::Fault(r);
     }
     let (ipa, size) = granule(slot, abort.ipa);
@@ -103,22 +106,14 @@ pub fn classify(abort: &Abort, slots: &[Option<Slot>], world: &SlotWorld) -> Out
     }
 }
 
-/// The slot holding `ipa` and its index. Runs on every fault: looks at the slots in
-/// place (no copies), an empty one costs a tag test.
-fn find_slot(slots: &[Option<Slot>], ipa: u64) -> Option<(usize, &Slot)> {
-    slots
-        .iter()
-        .enumerate()
-        .find_map(|(i, s)| s.as_ref().filter(|s| s.contains(ipa)).map(|s| (i, s)))
-}
-
 /// The largest of 2 MiB / 4 KiB around `ipa` that `slot` covers entirely, with IPA and PA
 /// equally aligned (so stage 2 can use a block).
 #[inline(always)]
 fn granule(slot: &Slot, ipa: u64) -> (u64, u64) {
     let block = ipa & !(BLOCK_2M - 1);
-    let covered = block >= slot.ipa && block + BLOCK_2M <= slot.ipa + slot.size;
-    if covered && slot.pa_of(block).0.is_multiple_of(BLOCK_2M) {
+    // The block's PA is aligned exactly when the slot's IPA and PA are congruent; then the
+    // slot must cover the whole block.
+    if slot.congruent_2m() && block >= slot.ipa && block + BLOCK_2M <= slot.ipa + slot.size {
         (block, BLOCK_2M)
     } else {
         (ipa & !(PAGE - 1), PAGE)
@@ -148,19 +143,17 @@ mod tests {
     }
 
     fn slot(ipa: u64, pa: u64, size: u64, kind: SlotKind, perms: Perms) -> Option<Slot> {
-        Some(Slot {
-            ipa,
-            pa,
-            size,
-            kind,
-            perms,
-            opted_in: true,
-            eager: false,
-        })
+        Some(Slot::new(ipa, pa, size, kind, perms, true, false))
     }
 
-    fn slots() -> [Option<Slot>; 4] {
-        [
+    fn slots_of(list: [Option<Slot>; 4]) -> Slots {
+        let mut s = Slots::new();
+        s[..4].copy_from_slice(&list);
+        s
+    }
+
+    fn slots() -> Slots {
+        slots_of([
             slot(
                 0x4000_0000,
                 0x4400_0000,
@@ -177,7 +170,7 @@ mod tests {
                 SlotKind::CacheableDevice,
                 Perms::RW,
             ),
-        ]
+        ])
     }
 
     fn dabt(ipa: u64, write: bool, fsc: u64) -> Abort {
@@ -209,6 +202,56 @@ mod tests {
             Outcome::Map {
                 slot: 2,
                 ipa: 0x5000_0000,
+                size: 4096
+            }
+        );
+    }
+
+    #[test]
+    fn a_slot_whose_ipa_and_pa_differ_within_2m_is_mapped_page_by_page() {
+        let mut s = slots();
+        s[0] = slot(
+            0x4000_0000,
+            0x4400_1000,
+            0x3f_f000,
+            SlotKind::Ram,
+            Perms::RWX,
+        );
+        let o = classify(&dabt(0x4012_3456, false, 0x06), &s, &world(true));
+        assert_eq!(
+            o,
+            Outcome::Map {
+                slot: 0,
+                ipa: 0x4012_3000,
+                size: 4096
+            }
+        );
+    }
+
+    #[test]
+    fn a_block_only_partly_inside_the_slot_is_mapped_page_by_page() {
+        let o = classify(&dabt(0x4030_0000, true, 0x06), &slots(), &world(true));
+        assert!(matches!(
+            o,
+            Outcome::Map {
+                size: 0x20_0000,
+                ..
+            }
+        ));
+        let mut s = slots();
+        s[0] = slot(
+            0x4000_0000,
+            0x4400_0000,
+            0x3f_f000,
+            SlotKind::Ram,
+            Perms::RWX,
+        );
+        let o = classify(&dabt(0x4030_0000, true, 0x06), &s, &world(true));
+        assert_eq!(
+            o,
+            Outcome::Map {
+                slot: 0,
+                ipa: 0x4030_0000,
                 size: 4096
             }
         );

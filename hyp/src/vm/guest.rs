@@ -6,13 +6,15 @@ use crate::mm::kind::{MemoryKind, Perms};
 use crate::mm::pgtable::TableAlloc;
 use crate::mm::stage2::{Ipa, S2Error, Stage2};
 use crate::mm::tlb::S2Maintenance;
-use crate::vm::memslot::{Slot, MAX_SLOTS};
+use crate::vm::memslot::{Slot, Slots};
 use crate::vm::vcpu::Vcpu;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 pub const MAX_VMS: usize = 8;
 pub const MAX_VCPUS: usize = 4;
+const PAGE: u64 = 4096;
+const BLOCK_2M: u64 = 2 << 20;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VmStats {
@@ -27,7 +29,7 @@ pub struct VmStats {
 pub struct Vm {
     pub stage2: Stage2,
     pub donated: PhysRange,
-    pub slots: [Option<Slot>; MAX_SLOTS],
+    pub slots: Slots,
     /// Boxed: a running vCPU's registers are reached through a raw pointer by the trap path.
     pub vcpus: Vec<Box<Vcpu>>,
     pub stats: VmStats,
@@ -38,7 +40,7 @@ impl Vm {
         Vm {
             stage2,
             donated,
-            slots: [None; MAX_SLOTS],
+            slots: Slots::new(),
             vcpus: Vec::new(),
             stats: VmStats::default(),
         }
@@ -53,10 +55,10 @@ impl Vm {
             .filter_map(|(_, s)| *s)
     }
 
-    /// Map `[ipa, ipa + size)` of slot `index` (all of it is inside the slot). One page or
-    /// block (a fault) takes the one-walk path, where a leaf already there is success; a
-    /// longer range (an eager slot) is mapped all or nothing, and none of it may be mapped
-    /// yet.
+    /// Map `[ipa, ipa + size)` of slot `index` (all of it is inside the slot). A page or an
+    /// aligned 2 MiB block (what a fault maps) takes the one-walk path, where a leaf already
+    /// there is success, each with its own copy of the walk for its level; any other range
+    /// (an eager slot) is mapped all or nothing, and none of it may be mapped yet.
     pub fn map_slot_part(
         &mut self,
         index: usize,
@@ -71,12 +73,15 @@ impl Vm {
         let Some(kind) = slot.memory_kind() else {
             return Ok(());
         };
-        let (ipa, pa, perms) = (Ipa(ipa), slot.pa_of(ipa), slot.perms);
-        match self.stage2.leaf_level(ipa, pa, size) {
-            Some(level) => self
-                .stage2
-                .map_leaf(alloc, tlb, ipa, pa, level, kind, perms),
-            None => map_range(&mut self.stage2, alloc, tlb, ipa, pa, size, kind, perms),
+        let (ipa, pa, perms) = (Ipa(ipa), slot.pa_of(ipa), slot.perm_bits());
+        let s2 = &mut self.stage2;
+        match size {
+            // Page-aligned on both sides: slots are.
+            PAGE => s2.map_leaf_bits(alloc, tlb, ipa, pa, 3, kind, perms),
+            BLOCK_2M if (ipa.0 | pa.0) & (BLOCK_2M - 1) == 0 => {
+                s2.map_leaf_bits(alloc, tlb, ipa, pa, 2, kind, perms)
+            }
+            _ => map_range(s2, alloc, tlb, ipa, pa, size, kind, Perms::from_bits(perms)),
         }
     }
 
@@ -115,8 +120,9 @@ impl Vm {
     }
 }
 
-/// [`Stage2::map`] without its counts, out of line: the fault path that shares
-/// `map_slot_part` with it stays small.
+/// [`Vm::map_slot_part`] for anything but a page or an aligned 2 MiB block (an eager slot's
+/// range; a fault maps no other size): [`Stage2::map`] without its counts, out of line so
+/// the fault path stays small.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn map_range(
@@ -130,4 +136,116 @@ fn map_range(
     perms: Perms,
 ) -> Result<(), S2Error> {
     stage2.map(alloc, tlb, ipa, pa, size, kind, perms).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mm::pgtable::tests::TestAlloc;
+    use crate::mm::tlb::fake::Call;
+    use crate::mm::vmid::Vmid;
+    use crate::mm::vtcr::vtcr_for;
+    use stile_abi::slot::SlotKind;
+
+    const MIB: u64 = 1 << 20;
+    const RAM: u64 = 0x4000_0000;
+
+    fn vm_with(slot: Slot) -> (Vm, TestAlloc) {
+        let mut a = TestAlloc::new(64);
+        let cfg = vtcr_for(2, 40, false).unwrap();
+        let s2 = Stage2::new(&mut a, cfg, Vmid::for_test(3), true).unwrap();
+        let mut vm = Vm::new(s2, PhysRange::new(RAM, 64 * MIB));
+        vm.slots[1] = Some(slot);
+        (vm, a)
+    }
+
+    fn ram_slot(ipa: u64, pa: u64, size: u64) -> Slot {
+        Slot::new(ipa, pa, size, SlotKind::Ram, Perms::RW, false, false)
+    }
+
+    /// (IPA, PA, level) of each leaf in `[ipa, ipa + size)`.
+    fn leaves(vm: &Vm, ipa: u64, size: u64) -> Vec<(u64, u64, u8)> {
+        let mut out = Vec::new();
+        let mut at = ipa;
+        while at < ipa + size {
+            match vm.stage2.lookup(Ipa(at)) {
+                Some(l) => {
+                    let step = 1u64 << (12 + 9 * (3 - l.level as u32));
+                    out.push((at, l.pa.0, l.level));
+                    at += step;
+                }
+                None => at += 4096,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_faults_page_and_block_are_one_leaf_each_and_a_second_time_is_success() {
+        let (mut vm, mut a) = vm_with(ram_slot(0x8000_0000, RAM, 4 * MIB));
+        let mut t = vm.stage2.recording_tlb();
+        vm.map_slot_part(1, 0x8000_3000, 4096, &mut a, &mut t)
+            .unwrap();
+        vm.map_slot_part(1, 0x8020_0000, 2 * MIB, &mut a, &mut t)
+            .unwrap();
+        vm.map_slot_part(1, 0x8020_0000, 2 * MIB, &mut a, &mut t)
+            .unwrap();
+        vm.map_slot_part(1, 0x8000_3000, 4096, &mut a, &mut t)
+            .unwrap();
+        assert_eq!(
+            leaves(&vm, 0x8000_0000, 4 * MIB),
+            [
+                (0x8000_3000, RAM + 0x3000, 3),
+                (0x8020_0000, RAM + 2 * MIB, 2)
+            ]
+        );
+        // Only invalid entries were written: publishes, no invalidation.
+        assert!(t.take().iter().all(|c| *c == Call::DsbIshst));
+    }
+
+    #[test]
+    fn a_2m_range_whose_pa_is_not_aligned_is_mapped_with_pages() {
+        let (mut vm, mut a) = vm_with(ram_slot(0x8000_0000, RAM + 0x1000, 2 * MIB));
+        let mut t = vm.stage2.recording_tlb();
+        vm.map_slot_part(1, 0x8000_0000, 2 * MIB, &mut a, &mut t)
+            .unwrap();
+        let l = leaves(&vm, 0x8000_0000, 2 * MIB);
+        assert_eq!(l.len(), 512);
+        assert!(l
+            .iter()
+            .all(|&(ipa, pa, level)| level == 3 && pa == ipa - 0x8000_0000 + RAM + 0x1000));
+    }
+
+    #[test]
+    fn a_longer_range_is_all_or_nothing_and_refused_over_a_mapping() {
+        let (mut vm, mut a) = vm_with(ram_slot(0x8000_0000, RAM, 8 * MIB));
+        let mut t = vm.stage2.recording_tlb();
+        vm.map_slot_part(1, 0x8000_0000, 4 * MIB + 4096, &mut a, &mut t)
+            .unwrap();
+        assert_eq!(leaves(&vm, 0x8000_0000, 8 * MIB).len(), 3);
+        assert!(vm
+            .map_slot_part(1, 0x8040_0000, 4 * MIB, &mut a, &mut t)
+            .is_err());
+        assert_eq!(leaves(&vm, 0x8000_0000, 8 * MIB).len(), 3);
+    }
+
+    #[test]
+    fn mmio_and_empty_slots_map_nothing() {
+        let mmio = Slot::new(0x900_0000, 0, 4096, SlotKind::Mmio, Perms::RW, false, false);
+        let (mut vm, mut a) = vm_with(mmio);
+        let mut t = vm.stage2.recording_tlb();
+        assert_eq!(
+            vm.map_slot_part(1, 0x900_0000, 4096, &mut a, &mut t),
+            Ok(())
+        );
+        assert_eq!(
+            vm.map_slot_part(7, 0x900_0000, 4096, &mut a, &mut t),
+            Ok(())
+        );
+        assert_eq!(
+            vm.map_slot_part(99, 0x900_0000, 4096, &mut a, &mut t),
+            Ok(())
+        );
+        assert_eq!(vm.stage2.lookup(Ipa(0x900_0000)), None);
+    }
 }

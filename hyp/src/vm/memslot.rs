@@ -1,14 +1,18 @@
 //! Memslots: what part of a guest's IPA space is backed by what, as what kind of memory.
 //! Every rule is checked when the slot is registered (so a well-behaved VMM learns up front
-//! what Stile will not do, and why) and again when a fault would map it.
+//! what Stile will not do, and why), and what of them can change since is checked again
+//! when a fault would map it ([`recheck_backing`]).
 
 use crate::addr::{PhysAddr, PhysRange};
 use crate::mm::kind::{MemoryKind, Perms};
+use core::cell::Cell;
+use core::ops::{Deref, DerefMut};
 use stile_abi::slot::{self, SlotKind};
 use stile_abi::Reason;
 
 pub const MAX_SLOTS: usize = 16;
 const PAGE: u64 = 4096;
+const BLOCK_2M: u64 = 2 << 20;
 
 /// A registered slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,12 +22,63 @@ pub struct Slot {
     pub pa: u64,
     pub size: u64,
     pub kind: SlotKind,
-    pub perms: Perms,
+    /// [`Perms::bits`]: a fault tests its access against these and indexes the leaf
+    /// attributes with them, without packing three flags each time.
+    perms: u8,
     pub opted_in: bool,
     pub eager: bool,
+    /// IPA and PA equally aligned within 2 MiB (`(ipa ^ pa) % 2 MiB == 0`): a fault may map
+    /// a block wherever the slot covers one.
+    congruent_2m: bool,
 }
 
 impl Slot {
+    pub const fn new(
+        ipa: u64,
+        pa: u64,
+        size: u64,
+        kind: SlotKind,
+        perms: Perms,
+        opted_in: bool,
+        eager: bool,
+    ) -> Slot {
+        Slot {
+            ipa,
+            pa,
+            size,
+            kind,
+            perms: perms.bits(),
+            opted_in,
+            eager,
+            congruent_2m: (ipa ^ pa) & (BLOCK_2M - 1) == 0,
+        }
+    }
+
+    /// Whether a 2 MiB block of IPA maps to a 2 MiB-aligned PA.
+    #[inline]
+    pub const fn congruent_2m(&self) -> bool {
+        self.congruent_2m
+    }
+
+    #[inline]
+    pub const fn perms(&self) -> Perms {
+        Perms::from_bits(self.perms)
+    }
+
+    /// The permissions as [`Perms::bits`].
+    #[inline]
+    pub const fn perm_bits(&self) -> u8 {
+        self.perms
+    }
+
+    /// Whether the slot's permissions allow `access` (`stile_abi::run_page::ACCESS_*`:
+    /// read 0, write 1, exec 2, the bit numbers of [`Perms::bits`]).
+    #[inline]
+    pub const fn allows(&self, access: u8) -> bool {
+        access < 3 && self.perms >> access & 1 != 0
+    }
+
+    #[inline]
     pub fn contains(&self, ipa: u64) -> bool {
         ipa >= self.ipa && ipa - self.ipa < self.size
     }
@@ -33,6 +88,7 @@ impl Slot {
     }
 
     /// The memory kind stage 2 maps it as (`None` for MMIO: never mapped).
+    #[inline]
     pub fn memory_kind(&self) -> Option<MemoryKind> {
         match self.kind {
             SlotKind::Ram => Some(MemoryKind::Ram),
@@ -44,8 +100,70 @@ impl Slot {
     }
 
     /// PA backing `ipa` (which must be inside the slot).
+    #[inline]
     pub fn pa_of(&self, ipa: u64) -> PhysAddr {
         PhysAddr(self.pa + (ipa - self.ipa))
+    }
+}
+
+/// A VM's slots by number (index = slot number), and which one the last lookup found:
+/// faults come in runs on one slot, so a lookup tries that one first. Only a hint, checked
+/// each time; slots never overlap, so the slot holding an IPA is the same whichever way it
+/// is found.
+pub struct Slots {
+    slots: [Option<Slot>; MAX_SLOTS],
+    last: Cell<u8>,
+}
+
+impl Slots {
+    pub const fn new() -> Slots {
+        Slots {
+            slots: [None; MAX_SLOTS],
+            last: Cell::new(0),
+        }
+    }
+
+    /// The slot holding `ipa` and its number. Runs on every fault; looks at the slots in
+    /// place (no copies).
+    #[inline]
+    pub fn find(&self, ipa: u64) -> Option<(usize, &Slot)> {
+        let last = self.last.get() as usize % MAX_SLOTS;
+        match &self.slots[last] {
+            Some(s) if s.contains(ipa) => Some((last, s)),
+            _ => self.search(ipa),
+        }
+    }
+
+    /// [`Slots::find`] when the last slot is not it: every slot in turn.
+    #[inline(never)]
+    fn search(&self, ipa: u64) -> Option<(usize, &Slot)> {
+        let (i, s) = self
+            .slots
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| s.as_ref().filter(|s| s.contains(ipa)).map(|s| (i, s)))?;
+        self.last.set(i as u8);
+        Some((i, s))
+    }
+}
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots::new()
+    }
+}
+
+impl Deref for Slots {
+    type Target = [Option<Slot>; MAX_SLOTS];
+
+    fn deref(&self) -> &Self::Target {
+        &self.slots
+    }
+}
+
+impl DerefMut for Slots {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.slots
     }
 }
 
@@ -97,15 +215,15 @@ pub fn validate(req: &SlotRequest, others: &[Slot], world: &SlotWorld) -> Result
         write: req.word & slot::PERM_WRITE != 0,
         exec: req.word & slot::PERM_EXEC != 0,
     };
-    let s = Slot {
-        ipa: req.ipa,
-        pa: if kind == SlotKind::Mmio { 0 } else { req.pa },
-        size: req.size,
+    let s = Slot::new(
+        req.ipa,
+        if kind == SlotKind::Mmio { 0 } else { req.pa },
+        req.size,
         kind,
         perms,
-        opted_in: req.word & slot::FLAG_CACHEABLE_OPT_IN != 0,
-        eager: req.word & slot::FLAG_EAGER != 0,
-    };
+        req.word & slot::FLAG_CACHEABLE_OPT_IN != 0,
+        req.word & slot::FLAG_EAGER != 0,
+    );
     if s.size == 0 || (s.ipa | s.pa | s.size) & (PAGE - 1) != 0 {
         return Err(Reason::Misaligned);
     }
@@ -126,11 +244,23 @@ pub fn validate(req: &SlotRequest, others: &[Slot], world: &SlotWorld) -> Result
 }
 
 /// The rules that depend on the backing and the CPU, not on the other slots: checked at
-/// registration and again at fault time (a slot that no longer passes is not mapped).
-#[inline(always)]
+/// registration, and what of them can change again at fault time ([`recheck_backing`]).
 pub fn check_backing(s: &Slot, world: &SlotWorld) -> Result<(), Reason> {
     // Guest RAM, every lazy map's case, passes on its own: no need to search the regions.
     if s.kind == SlotKind::Ram && inside(&world.donated, s.pa, s.size) {
+        return Ok(());
+    }
+    check_backing_in_regions(s, world)
+}
+
+/// [`check_backing`] as a fault repeats it before mapping: a slot that no longer passes is
+/// not mapped. A RAM slot passed at registration by lying inside the VM's donated RAM, and
+/// neither can change after: a slot is replaced only by MEMSLOT_SET, which validates again,
+/// and a VM keeps its donated RAM for its life. So a RAM slot is not checked again; the
+/// other kinds are, against the board's regions and the CPU.
+#[inline(always)]
+pub fn recheck_backing(s: &Slot, world: &SlotWorld) -> Result<(), Reason> {
+    if s.kind == SlotKind::Ram {
         return Ok(());
     }
     check_backing_in_regions(s, world)
@@ -199,7 +329,7 @@ mod tests {
     #[test]
     fn ram_slot_over_donated_ram_is_accepted() {
         let s = validate(&ram(0x4000_0000, RAM.base.0, 0x20_0000), &[], &world(false)).unwrap();
-        assert_eq!((s.kind, s.perms), (SlotKind::Ram, Perms::RWX));
+        assert_eq!((s.kind, s.perms()), (SlotKind::Ram, Perms::RWX));
         assert_eq!(s.pa_of(0x4000_1000), PhysAddr(RAM.base.0 + 0x1000));
     }
 
@@ -290,6 +420,93 @@ mod tests {
         );
         let s = validate(&mmio, &[first], &world(false)).unwrap();
         assert_eq!((s.pa, s.memory_kind()), (0, None));
+    }
+
+    #[test]
+    fn a_lookup_checks_its_hint_so_a_cleared_or_replaced_slot_is_not_found() {
+        let mut slots = Slots::new();
+        slots[0] = Some(Slot::new(
+            0x1000,
+            RAM.base.0,
+            0x1000,
+            SlotKind::Ram,
+            Perms::R,
+            false,
+            false,
+        ));
+        slots[3] = Some(Slot::new(
+            0x8000,
+            RAM.base.0,
+            0x2000,
+            SlotKind::Ram,
+            Perms::R,
+            false,
+            false,
+        ));
+        assert_eq!(slots.find(0x9fff).map(|(i, _)| i), Some(3));
+        assert_eq!(slots.find(0x1000).map(|(i, _)| i), Some(0));
+        assert_eq!(slots.find(0x8000).map(|(i, _)| i), Some(3));
+        slots[3] = None;
+        assert_eq!(slots.find(0x8000), None);
+        slots[0] = Some(Slot::new(
+            0x2000,
+            RAM.base.0,
+            0x1000,
+            SlotKind::Ram,
+            Perms::R,
+            false,
+            false,
+        ));
+        assert_eq!(slots.find(0x1000), None);
+        assert_eq!(
+            slots.find(0x2fff).map(|(i, s)| (i, s.ipa)),
+            Some((0, 0x2000))
+        );
+        assert_eq!(slots.find(0x3000), None);
+    }
+
+    #[test]
+    fn perms_and_block_congruence_are_what_the_slot_was_made_with() {
+        let s = Slot::new(
+            0x20_0000,
+            RAM.base.0,
+            0x20_0000,
+            SlotKind::Ram,
+            Perms::RX,
+            false,
+            false,
+        );
+        assert_eq!(s.perms(), Perms::RX);
+        assert!(s.allows(stile_abi::run_page::ACCESS_READ));
+        assert!(!s.allows(stile_abi::run_page::ACCESS_WRITE));
+        assert!(s.allows(stile_abi::run_page::ACCESS_EXEC));
+        assert!(!s.allows(3));
+        assert!(s.congruent_2m());
+        let off = Slot::new(
+            0x20_0000,
+            RAM.base.0 + 0x1000,
+            0x1000,
+            SlotKind::Ram,
+            Perms::R,
+            false,
+            false,
+        );
+        assert!(!off.congruent_2m());
+    }
+
+    #[test]
+    fn a_fault_rechecks_the_device_kinds_but_not_ram_whose_verdict_cannot_change() {
+        let ram = validate(&ram(0x4000_0000, RAM.base.0, 0x20_0000), &[], &world(false)).unwrap();
+        assert_eq!(recheck_backing(&ram, &world(false)), Ok(()));
+        let opted = req(
+            0x1_0000_0000,
+            APERTURE.range.base.0,
+            0x20_0000,
+            slot::word(SlotKind::CacheableDevice, RWX, slot::FLAG_CACHEABLE_OPT_IN),
+        );
+        let s = validate(&opted, &[], &world(true)).unwrap();
+        assert_eq!(recheck_backing(&s, &world(true)), Ok(()));
+        assert_eq!(recheck_backing(&s, &world(false)), Err(Reason::NeedsFwb));
     }
 
     #[test]
