@@ -242,7 +242,11 @@ fn guest(cpu: &mut CpuState, ctx: *mut Context, kind: u64, run: Running) -> *mut
         esr,
         far,
         hpfar,
-        ipa: fault_ipa(esr, far, hpfar),
+        // ESR_EL2 describes only synchronous exceptions.
+        ipa: match kind {
+            TrapKind::Sync => fault_ipa(esr, far, hpfar),
+            _ => 0,
+        },
     };
     let mut m = machine(hyp);
     // Only exits inject aborts (run::handle_trap), so a resumed guest needs nothing more.
@@ -260,7 +264,8 @@ fn guest(cpu: &mut CpuState, ctx: *mut Context, kind: u64, run: Running) -> *mut
 
 /// The IPA of a stage-2 abort. HPFAR_EL2 holds it for translation, access-flag and
 /// address-size faults and for faults on a stage-1 walk; for other permission faults the
-/// guest's own stage 1 translates FAR (its registers are live).
+/// guest's own stage 1 translates FAR (its registers are live). 0 for anything but an
+/// abort.
 #[inline]
 fn fault_ipa(esr: Esr, far: u64, hpfar: u64) -> u64 {
     if !esr.is_abort() {
