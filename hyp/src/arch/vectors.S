@@ -1,4 +1,5 @@
-// EL2 exception vectors.
+// EL2 exception vectors. Each entry starts with `.org` at its slot: an entry longer than its
+// 0x80 bytes fails to assemble instead of shifting the ones after it.
 //
 // From a lower EL (AArch64): the trapped world's registers go into the Context the per-CPU
 // block names (world.rs), Rust handles the trap and returns the Context to resume (the same
@@ -21,7 +22,7 @@
 .equ KIND_HOST_VCPU_RUN, 16
 
 .macro fatal_entry kind
-    .balign 0x80
+    .org    el2_vectors + \kind * 0x80
     msr     sp_el0, x0              // stash x0: SP_EL0 is unused at EL2
     mrs     x0, tpidr_el2
     sub     x0, x0, #FRAME_SIZE
@@ -36,7 +37,7 @@
 .endm
 
 .macro lower_entry kind
-    .balign 0x80
+    .org    el2_vectors + \kind * 0x80
     stp     x0, x1, [sp, #-16]!
     mrs     x0, tpidr_el2
     ldr     x0, [x0, #PERCPU_CTX]
@@ -45,7 +46,7 @@
 .endm
 
 .macro lower_sync_entry
-    .balign 0x80
+    .org    el2_vectors + 8 * 0x80
     stp     x0, x1, [sp, #-16]!
     mrs     x1, vttbr_el2
     lsr     x1, x1, #48
