@@ -50,15 +50,18 @@ fn machine(hyp: &Hyp) -> ArchMachine {
 pub unsafe fn handle(ctx: *mut Context, kind: u64) -> *mut Context {
     // SAFETY: the one call of this trap; `cpu` is dropped when it returns.
     let cpu = unsafe { this_cpu() };
-    // SAFETY (both): the host's Context (world.rs contract), not referenced elsewhere now.
     if kind == KIND_HOST_VCPU_RUN {
         // vectors.S saw VMID 0 (the host: no guest runs) and an HVC with W0 = VCPU_RUN.
-        return host_vcpu_run(cpu, unsafe { &mut *ctx }).unwrap_or(ctx);
+        // SAFETY: the host's Context (world.rs contract), not referenced elsewhere now.
+        let host = unsafe { &mut *ctx };
+        return host_vcpu_run(cpu, host).unwrap_or(ctx);
     }
     if let Some(run) = cpu.running {
         return guest(cpu, ctx, kind, run);
     }
-    host_trap(unsafe { &mut *ctx }, kind).unwrap_or(ctx)
+    // SAFETY: as above: no guest runs, so `ctx` is the host's.
+    let host = unsafe { &mut *ctx };
+    host_trap(host, kind).unwrap_or(ctx)
 }
 
 /// The host's VCPU_RUN: the guest's Context to resume, or None (refused: x0/x1 say why).

@@ -39,10 +39,8 @@
 .macro lower_entry kind
     .org    el2_vectors + \kind * 0x80
     stp     x0, x1, [sp, #-16]!
-    mrs     x0, tpidr_el2
-    ldr     x0, [x0, #PERCPU_CTX]
     mov     x1, #\kind
-    b       lower_el_common
+    b       lower_el_load_ctx
 .endm
 
 .macro lower_sync_entry

@@ -187,15 +187,16 @@ impl Stage2 {
     /// The level of the one leaf that maps exactly `[ipa, ipa + size)` to `pa`: a 4 KiB
     /// page, or a 2 MiB / 1 GiB block where both sides are aligned to it and this table
     /// starts high enough to hold it. `None`: the range needs [`Stage2::map`].
+    #[inline]
     pub fn leaf_level(&self, ipa: Ipa, pa: PhysAddr, size: u64) -> Option<u8> {
+        // Every start level holds 2 MiB blocks and pages; a 1 GiB block needs level 1.
         let level = match size {
             PAGE_4K => 3,
             BLOCK_2M => 2,
-            BLOCK_1G => 1,
+            BLOCK_1G if self.cfg.start_level <= 1 => 1,
             _ => return None,
         };
-        let aligned = (ipa.0 | pa.0) & (size - 1) == 0;
-        (aligned && level >= self.cfg.start_level).then_some(level)
+        ((ipa.0 | pa.0) & (size - 1) == 0).then_some(level)
     }
 
     /// Map the one leaf at `level` ([`Stage2::leaf_level`]) for `ipa` -> `pa` as `kind`

@@ -13,8 +13,6 @@ use alloc::vec::Vec;
 
 pub const MAX_VMS: usize = 8;
 pub const MAX_VCPUS: usize = 4;
-const PAGE: u64 = 4096;
-const BLOCK_2M: u64 = 2 << 20;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VmStats {
@@ -75,12 +73,10 @@ impl Vm {
         };
         let (ipa, pa, perms) = (Ipa(ipa), slot.pa_of(ipa), slot.perm_bits());
         let s2 = &mut self.stage2;
-        match size {
-            // Page-aligned on both sides: slots are.
-            PAGE => s2.map_leaf_bits(alloc, tlb, ipa, pa, 3, kind, perms),
-            BLOCK_2M if (ipa.0 | pa.0) & (BLOCK_2M - 1) == 0 => {
-                s2.map_leaf_bits(alloc, tlb, ipa, pa, 2, kind, perms)
-            }
+        // Constant levels: each call gets the walk for its level inlined.
+        match s2.leaf_level(ipa, pa, size) {
+            Some(3) => s2.map_leaf_bits(alloc, tlb, ipa, pa, 3, kind, perms),
+            Some(2) => s2.map_leaf_bits(alloc, tlb, ipa, pa, 2, kind, perms),
             _ => map_range(s2, alloc, tlb, ipa, pa, size, kind, Perms::from_bits(perms)),
         }
     }

@@ -201,22 +201,6 @@ pub enum Handled<'h> {
     Exit(ExitReason, Option<&'h mut Vcpu>),
 }
 
-/// Handle one trap of vCPU `vcpu` of `vm` (which is the one running).
-pub fn guest_trap(
-    hyp: &mut Hyp,
-    vm: u64,
-    vcpu: u64,
-    trap: &GuestTrap,
-    m: &mut impl Machine,
-) -> Decision {
-    match handle_trap(hyp, vm, vcpu, trap, m) {
-        Handled::Resume => Decision::Resume,
-        Handled::Exit(reason, _) => Decision::Exit(reason),
-    }
-}
-
-/// [`guest_trap`], handing back the vCPU on an exit. The trap path: every step looks the
-/// VM and the vCPU up once.
 #[inline]
 pub fn handle_trap<'h>(
     hyp: &'h mut Hyp,

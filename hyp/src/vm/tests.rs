@@ -20,7 +20,7 @@ use crate::vm::hvc::{dispatch, Dispatch, HvcBackend};
 use crate::vm::hyp::{Calls, Hyp};
 use crate::vm::machine::{GuestRegime, Machine};
 use crate::vm::memslot::{Assignable, SlotRequest};
-use crate::vm::run::{self, guest_trap, Decision, GuestTrap, TrapKind};
+use crate::vm::run::{self, handle_trap, Decision, GuestTrap, Handled, TrapKind};
 use std::collections::HashMap;
 
 /// VCPU_RUN's preparation of `vcpu` of `vm`, as the trap path calls it.
@@ -210,7 +210,10 @@ impl Fixture {
             hpfar: (ipa >> 8) & !0xf,
             ipa,
         };
-        guest_trap(&mut self.hyp, vm, 0, &t, &mut self.m)
+        match handle_trap(&mut self.hyp, vm, 0, &t, &mut self.m) {
+            Handled::Resume => Decision::Resume,
+            Handled::Exit(reason, _) => Decision::Exit(reason),
+        }
     }
 
     fn page(&mut self) -> RunPage {
