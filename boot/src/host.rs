@@ -121,7 +121,7 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
         vttbr: host.stage2.vttbr(),
         vtcr: host.stage2.vtcr().vtcr,
         entry: entry.base.0,
-        dtb: dtb.base.0,
+        x0: dtb.base.0,
         gic_v3: matches!(b.platform.gic, Some(Gic::V3 { .. })),
         fwb,
     };
@@ -137,8 +137,9 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
     *HYP.lock() = Some(Box::new(hyp));
     info!(
         "boot complete; entering the host at EL1: entry {:#x}, dtb {:#x} ({} bytes)",
-        setup.entry, setup.dtb, dtb.size
+        setup.entry, setup.x0, dtb.size
     );
+    stile_hyp::arch::smp::set_host_setup(&setup);
     // SAFETY: the host's stage 2 maps only what the board config grants the host (never
     // `b.hyp`); HOST_CONTEXT is used by nobody else; this CPU's boot frames are abandoned.
     unsafe { enter_host(&setup, &raw mut HOST_CONTEXT, stack_top) }

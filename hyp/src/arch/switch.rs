@@ -8,7 +8,8 @@
 
 use crate::arch::el1_state::{restore_fp, save_fp, switch_el1};
 use crate::arch::host_entry::{guest_hcr, trap_fp, El2World, CPTR_EL2_NO_TRAPS, CPTR_EL2_TFP};
-use crate::arch::world::Context;
+use crate::arch::smp::MAX_CPUS;
+use crate::arch::world::{cpu_index, Context};
 use crate::vm::vcpu::{El1Regs, FpRegs, Vcpu};
 use core::arch::asm;
 use core::cell::UnsafeCell;
@@ -39,26 +40,31 @@ pub struct CpuState {
     guest_owns_fp: bool,
 }
 
-/// One CPU today; with SMP each CPU gets its own, found through its per-CPU block.
+/// One per physical CPU, found through the per-CPU block's index.
 struct CpuCell(UnsafeCell<CpuState>);
 
-// SAFETY: only the boot CPU runs EL2 code below the host today, and it reaches the cell
-// only through `this_cpu`, whose contract rules out overlapping references.
+// SAFETY: each CPU reaches only its own cell (by its per-CPU index), only through
+// `this_cpu`, whose contract rules out overlapping references on that CPU.
 unsafe impl Sync for CpuCell {}
 
-static CPU0: CpuCell = CpuCell(UnsafeCell::new(CpuState {
-    running: None,
-    host_el1: El1Regs::ZERO,
-    host_el2: El2World {
-        hcr: 0,
-        vttbr: 0,
-        vtcr: 0,
-        vmpidr: 0,
-    },
-    guest_hcr: [0; 2],
-    host_fp: FpRegs::ZERO,
-    guest_owns_fp: false,
-}));
+static CPUS: [CpuCell; MAX_CPUS] = [const { CpuCell(UnsafeCell::new(CpuState::IDLE)) }; MAX_CPUS];
+
+impl CpuState {
+    /// No guest, nothing recorded yet.
+    const IDLE: CpuState = CpuState {
+        running: None,
+        host_el1: El1Regs::ZERO,
+        host_el2: El2World {
+            hcr: 0,
+            vttbr: 0,
+            vtcr: 0,
+            vmpidr: 0,
+        },
+        guest_hcr: [0; 2],
+        host_fp: FpRegs::ZERO,
+        guest_owns_fp: false,
+    };
+}
 
 /// This CPU's state, without a lock: no other CPU touches it.
 ///
@@ -67,14 +73,20 @@ static CPU0: CpuCell = CpuCell(UnsafeCell::new(CpuState {
 /// before the host runs, and drop the reference before returning.
 #[inline]
 pub unsafe fn this_cpu() -> &'static mut CpuState {
-    // SAFETY: per the contract, this is the only live reference to this CPU's state.
-    unsafe { &mut *CPU0.0.get() }
+    // The index is below MAX_CPUS (entry.S checks it); `min` keeps the lookup checkless.
+    let i = cpu_index().min(MAX_CPUS - 1);
+    // SAFETY: per the contract, this is the only live reference to this CPU's state, and
+    // no other CPU uses this CPU's cell.
+    unsafe { &mut *CPUS[i].0.get() }
 }
 
-/// Record the host's EL2 view (it cannot change it) before the host first runs.
+/// Record the host's EL2 view (it cannot change it) before the host first runs on this CPU.
 pub fn set_host_world(w: &El2World) {
     // SAFETY: called once at boot, before the host runs, so no trap holds this CPU's state.
     let cpu = unsafe { this_cpu() };
+    // A CPU that comes back through the warm entry (CPU_ON after CPU_OFF) runs no guest.
+    cpu.running = None;
+    cpu.guest_owns_fp = false;
     cpu.host_el2 = *w;
     cpu.guest_hcr = [guest_hcr(w.hcr, false), guest_hcr(w.hcr, true)];
 }

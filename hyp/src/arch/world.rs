@@ -12,19 +12,33 @@ pub struct PerCpu {
     pub current: *mut Context,
     /// Top of this CPU's EL2 stack: every trap starts from here.
     pub stack_top: u64,
-    _reserved: [u64; 6],
+    /// This CPU's index (arch/smp.rs: 0 is the boot CPU), set by entry.S.
+    pub index: u64,
+    _reserved: [u64; 5],
 }
 
 /// entry.S reserves this much (PERCPU_BLOCK_SIZE) below the emergency stack top.
 pub const PERCPU_BLOCK_SIZE: usize = 64;
 const _: () = assert!(size_of::<PerCpu>() == PERCPU_BLOCK_SIZE);
-const _: () = assert!(offset_of!(PerCpu, current) == 0 && offset_of!(PerCpu, stack_top) == 8);
+const _: () = assert!(
+    offset_of!(PerCpu, current) == 0
+        && offset_of!(PerCpu, stack_top) == 8
+        && offset_of!(PerCpu, index) == 16
+);
 
 extern "C" {
     fn world_enter(ctx: *mut Context, stack_top: u64) -> !;
 }
 
+/// This CPU's index (arch/smp.rs).
+#[inline(always)]
+pub fn cpu_index() -> usize {
+    // SAFETY: entry.S set TPIDR_EL2 to this CPU's block and its index before any Rust ran.
+    unsafe { (*per_cpu()).index as usize }
+}
+
 /// This CPU's per-CPU block.
+#[inline(always)]
 fn per_cpu() -> *mut PerCpu {
     let p: u64;
     // SAFETY: reading TPIDR_EL2 has no side effects; entry.S set it at boot.
