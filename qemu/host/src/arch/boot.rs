@@ -3,7 +3,7 @@
 //! bootargs, the bench instead of the checks and the VMM.
 
 use super::console::{self, Out};
-use super::{bench, cache, fatal, layout, mmu, probe, smccc, sysreg};
+use super::{bench, cache, fatal, layout, mmu, probe, smccc, smp, sysreg};
 use crate::bench::mode::{self, Mode};
 use crate::bench::Out as BenchOut;
 use crate::checks;
@@ -133,6 +133,13 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
         &mut smccc::Real,
         &facts,
         vmm::image::GUEST_IMAGE,
+        &mut report,
+    );
+    // Phase 5: a second CPU, and guests on two CPUs at once.
+    smp::run(
+        &facts,
+        platform.cpus.iter().map(|c| c.mpidr),
+        cpu.dcache_line as usize,
         &mut report,
     );
     report.summary();
