@@ -63,6 +63,12 @@ macro_rules! boot {
                 Expect::Starts(concat!("stile: cpus: ", $smp)),
                 Expect::Starts(concat!("stile: gic: v", $gic)),
                 Expect::Starts("stile: boot complete"),
+                // With a second CPU the payload runs guests on two CPUs at once.
+                Expect::Starts(if $smp > 1 {
+                    "check smp-vcpu-busy-on-other-cpu: ok"
+                } else {
+                    "smp: one CPU in the DT: SMP checks skipped"
+                }),
                 Expect::Never("stile: fatal:"),
                 Expect::Never("panic"),
                 // The host payload ran every check and powered off through PSCI.

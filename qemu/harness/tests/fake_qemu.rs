@@ -65,6 +65,11 @@ else
 fi
 echo "stile: boot complete"
 echo "check guest-fault-storm-10000: ok"
+if [ "$smp" -gt 1 ]; then
+    echo "check smp-vcpu-busy-on-other-cpu: ok"
+else
+    echo "smp: one CPU in the DT: SMP checks skipped"
+fi
 echo "host: 25 checks passed, 0 failed"
 "#;
 
