@@ -5,6 +5,7 @@ mod board;
 mod builder;
 mod chosen;
 mod cpus_memory;
+mod devices;
 mod fuzz;
 mod host_dtb;
 mod interrupts;
