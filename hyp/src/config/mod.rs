@@ -15,7 +15,10 @@ mod region;
 mod static_check;
 mod table;
 
-pub use boot_check::{check_regions, Accepted, Refused, RegionCheck, DEVICE_OVERLAPS_RAM};
+pub use boot_check::{
+    check_regions, Accepted, Refused, RegionCheck, DEVICE_OVERLAPS_RAM, DT_DEVICES, HOST_RAM,
+    MAX_CHECKED,
+};
 pub use region::{Owner, Region, MAX_REGIONS};
 pub use static_check::{static_errors, validate, ConfigError, RegionError};
 pub use table::{region_table, RegionLine, RegionTable};

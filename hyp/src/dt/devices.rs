@@ -62,10 +62,7 @@ fn wanted(chain: &[Node<'_>]) -> Result<bool, DtError> {
 
 /// The CPU side of each `ranges` entry of a PCI host bridge (I/O, 32- and 64-bit memory
 /// windows). The child address is PCI's 3 cells (space code, then 64 bits).
-fn pci_windows(
-    chain: &[Node<'_>],
-    found: &mut impl FnMut(PhysRange),
-) -> Result<(), DtError> {
+fn pci_windows(chain: &[Node<'_>], found: &mut impl FnMut(PhysRange)) -> Result<(), DtError> {
     let bridge = &chain[chain.len() - 1];
     let parent_chain = &chain[..chain.len() - 1];
     let Some(mut ranges) = prop(bridge, "ranges")? else {
@@ -74,7 +71,9 @@ fn pci_windows(
     let child = Cells::of(bridge)?;
     let parent = Cells::of(&chain[chain.len() - 2])?;
     while !ranges.is_empty() {
-        let rest = ranges.get(child.addr as usize * 4..).ok_or(DtError::Malformed)?;
+        let rest = ranges
+            .get(child.addr as usize * 4..)
+            .ok_or(DtError::Malformed)?;
         let (parent_addr, rest) = take(rest, parent.addr)?;
         let (size, rest) = take(rest, child.size)?;
         ranges = rest;

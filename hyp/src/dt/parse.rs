@@ -7,7 +7,8 @@ use super::timer::RawTimer;
 use super::uart::Uart;
 use super::walk::{depth_first, find_path};
 use super::{
-    chosen, cpu, devices, gic, header, memory, memreserve, psci, stdout_path, structure, timer, uart,
+    chosen, cpu, devices, gic, header, memory, memreserve, psci, stdout_path, structure, timer,
+    uart,
 };
 use super::{DtError, Platform};
 use fdt::nodes::AsNode;

@@ -21,7 +21,12 @@ const HIGH_MMIO: u64 = 0x80_0000_0000;
 
 #[test]
 fn highmem_on_dumps_describe_the_high_pcie_ecam_and_64_bit_window() {
-    for dtb in [QEMU_V3_SMP4_1G, QEMU_V3_SMP2_4G, QEMU_V3_SMP4_2G, QEMU_V2_SMP1_512M] {
+    for dtb in [
+        QEMU_V3_SMP4_1G,
+        QEMU_V3_SMP2_4G,
+        QEMU_V3_SMP4_2G,
+        QEMU_V2_SMP1_512M,
+    ] {
         let d = parse_ok(dtb).devices;
         assert!(covered(&d, HIGH_ECAM), "{d:?}");
         assert!(covered(&d, HIGH_ECAM + 0xfff_ffff));
@@ -63,13 +68,21 @@ fn the_walk_finds_uart_gic_virtio_flash_rtc_and_fw_cfg() {
 
 #[test]
 fn no_device_range_touches_ram_or_cpu_or_reserved_nodes() {
-    for dtb in [QEMU_V3_SMP4_1G, QEMU_V3_SMP2_4G, QEMU_V3_SMP4_2G, QEMU_V2_SMP1_512M] {
+    for dtb in [
+        QEMU_V3_SMP4_1G,
+        QEMU_V3_SMP2_4G,
+        QEMU_V3_SMP4_2G,
+        QEMU_V2_SMP1_512M,
+    ] {
         let p = parse_ok(dtb);
         for ram in p.ram.iter() {
             assert!(p.devices.iter().all(|d| !d.overlaps(ram)), "{ram}");
         }
         // Nothing at 0 page of CPU MPIDRs etc.: devices are page aligned.
-        assert!(p.devices.iter().all(|r| r.base.0 % 0x1000 == 0 && r.size % 0x1000 == 0));
+        assert!(p
+            .devices
+            .iter()
+            .all(|r| r.base.0 % 0x1000 == 0 && r.size % 0x1000 == 0));
     }
 }
 
