@@ -220,4 +220,4 @@ mod uart;
 mod walk;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -272,3 +272,7 @@ mod tests {
         assert!(matches!(faulted, Translation::Mapped { par_attr: 0, .. }));
     }
 }
+
+#[cfg(test)]
+#[path = "host_map_rule_tests.rs"]
+mod host_map_rule_tests;

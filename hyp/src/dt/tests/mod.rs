@@ -2,7 +2,7 @@
 //! (hyp/testdata/*.dts) and blobs built or broken on purpose here.
 
 mod board;
-mod builder;
+pub(crate) mod builder;
 mod chosen;
 mod cpus_memory;
 mod devices;
