@@ -58,7 +58,7 @@ pub fn header(blob: &[u8]) -> Result<Header, BundleError> {
     };
     if !inside(h.off_struct, h.size_struct)
         || !inside(h.off_strings, h.size_strings)
-        || h.off_struct % 4 != 0
+        || !h.off_struct.is_multiple_of(4)
     {
         return Err(BundleError::Malformed);
     }

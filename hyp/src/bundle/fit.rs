@@ -151,14 +151,10 @@ fn collect<'a>(blob: &'a [u8], h: &Header) -> Result<Found<'a>, BundleError> {
             },
             Event::End { depth: 1 } => section = Section::Other,
             Event::Prop {
-                name,
+                name: b"default",
                 value,
                 depth: 1,
-            } if section == Section::Configurations => {
-                if name == b"default" {
-                    found.default = Some(value);
-                }
-            }
+            } if section == Section::Configurations => found.default = Some(value),
             Event::Prop {
                 name,
                 value,

@@ -123,7 +123,7 @@ fn a_plain_arm64_image_is_the_kernel_alone() {
 fn anything_else_is_unrecognised() {
     assert_eq!(refused(b""), BundleError::Unrecognised);
     assert_eq!(refused(&[0u8; 4096]), BundleError::Unrecognised);
-    assert_eq!(refused(&RAMDISK[..]), BundleError::Unrecognised);
+    assert_eq!(refused(RAMDISK), BundleError::Unrecognised);
 }
 
 // --- Truncation ----------------------------------------------------------------------------
