@@ -117,6 +117,11 @@ impl Model {
     }
 }
 
+/// Bytes one entry at `level` maps (4 KiB granule).
+fn level_span(level: u8) -> u64 {
+    1 << (12 + 9 * (3 - u32::from(level)))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Call {
     Dsb,
@@ -384,14 +389,27 @@ impl World {
                 Call::Dsb => {}
             }
         }
-        let invalidated = |ipa: u64| {
-            calls.iter().any(|c| match *c {
-                Call::All(_) => true,
+        if before.is_empty() {
+            return;
+        }
+        // Per level, the first IPA of each span invalidated at it, sorted for lookups.
+        let mut spans: [Vec<u64>; 4] = Default::default();
+        let mut all = false;
+        for c in calls {
+            match *c {
+                Call::All(_) => all = true,
                 Call::Ipa(_, at, level) => {
-                    let span = 1u64 << (12 + 9 * (3 - u32::from(level.min(3))));
-                    at & !(span - 1) <= ipa && ipa < (at & !(span - 1)) + span
+                    let level = level.min(3);
+                    spans[usize::from(level)].push(at & !(level_span(level) - 1));
                 }
-                Call::Dsb => false,
+                Call::Dsb => {}
+            }
+        }
+        spans.iter_mut().for_each(|s| s.sort_unstable());
+        let invalidated = |ipa: u64| {
+            all || (0..=3u8).any(|l| {
+                let start = ipa & !(level_span(l) - 1);
+                spans[usize::from(l)].binary_search(&start).is_ok()
             })
         };
         for (start, run) in before {
