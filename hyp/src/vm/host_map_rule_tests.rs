@@ -17,13 +17,28 @@ use std::vec::Vec as StdVec;
 const MIB: u64 = 1 << 20;
 const BLOCK: u64 = 2 * MIB;
 
-/// Every *.dtb under hyp/testdata that parses (a fixture kept to test a refusal does not).
+/// Every *.dtb under hyp/testdata (and its subdirectories) that parses (a fixture kept to
+/// test a refusal does not). `STILE_EXTRA_DTBS=<dir>` adds a directory tree more, e.g. the
+/// board corpus `scripts/fetch-board-dtbs.sh` caches.
 fn fixtures() -> StdVec<(String, StdVec<u8>)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
-    let mut out: StdVec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "dtb"))
+    let mut paths = StdVec::new();
+    let mut dirs = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata"
+    ))];
+    dirs.extend(std::env::var_os("STILE_EXTRA_DTBS").map(Into::into));
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|x| x == "dtb") {
+                paths.push(path);
+            }
+        }
+    }
+    let mut out: StdVec<_> = paths
+        .into_iter()
         .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
         .filter(|(_, b)| Platform::from_dtb(b).is_ok())
         .collect();
