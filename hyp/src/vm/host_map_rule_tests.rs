@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::config::tests::qemu_virt;
-use crate::config::{check_regions, held_back};
+use crate::config::{check_regions, held_back, Region};
 use crate::dt::{build_host_dtb, HostDtbEdits, Platform};
 use crate::mm::pgtable::tests::TestAlloc;
 use crate::mm::ranges::RangeSet;
@@ -17,13 +17,28 @@ use std::vec::Vec as StdVec;
 const MIB: u64 = 1 << 20;
 const BLOCK: u64 = 2 * MIB;
 
-/// Every *.dtb under hyp/testdata that parses (a fixture kept to test a refusal does not).
+/// Every *.dtb under hyp/testdata (and its subdirectories) that parses (a fixture kept to
+/// test a refusal does not). `STILE_EXTRA_DTBS=<dir>` adds a directory tree more, e.g. the
+/// board corpus `scripts/fetch-board-dtbs.sh` caches.
 fn fixtures() -> StdVec<(String, StdVec<u8>)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
-    let mut out: StdVec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "dtb"))
+    let mut paths = StdVec::new();
+    let mut dirs = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata"
+    ))];
+    dirs.extend(std::env::var_os("STILE_EXTRA_DTBS").map(Into::into));
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|x| x == "dtb") {
+                paths.push(path);
+            }
+        }
+    }
+    let mut out: StdVec<_> = paths
+        .into_iter()
         .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
         .filter(|(_, b)| Platform::from_dtb(b).is_ok())
         .collect();
@@ -64,10 +79,20 @@ struct Built {
     _alloc: TestAlloc,
 }
 
-fn build(original: &[u8], cpu: &CpuFeatures) -> Built {
+/// The qemu-virt board's regions on QEMU's trees; none on other boards' (qemu-virt's flash
+/// region would sit on their RAM).
+fn regions(name: &str) -> StdVec<Region> {
+    if name.contains("qemu-virt") {
+        qemu_virt().to_vec()
+    } else {
+        StdVec::new()
+    }
+}
+
+fn build(name: &str, original: &[u8], cpu: &CpuFeatures) -> Built {
     let p = Platform::from_dtb(original).unwrap();
     let (hyp, dtb) = layout(&p);
-    let check = check_regions(&qemu_virt(), &p, cpu, &[hyp], dtb);
+    let check = check_regions(&regions(name), &p, cpu, &[hyp], dtb);
     let mut alloc = TestAlloc::new(512);
     let (vm, _) = HostVm::build(
         &check,
@@ -123,7 +148,7 @@ fn every_fixture_host_dtb_promises_only_ram_its_stage_2_maps() {
     assert!(all.len() >= 8, "{} fixtures", all.len());
     for (name, dtb) in &all {
         for cpu in cpus() {
-            let b = build(dtb, &cpu);
+            let b = build(name, dtb, &cpu);
             let ram_attr = if cpu.fwb { 0b0111 } else { 0xf };
             let promised = promised_ram(&b.host_dtb);
             assert!(!promised.is_empty(), "{name}");
@@ -143,13 +168,13 @@ fn every_fixture_host_dtb_promises_only_ram_its_stage_2_maps() {
 fn every_fixture_maps_every_dt_device_inside_the_pa_range_as_device() {
     for (name, dtb) in &fixtures() {
         for cpu in cpus() {
-            let b = build(dtb, &cpu);
+            let b = build(name, dtb, &cpu);
             let p = Platform::from_dtb(dtb).unwrap();
             let (hyp, _) = layout(&p);
             let limit = 1u64 << cpu.pa_bits;
             let ram = |a: u64| p.ram.iter().any(|r| r.contains(PhysAddr(a)));
             // The board's regions override the DT (flash read-only, carve-outs).
-            let board = |a: u64| qemu_virt().iter().any(|r| r.range.contains(PhysAddr(a)));
+            let board = |a: u64| regions(name).iter().any(|r| r.range.contains(PhysAddr(a)));
             for r in p.devices.iter().filter(|r| r.end() <= limit) {
                 for ipa in
                     probes(*r).filter(|&a| !ram(a) && !board(a) && !hyp.contains(PhysAddr(a)))
@@ -170,7 +195,7 @@ fn every_fixture_maps_every_dt_device_inside_the_pa_range_as_device() {
 #[test]
 fn every_fixture_keeps_stile_out_of_the_host_and_says_so_in_its_dtb() {
     for (name, dtb) in &fixtures() {
-        let b = build(dtb, &cpus()[0]);
+        let b = build(name, dtb, &cpus()[0]);
         let (hyp, boot_dtb) = layout(&Platform::from_dtb(dtb).unwrap());
         for ipa in probes(hyp) {
             assert!(b.vm.stage2.lookup(Ipa(ipa)).is_none(), "{name}: {ipa:#x}");
@@ -189,7 +214,7 @@ fn every_fixture_keeps_stile_out_of_the_host_and_says_so_in_its_dtb() {
 #[test]
 fn qemu_2g_gives_the_host_the_ram_above_the_carve_outs_and_the_high_pcie_windows() {
     let dtb = include_bytes!("../../testdata/qemu-virt-gicv3-smp4-2g.dtb");
-    let b = build(dtb, &cpus()[0]);
+    let b = build("qemu-virt-2g", dtb, &cpus()[0]);
     for ipa in [
         0x8000_0000,
         0xbfff_f000,

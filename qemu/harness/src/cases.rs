@@ -256,11 +256,11 @@ pub static CASES: &[Case] = &[
     boot!("boot-512m", cpu "max" fwb 1, gic 3, smp 1, mem "512M" = 512 MiB),
     // Issue 3: per-region cacheability from the board config, checked against the CPU.
     regions!("host-regions-fwb-maps-the-aperture", cpu "max", mem "1G",
-        Expect::Contains("aperture   cacheable-device  rw-  Normal-WB (forced by FWB)"),
+        Expect::Contains("aperture    cacheable-device  rw-  Normal-WB (forced by FWB)"),
         Expect::Never("refused (NEEDS_FWB)")),
     regions!("host-regions-no-fwb-refuses-the-aperture", cpu "cortex-a72", mem "1G",
         Expect::Line("stile: error: region 'aperture' refused (NEEDS_FWB)"),
-        Expect::Contains("fb-nc      device-nc         rw-  Normal-NC")),
+        Expect::Contains("fb-nc       device-nc         rw-  Normal-NC")),
     regions!("host-regions-512m-refuses-carve-outs-outside-ram", cpu "max", mem "512M",
         Expect::Line("stile: error: region 'aperture' refused (OUTSIDE_RAM)"),
         Expect::Line("stile: error: region 'fb-nc' refused (OUTSIDE_RAM)")),

@@ -82,12 +82,12 @@ echo "stile: cpus: $smp"
 echo "stile: gic: v$gic"
 echo "qemu-system-aarch64: a warning on stderr" >&2
 echo "stile: host: stage 2 ready: VMID 0, 48-bit IPA, 5 table pages"
-echo "stile:   fb-nc      device-nc         rw-  Normal-NC"
+echo "stile:   fb-nc       device-nc         rw-  Normal-NC"
 if [ "$mib" = 512 ]; then
     echo "stile: error: region 'aperture' refused (OUTSIDE_RAM)"
     echo "stile: error: region 'fb-nc' refused (OUTSIDE_RAM)"
 elif [ "$fwb" = 1 ]; then
-    echo "stile:   aperture   cacheable-device  rw-  Normal-WB (forced by FWB)"
+    echo "stile:   aperture    cacheable-device  rw-  Normal-WB (forced by FWB)"
 else
     echo "stile: error: region 'aperture' refused (NEEDS_FWB)"
 fi
