@@ -3,25 +3,7 @@
 
 use crate::mm::tlb::S2Maintenance;
 
-/// A VMID that fits the width in use (8 or 16 bits); made only by [`VmidAlloc`] or
-/// [`Vmid::HOST`], so a value that would spill into VTTBR_EL2's reserved bits cannot exist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Vmid(u16);
-
-impl Vmid {
-    /// The host VM's VMID, never handed to a guest.
-    pub const HOST: Vmid = Vmid(0);
-
-    pub const fn raw(self) -> u16 {
-        self.0
-    }
-
-    /// Any VMID, for unit tests of code that takes one.
-    #[cfg(test)]
-    pub(crate) const fn for_test(raw: u16) -> Vmid {
-        Vmid(raw)
-    }
-}
+pub use crate::mm::tlb::Vmid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VmidError {
