@@ -1,5 +1,5 @@
 //! VMIDs: the tag that keeps one VM's stage-2 TLB entries apart from another's. Every VM
-//! needs its own (arm-el2-notes.md); the host VM always has VMID 0, guests get the others.
+//! needs its own (docs/ARCHITECTURE.md, "Arm facts"); the host VM always has VMID 0, guests get the others.
 
 use crate::mm::tlb::S2Maintenance;
 
