@@ -126,9 +126,7 @@ impl GuestIdRegs {
     /// ID_DFR0_EL1.PerfMon (the PMU traps for AArch32 EL0 as well).
     pub fn new(raw: &RawIdSpace) -> GuestIdRegs {
         let mut view = [[0; 8]; 7];
-        for crm in 0..3 {
-            view[crm] = raw[crm];
-        }
+        view[..3].copy_from_slice(&raw[..3]);
         view[ID_DFR0.0][ID_DFR0.1] &= !mask(24);
         for &((crm, op2), keep) in &KEEP {
             view[crm][op2] = raw[crm][op2] & keep;
