@@ -304,7 +304,7 @@ pub fn take_keys(cpu: &mut CpuState, vc: &Vcpu) {
 // TPIDR2_EL0 (FEAT_SME) and VDISR_EL2 (FEAT_RAS), by encoding.
 
 /// The host's TPIDR2_EL0 out, the guest's optional registers in.
-#[inline(never)]
+#[inline]
 fn optional_to_guest(cpu: &mut CpuState, g: &OptionalRegs) {
     // SAFETY: each register is touched only where the CPU has it; both only matter below
     // EL2, after the ERET into the guest.
@@ -322,7 +322,7 @@ fn optional_to_guest(cpu: &mut CpuState, g: &OptionalRegs) {
 
 /// The guest's optional registers out (if EL2 still knows the vCPU), the host's in. The
 /// host never reads VDISR_EL2 (its DISR_EL1 is the real one), so it is left as it is.
-#[inline(never)]
+#[inline]
 fn optional_to_host(cpu: &mut CpuState, g: Option<&mut OptionalRegs>) {
     let (mut tpidr2, mut vdisr) = (0, 0);
     // SAFETY: as in optional_to_guest.
