@@ -94,13 +94,21 @@ pub const REGS: [Reg; 48] = [
     // MDSCR_EL1, its first memory access with PSTATE.D clear would take it.
     r("MDSCR_EL1", 0xb001, [0xa000, 0xa001, 0x1000]),
     r("DBGBVR0_EL1", 0x0000_ffff_ffff_fffc, m(23)),
-    r("DBGBCR0_EL1", 0x00ff_e1e7, [0x0000_01e7, 0x0000_2063, 0x0003_0181]),
+    r(
+        "DBGBCR0_EL1",
+        0x00ff_e1e7,
+        [0x0000_01e7, 0x0000_2063, 0x0003_0181],
+    ),
     r(
         "DBGWVR0_EL1",
         0x0000_ffff_ffff_fff8,
         [0x8000_0000, m(25)[1], m(25)[2]],
     ),
-    r("DBGWCR0_EL1", 0x1f1f_ffff, [0x1c00_1ffb, 0x1f00_1fff, 0x0000_00e1]),
+    r(
+        "DBGWCR0_EL1",
+        0x1f1f_ffff,
+        [0x1c00_1ffb, 0x1f00_1fff, 0x0000_00e1],
+    ),
     // pmu: PMCR_EL0 E, D, DP, LC (never E for the host: its counters must hold still).
     r("PMCR_EL0", 0x69, [0x48, 0x61, 0x28]),
     r("PMSELR_EL0", 0x1f, [3, 1, 2]),
@@ -114,7 +122,11 @@ pub const REGS: [Reg; 48] = [
         [0x8800_0011, 0x0800_0008, 0x4000_0000],
     ),
     r("PMEVCNTR0_EL0", 0xffff_ffff, m(34)),
-    r("PMCCFILTR_EL0", 0xc800_0000, [0x8800_0000, 0x4000_0000, 0xc000_0000]),
+    r(
+        "PMCCFILTR_EL0",
+        0xc800_0000,
+        [0x8800_0000, 0x4000_0000, 0xc000_0000],
+    ),
     // thread-ids
     r("TPIDR_EL0", ALL, m(36)),
     r("TPIDRRO_EL0", ALL, m(37)),
@@ -124,7 +136,11 @@ pub const REGS: [Reg; 48] = [
     r("PAR_EL1", 0xffff_ffff_ffff_f000, m(40)),
     r("FAR_EL1", ALL, m(41)),
     // ras: DISR_EL1 A, IDS, part of the ISS.
-    r("DISR_EL1", 0x8100_ffff, [0x8000_0011, 0x0100_0022, 0x8100_0033]),
+    r(
+        "DISR_EL1",
+        0x8100_ffff,
+        [0x8000_0011, 0x0100_0022, 0x8100_0033],
+    ),
     // lor
     r("LORSA_EL1", ALL, m(43)),
     r("LOREA_EL1", ALL, m(44)),
@@ -317,9 +333,15 @@ mod tests {
         assert_eq!(Found::of(reg, Some(0x4), World::First), Found::Zero);
         assert_eq!(Found::of(reg, None, World::First), Found::Undefined);
         let d0 = &REGS[0];
-        assert_eq!(Found::of(d0, Some(d0.markers[1]), World::Second), Found::First);
+        assert_eq!(
+            Found::of(d0, Some(d0.markers[1]), World::Second),
+            Found::First
+        );
         assert_eq!(Found::of(d0, Some(42), World::Second), Found::Other);
         let word = (Found::Host as u64) << 4 | Found::Undefined as u64;
-        assert_eq!((nibble(word, 0), nibble(word, 1)), (Found::Undefined, Found::Host));
+        assert_eq!(
+            (nibble(word, 0), nibble(word, 1)),
+            (Found::Undefined, Found::Host)
+        );
     }
 }

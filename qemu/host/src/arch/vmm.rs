@@ -6,12 +6,12 @@ use super::smccc::Real;
 use super::{cache, sysreg};
 use crate::vmm::isolation::HostCpu;
 use crate::vmm::machine::{HostFields, VmmMachine};
-use stile_guest::arch::regclass;
-use stile_guest::regclass::Class;
 use core::arch::asm;
 use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 use stile_abi::RunPage;
+use stile_guest::arch::regclass;
 use stile_guest::protocol::FpRegs;
+use stile_guest::regclass::Class;
 use stile_hyp::addr::PhysAddr;
 use stile_hyp::cpu_features::CpuFeatures;
 

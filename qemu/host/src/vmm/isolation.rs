@@ -17,7 +17,7 @@ use crate::fail::Fail;
 use crate::report::Report;
 use core::fmt;
 use stile_abi::{Reason, Status};
-use stile_guest::protocol::{Call, Report as GuestReport, Scenario, ECHO_RESULTS, BOOT_X0};
+use stile_guest::protocol::{Call, Report as GuestReport, Scenario, BOOT_X0, ECHO_RESULTS};
 use stile_guest::regclass::{nibble, Class, Expect, Found, World, REGS};
 use stile_hyp::addr::PhysRange;
 
@@ -109,7 +109,11 @@ impl fmt::Display for Problem {
             Problem::Write { reg, undefined } => write!(
                 f,
                 "the guest's write of {reg} was {}",
-                if undefined { "UNDEFINED" } else { "not UNDEFINED" }
+                if undefined {
+                    "UNDEFINED"
+                } else {
+                    "not UNDEFINED"
+                }
             ),
             Problem::HostChanged { reg, at, got, want } => {
                 write!(f, "the host's {reg} reads {got:#x} {at}, want {want:#x}")
@@ -331,10 +335,7 @@ fn drive<M: VmmMachine, W: fmt::Write>(
                             (None, true) => judge(h.class, host.expect(h.class), &r.detail),
                             (None, false) => Err(Problem::BadReport { registers: 0 }),
                         };
-                        report.check(
-                            CheckName(h.class, world),
-                            result.map_err(Fail::Isolation),
-                        );
+                        report.check(CheckName(h.class, world), result.map_err(Fail::Isolation));
                     }
                     Reply::hvc([0; 4])
                 }
@@ -456,11 +457,19 @@ mod tests {
     fn a_trapped_class_must_be_undefined_both_ways() {
         let undef = word(&[Found::Undefined; 2]);
         assert_eq!(
-            judge(Class::PhysicalTimer, Expect::Undefined, &[undef, undef, 0b11, 0, 2]),
+            judge(
+                Class::PhysicalTimer,
+                Expect::Undefined,
+                &[undef, undef, 0b11, 0, 2]
+            ),
             Ok(())
         );
         assert_eq!(
-            judge(Class::PhysicalTimer, Expect::Undefined, &[undef, undef, 0b01, 0, 2]),
+            judge(
+                Class::PhysicalTimer,
+                Expect::Undefined,
+                &[undef, undef, 0b01, 0, 2]
+            ),
             Err(Problem::Write {
                 reg: "CNTP_CVAL_EL0",
                 undefined: false
@@ -468,7 +477,12 @@ mod tests {
         );
         // Readable: the trap is gone (and the host's timer with it).
         let seen = word(&[Found::Host, Found::Undefined]);
-        assert!(judge(Class::PhysicalTimer, Expect::Undefined, &[seen, undef, 0b11, 0, 2]).is_err());
+        assert!(judge(
+            Class::PhysicalTimer,
+            Expect::Undefined,
+            &[seen, undef, 0b11, 0, 2]
+        )
+        .is_err());
     }
 
     #[test]
@@ -507,6 +521,9 @@ mod tests {
         assert_eq!(all.expect(Class::Debug), Expect::RazWi);
         assert_eq!(none.expect(Class::VirtualTimer), Expect::Switched);
         assert!(!none.has(Class::Sme) && all.has(Class::Sme) && none.has(Class::Debug));
-        assert_eq!(CheckName(Class::Pmu, World::Second).to_string(), "isolation-pmu-second-guest");
+        assert_eq!(
+            CheckName(Class::Pmu, World::Second).to_string(),
+            "isolation-pmu-second-guest"
+        );
     }
 }
