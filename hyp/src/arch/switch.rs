@@ -133,22 +133,15 @@ pub fn set_host_world(w: &El2World, traps: &Traps) {
     ];
     cpu.host_traps = *traps;
     cpu.guest_traps = guest_traps(traps, &f);
+    let has = |yes: bool, what: &'static str| if yes { what } else { "absent on this CPU" };
     log::info!(
-        "isolation: guests get pointer auth {}, SVE {}, SME {}, RAS DISR {}, LORegions {}, \
-         PMU and physical timer refused, debug registers inert (docs/ISOLATION.md)",
-        if f.pauth {
-            "(keys switched lazily)"
-        } else {
-            "no (none on this CPU)"
-        },
-        if f.sve { "refused" } else { "no (none)" },
-        if f.sme {
-            "refused (TPIDR2_EL0 switched)"
-        } else {
-            "no (none)"
-        },
-        if f.ras { "switched" } else { "no (none)" },
-        if f.lor { "refused" } else { "no (none)" },
+        "isolation: guests get: pointer auth {}; SVE {}; SME {}; RAS DISR {}; LORegions {}; \
+         PMU and physical timer refused; debug registers inert (docs/ISOLATION.md)",
+        has(f.pauth, "with keys switched lazily"),
+        has(f.sve, "refused"),
+        has(f.sme, "refused, TPIDR2_EL0 switched"),
+        has(f.ras, "switched"),
+        has(f.lor, "refused"),
     );
 }
 
