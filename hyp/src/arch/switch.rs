@@ -57,6 +57,8 @@ pub struct CpuState {
     host_tpidr2: u64,
     /// What this CPU has, and the ID registers its guests read.
     pub features: IsolationFeatures,
+    /// SME or RAS: registers to switch beyond El1Regs (one test on the switch path).
+    optional: bool,
     pub guest_ids: GuestIdRegs,
 }
 
@@ -103,6 +105,7 @@ static CPU0: CpuCell = CpuCell(UnsafeCell::new(CpuState {
         trace_filter: false,
     },
     guest_ids: GuestIdRegs::EMPTY,
+    optional: false,
 }));
 
 /// This CPU's state, without a lock: no other CPU touches it.
@@ -124,6 +127,7 @@ pub fn set_host_world(w: &El2World, traps: &Traps) {
     let raw = read_id_space();
     let f = IsolationFeatures::decode(&raw);
     cpu.features = f;
+    cpu.optional = f.sme | f.ras;
     cpu.guest_ids = GuestIdRegs::new(&raw);
     cpu.host_el2 = *w;
     let extra = guest_feature_traps(&f);
@@ -196,7 +200,7 @@ pub struct GuestStage2 {
 pub fn to_guest(cpu: &mut CpuState, vc: &mut Vcpu, s2: &GuestStage2, run: Running) -> *mut Context {
     switch_el1(&mut cpu.host_el1, &vc.el1);
     vc.el1_injected = false;
-    if cpu.features.sme | cpu.features.ras {
+    if cpu.optional {
         optional_to_guest(cpu, &vc.optional);
     }
     write_world(
@@ -237,7 +241,7 @@ pub fn to_host(cpu: &mut CpuState, vc: Option<&mut Vcpu>) -> *mut Context {
     // compiler knows.
     let guest_fp = core::mem::replace(&mut cpu.guest_owns_fp, false);
     let guest_keys = core::mem::replace(&mut cpu.guest_owns_keys, false);
-    let optional = cpu.features.sme | cpu.features.ras;
+    let optional = cpu.optional;
     match vc {
         Some(vc) => {
             let injected = vc.el1_injected.then(|| injected_regs(&vc.el1));

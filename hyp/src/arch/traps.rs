@@ -278,10 +278,8 @@ fn guest(cpu: &mut CpuState, ctx: *mut Context, kind: u64, run: Running) -> *mut
         KIND_IRQ => TrapKind::Irq,
         _ => TrapKind::Other,
     };
-    if kind == TrapKind::Sync {
-        if let Some(l) = sysreg::local(esr.ec_raw(), esr, &cpu.guest_cpu()) {
-            return guest_local(cpu, ctx, run, esr, l);
-        }
+    if kind == TrapKind::Sync && sysreg::is_local(esr.ec_raw()) {
+        return guest_local(cpu, ctx, run, esr);
     }
     let mut guard = HYP.lock();
     let Some(hyp) = guard.as_mut() else {
@@ -312,16 +310,13 @@ fn guest(cpu: &mut CpuState, ctx: *mut Context, kind: u64, run: Running) -> *mut
     host_ctx
 }
 
-/// A guest trap EL2 resolves without an exit (vm::sysreg decided which): lazy FP or key
+/// A guest trap EL2 resolves without an exit (vm::sysreg decides which): lazy FP or key
 /// switch, an emulated register, or an injected UNDEFINED. Returns the guest's Context.
-#[inline]
-fn guest_local(
-    cpu: &mut CpuState,
-    ctx: *mut Context,
-    run: Running,
-    esr: Esr,
-    l: Local,
-) -> *mut Context {
+#[inline(never)]
+fn guest_local(cpu: &mut CpuState, ctx: *mut Context, run: Running, esr: Esr) -> *mut Context {
+    let Some(l) = sysreg::local(esr.ec_raw(), esr, &cpu.guest_cpu()) else {
+        return ctx;
+    };
     match l {
         Local::TakeFp | Local::TakeKeys => {
             let mut guard = HYP.lock();

@@ -125,6 +125,16 @@ pub struct GuestCpu<'a> {
     pub pauth: bool,
 }
 
+/// The classes [`local`] decides, one bit each: one test on the trap path.
+const LOCAL_CLASSES: u64 =
+    1 << ec::FP_ACCESS | 1 << ec::PAUTH | 1 << ec::SYSREG | 1 << ec::SVE | 1 << ec::SME;
+
+/// Whether [`local`] decides a synchronous trap of class `class` (else `vm::run` does).
+#[inline]
+pub const fn is_local(class: u8) -> bool {
+    class < 64 && (LOCAL_CLASSES >> class) & 1 != 0
+}
+
 /// The local decision for a synchronous guest trap of class `class`, or None when it is not
 /// one of these (aborts, HVC, SMC, ...: `vm::run` decides).
 #[inline]
@@ -348,6 +358,14 @@ mod tests {
         assert_eq!(decide(Esr(0x07 << 26), false), Some(Local::TakeFp));
         for class in [0x16u64, 0x17, 0x24, 0x20, 0x01, 0x00] {
             assert_eq!(decide(Esr(class << 26), true), None, "{class:#x}");
+        }
+    }
+
+    #[test]
+    fn is_local_says_exactly_which_classes_local_decides() {
+        for class in 0..=255u8 {
+            let decided = decide(Esr(u64::from(class & 0x3f) << 26), true).is_some();
+            assert_eq!(is_local(class), class < 64 && decided, "{class:#x}");
         }
     }
 }
