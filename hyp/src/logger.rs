@@ -189,15 +189,20 @@ static REFUSALS: [spin::Mutex<RateLimit>; 2] = [
     spin::Mutex::new(RateLimit::new(REFUSALS_PER_SECOND)),
 ];
 
-/// Log a refusal `source` caused at `now` (a counter of `ticks_per_second`), within its
-/// budget (docs/BOOT-LOG.md, "Rate limit").
-pub fn refusal(
-    source: Source,
-    level: Level,
-    now: u64,
-    ticks_per_second: u64,
-    args: fmt::Arguments,
-) {
+/// Now and ticks per second for the refusal budget: the CPU's counter at EL2; a clock that
+/// never moves elsewhere (unit tests, which print nothing anyway).
+fn clock() -> (u64, u64) {
+    #[cfg(all(target_arch = "aarch64", feature = "el2"))]
+    let c = crate::arch::sysreg::counter();
+    #[cfg(not(all(target_arch = "aarch64", feature = "el2")))]
+    let c = (0, 1);
+    c
+}
+
+/// Log a refusal `source` caused, within its budget (docs/ISOLATION.md, "Refusal lines"):
+/// a host or guest that loops on refused requests cannot keep EL2 printing.
+pub fn refusal(source: Source, level: Level, args: fmt::Arguments) {
+    let (now, ticks_per_second) = clock();
     let admit = REFUSALS[source as usize]
         .lock()
         .admit(now, ticks_per_second.max(1));

@@ -254,17 +254,10 @@ fn log_refusal(fid: u64, out: &[u64; 4]) {
     );
 }
 
-/// A line about something a host or guest got refused, within that source's budget
-/// (logger::refusal): a caller looping on refused requests cannot keep EL2 printing.
+/// A line about something a host or guest got refused, within that source's budget.
 #[cold]
 fn refusal(source: Source, level: Level, args: fmt::Arguments) {
-    let (now, freq): (u64, u64);
-    // SAFETY: reading the physical counter and its frequency has no side effects.
-    unsafe {
-        asm!("mrs {}, cntpct_el0", out(reg) now, options(nomem, nostack, preserves_flags));
-        asm!("mrs {}, cntfrq_el0", out(reg) freq, options(nomem, nostack, preserves_flags));
-    }
-    logger::refusal(source, level, now, freq, args);
+    logger::refusal(source, level, args);
 }
 
 /// A trap while a guest runs: resolve and resume it, or switch back to the host.
