@@ -47,7 +47,8 @@ stile_el1_save:
     mrs     x3, cntv_ctl_el0
     stp     x2, x3, [x0, #176]
     mrs     x2, cntv_cval_el0
-    str     x2, [x0, #192]
+    mrs     x3, mdscr_el1
+    stp     x2, x3, [x0, #192]
     ret
 
 .global stile_el1_load
@@ -89,8 +90,9 @@ stile_el1_load:
     ldp     x2, x3, [x0, #176]
     msr     csselr_el1, x2
     msr     cntv_ctl_el0, x3
-    ldr     x2, [x0, #192]
+    ldp     x2, x3, [x0, #192]
     msr     cntv_cval_el0, x2
+    msr     mdscr_el1, x3
     ret
 
 .global stile_el1_switch
@@ -170,7 +172,65 @@ stile_el1_switch:
     msr     csselr_el1, x4
     msr     cntv_ctl_el0, x5
     mrs     x2, cntv_cval_el0
-    ldr     x4, [x1, #192]
-    str     x2, [x0, #192]
+    mrs     x3, mdscr_el1
+    ldp     x4, x5, [x1, #192]
+    stp     x2, x3, [x0, #192]
     msr     cntv_cval_el0, x4
+    msr     mdscr_el1, x5
+    ret
+
+// Pointer-authentication keys (PauthKeys in vcpu.rs: APIA, APIB, APDA, APDB, APGA, each Lo
+// then Hi), by encoding so that no assembler feature flag is needed. Only called on CPUs
+// with FEAT_PAuth, from a guest's first pointer-authentication trap and its exit.
+
+.global stile_keys_save
+// x0 = PauthKeys to fill.
+stile_keys_save:
+    mrs     x2, S3_0_C2_C1_0            // APIAKeyLo_EL1
+    mrs     x3, S3_0_C2_C1_1            // APIAKeyHi_EL1
+    stp     x2, x3, [x0, #0]
+    mrs     x2, S3_0_C2_C1_2            // APIBKeyLo_EL1
+    mrs     x3, S3_0_C2_C1_3
+    stp     x2, x3, [x0, #16]
+    mrs     x2, S3_0_C2_C2_0            // APDAKeyLo_EL1
+    mrs     x3, S3_0_C2_C2_1
+    stp     x2, x3, [x0, #32]
+    mrs     x2, S3_0_C2_C2_2            // APDBKeyLo_EL1
+    mrs     x3, S3_0_C2_C2_3
+    stp     x2, x3, [x0, #48]
+    mrs     x2, S3_0_C2_C3_0            // APGAKeyLo_EL1
+    mrs     x3, S3_0_C2_C3_1
+    stp     x2, x3, [x0, #64]
+    ret
+
+.global stile_keys_load
+// x0 = PauthKeys to load.
+stile_keys_load:
+    ldp     x2, x3, [x0, #0]
+    msr     S3_0_C2_C1_0, x2
+    msr     S3_0_C2_C1_1, x3
+    ldp     x2, x3, [x0, #16]
+    msr     S3_0_C2_C1_2, x2
+    msr     S3_0_C2_C1_3, x3
+    ldp     x2, x3, [x0, #32]
+    msr     S3_0_C2_C2_0, x2
+    msr     S3_0_C2_C2_1, x3
+    ldp     x2, x3, [x0, #48]
+    msr     S3_0_C2_C2_2, x2
+    msr     S3_0_C2_C2_3, x3
+    ldp     x2, x3, [x0, #64]
+    msr     S3_0_C2_C3_0, x2
+    msr     S3_0_C2_C3_1, x3
+    ret
+
+.global stile_read_id_space
+// x0 = [[u64; 8]; 7] to fill with op0 3, op1 0, CRn 0, CRm 1..7, op2 0..7 (the ID space:
+// unallocated encodings there read as zero).
+stile_read_id_space:
+.irp crm, 1, 2, 3, 4, 5, 6, 7
+.irp op2, 0, 1, 2, 3, 4, 5, 6, 7
+    mrs     x2, S3_0_C0_C\crm\()_\op2
+    str     x2, [x0], #8
+.endr
+.endr
     ret

@@ -1,16 +1,25 @@
 //! The world switch between the host and a guest vCPU on this CPU: the EL1 registers, the
-//! EL2 registers that differ between the worlds, and lazy FP/SIMD ownership.
+//! EL2 registers that differ between the worlds (stage 2, HCR, CPTR, MDCR, CNTHCTL), the
+//! registers only some CPUs have, and lazy FP/SIMD and pointer-authentication-key ownership
+//! (docs/ISOLATION.md).
 //!
 //! No ISB before the ERET that follows a switch: SCTLR_EL2.EOS (set at boot, mmu.rs) makes
 //! exception return context-synchronizing, and nothing in EL2 uses the EL1&0 regime in
 //! between. The one exception is CPTR_EL2.TFP, which also traps EL2's own FP accesses:
 //! [`take_fp`] and [`to_host`] clear it with an ISB before touching FP registers.
 
-use crate::arch::el1_state::{restore_fp, save_fp, switch_el1};
-use crate::arch::host_entry::{guest_hcr, trap_fp, El2World, CPTR_EL2_NO_TRAPS, CPTR_EL2_TFP};
+use crate::arch::el1_state::{
+    load_keys, read_id_space, restore_fp, save_fp, save_keys, switch_el1,
+};
+use crate::arch::host_entry::{
+    guest_feature_traps, guest_hcr, guest_traps, trap_fp, El2World, Traps, CPTR_EL2_TFP,
+    HCR_APK_API,
+};
 use crate::arch::smp::MAX_CPUS;
 use crate::arch::world::{bind_state, cpu_index, state_ptr, Context};
-use crate::vm::vcpu::{El1Regs, FpRegs, Vcpu};
+use crate::vm::id_regs::{GuestIdRegs, IsolationFeatures};
+use crate::vm::sysreg::GuestCpu;
+use crate::vm::vcpu::{El1Regs, FpRegs, OptionalRegs, PauthKeys, Vcpu};
 use core::arch::asm;
 use core::cell::UnsafeCell;
 
@@ -38,6 +47,20 @@ pub struct CpuState {
     /// Whether the FP/SIMD registers hold the running guest's state (else the host's). FP
     /// state moves lazily: a guest that never touches FP costs no FP save/restore.
     guest_owns_fp: bool,
+    /// The host's CPTR/MDCR/CNTHCTL, and every guest's.
+    host_traps: Traps,
+    guest_traps: Traps,
+    /// The host's pointer-authentication keys while the guest has its own loaded.
+    host_keys: PauthKeys,
+    /// Whether the key registers hold the running guest's keys (lazy, like FP).
+    guest_owns_keys: bool,
+    /// The host's TPIDR2_EL0 while a guest runs (FEAT_SME).
+    host_tpidr2: u64,
+    /// What this CPU has, and the ID registers its guests read.
+    pub features: IsolationFeatures,
+    /// SME or RAS: registers to switch beyond El1Regs (one test on the switch path).
+    optional: bool,
+    pub guest_ids: GuestIdRegs,
 }
 
 /// One per physical CPU, found through the per-CPU block's index.
@@ -63,6 +86,31 @@ impl CpuState {
         guest_hcr: [0; 2],
         host_fp: FpRegs::ZERO,
         guest_owns_fp: false,
+        host_traps: Traps {
+            cptr: 0,
+            mdcr: 0,
+            cnthctl: 0,
+        },
+        guest_traps: Traps {
+            cptr: 0,
+            mdcr: 0,
+            cnthctl: 0,
+        },
+        host_keys: PauthKeys::ZERO,
+        guest_owns_keys: false,
+        host_tpidr2: 0,
+        features: IsolationFeatures {
+            pauth: false,
+            sve: false,
+            sme: false,
+            ras: false,
+            lor: false,
+            amu: false,
+            spe: false,
+            trace_filter: false,
+        },
+        guest_ids: GuestIdRegs::EMPTY,
+        optional: false,
     };
 }
 
@@ -79,8 +127,9 @@ pub unsafe fn this_cpu() -> &'static mut CpuState {
     unsafe { &mut *state_ptr().cast::<CpuState>() }
 }
 
-/// Record the host's EL2 view (it cannot change it) before the host first runs on this CPU.
-pub fn set_host_world(w: &El2World) {
+/// Record the host's EL2 view (it cannot change it) before the host first runs on this CPU,
+/// and derive the guests' from it and from this CPU's ID registers.
+pub fn set_host_world(w: &El2World, traps: &Traps) {
     let i = cpu_index().min(MAX_CPUS - 1);
     bind_state(CPUS[i].0.get().cast());
     // SAFETY: called before the host runs on this CPU, so no trap holds this CPU's state;
@@ -89,14 +138,50 @@ pub fn set_host_world(w: &El2World) {
     // A CPU that comes back through the warm entry (CPU_ON after CPU_OFF) runs no guest.
     cpu.running = None;
     cpu.guest_owns_fp = false;
+    cpu.guest_owns_keys = false;
+    let raw = read_id_space();
+    let f = IsolationFeatures::decode(&raw);
+    cpu.features = f;
+    cpu.optional = f.sme | f.ras;
+    cpu.guest_ids = GuestIdRegs::new(&raw);
     cpu.host_el2 = *w;
-    cpu.guest_hcr = [guest_hcr(w.hcr, false), guest_hcr(w.hcr, true)];
+    let extra = guest_feature_traps(&f);
+    cpu.guest_hcr = [
+        guest_hcr(w.hcr, false) | extra,
+        guest_hcr(w.hcr, true) | extra,
+    ];
+    cpu.host_traps = *traps;
+    cpu.guest_traps = guest_traps(traps, &f);
+    if i != 0 {
+        return;
+    }
+    let has = |yes: bool, what: &'static str| if yes { what } else { "absent on this CPU" };
+    log::info!(
+        "isolation: guests get: pointer auth {}; SVE {}; SME {}; RAS DISR {}; LORegions {}; \
+         PMU and physical timer refused; debug registers inert (docs/ISOLATION.md)",
+        has(f.pauth, "with keys switched lazily"),
+        has(f.sve, "refused"),
+        has(f.sme, "refused, TPIDR2_EL0 switched"),
+        has(f.ras, "switched"),
+        has(f.lor, "refused"),
+    );
 }
 
-/// Switch EL2's view to `w` and set CPTR_EL2 (`trap_fp`: FP/SIMD use below EL2 traps).
+impl CpuState {
+    /// What a guest's trapped accesses are decided against (vm::sysreg).
+    #[inline]
+    pub fn guest_cpu(&self) -> GuestCpu<'_> {
+        GuestCpu {
+            id: &self.guest_ids,
+            pauth: self.features.pauth,
+        }
+    }
+}
+
+/// Switch EL2's view to `w` and its traps `t` (`trap_fp`: FP/SIMD use below EL2 traps).
 #[inline]
-fn write_world(w: &El2World, trap_fp: bool) {
-    let cptr = CPTR_EL2_NO_TRAPS | if trap_fp { CPTR_EL2_TFP } else { 0 };
+fn write_world(w: &El2World, t: &Traps, trap_fp: bool) {
+    let cptr = t.cptr | if trap_fp { CPTR_EL2_TFP } else { 0 };
     // SAFETY: EL1&0 configuration, live only after the caller's ERET (module comment);
     // VMIDs keep TLB entries apart; EL2 touches no FP before that ERET.
     unsafe {
@@ -106,11 +191,15 @@ fn write_world(w: &El2World, trap_fp: bool) {
             "msr vttbr_el2, {vttbr}",
             "msr vmpidr_el2, {vmpidr}",
             "msr cptr_el2, {cptr}",
+            "msr mdcr_el2, {mdcr}",
+            "msr cnthctl_el2, {cnthctl}",
             hcr = in(reg) w.hcr,
             vtcr = in(reg) w.vtcr,
             vttbr = in(reg) w.vttbr,
             vmpidr = in(reg) w.vmpidr,
             cptr = in(reg) cptr,
+            mdcr = in(reg) t.mdcr,
+            cnthctl = in(reg) t.cnthctl,
             options(nomem, nostack, preserves_flags),
         );
     }
@@ -129,6 +218,9 @@ pub struct GuestStage2 {
 pub fn to_guest(cpu: &mut CpuState, vc: &mut Vcpu, s2: &GuestStage2, run: Running) -> *mut Context {
     switch_el1(&mut cpu.host_el1, &vc.el1);
     vc.el1_injected = false;
+    if cpu.optional {
+        optional_to_guest(cpu, &vc.optional);
+    }
     write_world(
         &El2World {
             hcr: cpu.guest_hcr[s2.fwb as usize],
@@ -136,6 +228,7 @@ pub fn to_guest(cpu: &mut CpuState, vc: &mut Vcpu, s2: &GuestStage2, run: Runnin
             vtcr: s2.vtcr,
             vmpidr: vc.vmpidr,
         },
+        &cpu.guest_traps,
         true,
     );
     cpu.running = Some(run);
@@ -146,7 +239,7 @@ pub fn to_guest(cpu: &mut CpuState, vc: &mut Vcpu, s2: &GuestStage2, run: Runnin
 /// guest's in, and FP no longer traps.
 #[inline]
 pub fn take_fp(cpu: &mut CpuState, vc: &Vcpu) {
-    trap_fp(false);
+    trap_fp(cpu.guest_traps.cptr, false);
     save_fp(&mut cpu.host_fp);
     restore_fp(&vc.fp);
     cpu.guest_owns_fp = true;
@@ -165,6 +258,8 @@ pub fn to_host(cpu: &mut CpuState, vc: Option<&mut Vcpu>) -> *mut Context {
     // lets EL2 at them (take_fp). Read once: the calls below could change it, as far as the
     // compiler knows.
     let guest_fp = core::mem::replace(&mut cpu.guest_owns_fp, false);
+    let guest_keys = core::mem::replace(&mut cpu.guest_owns_keys, false);
+    let optional = cpu.optional;
     match vc {
         Some(vc) => {
             let injected = vc.el1_injected.then(|| injected_regs(&vc.el1));
@@ -175,14 +270,90 @@ pub fn to_host(cpu: &mut CpuState, vc: Option<&mut Vcpu>) -> *mut Context {
             if guest_fp {
                 save_fp(&mut vc.fp);
             }
+            if guest_keys {
+                save_keys(&mut vc.keys);
+            }
+            if optional {
+                optional_to_host(cpu, Some(&mut vc.optional));
+            }
         }
-        None => crate::arch::el1_state::restore_el1(&cpu.host_el1),
+        None => {
+            crate::arch::el1_state::restore_el1(&cpu.host_el1);
+            if optional {
+                optional_to_host(cpu, None);
+            }
+        }
     }
     if guest_fp {
         restore_fp(&cpu.host_fp);
     }
-    write_world(&cpu.host_el2, false);
+    if guest_keys {
+        load_keys(&cpu.host_keys);
+    }
+    write_world(&cpu.host_el2, &cpu.host_traps, false);
     host_ctx
+}
+
+/// The running guest's first pointer-authentication use since VCPU_RUN (a PAC instruction
+/// or a key register): the host's keys out, the guest's in, and pointer authentication no
+/// longer traps for the rest of this run. The instruction runs again.
+#[inline]
+pub fn take_keys(cpu: &mut CpuState, vc: &Vcpu) {
+    save_keys(&mut cpu.host_keys);
+    load_keys(&vc.keys);
+    cpu.guest_owns_keys = true;
+    // SAFETY: HCR_EL2.API/APK only decide what traps from EL1/EL0; the ERET back into the
+    // guest synchronizes the change (SCTLR_EL2.EOS).
+    unsafe {
+        asm!(
+            "mrs {t}, hcr_el2",
+            "orr {t}, {t}, {bits}",
+            "msr hcr_el2, {t}",
+            t = out(reg) _,
+            bits = in(reg) HCR_APK_API,
+            options(nomem, nostack, preserves_flags),
+        )
+    };
+}
+
+// TPIDR2_EL0 (FEAT_SME) and VDISR_EL2 (FEAT_RAS), by encoding.
+
+/// The host's TPIDR2_EL0 out, the guest's optional registers in.
+#[inline]
+fn optional_to_guest(cpu: &mut CpuState, g: &OptionalRegs) {
+    // SAFETY: each register is touched only where the CPU has it; both only matter below
+    // EL2, after the ERET into the guest.
+    unsafe {
+        if cpu.features.sme {
+            asm!("mrs {h}, S3_3_C13_C0_5", "msr S3_3_C13_C0_5, {g}",
+                h = out(reg) cpu.host_tpidr2, g = in(reg) g.tpidr2,
+                options(nomem, nostack, preserves_flags));
+        }
+        if cpu.features.ras {
+            asm!("msr S3_4_C12_C1_1, {}", in(reg) g.vdisr, options(nomem, nostack, preserves_flags));
+        }
+    }
+}
+
+/// The guest's optional registers out (if EL2 still knows the vCPU), the host's in. The
+/// host never reads VDISR_EL2 (its DISR_EL1 is the real one), so it is left as it is.
+#[inline]
+fn optional_to_host(cpu: &mut CpuState, g: Option<&mut OptionalRegs>) {
+    let (mut tpidr2, mut vdisr) = (0, 0);
+    // SAFETY: as in optional_to_guest.
+    unsafe {
+        if cpu.features.sme {
+            asm!("mrs {g}, S3_3_C13_C0_5", "msr S3_3_C13_C0_5, {h}",
+                g = out(reg) tpidr2, h = in(reg) cpu.host_tpidr2,
+                options(nomem, nostack, preserves_flags));
+        }
+        if cpu.features.ras {
+            asm!("mrs {}, S3_4_C12_C1_1", out(reg) vdisr, options(nomem, nostack, preserves_flags));
+        }
+    }
+    if let Some(g) = g {
+        *g = OptionalRegs { tpidr2, vdisr };
+    }
 }
 
 /// ESR/FAR/ELR/SPSR_EL1 of a saved copy (where an injection put them).

@@ -2,7 +2,8 @@
 
 use crate::cpu_features::IdRegs;
 use aarch64_cpu::registers::{
-    CurrentEL, Readable, ID_AA64MMFR0_EL1, ID_AA64MMFR1_EL1, ID_AA64MMFR2_EL1, MPIDR_EL1,
+    CurrentEL, Readable, CNTFRQ_EL0, CNTPCT_EL0, ID_AA64MMFR0_EL1, ID_AA64MMFR1_EL1,
+    ID_AA64MMFR2_EL1, MPIDR_EL1,
 };
 
 pub fn id_regs() -> IdRegs {
@@ -12,6 +13,11 @@ pub fn id_regs() -> IdRegs {
         id_aa64mmfr2: ID_AA64MMFR2_EL1.get(),
         ctr_el0: ctr_el0(),
     }
+}
+
+/// The physical counter and its frequency (ticks per second).
+pub fn counter() -> (u64, u64) {
+    (CNTPCT_EL0.get(), CNTFRQ_EL0.get())
 }
 
 /// The exception level we run at (0..=3).

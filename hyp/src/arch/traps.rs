@@ -11,13 +11,16 @@ use crate::arch::switch::{self, this_cpu, CpuState, GuestStage2, Running};
 use crate::arch::sysregs_el1::{trap_syndrome, vbar_el1, write_el1_exception};
 use crate::arch::world::{cpu_index, Context};
 use crate::esr::{ec, Esr, ExceptionClass};
+use crate::logger::{self, Source};
 use crate::vm::hvc::{self, status_of, Dispatch, Refused};
 use crate::vm::hyp::{Calls, Hyp};
 use crate::vm::inject;
 use crate::vm::psci_policy::{self, PsciAction};
 use crate::vm::run::{self, GuestTrap, Handled, TrapKind};
+use crate::vm::sysreg::{self, Local};
 use core::arch::asm;
-use log::{error, info, warn};
+use core::fmt;
+use log::{info, Level};
 use spin::Mutex;
 use stile_abi::{Reason, Status};
 
@@ -88,8 +91,16 @@ fn host_trap(ctx: &mut Context, kind: u64) -> Option<*mut Context> {
     match kind {
         KIND_SYNC => return sync(ctx),
         // With HCR_EL2.IMO/FMO clear, interrupts go straight to the host.
-        KIND_IRQ => warn!("host: unexpected IRQ taken to EL2"),
-        _ => warn!("host: unexpected FIQ/SError taken to EL2 (vector {kind})"),
+        KIND_IRQ => refusal(
+            Source::Host,
+            Level::Warn,
+            format_args!("host: unexpected IRQ taken to EL2"),
+        ),
+        _ => refusal(
+            Source::Host,
+            Level::Warn,
+            format_args!("host: unexpected FIQ/SError taken to EL2 (vector {kind})"),
+        ),
     }
     None
 }
@@ -123,12 +134,28 @@ fn sync(ctx: &mut Context) -> Option<*mut Context> {
             } else {
                 "read"
             };
-            error!("host: {what} at IPA {ipa:#x} (FAR {far:#x}, ELR {:#x}) refused ({reason}): abort injected", ctx.elr);
+            refusal(
+                Source::Host,
+                Level::Error,
+                format_args!(
+                    "host: {what} at IPA {ipa:#x} (FAR {far:#x}, ELR {:#x}) refused ({reason}): \
+                     abort injected",
+                    ctx.elr
+                ),
+            );
             let e = inject::external_abort(esr, far, ctx.elr, ctx.spsr, vbar_el1());
             deliver(ctx, &e);
         }
         other => {
-            error!("host: {other} at ELR {:#x} not handled by EL2 ({esr}): undefined instruction injected", ctx.elr);
+            refusal(
+                Source::Host,
+                Level::Error,
+                format_args!(
+                    "host: {other} at ELR {:#x} not handled by EL2 ({esr}): undefined \
+                     instruction injected",
+                    ctx.elr
+                ),
+            );
             let e = inject::undefined(ctx.elr, ctx.spsr, vbar_el1());
             deliver(ctx, &e);
         }
@@ -162,7 +189,11 @@ fn psci(ctx: &mut Context) {
             if s == 0 {
                 info!("psci: host CPU_ON MPIDR {target:#x} at {entry:#x}: relayed");
             } else {
-                warn!("psci: host CPU_ON MPIDR {target:#x} at {entry:#x}: status {s}");
+                refusal(
+                    Source::Host,
+                    Level::Warn,
+                    format_args!("psci: host CPU_ON MPIDR {target:#x} at {entry:#x}: status {s}"),
+                );
             }
             status(s)
         }
@@ -176,7 +207,11 @@ fn psci(ctx: &mut Context) {
             context,
         } => status(smp::cpu_suspend(cpu_index(), power_state, entry, context)),
         PsciAction::Refuse { status: s, why } => {
-            warn!("psci: host call {:#x} refused ({why})", args[0]);
+            refusal(
+                Source::Host,
+                Level::Warn,
+                format_args!("psci: host call {:#x} refused ({why})", args[0]),
+            );
             status(s)
         }
         PsciAction::Answer(s) => status(s),
@@ -244,10 +279,20 @@ fn log_refusal(fid: u64, out: &[u64; 4]) {
     };
     let name = stile_abi::Function::from_id(fid as u32).map_or("unknown call", |f| f.name());
     let reason = Reason::from_u64(out[1]).map_or("?", |r| r.name());
-    warn!(
-        "hvc: host {name} ({fid:#x}) refused: {} ({reason})",
-        status.name()
+    refusal(
+        Source::Host,
+        Level::Warn,
+        format_args!(
+            "hvc: host {name} ({fid:#x}) refused: {} ({reason})",
+            status.name()
+        ),
     );
+}
+
+/// A line about something a host or guest got refused, within that source's budget.
+#[cold]
+fn refusal(source: Source, level: Level, args: fmt::Arguments) {
+    logger::refusal(source, level, args);
 }
 
 /// A trap while a guest runs: resolve and resume it, or switch back to the host.
@@ -261,16 +306,13 @@ fn guest(cpu: &mut CpuState, ctx: *mut Context, kind: u64, run: Running) -> *mut
         KIND_IRQ => TrapKind::Irq,
         _ => TrapKind::Other,
     };
+    if kind == TrapKind::Sync && sysreg::is_local(esr.ec_raw()) {
+        return guest_local(cpu, ctx, run, esr);
+    }
     let mut guard = HYP.lock();
     let Some(hyp) = guard.as_mut() else {
         return ctx;
     };
-    if kind == TrapKind::Sync && esr.ec_raw() == ec::FP_ACCESS {
-        if let Some(vc) = hyp.vm_mut(vm).ok().and_then(|v| v.vcpus.get(vcpu as usize)) {
-            switch::take_fp(cpu, vc);
-        }
-        return ctx;
-    }
     let trap = GuestTrap {
         kind,
         esr,
@@ -294,6 +336,69 @@ fn guest(cpu: &mut CpuState, ctx: *mut Context, kind: u64, run: Running) -> *mut
     host.x[0] = Status::Success.as_u64();
     host.x[1] = reason as u64;
     host_ctx
+}
+
+/// A guest trap EL2 resolves without an exit (vm::sysreg decides which): lazy FP or key
+/// switch, an emulated register, or an injected UNDEFINED. Returns the guest's Context.
+#[inline(never)]
+fn guest_local(cpu: &mut CpuState, ctx: *mut Context, run: Running, esr: Esr) -> *mut Context {
+    let Some(l) = sysreg::local(esr.ec_raw(), esr, &cpu.guest_cpu()) else {
+        return ctx;
+    };
+    match l {
+        Local::TakeFp | Local::TakeKeys => {
+            let mut guard = HYP.lock();
+            let vc = guard
+                .as_mut()
+                .and_then(|h| h.vm_mut(run.vm).ok())
+                .and_then(|v| v.vcpus.get(run.vcpu as usize));
+            if let Some(vc) = vc {
+                match l {
+                    Local::TakeFp => switch::take_fp(cpu, vc),
+                    _ => switch::take_keys(cpu, vc),
+                }
+            }
+        }
+        // SAFETY: `ctx` is the running guest's Context (handle's contract), not referenced
+        // elsewhere while it is stopped in EL2.
+        other => emulate(unsafe { &mut *ctx }, run, esr, other),
+    }
+    ctx
+}
+
+/// An emulated register access, or an UNDEFINED injected at the guest's own EL1 vector
+/// (its EL1 registers are live).
+#[inline(never)]
+fn emulate(ctx: &mut Context, run: Running, esr: Esr, l: Local) {
+    match l {
+        Local::Read { rt, value } => {
+            if let Some(x) = ctx.x.get_mut(rt as usize) {
+                *x = value;
+            }
+            ctx.elr = ctx.elr.wrapping_add(4);
+        }
+        Local::IgnoreWrite => ctx.elr = ctx.elr.wrapping_add(4),
+        Local::Undefined(why) => {
+            let what: &dyn fmt::Display = match esr.ec_raw() {
+                sysreg::ec::SYSREG => &sysreg::SysregAccess::decode(esr),
+                _ => &esr,
+            };
+            refusal(
+                Source::Guest,
+                Level::Warn,
+                format_args!(
+                    "vm {}: guest {what} at ELR {:#x} refused ({}): undefined instruction \
+                     injected",
+                    run.vm,
+                    ctx.elr,
+                    why.name()
+                ),
+            );
+            let e = inject::undefined(ctx.elr, ctx.spsr, vbar_el1());
+            deliver(ctx, &e);
+        }
+        Local::TakeFp | Local::TakeKeys => {}
+    }
 }
 
 /// The IPA of a stage-2 abort. HPFAR_EL2 holds it for translation, access-flag and

@@ -5,6 +5,7 @@ pub mod guest;
 pub mod host;
 pub mod hvc;
 pub mod hyp;
+pub mod id_regs;
 pub mod image;
 pub mod inject;
 pub mod machine;
@@ -12,6 +13,7 @@ pub mod memslot;
 pub mod mmio;
 pub mod psci_policy;
 pub mod run;
+pub mod sysreg;
 pub mod vcpu;
 
 #[cfg(test)]

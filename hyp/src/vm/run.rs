@@ -10,7 +10,6 @@ use crate::vm::inject;
 use crate::vm::machine::Machine;
 use crate::vm::mmio::MmioAccess;
 use crate::vm::vcpu::{Pending, Vcpu, VcpuState};
-use log::warn;
 use stile_abi::run_page::{self, word, ExitReason, HostAction, RUN_PAGE_VERSION};
 use stile_abi::Reason;
 
@@ -305,7 +304,11 @@ fn abort_outcome(
     match outcome {
         Outcome::Map { slot, ipa, size } => {
             if v.map_slot_part(slot, ipa, size, frames, m).is_err() {
-                warn!("vm: lazy map of {ipa:#x} failed (out of table pages)");
+                crate::logger::refusal(
+                    crate::logger::Source::Guest,
+                    log::Level::Warn,
+                    format_args!("vm: lazy map of {ipa:#x} failed (out of table pages)"),
+                );
                 record.fault_reason = Reason::NoMemory as u64;
                 if let Some(vc) = v.vcpus.get_mut(vcpu as usize) {
                     vc.pending = Pending::Replay;

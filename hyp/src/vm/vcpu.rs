@@ -33,8 +33,8 @@ impl Default for Context {
     }
 }
 
-/// EL1 system registers a VM owns (arch/aarch64/el1_state.rs saves/restores exactly these,
-/// in this order).
+/// EL1 system registers a VM owns (arch/el1_state.rs saves/restores exactly these, in this
+/// order; docs/ISOLATION.md lists what else is switched, trapped or refused).
 #[repr(C)]
 #[derive(Clone, Debug, Default)]
 pub struct El1Regs {
@@ -63,6 +63,9 @@ pub struct El1Regs {
     pub csselr: u64,
     pub cntv_ctl: u64,
     pub cntv_cval: u64,
+    /// Guests cannot write it (MDCR_EL2.TDA: it reads as 0), so theirs stays 0; switching
+    /// it keeps the host's breakpoints, watchpoints and single-step from firing in a guest.
+    pub mdscr: u64,
 }
 
 impl El1Regs {
@@ -92,6 +95,7 @@ impl El1Regs {
         csselr: 0,
         cntv_ctl: 0,
         cntv_cval: 0,
+        mdscr: 0,
     };
 }
 
@@ -121,6 +125,25 @@ impl Default for FpRegs {
     }
 }
 
+/// The five pointer-authentication keys, Lo then Hi: APIA, APIB, APDA, APDB, APGA (the
+/// order arch/el1_state.S moves them in). Switched lazily, on a guest's first use.
+#[repr(C)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PauthKeys(pub [u64; 10]);
+
+impl PauthKeys {
+    pub const ZERO: PauthKeys = PauthKeys([0; 10]);
+}
+
+/// Registers only some CPUs have, switched where the CPU has them (docs/ISOLATION.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OptionalRegs {
+    /// TPIDR2_EL0 (FEAT_SME): EL1 reaches it even with SME itself trapped.
+    pub tpidr2: u64,
+    /// VDISR_EL2 (FEAT_RAS): what a guest reads and writes as DISR_EL1 (HCR_EL2.AMO = 1).
+    pub vdisr: u64,
+}
+
 /// What the next VCPU_RUN must complete before the guest goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Pending {
@@ -148,6 +171,8 @@ pub struct Vcpu {
     pub ctx: Context,
     pub el1: El1Regs,
     pub fp: FpRegs,
+    pub keys: PauthKeys,
+    pub optional: OptionalRegs,
     pub vmpidr: u64,
     pub run_page: PhysAddr,
     pub state: VcpuState,
@@ -178,6 +203,8 @@ impl Vcpu {
                 ..El1Regs::default()
             },
             fp: FpRegs::default(),
+            keys: PauthKeys::ZERO,
+            optional: OptionalRegs::default(),
             // Aff0 = index; bit 31 is RES1 in MPIDR.
             vmpidr: 1 << 31 | index,
             run_page,

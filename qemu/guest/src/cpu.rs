@@ -49,6 +49,23 @@ pub trait Cpu {
         (self.hvc(x), fp)
     }
 
+    /// Reads register `index` of `crate::regclass::REGS`; None if the read was UNDEFINED.
+    /// The default (CPUs that are not CPUs) has none of them.
+    fn reg_read(&mut self, _index: usize) -> Option<u64> {
+        None
+    }
+
+    /// Writes register `index`; false if the write was UNDEFINED.
+    fn reg_write(&mut self, _index: usize, _value: u64) -> bool {
+        false
+    }
+
+    /// Lets FP/SIMD and SVE through at EL1 (CPACR_EL1), so that what traps traps to EL2.
+    fn enable_vector_units(&mut self) {}
+
+    /// Unmasks (or masks again) debug exceptions (PSTATE.D).
+    fn debug_exceptions(&mut self, _on: bool) {}
+
     // The bench loops (`crate::bench`). The defaults are the same work built from the calls
     // above, for CPUs that are not CPUs (the tests'); `arch` runs each as a tight loop of
     // fixed instructions whose cost per iteration is what the bench reports.

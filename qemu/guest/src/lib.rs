@@ -17,6 +17,7 @@ pub mod exception;
 pub mod ipa;
 pub mod layout;
 pub mod protocol;
+pub mod regclass;
 pub mod run;
 pub mod scenarios;
 

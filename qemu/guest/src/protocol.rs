@@ -123,6 +123,10 @@ pub enum Scenario {
     /// Writes [`FP_GUEST`] into d0 and v31, makes one ECHO round trip to the VMM (which
     /// uses its own FP registers meanwhile), reads them back.
     FpState = 16,
+    /// The isolation checks (`crate::regclass`): x1 = class, x2 = world (1 or 2). Reads
+    /// every register of the class, writes its own markers, makes one ECHO round trip, reads
+    /// them all again. The VMM judges (it knows what the CPU has).
+    RegClass = 17,
 }
 
 /// FP/SIMD registers a scenario sets and reads back: d0 (the low half of v0) and all of v31
@@ -141,11 +145,12 @@ pub const FP_GUEST: FpRegs = FpRegs {
 };
 
 /// BenchTouch's x2 bit 0: also read PMU event counter 0 (which the VMM programmed to count
-/// EL2 instructions) around each pass.
+/// EL2 instructions) around each pass. Stile's guests have no PMU (MDCR_EL2.TPM): only for
+/// a hypervisor that lends its guests the host's counters; Stile's bench counts on the host.
 pub const BENCH_READ_PMU: u64 = 1;
 
 impl Scenario {
-    pub const ALL: [Scenario; 17] = [
+    pub const ALL: [Scenario; 18] = [
         Scenario::Done,
         Scenario::MmioRead,
         Scenario::MmioWrite,
@@ -163,6 +168,7 @@ impl Scenario {
         Scenario::BenchReplay,
         Scenario::BenchTouch,
         Scenario::FpState,
+        Scenario::RegClass,
     ];
 
     pub const fn from_u64(v: u64) -> Option<Scenario> {
@@ -195,6 +201,7 @@ impl Scenario {
             Scenario::BenchReplay => "bench-replay",
             Scenario::BenchTouch => "bench-touch",
             Scenario::FpState => "fp-state",
+            Scenario::RegClass => "reg-class",
         }
     }
 }
@@ -287,6 +294,7 @@ impl Verdict {
 /// | BenchReplay | count | last value loaded | - | - | - |
 /// | BenchTouch | ticks, first pass | ticks, second pass | EL2 count, first pass | EL2 count, second pass | count |
 /// | FpState | d0 after | v31 low after | v31 high after | 1 if ECHO's results were right | - |
+/// | RegClass | what it found first, 4 bits a register | found after the ECHO | mask of UNDEFINED writes | the first value that was another world's marker | registers |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Report {
     pub scenario: u64,

@@ -10,6 +10,7 @@ use crate::layout::{self, PAGE};
 use crate::protocol::{
     Call, PairMode, Report, Scenario, Verdict, ECHO_ARGS, ECHO_RESULTS, FP_GUEST,
 };
+use crate::regclass::{Class, Found, Reg, World, REGS};
 
 const fn reg(r: Register) -> Ipa {
     layout::DEVICE.base.add(r.offset())
@@ -39,6 +40,7 @@ pub fn run(cpu: &mut impl Cpu, scenario: Scenario, args: [u64; 3]) -> Report {
         Scenario::FaultStorm => fault_storm(cpu, args[0]),
         Scenario::HvcEcho => hvc_echo(cpu),
         Scenario::FpState => fp_state(cpu),
+        Scenario::RegClass => reg_class(cpu, args[0], args[1]),
         Scenario::BenchPing
         | Scenario::BenchMmio
         | Scenario::BenchReplay
@@ -284,6 +286,61 @@ fn fp_state(cpu: &mut impl Cpu) -> Report {
         Verdict::WrongValue
     };
     report(s, v, [fp.d0, fp.v31[0], fp.v31[1], echoed, 0])
+}
+
+/// Every register of a class: what is there, the guest's own markers in, an exit to the
+/// VMM (which checks its own values), what is there now. Reports what it found; the VMM
+/// judges, against what the CPU has.
+fn reg_class(cpu: &mut impl Cpu, class: u64, world: u64) -> Report {
+    let s = Scenario::RegClass;
+    let (Some(class), Some(world)) = (Class::from_u64(class), World::from_u64(world)) else {
+        return report(s, Verdict::BadArgument, [class, world, 0, 0, 0]);
+    };
+    if world == World::Host {
+        return report(s, Verdict::BadArgument, [class as u64, 0, 0, 0, 0]);
+    }
+    let (first, n) = class.regs();
+    let regs = &REGS[first..first + n];
+    cpu.enable_vector_units();
+    // With the host's MDSCR_EL1 and watchpoint, any access to our RAM would now trap.
+    let debug = class == Class::Debug;
+    if debug {
+        cpu.debug_exceptions(true);
+    }
+    let mut foreign = 0;
+    let before = survey(cpu, first, regs, world, &mut foreign);
+    let mut undefined_writes = 0;
+    for (i, reg) in regs.iter().enumerate() {
+        if !cpu.reg_write(first + i, reg.markers[world as usize]) {
+            undefined_writes |= 1 << i;
+        }
+    }
+    let a = ECHO_ARGS;
+    cpu.hvc([Call::Echo as u64, a[0], a[1], a[2], a[3], a[4], a[5], a[6]]);
+    let after = survey(cpu, first, regs, world, &mut foreign);
+    if debug {
+        cpu.debug_exceptions(false);
+    }
+    report(
+        s,
+        Verdict::Pass,
+        [before, after, undefined_writes, foreign, n as u64],
+    )
+}
+
+/// What `world` finds in `regs`, 4 bits each; the first value that is another world's
+/// marker goes to `foreign`.
+fn survey(cpu: &mut impl Cpu, first: usize, regs: &[Reg], world: World, foreign: &mut u64) -> u64 {
+    let mut word = 0;
+    for (i, reg) in regs.iter().enumerate() {
+        let v = cpu.reg_read(first + i);
+        let found = Found::of(reg, v, world);
+        if matches!(found, Found::Host | Found::First | Found::Second) && *foreign == 0 {
+            *foreign = v.unwrap_or(0);
+        }
+        word |= (found as u64) << (4 * i);
+    }
+    word
 }
 
 fn hvc_echo(cpu: &mut impl Cpu) -> Report {

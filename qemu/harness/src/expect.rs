@@ -33,6 +33,8 @@ pub enum Expect {
     },
     /// A line that contains `text` anywhere (for lines with a varying prefix).
     Contains(&'static str),
+    /// At most `max` lines contain `text` (a flood that must not be logged line by line).
+    AtMostLines { text: &'static str, max: usize },
 }
 
 /// How the program must end (besides not timing out, which always fails).
@@ -106,6 +108,10 @@ fn missing(e: Expect, lines: &[&str]) -> Option<String> {
         Expect::NumberAtMost { prefix, unit, max } => number_at_most(prefix, unit, max, lines),
         Expect::Contains(text) => (!lines.iter().any(|l| l.contains(text)))
             .then(|| format!("no line containing `{text}`")),
+        Expect::AtMostLines { text, max } => {
+            let n = lines.iter().filter(|l| l.contains(text)).count();
+            (n > max).then(|| format!("{n} lines contain `{text}`, want at most {max}"))
+        }
     }
 }
 
@@ -191,6 +197,25 @@ pub fn seconds(s: f64) -> String {
 #[cfg(test)]
 mod number_tests {
     use super::*;
+
+    #[test]
+    fn at_most_lines_counts_the_lines_that_contain_the_text() {
+        let lines = ["a refused", "b refused", "c"];
+        let e = |max| {
+            missing(
+                Expect::AtMostLines {
+                    text: "refused",
+                    max,
+                },
+                &lines,
+            )
+        };
+        assert_eq!(e(2), None);
+        assert_eq!(
+            e(1).as_deref(),
+            Some("2 lines contain `refused`, want at most 1")
+        );
+    }
 
     #[test]
     fn number_at_most_reads_the_count_before_the_unit() {

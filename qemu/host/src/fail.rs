@@ -62,11 +62,14 @@ pub enum Fail {
     NotScrubbed { addr: u64, value: u32 },
     /// The embedded guest image cannot be used.
     Image(ImageProblem),
+    /// A register class is not isolated as docs/ISOLATION.md says.
+    Isolation(crate::vmm::isolation::Problem),
 }
 
 impl fmt::Display for Fail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
+            Fail::Isolation(p) => write!(f, "{p}"),
             Fail::Translate { mismatch, regs } => write!(
                 f,
                 "{mismatch} (x0={:#x} x1={:#x} x2={:#x} x3={:#x})",

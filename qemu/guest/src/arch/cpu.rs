@@ -204,10 +204,27 @@ impl Cpu for Real {
         t
     }
 
+    fn reg_read(&mut self, index: usize) -> Option<u64> {
+        super::regclass::read(index)
+    }
+
+    fn reg_write(&mut self, index: usize, value: u64) -> bool {
+        super::regclass::write(index, value)
+    }
+
+    fn enable_vector_units(&mut self) {
+        super::regclass::enable_vector_units();
+    }
+
+    fn debug_exceptions(&mut self, on: bool) {
+        super::regclass::debug_exceptions(on);
+    }
+
     fn el2_count(&mut self) -> u64 {
         let n: u64;
         // SAFETY: reading a PMU counter has no side effects; called only when the VMM says it
-        // programmed counter 0 (so the PMU exists and EL1 may read it: MDCR_EL2.TPM = 0).
+        // lent the guest its counters (MDCR_EL2.TPM = 0; Stile never does: the read is then
+        // UNDEFINED and the guest reports it as fatal).
         unsafe { asm!("mrs {}, pmevcntr0_el0", out(reg) n, options(nomem, nostack)) };
         n
     }

@@ -5,4 +5,5 @@ pub mod boot;
 mod cpu;
 pub mod exceptions;
 pub mod fatal;
+pub mod regclass;
 mod sysreg;

@@ -4,13 +4,25 @@
 
 use super::smccc::Real;
 use super::{cache, sysreg};
+use crate::vmm::isolation::HostCpu;
 use crate::vmm::machine::{HostFields, VmmMachine};
 use core::arch::asm;
 use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 use stile_abi::RunPage;
+use stile_guest::arch::regclass;
 use stile_guest::protocol::FpRegs;
+use stile_guest::regclass::Class;
 use stile_hyp::addr::PhysAddr;
 use stile_hyp::cpu_features::CpuFeatures;
+
+macro_rules! read_id {
+    ($name:literal) => {{
+        let v: u64;
+        // SAFETY: reading an ID register has no side effects and is allowed at EL1.
+        unsafe { asm!(concat!("mrs {}, ", $name), out(reg) v, options(nomem, nostack)) };
+        v
+    }};
+}
 
 #[repr(C, align(4096))]
 struct Page([u8; 4096]);
@@ -142,6 +154,68 @@ impl VmmMachine for Real {
             )
         };
         FpRegs { d0, v31: [lo, hi] }
+    }
+
+    fn host_cpu(&mut self) -> Option<HostCpu> {
+        let field = |v: u64, lsb: u32| (v >> lsb) & 0xf;
+        let (isar1, isar2) = (read_id!("id_aa64isar1_el1"), read_id!("S3_0_C0_C6_2"));
+        let (pfr0, pfr1) = (read_id!("id_aa64pfr0_el1"), read_id!("id_aa64pfr1_el1"));
+        let (mmfr1, dfr0) = (read_id!("id_aa64mmfr1_el1"), read_id!("id_aa64dfr0_el1"));
+        let pmu = field(dfr0, 8);
+        Some(HostCpu {
+            // APA, API, GPA, GPI; APA3, GPA3.
+            pauth: field(isar1, 4) | field(isar1, 8) | field(isar1, 24) | field(isar1, 28) != 0
+                || field(isar2, 12) | field(isar2, 8) != 0,
+            sve: field(pfr0, 32) != 0,
+            sme: field(pfr1, 24) != 0,
+            ras: field(pfr0, 28) != 0,
+            lor: field(mmfr1, 16) != 0,
+            pmu: pmu != 0 && pmu != 0xf,
+        })
+    }
+
+    fn reg_read(&mut self, index: usize) -> Option<u64> {
+        regclass::read(index)
+    }
+
+    fn reg_write(&mut self, index: usize, value: u64) -> bool {
+        regclass::write(index, value)
+    }
+
+    fn reg_setup(&mut self) {
+        regclass::enable_vector_units();
+        let pmu = self.host_cpu().is_some_and(|c| c.pmu);
+        // SAFETY: OSLAR_EL1 only unlocks the debug registers (the host's watchpoint must be
+        // live to prove a guest never runs with it); the PMU clears only stop counters and
+        // interrupts, which nothing of this payload uses outside the bench.
+        unsafe {
+            asm!("msr oslar_el1, xzr", "isb", options(nostack, nomem));
+            if pmu {
+                asm!(
+                    "msr pmcntenclr_el0, {all}",
+                    "msr pmintenclr_el1, {all}",
+                    "msr pmovsclr_el0, {all}",
+                    "isb",
+                    all = in(reg) u64::MAX,
+                    options(nostack, nomem),
+                );
+            }
+        }
+    }
+
+    fn reg_reset(&mut self) {
+        let Some(cpu) = self.host_cpu() else {
+            return;
+        };
+        for c in Class::ALL {
+            let (first, n) = c.regs();
+            if cpu.writes(c) {
+                for i in first..first + n {
+                    regclass::write(i, 0);
+                }
+            }
+        }
+        self.reg_setup();
     }
 
     unsafe fn write_ram(&mut self, pa: PhysAddr, bytes: &[u8]) {

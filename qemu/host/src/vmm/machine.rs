@@ -2,6 +2,7 @@
 //! six arguments, the run page, and writes into host RAM it is about to donate. `arch`
 //! implements it for real; the tests implement a fake Stile running the real guest code.
 
+use super::isolation::HostCpu;
 use crate::machine::Machine;
 use stile_abi::RunPage;
 use stile_guest::protocol::FpRegs;
@@ -40,4 +41,25 @@ pub trait VmmMachine: Machine {
     fn set_fp(&mut self, fp: FpRegs);
     /// Reads the host's own d0 and v31.
     fn get_fp(&mut self) -> FpRegs;
+
+    // The isolation checks (vmm::isolation). The defaults are a machine that has none of
+    // the registers, and the checks are then skipped.
+
+    /// What the host's CPU has; None: the isolation checks cannot run here.
+    fn host_cpu(&mut self) -> Option<HostCpu> {
+        None
+    }
+    /// Register `index` of `stile_guest::regclass::REGS`; None if UNDEFINED.
+    fn reg_read(&mut self, _index: usize) -> Option<u64> {
+        None
+    }
+    /// Writes register `index`; false if UNDEFINED.
+    fn reg_write(&mut self, _index: usize, _value: u64) -> bool {
+        false
+    }
+    /// Before the checks: FP/SIMD and SVE enabled at EL1, the OS lock cleared (so that the
+    /// host's watchpoint is live), the PMU's enables and overflow flags clear.
+    fn reg_setup(&mut self) {}
+    /// After them: the debug, PMU and timer state back to quiet.
+    fn reg_reset(&mut self) {}
 }

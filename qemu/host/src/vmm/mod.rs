@@ -15,6 +15,7 @@ pub mod device;
 pub mod exit;
 pub mod garbage;
 pub mod image;
+pub mod isolation;
 mod judge;
 pub mod machine;
 pub mod memtype;
@@ -123,6 +124,7 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
         let destroyed = checks::destroy(m, report, vm, block);
         if destroyed {
             garbage::run(m, report, &garbage::after_destroy(vm, vcpu));
+            isolation::run(m, report, block, &placement, image);
         }
     } else {
         checks::destroy(m, report, vm, block);
