@@ -4,8 +4,8 @@
 //! moves registers.
 
 use crate::arch::at::par_attr;
-use crate::arch::firmware;
 use crate::arch::machine::ArchMachine;
+use crate::arch::psci;
 use crate::arch::switch::{self, this_cpu, CpuState, GuestStage2, Running};
 use crate::arch::sysregs_el1::{trap_syndrome, vbar_el1, write_el1_exception};
 use crate::arch::world::Context;
@@ -140,10 +140,10 @@ fn deliver(ctx: &mut Context, e: &inject::El1Exception) {
 fn smc(ctx: &mut Context) {
     let args = [ctx.x[0], ctx.x[1], ctx.x[2], ctx.x[3]];
     let out = match psci_policy::decide(args[0]) {
-        SmcAction::Relay => firmware::smc(args),
+        SmcAction::Relay => psci::relay(args, None),
         SmcAction::RelayFinal(what) => {
             info!("psci: host asked for {what}; relaying it");
-            firmware::smc(args)
+            psci::relay(args, Some(what))
         }
         SmcAction::Refuse { status, why } => {
             warn!("psci: host call {:#x} refused ({why})", args[0]);
