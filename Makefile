@@ -22,7 +22,7 @@ QEMU_CMD := qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cp
 # A user's RUSTFLAGS would replace .cargo/config.toml's (position-independent code): drop it.
 CARGO := env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS cargo
 
-.PHONY: all image host guest run debug test bench bench-kvm setup clean FORCE
+.PHONY: all image host guest run debug test test-boards bench bench-kvm setup clean FORCE
 
 all: image
 
@@ -64,6 +64,12 @@ debug: image
 
 test: setup image
 	@scripts/test.sh --image $(IMAGE) --elf $(ELF) --host $(HOST)
+
+# The board-DTB corpus alone (make test runs it too): Debian's arm64 board DTBs through DT
+# discovery, printing `consoles driven: X / Y DTBs with stdout-path`.
+test-boards:
+	@scripts/fetch-board-dtbs.sh
+	$(CARGO) test -p stile-hyp --lib board_dtb_corpus -- --ignored --nocapture
 
 # Instruction counts of the hot paths under QEMU -icount (docs/PERFORMANCE.md).
 bench: setup image

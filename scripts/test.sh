@@ -37,6 +37,28 @@ if ((status != 0 && unit_failed == 0)); then
     unit_failed=1
 fi
 
+# --- board DTB corpus -------------------------------------------------------------------------
+# Debian's ~580 arm64 board DTBs through Stile's discovery (hyp/src/dt/tests/corpus.rs). Fetched
+# once and cached under build/board-dtbs; without network the test is skipped, and says so.
+corpus_note=
+if scripts/fetch-board-dtbs.sh; then
+    run_logged cargo test -p stile-hyp --lib board_dtb_corpus -- --ignored --nocapture
+    read -r corpus_passed corpus_failed < <(awk '
+        /^test result: / {
+            for (i = 2; i <= NF; i++) {
+                if ($i == "passed;") p += $(i - 1)
+                if ($i == "failed;") f += $(i - 1)
+            }
+        }
+        END { print p + 0, f + 0 }' "$log")
+    if ((status != 0 && corpus_failed == 0)); then corpus_failed=1; fi
+    unit_passed=$((unit_passed + corpus_passed))
+    unit_failed=$((unit_failed + corpus_failed))
+else
+    corpus_note="test.sh: SKIPPED the board-DTB corpus test: scripts/fetch-board-dtbs.sh could not fetch it"
+    echo "$corpus_note"
+fi
+
 # --- QEMU boots -------------------------------------------------------------------------------
 run_logged cargo run --release -q -p stile-harness -- "$@"
 boot_passed=0 boot_failed=0
@@ -48,6 +70,8 @@ if ((status != 0 && boot_failed == 0)); then
     boot_failed=1
 fi
 
+# Repeated so it is not lost above the boots' output.
+[[ -z $corpus_note ]] || echo "$corpus_note"
 # The closing line: nothing may be printed after it.
 total_failed=$((unit_failed + boot_failed))
 echo "$((unit_passed + boot_passed)) passed, $total_failed failed"

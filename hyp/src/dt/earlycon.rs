@@ -18,7 +18,7 @@ pub(super) fn find(bootargs: &str) -> Option<UartInfo> {
     let value = bootargs
         .split_ascii_whitespace()
         .filter_map(|arg| arg.strip_prefix("earlycon="))
-        .last()?;
+        .next_back()?;
     parse(value)
 }
 
