@@ -70,8 +70,27 @@ if ((status != 0 && boot_failed == 0)); then
     boot_failed=1
 fi
 
+# --- QEMU >= 10 boots (scripts/setup-qemu10.sh puts it in build/qemu-10) ------------------------
+qemu10=build/qemu-10/qemu-system-aarch64
+qemu10_note=
+if [[ ! -x $qemu10 ]]; then
+    qemu10_note="test.sh: SKIPPED the QEMU >= 10 cases: no $qemu10 (run scripts/setup-qemu10.sh)"
+    echo "$qemu10_note"
+elif cargo run --release -q -p stile-harness -- --qemu10 "$@" --list >/dev/null 2>&1; then
+    run_logged cargo run --release -q -p stile-harness -- --qemu10 --qemu "$qemu10" "$@"
+    if summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1); then
+        read -r q10_passed _ q10_failed _ <<<"$summary"
+    else
+        q10_passed=0 q10_failed=1
+    fi
+    if ((status != 0 && q10_failed == 0)); then q10_failed=1; fi
+    boot_passed=$((boot_passed + q10_passed))
+    boot_failed=$((boot_failed + q10_failed))
+fi
+
 # Repeated so it is not lost above the boots' output.
 [[ -z $corpus_note ]] || echo "$corpus_note"
+[[ -z $qemu10_note ]] || echo "$qemu10_note"
 # The closing line: nothing may be printed after it.
 total_failed=$((unit_failed + boot_failed))
 echo "$((unit_passed + boot_passed)) passed, $total_failed failed"

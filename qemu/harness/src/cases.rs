@@ -281,9 +281,30 @@ pub static CASES: &[Case] = &[
     BENCH_SMOKE,
 ];
 
+/// The cases only QEMU >= 10 can run (`--qemu10`, on QEMU 10 from scripts/setup.sh):
+/// CPU models 7.2 lacks, and `max` with CTR_EL0.DIC=1, where cacheable-device memory may
+/// be executable (QEMU 7.2's `max` has DIC=0: there exec is dropped, NO_DIC).
+pub static QEMU10_CASES: &[Case] = &[
+    boot!("q10-boot-max-gicv3-smp4", cpu "max" fwb 1, gic 3, smp 4, mem "1G" = 1024 MiB),
+    boot!("q10-boot-neoverse-n2-gicv3-smp2", cpu "neoverse-n2" fwb 1, gic 3, smp 2,
+        mem "1G" = 1024 MiB),
+    boot!("q10-boot-cortex-a76-gicv2-smp1", cpu "cortex-a76" fwb 0, gic 2, smp 1,
+        mem "1G" = 1024 MiB),
+    regions!("q10-host-regions-dic-maps-the-aperture-executable", cpu "max", mem "1G",
+        Expect::Contains("DIC=1"),
+        Expect::Contains("aperture   cacheable-device  rwx  Normal-WB (forced by FWB)"),
+        Expect::Never("exec dropped (NO_DIC)")),
+    guests!("q10-guests-max", cpu "max"),
+];
+
 /// The cases whose name contains `filter` (all of them for `None`).
 pub fn select(filter: Option<&str>) -> Vec<&'static Case> {
-    CASES
+    select_from(CASES, filter)
+}
+
+/// [`select`] over another table (e.g. [`QEMU10_CASES`]).
+pub fn select_from(table: &'static [Case], filter: Option<&str>) -> Vec<&'static Case> {
+    table
         .iter()
         .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
         .collect()
