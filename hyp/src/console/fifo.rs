@@ -17,28 +17,44 @@ pub(super) enum Ready {
     Set(u32),
 }
 
+/// A control register whose transmitter-enable bits `new` sets if firmware left them off
+/// (as a PL011's UARTCR.TXE): `set` bits on, `clear` bits off, every other bit kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct TxEnable {
+    pub control: usize,
+    pub set: u32,
+    pub clear: u32,
+}
+
 /// Where one family keeps its transmit data and status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct FifoRegs {
     pub data: usize,
     pub status: usize,
     pub ready: Ready,
+    pub enable: Option<TxEnable>,
 }
 
 impl FifoRegs {
     /// Bytes from the base up to the end of the last register used.
     pub const fn used_bytes(&self) -> u64 {
-        let last = if self.data > self.status {
+        let mut last = if self.data > self.status {
             self.data
         } else {
             self.status
         };
+        if let Some(e) = self.enable {
+            if e.control > last {
+                last = e.control;
+            }
+        }
         last as u64 + 4
     }
 }
 
 /// The register map of a FIFO-style family; `None` for the others.
 pub(super) const fn regs_of(kind: UartKind) -> Option<FifoRegs> {
+    let mut enable = None;
     let (data, status, ready) = match kind {
         // SBSA generic UART: UARTDR, UARTFR.TXFF (bit 5).
         UartKind::SbsaUart => (0x00, 0x18, Ready::Clear(1 << 5)),
@@ -46,8 +62,18 @@ pub(super) const fn regs_of(kind: UartKind) -> Option<FifoRegs> {
         UartKind::Meson => (0x00, 0x0c, Ready::Clear(1 << 21)),
         // i.MX UART: URTX0 (0x40), UTS.TXFULL (0xb4, bit 4).
         UartKind::Imx => (0x40, 0xb4, Ready::Clear(1 << 4)),
-        // Cadence UART: TX_RX_FIFO (0x30), Channel_sts.TXFULL (0x2c, bit 4).
-        UartKind::Cadence => (0x30, 0x2c, Ready::Clear(1 << 4)),
+        // Cadence UART: TX_RX_FIFO (0x30), Channel_sts.TXFULL (0x2c, bit 4). Its control
+        // register resets with the transmitter disabled (CR.TX_DIS, bit 5; TX_EN is bit 4),
+        // which a loader that never printed (QEMU's zcu102 -kernel) leaves so; the reset
+        // bits (RXRST 0, TXRST 1) are written as 0.
+        UartKind::Cadence => {
+            enable = Some(TxEnable {
+                control: 0x00,
+                set: 1 << 4,
+                clear: (1 << 5) | 0b11,
+            });
+            (0x30, 0x2c, Ready::Clear(1 << 4))
+        }
         // Armada 37xx standard UART: UART_TSH (0x04), UART_STAT.TXFIFO_FULL (0x0c, bit 11).
         UartKind::Armada3700 => (0x04, 0x0c, Ready::Clear(1 << 11)),
         // LPUART32 as on i.MX7ULP/8 (registers at +0x10): DATA (0x1c), STAT.TDRE (0x14, bit 23).
@@ -60,6 +86,7 @@ pub(super) const fn regs_of(kind: UartKind) -> Option<FifoRegs> {
         data,
         status,
         ready,
+        enable,
     })
 }
 
@@ -71,15 +98,27 @@ pub struct FifoUart {
 }
 
 impl FifoUart {
-    /// Touches no register.
+    /// Touches no register, except the transmitter enable of a family that has one
+    /// (`regs.enable`), and that only if it is off.
     ///
     /// # Safety
     ///
-    /// `base + regs.data` and `base + regs.status` must be this UART's 4-byte aligned 32-bit
-    /// registers, reachable as device memory (or MMU off) and driven by nobody else, for as
-    /// long as the result lives.
+    /// `base + regs.data`, `base + regs.status` (and the control register of
+    /// `regs.enable`) must be this UART's 4-byte aligned 32-bit registers, reachable as
+    /// device memory (or MMU off) and driven by nobody else, for as long as the result lives.
     pub(super) unsafe fn new(kind: UartKind, base: usize, regs: FifoRegs) -> FifoUart {
-        FifoUart { kind, base, regs }
+        let uart = FifoUart { kind, base, regs };
+        if let Some(e) = regs.enable {
+            let control = uart.reg(e.control);
+            // SAFETY: the caller gives us this control register, aligned and 32-bit.
+            let old = unsafe { mmio32::read(control) };
+            let new = (old & !e.clear) | e.set;
+            if old & (e.set | e.clear) != e.set {
+                // SAFETY: as above.
+                unsafe { mmio32::write(control, new) };
+            }
+        }
+        uart
     }
 
     pub(super) fn kind(&self) -> UartKind {

@@ -98,7 +98,10 @@ fn qemu_version(qemu: &str) -> String {
     match std::process::Command::new(qemu).arg("--version").output() {
         Ok(out) => {
             let text = String::from_utf8_lossy(&out.stdout);
-            format!("{qemu}: {}", text.lines().next().unwrap_or("no version line"))
+            format!(
+                "{qemu}: {}",
+                text.lines().next().unwrap_or("no version line")
+            )
         }
         Err(e) => format!("{qemu}: cannot run it ({e})"),
     }

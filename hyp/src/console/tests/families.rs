@@ -32,8 +32,9 @@ fn fifo_uarts_write_the_byte_to_their_data_register_only() {
     for &(kind, data, status, room, _) in FIFO_FAMILIES {
         let regs = filled_words();
         regs.set_word(status, room);
-        let before = regs.snapshot();
         let mut console = regs.console(kind, 0, 1);
+        // (After `new`: Cadence may have enabled its transmitter, tested below.)
+        let before = regs.snapshot();
         assert_eq!(console.name(), kind.name());
         assert_eq!(console.write_bytes(b"A"), Ok(()), "{kind:?}");
         assert_eq!(regs.word(data), u32::from(b'A'), "{kind:?}");
@@ -78,12 +79,40 @@ fn fifo_uarts_ignore_the_dt_stride_and_width() {
 
 #[test]
 fn fifo_uarts_new_writes_no_register() {
-    for &(kind, ..) in FIFO_FAMILIES {
+    for &(kind, ..) in FIFO_FAMILIES.iter().filter(|f| f.0 != UartKind::Cadence) {
         let regs = filled_words();
         let before = regs.snapshot();
         let _console = regs.console(kind, 0, 1);
         assert!(regs.snapshot() == before, "{kind:?}");
     }
+}
+
+// ---- Cadence transmitter enable ----
+
+const CDNS_CR: usize = 0x00;
+const CDNS_TX_EN: u32 = 1 << 4;
+const CDNS_TX_DIS: u32 = 1 << 5;
+
+#[test]
+fn cadence_new_enables_a_disabled_transmitter_keeping_other_bits() {
+    let regs = filled_words();
+    regs.set_word(0x2c, 0);
+    // The reset value: STOPBRK | TX_DIS | RX_DIS.
+    regs.set_word(CDNS_CR, 0x128);
+    let mut console = regs.console(UartKind::Cadence, 0, 1);
+    assert_eq!(regs.word(CDNS_CR), 0x108 | CDNS_TX_EN);
+    assert_eq!(console.write_bytes(b"c"), Ok(()));
+    assert_eq!(regs.word(0x30), u32::from(b'c'));
+}
+
+#[test]
+fn cadence_new_leaves_an_enabled_transmitter_alone() {
+    let regs = filled_words();
+    regs.set_word(CDNS_CR, 0x114); // STOPBRK | TX_EN | RX_EN
+    let before = regs.snapshot();
+    let _console = regs.console(UartKind::Cadence, 0, 1);
+    assert!(regs.snapshot() == before);
+    assert_eq!(regs.word(CDNS_CR) & (CDNS_TX_EN | CDNS_TX_DIS), CDNS_TX_EN);
 }
 
 // ---- Qualcomm GENI ----
