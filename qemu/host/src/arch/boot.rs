@@ -67,6 +67,17 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
     for r in platform.ram.iter() {
         let _ = writeln!(Out, "host: ram: {r}");
     }
+    match host_dt.machine {
+        Some((board, _)) => {
+            let _ = writeln!(Out, "host: machine: {board}");
+        }
+        None => {
+            let _ = writeln!(
+                Out,
+                "host: machine: unknown root compatible (no region oracle)"
+            );
+        }
+    }
     match &host_dt.stile_hyp {
         Some(n) => {
             let no_map = if n.no_map { ", no-map" } else { "" };
@@ -100,6 +111,8 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
         park_entry: probe::park_entry(),
         dtb: PhysRange::new(dtb as u64, platform.dtb_size.into()),
         reserved: heapless::Vec::new(),
+        machine: host_dt.machine,
+        psci: platform.psci.is_some(),
     };
     let mut facts = facts;
     for r in platform.reserved.iter() {

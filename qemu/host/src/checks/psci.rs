@@ -8,11 +8,16 @@ use crate::report::Report;
 use core::fmt;
 
 const PSCI_1_0: u64 = 0x1_0000;
+const NOT_SUPPORTED: i32 = -1;
 /// A secondary CPU on every multi-CPU qemu-virt.
 const CPU_ON_TARGET: u64 = 1;
 
 pub(super) fn run<W: fmt::Write>(m: &mut impl Machine, facts: &Facts, report: &mut Report<W>) {
-    report.check("host-psci-version", version(m));
+    if facts.psci {
+        report.check("host-psci-version", version(m));
+    } else {
+        report.check("host-psci-version-without-firmware", no_firmware(m));
+    }
     report.check("host-psci-cpu-on-refused", cpu_on(m, facts));
 }
 
@@ -33,6 +38,20 @@ fn version(m: &mut impl Machine) -> Result<(), Fail> {
         });
     }
     Ok(())
+}
+
+/// With no PSCI in the DT, Stile answers a relayed call NOT_SUPPORTED itself (an SMC with
+/// nothing at EL3 would be undefined).
+fn no_firmware(m: &mut impl Machine) -> Result<(), Fail> {
+    let ret = ret32(m.smc([VERSION, 0, 0, 0])[0]);
+    if ret == NOT_SUPPORTED {
+        Ok(())
+    } else {
+        Err(Fail::PsciError {
+            what: "PSCI_VERSION without PSCI firmware (want NOT_SUPPORTED)",
+            ret,
+        })
+    }
 }
 
 /// Stile does not start host CPUs (yet): any negative PSCI error, and we are still here.
