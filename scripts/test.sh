@@ -77,7 +77,8 @@ if [[ ! -x $qemu10 ]]; then
     qemu10_note="test.sh: SKIPPED the QEMU >= 10 cases: no $qemu10 (run scripts/setup-qemu10.sh)"
     echo "$qemu10_note"
 elif cargo run --release -q -p stile-harness -- --qemu10 "$@" --list >/dev/null 2>&1; then
-    run_logged cargo run --release -q -p stile-harness -- --qemu10 --qemu "$qemu10" "$@"
+    # The board models run the guests' fault storm on a slower machine model: 60 s each.
+    run_logged cargo run --release -q -p stile-harness -- --qemu10 --qemu "$qemu10" --timeout 60 "$@"
     if summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1); then
         read -r q10_passed _ q10_failed _ <<<"$summary"
     else

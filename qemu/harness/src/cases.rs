@@ -2,8 +2,9 @@
 //! arguments, and what the output must show. Add a case by adding a row.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::board_cases::{BoardModel, BOARD_CASES};
 use crate::expect::{ExitRule, Expect};
 
 /// How the image gets into the machine.
@@ -16,6 +17,9 @@ pub enum Load {
     ElfNoDtb,
     /// `-kernel stile.bin` on a machine without virtualization: entered at EL1.
     KernelAtEl1,
+    /// One of QEMU's board models with its own image and board DTB (board_cases.rs); the
+    /// case's cpu/gic/mem fields are unused.
+    Board(&'static BoardModel),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -295,6 +299,10 @@ pub static QEMU10_CASES: &[Case] = &[
         Expect::Contains("aperture   cacheable-device  rwx  Normal-WB (forced by FWB)"),
         Expect::Never("exec dropped (NO_DIC)")),
     guests!("q10-guests-max", cpu "max"),
+    BOARD_CASES[0],
+    BOARD_CASES[1],
+    BOARD_CASES[2],
+    BOARD_CASES[3],
 ];
 
 /// The cases whose name contains `filter` (all of them for `None`).
@@ -312,15 +320,19 @@ pub fn select_from(table: &'static [Case], filter: Option<&str>) -> Vec<&'static
 
 impl Case {
     /// The image file this case loads.
-    pub fn image<'a>(&self, bin: &'a Path, elf: &'a Path) -> &'a Path {
+    pub fn image(&self, bin: &Path, elf: &Path) -> PathBuf {
         match self.load {
-            Load::Kernel | Load::KernelAtEl1 => bin,
-            Load::ElfNoDtb => elf,
+            Load::Kernel | Load::KernelAtEl1 => bin.to_path_buf(),
+            Load::ElfNoDtb => elf.to_path_buf(),
+            Load::Board(board) => board.image(bin),
         }
     }
 
     /// QEMU's arguments (without the program name) for loading `image`.
     pub fn qemu_args(&self, image: &Path, host: Option<&Path>) -> Vec<OsString> {
+        if let Load::Board(board) = self.load {
+            return board.qemu_args(image, host);
+        }
         let mut args: Vec<OsString> = [
             "-M",
             &format!(
@@ -359,6 +371,7 @@ impl Case {
                     args.push(host.into());
                 }
             }
+            Load::Board(_) => {}
             Load::ElfNoDtb => {
                 let mut dev = OsString::from("loader,file=");
                 dev.push(image);
@@ -469,7 +482,7 @@ mod tests {
         let c = select(Some("no-dtb"))[0];
         assert_eq!(
             c.image(Path::new("x.bin"), Path::new("x.elf")),
-            Path::new("x.elf")
+            PathBuf::from("x.elf")
         );
         let args = c.qemu_args(Path::new("x.elf"), None);
         assert!(args.contains(&"loader,file=x.elf,cpu-num=0".into()));

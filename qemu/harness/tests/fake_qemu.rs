@@ -184,8 +184,12 @@ fn a_wrong_feature_line_fails_with_the_line_and_the_output_tail() {
     );
     let text = stdout(&out);
     assert!(!out.status.success());
+    // The first line names the QEMU that ran; the case's verdict comes next.
+    assert!(text.starts_with("stile-harness: QEMU: "), "{text}");
     assert!(
-        text.starts_with("check boot-max-gicv2-smp1: FAIL malformed cpu line"),
+        text.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("check boot-max-gicv2-smp1: FAIL malformed cpu line")),
         "{text}"
     );
     // stderr is collected too, in order.
