@@ -87,6 +87,11 @@ if ! qemu10_line=$("$repo/scripts/setup-qemu10.sh" 2>&1 | tail -n 1); then
     echo "setup: note: no QEMU >= 10 (${qemu10_line#setup-qemu10: }); its test cases will be skipped" >&2
 fi
 
+# --- Debian's U-Boot for QEMU virt, for the `booti` test (build/u-boot) -----------------------------
+if ! uboot_line=$("$repo/scripts/setup-uboot.sh" 2>&1 | tail -n 1); then
+    echo "setup: note: no U-Boot for the booti test (${uboot_line#setup-uboot: })" >&2
+fi
+
 # --- Rust ---------------------------------------------------------------------------------------
 command -v rustup >/dev/null 2>&1 ||
     fail "rustup not found: install rustup (the Rust toolchain installer) for this user," \

@@ -10,7 +10,7 @@ use super::{
     chosen, cpu, earlycon, gic, header, memory, memreserve, psci, stdout_path, structure, timer,
     uart,
 };
-use super::{ConsoleSource, DtError, NoConsole, Platform, MAX_COMPATIBLE};
+use super::{ConsoleSource, DtError, NoConsole, Platform, ReservedSource, MAX_COMPATIBLE};
 use fdt::nodes::AsNode;
 use fdt::Fdt;
 
@@ -151,6 +151,14 @@ impl<'a> Found<'a> {
     }
 
     fn finish(mut self) -> Result<Platform, DtError> {
+        // U-Boot's `booti` adds a /memreserve/ for exactly the initrd it placed (so a kernel
+        // keeps it until unpacked). Stile consumes the initrd itself (the host payload is
+        // copied out of it): reserving it would keep it out of host RAM, where it must be.
+        if let Some(initrd) = self.platform.initrd {
+            self.platform
+                .reserved
+                .retain(|r| !(r.source == ReservedSource::MemReserve && r.range == initrd));
+        }
         if let (Some(raw), Some(found)) = (&self.timer, &self.gic) {
             self.platform.timer = timer::decode(raw, found)?;
         }

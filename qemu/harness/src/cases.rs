@@ -283,7 +283,40 @@ pub static CASES: &[Case] = &[
         "stile: fatal: panic: panicked at boot/src/selftest.rs"
     ),
     BENCH_SMOKE,
+    UBOOT_BOOTI,
 ];
+
+/// The board user's path (README, docs/BOARDS.md): Debian's U-Boot for QEMU virt as the
+/// firmware (-bios) at EL2, starting Stile with `booti` on images QEMU hands it through
+/// fw_cfg (`qfw load`); its environment (bootcmd, bootm_size) is in the second flash bank.
+/// scripts/setup-uboot.sh (run by scripts/setup.sh) writes both files.
+const UBOOT_BOOTI: Case = Case {
+    name: "uboot-booti",
+    cpu: "max",
+    gic: 3,
+    smp: 1,
+    mem: "1G",
+    load: Load::Kernel,
+    extra_args: &[
+        "-bios",
+        "build/u-boot/u-boot.bin",
+        "-drive",
+        "if=pflash,format=raw,unit=1,readonly=on,file=build/u-boot/env.img",
+    ],
+    expect: &[
+        Expect::Contains("U-Boot 20"),
+        Expect::Contains("Starting kernel"),
+        Expect::Starts("stile: console: pl011 at 0x9000000"),
+        Expect::Starts("stile: boot complete"),
+        Expect::Never("stile: fatal:"),
+        Expect::Never("stile: error: host payload refused"),
+        HOST_ALL_PASSED,
+        Expect::Never(HOST_CHECK_FAILED),
+    ],
+    exit: ExitRule::Status(0),
+    max_secs: None,
+    inner_checks: false,
+};
 
 /// The cases only QEMU >= 10 can run (`--qemu10`, on QEMU 10 from scripts/setup.sh):
 /// CPU models 7.2 lacks, and `max` with CTR_EL0.DIC=1, where cacheable-device memory may

@@ -13,9 +13,10 @@ use stile_harness::check::run_invocation;
 use stile_harness::runner::Invocation;
 
 const FAKE_QEMU: &str = r#"#!/bin/sh
-cpu= gic= smp= mem= kernel= append= el1=
+cpu= gic= smp= mem= kernel= append= el1= bios=
 while [ $# -gt 0 ]; do
     case $1 in
+    -bios) bios=$2; shift ;;
     -M) gic=${2##*gic-version=}; case $2 in *virtualization=off*) el1=1 ;; esac; shift ;;
     -append) append=$2; shift ;;
     -cpu) cpu=$2; shift ;;
@@ -27,6 +28,7 @@ while [ $# -gt 0 ]; do
 done
 if [ -z "$kernel" ]; then echo "stile: error: no DTB in x0"; exit 1; fi
 if [ -n "$el1" ]; then echo "stile: error: entered at EL1 (fake)"; exit 0; fi
+if [ -n "$bios" ]; then echo "U-Boot 2023.01 (fake)"; echo "Starting kernel ..."; fi
 case $append in
 stile.selftest=stack-overflow) echo "stile: fatal: stack overflow on CPU 0 (fake)" ;;
 stile.selftest=el2-abort) echo "stile: fatal: synchronous exception taken from EL2: ESR 0x0" ;;
