@@ -125,6 +125,13 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
     };
     if mode != Mode::Checks {
         // The bench: no checks, one line per metric, power off.
+        let hz = bench::counter_hz();
+        if !crate::bench::measure::set_counter_hz(hz) {
+            let _ = writeln!(
+                Out,
+                "host: bench: CNTFRQ_EL0 {hz} Hz is no whole number of ns per tick: figures assume 16 instructions per tick"
+            );
+        }
         if bench::pmu_setup() {
             let _ = writeln!(Out, "host: bench: pmu: event counters 0 and 1 programmed");
         }
