@@ -42,6 +42,8 @@ static mut BOOT_TABLES: TablePool = TablePool([[0; 512]; BOOT_TABLE_PAGES]);
 #[no_mangle]
 extern "C" fn stile_main(dtb: usize, entry_el: u64, _image_base: usize) -> ! {
     // Phase 1, MMU off: no atomics read-modify-write, no heap.
+    // Until the DT says otherwise, the fatal paths use the board's PSCI (or park without).
+    psci::set_firmware(BOARD.default_psci_conduit);
     let image = layout::image_layout();
     let platform = read_platform(dtb, image.as_ref().ok());
     open_console(platform.as_ref().ok());
