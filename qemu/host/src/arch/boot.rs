@@ -32,11 +32,17 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
     // Phase 1, MMU off: no atomic read-modify-write, nothing but plain loads and stores.
     let image = layout::image();
     let host_dt = read_dtb(dtb, image);
+    // qemu-virt's PL011 is a fallback only where it exists: on qemu-virt, or when the DT
+    // cannot tell (unreadable). On a board it could be RAM.
+    let on_virt = host_dt
+        .as_ref()
+        .map_or(true, |d| matches!(d.machine, Some(("qemu-virt", _))));
     console::init(
         host_dt
             .as_ref()
             .ok()
             .and_then(|d| d.platform.console.as_ref()),
+        on_virt,
     );
     let host_dt = match host_dt {
         Ok(d) => d,
