@@ -78,9 +78,11 @@ pub(super) const fn regs_of(kind: UartKind) -> Option<FifoRegs> {
         UartKind::Armada3700 => (0x04, 0x0c, Ready::Clear(1 << 11)),
         // LPUART32 as on i.MX7ULP/8 (registers at +0x10): DATA (0x1c), STAT.TDRE (0x14, bit 23).
         UartKind::Lpuart32 => (0x1c, 0x14, Ready::Set(1 << 23)),
-        UartKind::Pl011 | UartKind::Ns16550 | UartKind::QcomGeni | UartKind::QcomUartDm => {
-            return None
-        }
+        UartKind::Pl011
+        | UartKind::Ns16550
+        | UartKind::QcomGeni
+        | UartKind::QcomUartDm
+        | UartKind::RenesasScif => return None,
     };
     Some(FifoRegs {
         data,

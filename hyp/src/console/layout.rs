@@ -1,6 +1,6 @@
 //! Decode a UART description once into a checked register layout; the drivers trust it.
 
-use super::{fifo, geni, uartdm, ConsoleError};
+use super::{fifo, geni, scif, uartdm, ConsoleError};
 use crate::addr::PhysAddr;
 use crate::dt::UartKind;
 
@@ -102,6 +102,7 @@ impl Layout {
             UartKind::Ns16550 => (NS16550_REGS - 1) * self.stride() + self.access_bytes(),
             UartKind::QcomGeni => geni::USED,
             UartKind::QcomUartDm => uartdm::USED,
+            UartKind::RenesasScif => scif::USED,
             kind => match fifo::regs_of(kind) {
                 Some(regs) => regs.used_bytes(),
                 // Unreachable: every other kind is a FIFO-style one. Claim the most any

@@ -8,9 +8,11 @@ mod error;
 mod fifo;
 mod geni;
 mod layout;
+mod mmio16;
 mod mmio32;
 mod ns16550;
 mod pl011;
+mod scif;
 mod tx;
 mod uartdm;
 mod word_backend;
@@ -23,6 +25,7 @@ pub use fifo::FifoUart;
 pub use geni::Geni;
 pub use ns16550::Ns16550;
 pub use pl011::Pl011;
+pub use scif::Scif;
 pub use tx::TX_POLL_LIMIT;
 pub use uartdm::UartDm;
 
@@ -40,6 +43,7 @@ pub enum Console {
     Fifo(FifoUart),
     QcomGeni(Geni),
     QcomUartDm(UartDm),
+    RenesasScif(Scif),
 }
 
 impl Console {
@@ -111,6 +115,8 @@ impl Console {
             UartKind::QcomGeni => Console::QcomGeni(unsafe { Geni::new(layout.base) }),
             // SAFETY: as above; `layout` checked the frame reaches past TF.
             UartKind::QcomUartDm => Console::QcomUartDm(unsafe { UartDm::new(layout.base) }),
+            // SAFETY: as above; `layout` checked the frame reaches past SCFSR.
+            UartKind::RenesasScif => Console::RenesasScif(unsafe { Scif::new(layout.base) }),
             kind => {
                 let regs = fifo::regs_of(kind).ok_or(ConsoleError::RegsTooSmall)?;
                 // SAFETY: as above; `layout` checked 4-byte alignment and that the frame
@@ -133,6 +139,7 @@ impl Console {
             Console::Fifo(uart) => uart.kind(),
             Console::QcomGeni(_) => UartKind::QcomGeni,
             Console::QcomUartDm(_) => UartKind::QcomUartDm,
+            Console::RenesasScif(_) => UartKind::RenesasScif,
         }
     }
 
@@ -147,6 +154,7 @@ impl Console {
             Console::Fifo(uart) => tx::write_crlf(bytes, |b| uart.put(b)),
             Console::QcomGeni(uart) => tx::write_crlf(bytes, |b| uart.put(b)),
             Console::QcomUartDm(uart) => tx::write_crlf(bytes, |b| uart.put(b)),
+            Console::RenesasScif(uart) => tx::write_crlf(bytes, |b| uart.put(b)),
         }
     }
 }

@@ -105,6 +105,8 @@ pub enum UartKind {
     QcomUartDm,
     /// "fsl,imx7ulp-lpuart" and later: the 32-bit LPUART with its registers at +0x10.
     Lpuart32,
+    /// "renesas,rcar-gen3-scif", "renesas,rcar-gen2-scif", "renesas,scif": the R-Car SCIF.
+    RenesasScif,
 }
 
 impl UartKind {
@@ -121,6 +123,7 @@ impl UartKind {
             UartKind::QcomGeni => "qcom-geni",
             UartKind::QcomUartDm => "qcom-uartdm",
             UartKind::Lpuart32 => "lpuart32",
+            UartKind::RenesasScif => "scif",
         }
     }
 }

@@ -106,6 +106,14 @@ const FAMILIES: &[Family] = &[
     ),
     family(UartKind::QcomUartDm, &["qcom,msm-uartdm-v1.4"]),
     family(
+        UartKind::RenesasScif,
+        &[
+            "renesas,rcar-gen3-scif",
+            "renesas,rcar-gen2-scif",
+            "renesas,scif",
+        ],
+    ),
+    family(
         UartKind::Lpuart32,
         &[
             "fsl,imx7ulp-lpuart",
@@ -152,6 +160,7 @@ pub(super) fn earlycon_kind(name: &str) -> Option<UartKind> {
         "qcom_geni" => UartKind::QcomGeni,
         "msm_serial_dm" => UartKind::QcomUartDm,
         "lpuart32" => UartKind::Lpuart32,
+        "scif" => UartKind::RenesasScif,
         _ => return None,
     })
 }

@@ -183,6 +183,43 @@ fn uartdm_without_room_writes_no_character() {
     assert_eq!(regs.word(DM_TF), UNTOUCHED);
 }
 
+// ---- Renesas SCIF ----
+
+const SCFTDR: usize = 0x0c;
+const SCFSR: usize = 0x10;
+
+fn scif_status(regs: &FakeRegs) -> u16 {
+    u16::from_le_bytes([regs.byte(SCFSR), regs.byte(SCFSR + 1)])
+}
+
+fn set_scif_status(regs: &FakeRegs, value: u16) {
+    let [lo, hi] = value.to_le_bytes();
+    regs.set_byte(SCFSR, lo);
+    regs.set_byte(SCFSR + 1, hi);
+}
+
+#[test]
+fn scif_writes_the_byte_then_clears_only_tdfe_and_tend() {
+    let regs = FakeRegs::filled(0x5a);
+    // TEND | TDFE, and an error flag (ER, bit 7) that must be written back as 1 (kept).
+    set_scif_status(&regs, 0x00e0);
+    let mut console = regs.console(UartKind::RenesasScif, 0, 1);
+    assert_eq!(console.write_bytes(b"s"), Ok(()));
+    assert_eq!(regs.byte(SCFTDR), b's');
+    // The neighbours of the 8-bit SCFTDR are untouched.
+    assert_eq!([regs.byte(SCFTDR - 1), regs.byte(SCFTDR + 1)], [0x5a, 0x5a]);
+    assert_eq!(scif_status(&regs), 0x0080);
+}
+
+#[test]
+fn scif_gives_up_while_tdfe_stays_clear() {
+    let regs = FakeRegs::filled(0x5a);
+    set_scif_status(&regs, 0x0040); // TEND alone: no room reported
+    let mut console = regs.console(UartKind::RenesasScif, 0, 1);
+    assert_eq!(console.write_bytes(b"s"), Err(ConsoleError::TxStuck));
+    assert_eq!(regs.byte(SCFTDR), 0x5a);
+}
+
 // ---- Sizes ----
 
 #[test]
@@ -197,6 +234,7 @@ fn reg_ranges_must_cover_each_familys_registers() {
         (UartKind::Lpuart32, 0x20),
         (UartKind::QcomGeni, 0x704),
         (UartKind::QcomUartDm, 0x104),
+        (UartKind::RenesasScif, 0x12),
     ] {
         let info = |size| UartInfo {
             kind,
