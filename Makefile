@@ -22,7 +22,7 @@ QEMU_CMD := qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cp
 # A user's RUSTFLAGS would replace .cargo/config.toml's (position-independent code): drop it.
 CARGO := env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS cargo
 
-.PHONY: all image host guest run debug test bench bench-kvm setup clean fuzz FORCE
+.PHONY: all image host guest run debug test test-boards board-images bench bench-kvm setup clean fuzz FORCE
 
 all: image
 
@@ -62,13 +62,25 @@ debug: image
 	$(QEMU_CMD) -kernel $(IMAGE) -initrd $(HOST) -s -S & \
 	gdb-multiarch $(ELF) -ex 'target remote :1234'; kill %1 2>/dev/null || true
 
-test: setup image
+# Every board directory but qemu-virt (the QEMU >= 10 cases boot them on QEMU's board models).
+BOARDS := $(filter-out qemu-virt,$(notdir $(patsubst %/,%,$(dir $(wildcard platform/*/regions.toml)))))
+
+# The EL2 image of every board (`make image PLATFORM=<board>` builds one, with its host).
+board-images:
+	@for b in $(BOARDS); do $(MAKE) --no-print-directory PLATFORM=$$b build/$$b/stile.bin || exit 1; done
+
+test: setup image board-images
 	@scripts/test.sh --image $(IMAGE) --elf $(ELF) --host $(HOST)
 
 # Coverage-guided fuzzing with cargo-fuzz, FUZZ_SECONDS per target (docs/FUZZING.md); slow,
 # not in `make test`, which replays the corpora instead.
 fuzz:
 	@scripts/fuzz.sh
+# The board-DTB corpus alone (make test runs it too): Debian's arm64 board DTBs through DT
+# discovery, printing `consoles driven: X / Y DTBs with stdout-path`.
+test-boards:
+	@scripts/fetch-board-dtbs.sh
+	$(CARGO) test -p stile-hyp --lib board_dtb_corpus -- --ignored --nocapture
 
 # Instruction counts of the hot paths under QEMU -icount (docs/PERFORMANCE.md).
 bench: setup image

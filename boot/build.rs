@@ -5,11 +5,15 @@ use std::path::PathBuf;
 
 fn main() {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("..");
-    let board = if env::var_os("CARGO_FEATURE_QEMU_VIRT").is_some() {
-        "qemu-virt"
-    } else {
-        panic!("no board selected: enable one board feature (e.g. qemu-virt)");
-    };
+    // One board feature, named like its platform/ directory (platform/build.rs checks that
+    // exactly one is on).
+    let board = ["qemu-virt", "rpi4", "rpi3", "zcu102", "imx8mp"]
+        .into_iter()
+        .find(|b| {
+            let feature = format!("CARGO_FEATURE_{}", b.to_uppercase().replace('-', "_"));
+            env::var_os(feature).is_some()
+        })
+        .expect("no board selected: enable one board feature (e.g. qemu-virt)");
     let script = root.join("linker/stile.ld");
     let board_dir = root.join("platform").join(board);
     println!("cargo:rerun-if-changed={}", script.display());

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::exit;
 
 /// Board directories, each behind the cargo feature of the same name.
-const BOARDS: [&str; 1] = ["qemu-virt"];
+const BOARDS: [&str; 5] = ["qemu-virt", "rpi4", "rpi3", "zcu102", "imx8mp"];
 
 fn main() {
     let board = selected_board();

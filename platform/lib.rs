@@ -9,6 +9,18 @@
 #[cfg(feature = "qemu-virt")]
 #[path = "qemu-virt/board.rs"]
 mod board;
+#[cfg(feature = "rpi4")]
+#[path = "rpi4/board.rs"]
+mod board;
+#[cfg(feature = "rpi3")]
+#[path = "rpi3/board.rs"]
+mod board;
+#[cfg(feature = "zcu102")]
+#[path = "zcu102/board.rs"]
+mod board;
+#[cfg(feature = "imx8mp")]
+#[path = "imx8mp/board.rs"]
+mod board;
 
 mod regions {
     include!(concat!(env!("OUT_DIR"), "/regions.rs"));

@@ -81,6 +81,17 @@ case $qemu_version in
 *) echo "setup: note: QEMU ${qemu_version:-of unknown version}; the boot notes were observed on 7.2" >&2 ;;
 esac
 
+# --- QEMU >= 10 for the tests 7.2 cannot run (build/qemu-10; the system QEMU stays) -------------
+# Not fatal: without it `make test` skips those cases and says so.
+if ! qemu10_line=$("$repo/scripts/setup-qemu10.sh" 2>&1 | tail -n 1); then
+    echo "setup: note: no QEMU >= 10 (${qemu10_line#setup-qemu10: }); its test cases will be skipped" >&2
+fi
+
+# --- Debian's U-Boot for QEMU virt, for the `booti` test (build/u-boot) -----------------------------
+if ! uboot_line=$("$repo/scripts/setup-uboot.sh" 2>&1 | tail -n 1); then
+    echo "setup: note: no U-Boot for the booti test (${uboot_line#setup-uboot: })" >&2
+fi
+
 # --- Rust ---------------------------------------------------------------------------------------
 command -v rustup >/dev/null 2>&1 ||
     fail "rustup not found: install rustup (the Rust toolchain installer) for this user," \

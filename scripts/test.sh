@@ -56,6 +56,27 @@ if ((status != 0 && fuzz_failed == 0)); then
 fi
 unit_passed=$((unit_passed + fuzz_passed))
 unit_failed=$((unit_failed + fuzz_failed))
+# --- board DTB corpus -------------------------------------------------------------------------
+# Debian's ~580 arm64 board DTBs through Stile's discovery (hyp/src/dt/tests/corpus.rs). Fetched
+# once and cached under build/board-dtbs; without network the test is skipped, and says so.
+corpus_note=
+if scripts/fetch-board-dtbs.sh; then
+    run_logged cargo test -p stile-hyp --lib board_dtb_corpus -- --ignored --nocapture
+    read -r corpus_passed corpus_failed < <(awk '
+        /^test result: / {
+            for (i = 2; i <= NF; i++) {
+                if ($i == "passed;") p += $(i - 1)
+                if ($i == "failed;") f += $(i - 1)
+            }
+        }
+        END { print p + 0, f + 0 }' "$log")
+    if ((status != 0 && corpus_failed == 0)); then corpus_failed=1; fi
+    unit_passed=$((unit_passed + corpus_passed))
+    unit_failed=$((unit_failed + corpus_failed))
+else
+    corpus_note="test.sh: SKIPPED the board-DTB corpus test: scripts/fetch-board-dtbs.sh could not fetch it"
+    echo "$corpus_note"
+fi
 
 # --- QEMU boots -------------------------------------------------------------------------------
 run_logged cargo run --release -q -p stile-harness -- "$@"
@@ -68,6 +89,28 @@ if ((status != 0 && boot_failed == 0)); then
     boot_failed=1
 fi
 
+# --- QEMU >= 10 boots (scripts/setup-qemu10.sh puts it in build/qemu-10) ------------------------
+qemu10=build/qemu-10/qemu-system-aarch64
+qemu10_note=
+if [[ ! -x $qemu10 ]]; then
+    qemu10_note="test.sh: SKIPPED the QEMU >= 10 cases: no $qemu10 (run scripts/setup-qemu10.sh)"
+    echo "$qemu10_note"
+elif cargo run --release -q -p stile-harness -- --qemu10 "$@" --list >/dev/null 2>&1; then
+    # The board models run the guests' fault storm on a slower machine model: 60 s each.
+    run_logged cargo run --release -q -p stile-harness -- --qemu10 --qemu "$qemu10" --timeout 60 "$@"
+    if summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1); then
+        read -r q10_passed _ q10_failed _ <<<"$summary"
+    else
+        q10_passed=0 q10_failed=1
+    fi
+    if ((status != 0 && q10_failed == 0)); then q10_failed=1; fi
+    boot_passed=$((boot_passed + q10_passed))
+    boot_failed=$((boot_failed + q10_failed))
+fi
+
+# Repeated so it is not lost above the boots' output.
+[[ -z $corpus_note ]] || echo "$corpus_note"
+[[ -z $qemu10_note ]] || echo "$qemu10_note"
 # The closing line: nothing may be printed after it.
 total_failed=$((unit_failed + boot_failed))
 echo "$((unit_passed + boot_passed)) passed, $total_failed failed"

@@ -43,6 +43,8 @@ static mut BOOT_TABLES: TablePool = TablePool([[0; 512]; BOOT_TABLE_PAGES]);
 #[no_mangle]
 extern "C" fn stile_main(dtb: usize, entry_el: u64, _image_base: usize) -> ! {
     // Phase 1, MMU off: no atomics read-modify-write, no heap.
+    // Until the DT says otherwise, the fatal paths use the board's PSCI (or park without).
+    psci::set_firmware(BOARD.default_psci_conduit);
     let image = layout::image_layout();
     let platform = read_platform(dtb, image.as_ref().ok());
     open_console(platform.as_ref().ok());
@@ -50,26 +52,25 @@ extern "C" fn stile_main(dtb: usize, entry_el: u64, _image_base: usize) -> ! {
         Ok(p) => p,
         Err(e) => {
             error!("device tree refused ({})", e.reason());
-            psci::power_off(BOARD.default_psci_conduit);
+            psci::power_off_or_park(BOARD.default_psci_conduit);
         }
     };
-    let conduit = platform
-        .psci
-        .map_or(BOARD.default_psci_conduit, |p| p.conduit);
+    // The DT decides: a DT without PSCI means none, whatever the board data says.
+    let conduit = platform.psci.map(|p| p.conduit);
     if entry_el != 2 {
         error!("entered at EL{entry_el} (Stile must be entered at EL2: boot it with virtualization enabled)");
         if entry_el == 1 {
-            psci::power_off(conduit);
+            psci::power_off_or_park(conduit);
         }
         // At EL3 there is no firmware below us to call.
         psci::park();
     }
-    psci::set_default_conduit(conduit);
+    psci::set_firmware(conduit);
     let image = match image {
         Ok(i) => i,
         Err(why) => {
             error!("image layout refused ({why})");
-            psci::power_off(conduit);
+            psci::power_off_or_park(conduit);
         }
     };
     info!(
@@ -98,7 +99,7 @@ extern "C" fn stile_main(dtb: usize, entry_el: u64, _image_base: usize) -> ! {
         Ok(f) => f,
         Err(why) => {
             error!("memory map refused ({why})");
-            psci::power_off(conduit);
+            psci::power_off_or_park(conduit);
         }
     };
     info!(
@@ -123,7 +124,7 @@ extern "C" fn stile_main(dtb: usize, entry_el: u64, _image_base: usize) -> ! {
         stack_top: image.stack(0).end(),
     });
     error!("no host VM ({why}); powering off");
-    psci::power_off(conduit)
+    psci::power_off_or_park(conduit)
 }
 
 /// Number the CPUs and learn which PSCI calls the firmware has, so the host's can be
@@ -202,17 +203,21 @@ fn read_platform(dtb: usize, image: Option<&ImageLayout>) -> Result<Platform, Dt
     Platform::from_dtb(blob)
 }
 
-/// The DT's console if it has a usable one, else the board's fallback.
+/// The DT's console (stdout-path, else `earlycon=`). Only a DTB Stile cannot read at all
+/// falls back to the board's fixed console, and only a board that has one (qemu-virt):
+/// otherwise Stile boots without a console rather than write to a guessed address.
 fn open_console(platform: Option<&Platform>) {
-    let from_dt = platform.and_then(|p| p.console.as_ref()).and_then(|info| {
-        // SAFETY: the DT says this is the console UART; with the MMU off its registers are
-        // reached directly, and nothing else drives it while EL2 boots.
-        unsafe { Console::from_uart_info(info) }.ok()
-    });
-    let console = from_dt.or_else(|| {
-        // SAFETY: the board data names its console's registers; as above.
-        unsafe { Console::from_default(&BOARD.default_console) }.ok()
-    });
+    let console = match platform {
+        Some(p) => p.console.as_ref().and_then(|info| {
+            // SAFETY: the DT says this is the console UART; with the MMU off its registers
+            // are reached directly, and nothing else drives it while EL2 boots.
+            unsafe { Console::from_uart_info(info) }.ok()
+        }),
+        None => BOARD.default_console.as_ref().and_then(|default| {
+            // SAFETY: the board data names its console's registers; as above.
+            unsafe { Console::from_default(default) }.ok()
+        }),
+    };
     if let Some(c) = console {
         logger::init(c, LevelFilter::Info);
     }
@@ -223,7 +228,7 @@ fn enable_mmu(
     platform: &Platform,
     dtb: PhysRange,
     f: &CpuFeatures,
-    conduit: Conduit,
+    conduit: Option<Conduit>,
 ) {
     let pool = PhysRange::new(
         (&raw mut BOOT_TABLES) as u64,
@@ -231,36 +236,24 @@ fn enable_mmu(
     );
     // SAFETY: BOOT_TABLES is used by nothing else, and is page aligned.
     let mut tables = unsafe { BumpTables::new(pool) };
-    let fallback = if platform.console.is_none() {
-        Some(BOARD.default_console.regs)
-    } else {
-        None
-    };
     let built = PageTable::new(&mut tables, 0, mmu::EL2_VA_BITS)
         .map_err(|e| (e, "root"))
         .and_then(|mut t| {
-            build_el2_map(
-                &mut t,
-                &mut tables,
-                image,
-                platform,
-                &carve_outs(),
-                fallback.as_slice(),
-            )
-            .map(|report| (t, report))
-            .map_err(|e| match e {
-                stile_hyp::mm::el2_map::El2MapError::Map(e, what) => (e, what),
-                stile_hyp::mm::el2_map::El2MapError::TooManyRanges => (
-                    stile_hyp::mm::pgtable::MapError::OutOfRange,
-                    "too many RAM ranges",
-                ),
-            })
+            build_el2_map(&mut t, &mut tables, image, platform, &carve_outs(), &[])
+                .map(|report| (t, report))
+                .map_err(|e| match e {
+                    stile_hyp::mm::el2_map::El2MapError::Map(e, what) => (e, what),
+                    stile_hyp::mm::el2_map::El2MapError::TooManyRanges => (
+                        stile_hyp::mm::pgtable::MapError::OutOfRange,
+                        "too many RAM ranges",
+                    ),
+                })
         });
     let (table, report) = match built {
         Ok(ok) => ok,
         Err((e, what)) => {
             error!("EL2 map refused ({what}: {e:?})");
-            psci::power_off(conduit);
+            psci::power_off_or_park(conduit);
         }
     };
     // Everything written with the data cache off must not be shadowed by stale lines later.
@@ -322,20 +315,21 @@ fn init_frames(
 }
 
 fn report_platform(p: &Platform) {
-    if let Some(c) = &p.console {
-        let name = match c.kind {
-            dt::UartKind::Pl011 => "pl011",
-            dt::UartKind::Ns16550 => "ns16550",
-        };
-        info!(
-            "console: {name} at {:#x} (from /chosen stdout-path)",
-            c.regs.base.0
-        );
-    } else {
-        info!(
-            "console: board default at {:#x} (the DT names none)",
-            BOARD.default_console.regs.base.0
-        );
+    match (&p.console, p.no_console) {
+        (Some(c), _) => info!(
+            "console: {} at {:#x} (from {})",
+            c.kind.name(),
+            c.regs.base.0,
+            match p.console_source {
+                dt::ConsoleSource::Earlycon => "earlycon= in bootargs",
+                _ => "/chosen stdout-path",
+            }
+        ),
+        (None, Some(why)) if !p.unsupported_uart.is_empty() => {
+            info!("console: none ({}: {})", why.reason(), p.unsupported_uart)
+        }
+        (None, Some(why)) => info!("console: none ({})", why.reason()),
+        (None, None) => info!("console: none"),
     }
     info!(
         "cpus: {} ({})",
@@ -378,7 +372,7 @@ fn report_platform(p: &Platform) {
                 "smc"
             }
         ),
-        None => info!("psci: none in the DT (using the board default)"),
+        None => info!("psci: none in the DT (power-off and reset park the CPU)"),
     }
     if let Some(t) = &p.timer {
         info!("timer: hyp PPI INTID {} virt {}", t.hyp_phys, t.virt);

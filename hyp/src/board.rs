@@ -6,10 +6,13 @@ use crate::dt::{Conduit, UartKind};
 
 pub struct Board {
     pub name: &'static str,
-    /// Console to report on when the DTB cannot be read.
-    pub default_console: DefaultConsole,
-    /// PSCI conduit to power off with when the DTB cannot be read.
-    pub default_psci_conduit: Conduit,
+    /// Console to report on when the DTB cannot be read: only a board whose UART sits at
+    /// one fixed address on every unit (QEMU's virt). A real board gives `None`: Stile never
+    /// writes to a guessed address.
+    pub default_console: Option<DefaultConsole>,
+    /// PSCI conduit to power off with when the DTB cannot be read; `None` for a board whose
+    /// firmware has no PSCI (power-off then parks the CPU).
+    pub default_psci_conduit: Option<Conduit>,
     /// The board's static memory regions (platform/<board>/regions.toml, checked at build
     /// time; checked against the DT and CPU at boot).
     pub regions: &'static [Region],

@@ -4,8 +4,8 @@
 //! moves registers.
 
 use crate::arch::at::par_attr;
-use crate::arch::firmware;
 use crate::arch::machine::ArchMachine;
+use crate::arch::psci;
 use crate::arch::smp;
 use crate::arch::switch::{self, this_cpu, CpuState, GuestStage2, Running};
 use crate::arch::sysregs_el1::{trap_syndrome, vbar_el1, write_el1_exception};
@@ -175,10 +175,10 @@ fn psci(ctx: &mut Context) {
     let args = [ctx.x[0], ctx.x[1], ctx.x[2], ctx.x[3]];
     let status = |s: i64| [s as u64, 0, 0, 0];
     let out = match psci_policy::decide(args, &smp::firmware_calls()) {
-        PsciAction::Relay => firmware::smc(args),
+        PsciAction::Relay => psci::relay(args, None),
         PsciAction::RelayFinal(what) => {
             info!("psci: host asked for {what}; relaying it");
-            firmware::smc(args)
+            psci::relay(args, Some(what))
         }
         PsciAction::CpuOn {
             target,
@@ -215,6 +215,7 @@ fn psci(ctx: &mut Context) {
             status(s)
         }
         PsciAction::Answer(s) => status(s),
+        PsciAction::Park(what) => psci::relay(args, Some(what)),
     };
     ctx.x[..4].copy_from_slice(&out);
 }

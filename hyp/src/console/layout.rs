@@ -1,6 +1,6 @@
 //! Decode a UART description once into a checked register layout; the drivers trust it.
 
-use super::ConsoleError;
+use super::{fifo, geni, scif, uartdm, ConsoleError};
 use crate::addr::PhysAddr;
 use crate::dt::UartKind;
 
@@ -56,7 +56,7 @@ impl Layout {
             shift: reg_shift,
             width,
         };
-        if layout.kind == UartKind::Ns16550 && layout.access_bytes() > layout.stride() {
+        if kind == UartKind::Ns16550 && layout.access_bytes() > layout.stride() {
             return Err(ConsoleError::WidthExceedsStride);
         }
         if !base.is_aligned(layout.access_bytes()) {
@@ -64,7 +64,7 @@ impl Layout {
         }
         let frame = match kind {
             UartKind::Pl011 => PL011_FRAME,
-            UartKind::Ns16550 => layout.used_bytes(),
+            _ => layout.used_bytes(),
         };
         // The last byte of the frame must exist, also as a `usize` for pointer arithmetic.
         match base.checked_add(frame - 1) {
@@ -86,11 +86,12 @@ impl Layout {
         1 << self.shift
     }
 
-    /// Bytes per register access. A PL011 is always 32-bit whatever the DT says.
+    /// Bytes per register access. Only a 16550 follows the DT's `reg-io-width`: every
+    /// other family's registers are 32-bit whatever the DT says.
     pub fn access_bytes(&self) -> u64 {
         match (self.kind, self.width) {
-            (UartKind::Pl011, _) | (UartKind::Ns16550, IoWidth::Word) => 4,
             (UartKind::Ns16550, IoWidth::Byte) => 1,
+            _ => 4,
         }
     }
 
@@ -99,6 +100,15 @@ impl Layout {
         match self.kind {
             UartKind::Pl011 => PL011_USED,
             UartKind::Ns16550 => (NS16550_REGS - 1) * self.stride() + self.access_bytes(),
+            UartKind::QcomGeni => geni::USED,
+            UartKind::QcomUartDm => uartdm::USED,
+            UartKind::RenesasScif => scif::USED,
+            kind => match fifo::regs_of(kind) {
+                Some(regs) => regs.used_bytes(),
+                // Unreachable: every other kind is a FIFO-style one. Claim the most any
+                // family uses so a wrong table entry errs towards refusing.
+                None => geni::USED,
+            },
         }
     }
 }

@@ -1,24 +1,33 @@
-//! Consoles: PL011 and 16550, picked from the DT.
+//! Consoles: the UART families board DTs name (dt/uart.rs lists them), picked from the DT.
 //!
 //! Runs at EL2, maybe with the MMU off and before any allocator: no heap, no atomics, no
 //! locks (callers lock). Nothing here reprograms baud rate or line settings: firmware (or
 //! QEMU) already did, and we may not know the UART's clock.
 
 mod error;
+mod fifo;
+mod geni;
 mod layout;
+mod mmio16;
 mod mmio32;
 mod ns16550;
 mod pl011;
+mod scif;
 mod tx;
+mod uartdm;
 mod word_backend;
 
 #[cfg(test)]
 mod tests;
 
 pub use error::ConsoleError;
+pub use fifo::FifoUart;
+pub use geni::Geni;
 pub use ns16550::Ns16550;
 pub use pl011::Pl011;
+pub use scif::Scif;
 pub use tx::TX_POLL_LIMIT;
+pub use uartdm::UartDm;
 
 use crate::addr::PhysAddr;
 use crate::board::DefaultConsole;
@@ -30,6 +39,11 @@ use layout::Layout;
 pub enum Console {
     Pl011(Pl011),
     Ns16550(Ns16550),
+    /// SBSA, Meson, i.MX, Cadence, Armada 3700, LPUART32: a data and a status register.
+    Fifo(FifoUart),
+    QcomGeni(Geni),
+    QcomUartDm(UartDm),
+    RenesasScif(Scif),
 }
 
 impl Console {
@@ -66,6 +80,13 @@ impl Console {
         unsafe { Console::with_layout(layout) }
     }
 
+    /// Whether [`Console::from_uart_info`] would take `info`, touching no register: the
+    /// same checks, for reports and for the DTB-corpus test.
+    pub fn check(info: &UartInfo) -> Result<(), ConsoleError> {
+        let layout = Layout::check(info.kind, info.regs.base, info.reg_shift, info.reg_io_width)?;
+        layout.check_size(info.regs.size)
+    }
+
     /// [`Console::from_uart_info`] for a board's fallback console (used when the DTB is
     /// unusable).
     ///
@@ -90,14 +111,35 @@ impl Console {
             UartKind::Pl011 => Console::Pl011(unsafe { Pl011::new(layout) }?),
             // SAFETY: as above, for a 16550 with the stride and width `layout` checked.
             UartKind::Ns16550 => Console::Ns16550(unsafe { Ns16550::new(layout) }?),
+            // SAFETY: as above; `layout` checked the frame reaches past TX_FIFO.
+            UartKind::QcomGeni => Console::QcomGeni(unsafe { Geni::new(layout.base) }),
+            // SAFETY: as above; `layout` checked the frame reaches past TF.
+            UartKind::QcomUartDm => Console::QcomUartDm(unsafe { UartDm::new(layout.base) }),
+            // SAFETY: as above; `layout` checked the frame reaches past SCFSR.
+            UartKind::RenesasScif => Console::RenesasScif(unsafe { Scif::new(layout.base) }),
+            kind => {
+                let regs = fifo::regs_of(kind).ok_or(ConsoleError::RegsTooSmall)?;
+                // SAFETY: as above; `layout` checked 4-byte alignment and that the frame
+                // covers both registers of `regs`.
+                Console::Fifo(unsafe { FifoUart::new(kind, layout.base, regs) })
+            }
         })
     }
 
     /// Short driver name for log lines.
     pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// The family this console drives.
+    pub fn kind(&self) -> UartKind {
         match self {
-            Console::Pl011(_) => "pl011",
-            Console::Ns16550(_) => "ns16550",
+            Console::Pl011(_) => UartKind::Pl011,
+            Console::Ns16550(_) => UartKind::Ns16550,
+            Console::Fifo(uart) => uart.kind(),
+            Console::QcomGeni(_) => UartKind::QcomGeni,
+            Console::QcomUartDm(_) => UartKind::QcomUartDm,
+            Console::RenesasScif(_) => UartKind::RenesasScif,
         }
     }
 
@@ -109,6 +151,10 @@ impl Console {
         match self {
             Console::Pl011(uart) => tx::write_crlf(bytes, |b| uart.put(b)),
             Console::Ns16550(uart) => tx::write_crlf(bytes, |b| uart.put(b)),
+            Console::Fifo(uart) => tx::write_crlf(bytes, |b| uart.put(b)),
+            Console::QcomGeni(uart) => tx::write_crlf(bytes, |b| uart.put(b)),
+            Console::QcomUartDm(uart) => tx::write_crlf(bytes, |b| uart.put(b)),
+            Console::RenesasScif(uart) => tx::write_crlf(bytes, |b| uart.put(b)),
         }
     }
 }

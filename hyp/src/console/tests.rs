@@ -22,19 +22,21 @@ const CR_UARTEN_TXE_RXE: u32 = 0x301;
 const LSR: usize = 5;
 const LSR_TX_IDLE: u8 = 0x60;
 
+mod families;
+
 #[repr(C, align(4096))]
 struct Block([u8; 4096]);
 
 /// A page of memory standing in for a UART frame; the driver gets its address as `base`.
 /// Accessed only through a raw pointer, as the driver does, so neither side holds a `&mut`.
-struct FakeRegs(*mut Block);
+pub(super) struct FakeRegs(*mut Block);
 
 impl FakeRegs {
-    fn filled(fill: u8) -> FakeRegs {
+    pub(super) fn filled(fill: u8) -> FakeRegs {
         FakeRegs(Box::into_raw(Box::new(Block([fill; 4096]))))
     }
 
-    fn base(&self) -> PhysAddr {
+    pub(super) fn base(&self) -> PhysAddr {
         PhysAddr(self.0.expose_provenance() as u64)
     }
 
@@ -43,33 +45,33 @@ impl FakeRegs {
         self.0.cast::<u8>().wrapping_add(offset)
     }
 
-    fn byte(&self, offset: usize) -> u8 {
+    pub(super) fn byte(&self, offset: usize) -> u8 {
         // SAFETY: `at` stays inside the live block; nothing else accesses it right now.
         unsafe { ptr::read_volatile(self.at(offset)) }
     }
 
-    fn set_byte(&self, offset: usize, value: u8) {
+    pub(super) fn set_byte(&self, offset: usize, value: u8) {
         // SAFETY: as in `byte`.
         unsafe { ptr::write_volatile(self.at(offset), value) }
     }
 
-    fn word(&self, offset: usize) -> u32 {
+    pub(super) fn word(&self, offset: usize) -> u32 {
         assert_eq!(offset % 4, 0);
         // SAFETY: as in `byte`; the block is page-aligned, so `offset % 4 == 0` is aligned.
         unsafe { ptr::read_volatile(self.at(offset).cast::<u32>()) }
     }
 
-    fn set_word(&self, offset: usize, value: u32) {
+    pub(super) fn set_word(&self, offset: usize, value: u32) {
         assert_eq!(offset % 4, 0);
         // SAFETY: as in `word`.
         unsafe { ptr::write_volatile(self.at(offset).cast::<u32>(), value) }
     }
 
-    fn snapshot(&self) -> Vec<u8> {
+    pub(super) fn snapshot(&self) -> Vec<u8> {
         (0..4096).map(|offset| self.byte(offset)).collect()
     }
 
-    fn console(&self, kind: UartKind, reg_shift: u8, reg_io_width: u8) -> Console {
+    pub(super) fn console(&self, kind: UartKind, reg_shift: u8, reg_io_width: u8) -> Console {
         // SAFETY: the block is a live, page-sized, page-aligned frame that only this console
         // touches until the test reads it back (the console is not used after that).
         match unsafe { Console::new(kind, self.base(), reg_shift, reg_io_width) } {

@@ -16,6 +16,8 @@ pub const MAX_CPUS: usize = 64;
 pub const MAX_GICR_RANGES: usize = 8;
 /// Longest `/chosen/bootargs` kept: Linux's arm64 COMMAND_LINE_SIZE.
 pub const MAX_BOOTARGS: usize = 2048;
+/// Longest `compatible` string kept to name an unsupported console UART.
+pub const MAX_COMPATIBLE: usize = 40;
 /// Largest DTB accepted; a header claiming more is treated as lying.
 pub const MAX_DTB_SIZE: usize = 2 << 20;
 
@@ -32,8 +34,15 @@ pub struct Platform {
     pub devices: RangeSet,
     /// `/cpus/cpu@*` nodes with device_type = "cpu".
     pub cpus: Vec<Cpu, MAX_CPUS>,
-    /// The UART `/chosen/stdout-path` names (after alias resolution), if any and if supported.
+    /// The UART `/chosen/stdout-path` names (after alias resolution) if Stile drives it,
+    /// else the one `earlycon=<name>,<address>` in `bootargs` names.
     pub console: Option<UartInfo>,
+    pub console_source: ConsoleSource,
+    /// Why `console` is `None` (stdout-path's problem when earlycon did not help either).
+    pub no_console: Option<NoConsole>,
+    /// First `compatible` string of the node stdout-path names, when Stile has no driver
+    /// for it (for the log line; cut to fit).
+    pub unsupported_uart: heapless::String<MAX_COMPATIBLE>,
     pub gic: Option<Gic>,
     pub psci: Option<Psci>,
     pub timer: Option<Timer>,
@@ -76,12 +85,91 @@ pub enum EnableMethod {
     None,
 }
 
+/// The UART families Stile can print on, each named by the `compatible` strings that
+/// select it (dt/uart.rs) and driven by console/.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UartKind {
-    /// "arm,pl011"
+    /// "arm,pl011": Stile sets UARTCR.UARTEN/TXE if firmware left them off.
     Pl011,
-    /// "ns16550a", "ns16550", "snps,dw-apb-uart" (a 16550 with quirks we don't need yet).
+    /// "arm,sbsa-uart": the PL011 subset of the SBSA spec (DR, FR; no UARTCR to write).
+    SbsaUart,
+    /// The 8250/16550 family: "ns16550a", "snps,dw-apb-uart", TI, Tegra, Rockchip, the
+    /// bcm2835 aux mini UART... with their `reg-shift` / `reg-io-width`.
     Ns16550,
+    /// "amlogic,meson-*-uart".
+    Meson,
+    /// "fsl,imx*-uart" (the i.MX UART, not the LPUART).
+    Imx,
+    /// "cdns,uart-r1p12" / "xlnx,xuartps" (ZynqMP).
+    Cadence,
+    /// "marvell,armada-3700-uart" (the standard UART of the Armada 37xx).
+    Armada3700,
+    /// "qcom,geni-debug-uart" / "qcom,geni-uart": a Qualcomm GENI serial engine in UART mode.
+    QcomGeni,
+    /// "qcom,msm-uartdm-v1.4": the Qualcomm UART DM (the one revision whose map we know).
+    QcomUartDm,
+    /// "fsl,imx7ulp-lpuart" and later: the 32-bit LPUART with its registers at +0x10.
+    Lpuart32,
+    /// "renesas,rcar-gen3-scif", "renesas,rcar-gen2-scif", "renesas,scif": the R-Car SCIF.
+    RenesasScif,
+}
+
+impl UartKind {
+    /// Short driver name for log lines.
+    pub const fn name(self) -> &'static str {
+        match self {
+            UartKind::Pl011 => "pl011",
+            UartKind::SbsaUart => "sbsa-uart",
+            UartKind::Ns16550 => "ns16550",
+            UartKind::Meson => "meson",
+            UartKind::Imx => "imx",
+            UartKind::Cadence => "cadence",
+            UartKind::Armada3700 => "armada-3700",
+            UartKind::QcomGeni => "qcom-geni",
+            UartKind::QcomUartDm => "qcom-uartdm",
+            UartKind::Lpuart32 => "lpuart32",
+            UartKind::RenesasScif => "scif",
+        }
+    }
+}
+
+/// Where the console came from, or why there is none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConsoleSource {
+    /// `/chosen/stdout-path` named a UART Stile drives.
+    StdoutPath,
+    /// `earlycon=` on the command line (`/chosen/bootargs`), as Linux reads it.
+    Earlycon,
+    /// Neither: see [`Platform::no_console`].
+    #[default]
+    None,
+}
+
+/// Why the DT gave no usable console. `reason()` gives the words of the boot log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoConsole {
+    /// No `/chosen/stdout-path` (nor `linux,stdout-path`), and no usable `earlycon=`.
+    NoStdoutPath,
+    /// stdout-path names an alias or node that does not exist.
+    PathNotFound,
+    /// The node it names has `status` other than "okay".
+    Disabled,
+    /// The node's `compatible` is no UART family Stile drives.
+    NoDriver,
+    /// The node has no `reg`, or one that does not translate to a CPU address.
+    NoAddress,
+}
+
+impl NoConsole {
+    pub const fn reason(self) -> &'static str {
+        match self {
+            NoConsole::NoStdoutPath => "the DT has no /chosen/stdout-path and no earlycon=",
+            NoConsole::PathNotFound => "stdout-path names no node",
+            NoConsole::Disabled => "stdout-path names a disabled node",
+            NoConsole::NoDriver => "stdout-path names a UART Stile has no driver for",
+            NoConsole::NoAddress => "stdout-path names a node without a CPU address",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +292,7 @@ mod cells;
 mod chosen;
 mod cpu;
 pub(crate) mod devices;
+mod earlycon;
 mod gic;
 mod header;
 mod host_dtb;

@@ -1,4 +1,4 @@
-//! `/psci`: the conduit PSCI calls go through.
+//! `/psci` or `/firmware/psci`: the conduit PSCI calls go through.
 
 use super::node::{is_available, is_compatible, str_prop, Node};
 use super::{Conduit, DtError, Psci};

@@ -45,6 +45,9 @@ pub enum PsciAction {
     /// Answer `x0` without calling the firmware: not a refusal (a FEATURES query about a
     /// call EL2 does not relay).
     Answer(i64),
+    /// The host asked for the machine to go down, and there is no PSCI firmware to do it
+    /// (no PSCI in the DT: Raspberry Pi firmware, QEMU's raspi3b): park this CPU, saying so.
+    Park(&'static str),
 }
 
 /// The calls EL2 may relay, and whether this machine's firmware implements each.
@@ -149,6 +152,16 @@ pub fn decide(x: [u64; 4], fw: &FirmwareCalls) -> PsciAction {
             status: PSCI_NOT_SUPPORTED,
             why: "not a PSCI or SMCCC architecture call EL2 relays",
         };
+    }
+    if fw.version == 0 {
+        match fid {
+            p::PSCI_SYSTEM_OFF => return PsciAction::Park("SYSTEM_OFF"),
+            p::PSCI_SYSTEM_RESET => return PsciAction::Park("SYSTEM_RESET"),
+            p::PSCI_SYSTEM_RESET2_32 | p::PSCI_SYSTEM_RESET2_64 => {
+                return PsciAction::Park("SYSTEM_RESET2")
+            }
+            _ => {}
+        }
     }
     if !fw.has(fid) {
         return PsciAction::Refuse {

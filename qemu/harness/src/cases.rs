@@ -2,8 +2,9 @@
 //! arguments, and what the output must show. Add a case by adding a row.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::board_cases::{BoardModel, BOARD_CASES};
 use crate::bundles::Bundle;
 use crate::expect::{ExitRule, Expect};
 
@@ -17,6 +18,9 @@ pub enum Load {
     ElfNoDtb,
     /// `-kernel stile.bin` on a machine without virtualization: entered at EL1.
     KernelAtEl1,
+    /// One of QEMU's board models with its own image and board DTB (board_cases.rs); the
+    /// case's cpu/gic/mem fields are unused.
+    Board(&'static BoardModel),
 }
 
 /// What goes in the initrd slot.
@@ -318,6 +322,60 @@ pub static CASES: &[Case] = &[
         "stile: fatal: panic: panicked at boot/src/selftest.rs"
     ),
     BENCH_SMOKE,
+    UBOOT_BOOTI,
+];
+
+/// The board user's path (README, docs/BOARDS.md): Debian's U-Boot for QEMU virt as the
+/// firmware (-bios) at EL2, starting Stile with `booti` on images QEMU hands it through
+/// fw_cfg (`qfw load`); its environment (bootcmd, bootm_size) is in the second flash bank.
+/// scripts/setup-uboot.sh (run by scripts/setup.sh) writes both files.
+const UBOOT_BOOTI: Case = Case {
+    name: "uboot-booti",
+    cpu: "max",
+    gic: 3,
+    smp: 1,
+    mem: "1G",
+    load: Load::Kernel,
+    initrd: Initrd::Host,
+    extra_args: &[
+        "-bios",
+        "build/u-boot/u-boot.bin",
+        "-drive",
+        "if=pflash,format=raw,unit=1,readonly=on,file=build/u-boot/env.img",
+    ],
+    expect: &[
+        Expect::Contains("U-Boot 20"),
+        Expect::Contains("Starting kernel"),
+        Expect::Starts("stile: console: pl011 at 0x9000000"),
+        Expect::Starts("stile: boot complete"),
+        Expect::Never("stile: fatal:"),
+        Expect::Never("stile: error: host payload refused"),
+        HOST_ALL_PASSED,
+        Expect::Never(HOST_CHECK_FAILED),
+    ],
+    exit: ExitRule::Status(0),
+    max_secs: None,
+    inner_checks: false,
+};
+
+/// The cases only QEMU >= 10 can run (`--qemu10`, on QEMU 10 from scripts/setup.sh):
+/// CPU models 7.2 lacks, and `max` with CTR_EL0.DIC=1, where cacheable-device memory may
+/// be executable (QEMU 7.2's `max` has DIC=0: there exec is dropped, NO_DIC).
+pub static QEMU10_CASES: &[Case] = &[
+    boot!("q10-boot-max-gicv3-smp4", cpu "max" fwb 1, gic 3, smp 4, mem "1G" = 1024 MiB),
+    boot!("q10-boot-neoverse-n2-gicv3-smp2", cpu "neoverse-n2" fwb 1, gic 3, smp 2,
+        mem "1G" = 1024 MiB),
+    boot!("q10-boot-cortex-a76-gicv2-smp1", cpu "cortex-a76" fwb 0, gic 2, smp 1,
+        mem "1G" = 1024 MiB),
+    regions!("q10-host-regions-dic-maps-the-aperture-executable", cpu "max", mem "1G",
+        Expect::Contains("DIC=1"),
+        Expect::Contains("aperture   cacheable-device  rwx  Normal-WB (forced by FWB)"),
+        Expect::Never("exec dropped (NO_DIC)")),
+    guests!("q10-guests-max", cpu "max"),
+    BOARD_CASES[0],
+    BOARD_CASES[1],
+    BOARD_CASES[2],
+    BOARD_CASES[3],
 ];
 
 /// Every case: the table here, then the host-bundle cases.
@@ -332,17 +390,29 @@ pub fn select(filter: Option<&str>) -> Vec<&'static Case> {
         .collect()
 }
 
+/// [`select`] over another table (e.g. [`QEMU10_CASES`]).
+pub fn select_from(table: &'static [Case], filter: Option<&str>) -> Vec<&'static Case> {
+    table
+        .iter()
+        .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
+        .collect()
+}
+
 impl Case {
     /// The image file this case loads.
-    pub fn image<'a>(&self, bin: &'a Path, elf: &'a Path) -> &'a Path {
+    pub fn image(&self, bin: &Path, elf: &Path) -> PathBuf {
         match self.load {
-            Load::Kernel | Load::KernelAtEl1 => bin,
-            Load::ElfNoDtb => elf,
+            Load::Kernel | Load::KernelAtEl1 => bin.to_path_buf(),
+            Load::ElfNoDtb => elf.to_path_buf(),
+            Load::Board(board) => board.image(bin),
         }
     }
 
     /// QEMU's arguments (without the program name) for loading `image`.
     pub fn qemu_args(&self, image: &Path, host: Option<&Path>) -> Vec<OsString> {
+        if let Load::Board(board) = self.load {
+            return board.qemu_args(image, host);
+        }
         let mut args: Vec<OsString> = [
             "-M",
             &format!(
@@ -381,6 +451,7 @@ impl Case {
                     args.push(host.into());
                 }
             }
+            Load::Board(_) => {}
             Load::ElfNoDtb => {
                 let mut dev = OsString::from("loader,file=");
                 dev.push(image);
@@ -491,7 +562,7 @@ mod tests {
         let c = select(Some("no-dtb"))[0];
         assert_eq!(
             c.image(Path::new("x.bin"), Path::new("x.elf")),
-            Path::new("x.elf")
+            PathBuf::from("x.elf")
         );
         let args = c.qemu_args(Path::new("x.elf"), None);
         assert!(args.contains(&"loader,file=x.elf,cpu-num=0".into()));

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cases::{Case, Initrd};
+use crate::cases::{Case, Initrd, Load};
 use crate::expect::{self, ExitRule};
 use crate::runner::{self, End, Invocation};
 
@@ -48,11 +48,27 @@ impl Outcome {
 /// Runs `case` under QEMU as `config` says.
 pub fn run_case(case: &Case, config: &Config) -> Outcome {
     let image = case.image(&config.image, &config.elf);
+    let image = image.as_path();
     if !image.is_file() {
+        let make = match case.load {
+            Load::Board(board) => format!("make image PLATFORM={}", board.platform),
+            _ => "make image".into(),
+        };
         return Outcome::refused(
             case.name,
-            format!("{} not found: run `make image` first", image.display()),
+            format!("{} not found: run `{make}` first", image.display()),
         );
+    }
+    if let Load::Board(board) = case.load {
+        if !board.dtb().is_file() {
+            return Outcome::refused(
+                case.name,
+                format!(
+                    "{} not found: run scripts/fetch-board-dtbs.sh first",
+                    board.dtb().display()
+                ),
+            );
+        }
     }
     if let Some(host) = config.host.as_deref().filter(|h| !h.is_file()) {
         return Outcome::refused(
@@ -111,7 +127,11 @@ fn write_bundle(case: &Case, config: &Config) -> Result<Option<TempFile>, String
 /// Runs `inv` (QEMU, or a fake in tests) and judges its output by `case`'s expectations.
 pub fn run_invocation(case: &Case, inv: &Invocation) -> Outcome {
     let command = Some(inv.display());
-    let run = match runner::run(inv) {
+    let stop_at = match case.exit {
+        ExitRule::StopsAt(line) => Some(line),
+        _ => None,
+    };
+    let run = match runner::run_until(inv, stop_at) {
         Ok(run) => run,
         Err(e) => {
             let program = inv.program.to_string_lossy();
@@ -131,7 +151,7 @@ pub fn run_invocation(case: &Case, inv: &Invocation) -> Outcome {
     let how = match run.end {
         End::Code(c) => Some(format!("exit status {c}")),
         End::Signal(s) => Some(format!("signal {s}")),
-        End::TimedOut(_) => None,
+        End::TimedOut(_) | End::Stopped => None,
     };
     if let (ExitRule::AnyStatus, Some(how)) = (case.exit, how) {
         notes.push(format!(

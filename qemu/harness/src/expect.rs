@@ -44,6 +44,9 @@ pub enum ExitRule {
     Status(i32),
     /// Exits by itself with any status or signal: it only must not hang.
     AnyStatus,
+    /// Never exits by itself (the CPU parks: a board without PSCI): the harness ends the run
+    /// once this line is out, and it must come before the deadline.
+    StopsAt(&'static str),
 }
 
 const CPU_PREFIX: &str = "stile: cpu: ";
@@ -69,6 +72,11 @@ pub fn unmet(expect: &[Expect], exit: ExitRule, output: &str, end: End) -> Vec<S
     }
 
     match (end, exit) {
+        (End::Stopped, ExitRule::StopsAt(_)) => {}
+        (End::Stopped, _) => unmet.push("ended by the harness without a reason".into()),
+        (End::Code(_) | End::Signal(_), ExitRule::StopsAt(line)) => {
+            unmet.push(format!("exited by itself, expected to stop at `{line}`"))
+        }
         (End::TimedOut(t), _) => unmet.push(format!(
             "timed out after {} (killed)",
             seconds(t.as_secs_f64())

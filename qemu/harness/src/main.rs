@@ -11,7 +11,7 @@ use stile_harness::{pool, report};
 
 const USAGE: &str = "\
 usage: stile-harness [--image PATH.bin] [--elf PATH.elf] [--host PATH.bin] [--filter SUBSTR] [--jobs N]
-                     [--timeout SECS] [--qemu PROGRAM] [--list]
+                     [--timeout SECS] [--qemu PROGRAM] [--qemu10] [--list]
 
 Boots the Stile image under QEMU once per case, in parallel, and prints one
 `check <name>: ok|FAIL <why>` line per case, then `N passed, M failed`.
@@ -24,6 +24,7 @@ Exit status 0 iff every selected case passed.
   --jobs N        boots at once                  (default: number of CPUs)
   --timeout SECS  hard limit per boot; QEMU is killed after it (default 20)
   --qemu PROGRAM  QEMU to run                    (default qemu-system-aarch64)
+  --qemu10        run the QEMU >= 10 cases (CPU models and DIC=1 that 7.2 lacks)
   --list          print the selected case names and exit";
 
 struct Cli {
@@ -31,6 +32,8 @@ struct Cli {
     filter: Option<String>,
     jobs: usize,
     list: bool,
+    /// Run the QEMU >= 10 table (`cases::QEMU10_CASES`) instead of the main one.
+    qemu10: bool,
 }
 
 /// `Ok(None)` means `--help` was asked for.
@@ -46,6 +49,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, String> 
         filter: None,
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         list: false,
+        qemu10: false,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -63,6 +67,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, String> 
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--list" => cli.list = true,
+            "--qemu10" => cli.qemu10 = true,
             "--image" => cli.config.image = value()?.into(),
             "--elf" => cli.config.elf = value()?.into(),
             "--host" => cli.config.host = Some(value()?.into()),
@@ -88,6 +93,20 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, String> 
     Ok(Some(cli))
 }
 
+/// The first line of `<qemu> --version`, or why there is none.
+fn qemu_version(qemu: &str) -> String {
+    match std::process::Command::new(qemu).arg("--version").output() {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            format!(
+                "{qemu}: {}",
+                text.lines().next().unwrap_or("no version line")
+            )
+        }
+        Err(e) => format!("{qemu}: cannot run it ({e})"),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match parse(std::env::args().skip(1)) {
         Ok(Some(cli)) => cli,
@@ -101,7 +120,12 @@ fn main() -> ExitCode {
         }
     };
 
-    let selected: Vec<&Case> = cases::select(cli.filter.as_deref());
+    let table = if cli.qemu10 {
+        cases::QEMU10_CASES
+    } else {
+        cases::CASES
+    };
+    let selected: Vec<&Case> = cases::select_from(table, cli.filter.as_deref());
     if selected.is_empty() {
         // A typo in --filter must not look like a green run.
         eprintln!(
@@ -117,6 +141,8 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
+    // Which QEMU ran matters (7.2 and 10 differ in DIC, CPU models, machines): say it.
+    println!("stile-harness: QEMU: {}", qemu_version(&cli.config.qemu));
     let mut results: Vec<bool> = Vec::with_capacity(selected.len());
     pool::run_in_order(
         &selected,

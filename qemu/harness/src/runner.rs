@@ -57,6 +57,8 @@ pub enum End {
     Signal(i32),
     /// Still running at the deadline: we killed it.
     TimedOut(Duration),
+    /// We killed it once its output held the line we waited for ([`run_until`]).
+    Stopped,
 }
 
 impl From<ExitStatus> for End {
@@ -98,6 +100,12 @@ impl Drop for Reaper {
 /// Errors only when the program cannot be started (or polled); everything the program itself
 /// does, including hanging, is reported in [`Run`].
 pub fn run(inv: &Invocation) -> io::Result<Run> {
+    run_until(inv, None)
+}
+
+/// [`run`], ending the program early once its output contains `stop_at` (for a program
+/// that never exits by itself, e.g. a machine whose CPU parks).
+pub fn run_until(inv: &Invocation, stop_at: Option<&str>) -> io::Result<Run> {
     let (mut reader, writer) = io::pipe()?;
     let start = Instant::now();
     let child = {
@@ -140,6 +148,16 @@ pub fn run(inv: &Invocation) -> io::Result<Run> {
         if let Some(status) = child.try_wait()? {
             reaper.0 = None;
             break End::from(status);
+        }
+        if let Some(line) = stop_at {
+            let out = output.lock().unwrap_or_else(|e| e.into_inner());
+            if out.windows(line.len()).any(|w| w == line.as_bytes()) {
+                drop(out);
+                let _ = child.kill();
+                let _ = child.wait();
+                reaper.0 = None;
+                break End::Stopped;
+            }
         }
         let now = Instant::now();
         if now >= deadline {

@@ -13,9 +13,10 @@ use stile_harness::check::run_invocation;
 use stile_harness::runner::Invocation;
 
 const FAKE_QEMU: &str = r#"#!/bin/sh
-cpu= gic= smp= mem= kernel= append= el1= initrd= highmem=on
+cpu= gic= smp= mem= kernel= append= el1= initrd= highmem=on bios=
 while [ $# -gt 0 ]; do
     case $1 in
+    -bios) bios=$2; shift ;;
     -M) case $2 in
         highmem=off) highmem=off ;;
         *) gic=${2##*gic-version=}; case $2 in *virtualization=off*) el1=1 ;; esac ;;
@@ -31,6 +32,7 @@ while [ $# -gt 0 ]; do
 done
 if [ -z "$kernel" ]; then echo "stile: error: no DTB in x0"; exit 1; fi
 if [ -n "$el1" ]; then echo "stile: error: entered at EL1 (fake)"; exit 0; fi
+if [ -n "$bios" ]; then echo "U-Boot 2023.01 (fake)"; echo "Starting kernel ..."; fi
 case $append in
 stile.selftest=stack-overflow) echo "stile: fatal: stack overflow on CPU 0 (fake)" ;;
 stile.selftest=el2-abort) echo "stile: fatal: synchronous exception taken from EL2: ESR 0x0" ;;
@@ -224,8 +226,12 @@ fn a_wrong_feature_line_fails_with_the_line_and_the_output_tail() {
     );
     let text = stdout(&out);
     assert!(!out.status.success());
+    // The first line names the QEMU that ran; the case's verdict comes next.
+    assert!(text.starts_with("stile-harness: QEMU: "), "{text}");
     assert!(
-        text.starts_with("check boot-max-gicv2-smp1: FAIL malformed cpu line"),
+        text.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("check boot-max-gicv2-smp1: FAIL malformed cpu line")),
         "{text}"
     );
     // stderr is collected too, in order.

@@ -1,6 +1,8 @@
 //! The host DTB: hyp's [`Platform`] plus what the payload needs beyond it, the
 //! `/reserved-memory/stile-hyp@<addr>` node (Platform keeps reserved ranges without names).
 
+use crate::oracle::Region;
+use crate::oracle_boards::for_root_compatible;
 use fdt::helpers::UnalignedFallibleNode;
 use fdt::nodes::AsNode;
 use fdt::Fdt;
@@ -21,6 +23,8 @@ pub struct HypNode {
 pub struct HostDt {
     pub platform: Platform,
     pub stile_hyp: Option<HypNode>,
+    /// The board the root `compatible` names and the regions the checks expect there.
+    pub machine: Option<(&'static str, &'static [Region])>,
 }
 
 /// Parses the host DTB. hyp's parser runs first and validates the whole blob, so the `fdt`
@@ -31,9 +35,14 @@ pub fn read(dtb: &[u8]) -> Result<HostDt, DtError> {
         .get(..platform.dtb_size as usize)
         .ok_or(DtError::Truncated)?;
     let stile_hyp = find_stile_hyp(blob)?;
+    let fdt = Fdt::new_unaligned_fallible(blob).map_err(malformed)?;
+    let root = fdt.root().map_err(malformed)?.as_node();
+    let compatible = root.raw_property("compatible").map_err(malformed)?;
+    let machine = compatible.and_then(|p| for_root_compatible(p.value));
     Ok(HostDt {
         platform,
         stile_hyp,
+        machine,
     })
 }
 

@@ -2,6 +2,7 @@
 //! ID registers by `arch`, made up by the tests).
 
 use crate::dt_facts::HypNode;
+use crate::oracle::Region;
 use heapless::Vec;
 use stile_hyp::addr::PhysRange;
 use stile_hyp::mm::ranges::RangeSet;
@@ -28,4 +29,10 @@ pub struct Facts {
     /// `/memreserve/` and `/reserved-memory` ranges of the host DTB (Stile's own, the
     /// carve-outs...): memory the VMM must not give a guest.
     pub reserved: Vec<PhysRange, MAX_RESERVED>,
+    /// The board the DT's root `compatible` names, and the regions Stile's config should
+    /// give the host there (crate::oracle_boards); `None` on a machine the payload does
+    /// not know.
+    pub machine: Option<(&'static str, &'static [Region])>,
+    /// The DT names a PSCI firmware (on a board without, Stile answers NOT_SUPPORTED).
+    pub psci: bool,
 }

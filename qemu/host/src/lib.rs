@@ -19,6 +19,7 @@ pub mod fail;
 pub mod machine;
 pub mod memattr;
 pub mod oracle;
+pub mod oracle_boards;
 pub mod psci;
 pub mod report;
 pub mod smp;

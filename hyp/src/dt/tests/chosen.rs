@@ -68,3 +68,33 @@ fn bootargs_as_long_as_linux_allows_are_kept_whole() {
     });
     assert_eq!(parse_ok(&dtb).bootargs.as_str(), long);
 }
+
+#[test]
+fn u_boots_memreserve_of_exactly_the_initrd_is_dropped_others_kept() {
+    let mut d = with_memory();
+    // As U-Boot's booti leaves it: the initrd reserved, plus an unrelated reservation.
+    d.memreserve(0x4ffd_9000, 0x2_6040)
+        .memreserve(0x4000_0000, 0x1000);
+    d.begin("chosen")
+        .cells("linux,initrd-start", &[0x4ffd_9000])
+        .cells("linux,initrd-end", &[0x4fff_f040])
+        .end()
+        .end();
+    let p = parse_ok(&d.finish());
+    assert_eq!(p.initrd, Some(PhysRange::new(0x4ffd_9000, 0x2_6040)));
+    let reserved: Vec<PhysRange> = p.reserved.iter().map(|r| r.range).collect();
+    assert_eq!(reserved, [PhysRange::new(0x4000_0000, 0x1000)]);
+}
+
+#[test]
+fn a_memreserve_only_overlapping_the_initrd_is_kept() {
+    let mut d = with_memory();
+    d.memreserve(0x4ffd_9000, 0x1000);
+    d.begin("chosen")
+        .cells("linux,initrd-start", &[0x4ffd_9000])
+        .cells("linux,initrd-end", &[0x4fff_f040])
+        .end()
+        .end();
+    let p = parse_ok(&d.finish());
+    assert_eq!(p.reserved.len(), 1);
+}

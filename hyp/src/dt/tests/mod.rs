@@ -4,7 +4,10 @@
 mod board;
 pub(crate) mod builder;
 mod chosen;
+mod console_choice;
+mod corpus;
 mod cpus_memory;
+mod debian_boards;
 mod devices;
 mod fuzz;
 mod host_dtb;

@@ -5,7 +5,7 @@ use super::{parse_ok, BOARD_16550, QEMU_V3_SMP4_1G};
 use crate::dt::node::{base_name, Node};
 use crate::dt::stdout_path::{baud, resolve, split, StdoutPath};
 use crate::dt::uart;
-use crate::dt::UartKind;
+use crate::dt::{NoConsole, UartKind};
 use fdt::nodes::AsNode;
 use fdt::Fdt;
 
@@ -95,7 +95,7 @@ fn stdout_naming_a_non_uart_gives_no_console() {
         .unwrap()
         .unwrap();
     assert_eq!(base_name(chain.last().unwrap()), Ok("interrupt-controller"));
-    assert_eq!(uart::decode(&chain, None), Ok(None));
+    assert_eq!(uart::decode(&chain, None), Ok(Err(NoConsole::NoDriver)));
 }
 
 #[test]

@@ -187,9 +187,21 @@ fn psci_0_2_without_features_relays_the_mandatory_set_only() {
 }
 
 #[test]
-fn no_psci_relays_nothing() {
+fn no_psci_relays_nothing_and_going_down_parks() {
     let fw = FirmwareCalls::probe(|| -1, |_| panic!(), |_| panic!());
     assert_eq!(fw, FirmwareCalls::default());
+    assert_eq!(
+        decide([0x8400_0008, 0, 0, 0], &fw),
+        PsciAction::Park("SYSTEM_OFF")
+    );
+    assert_eq!(
+        decide([0x8400_0009, 0, 0, 0], &fw),
+        PsciAction::Park("SYSTEM_RESET")
+    );
+    assert!(matches!(
+        decide([0xC400_0003, 1, 0, 0], &fw),
+        PsciAction::Refuse { .. }
+    ));
     assert!(matches!(
         decide([0x8400_0000, 0, 0, 0], &fw),
         PsciAction::Refuse { .. }

@@ -144,6 +144,11 @@ macro_rules! timed_call {
     }};
 }
 
+/// CNTFRQ_EL0: the rate CNTVCT_EL0 counts at.
+pub fn counter_hz() -> u64 {
+    read_counter!("cntfrq_el0")
+}
+
 impl BenchMachine for Real {
     fn ticks(&mut self) -> u64 {
         read_counter!("cntvct_el0")

@@ -32,11 +32,17 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
     // Phase 1, MMU off: no atomic read-modify-write, nothing but plain loads and stores.
     let image = layout::image();
     let host_dt = read_dtb(dtb, image);
+    // qemu-virt's PL011 is a fallback only where it exists: on qemu-virt, or when the DT
+    // cannot tell (unreadable). On a board it could be RAM.
+    let on_virt = host_dt
+        .as_ref()
+        .map_or(true, |d| matches!(d.machine, Some(("qemu-virt", _))));
     console::init(
         host_dt
             .as_ref()
             .ok()
             .and_then(|d| d.platform.console.as_ref()),
+        on_virt,
     );
     let host_dt = match host_dt {
         Ok(d) => d,
@@ -66,6 +72,17 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
     );
     for r in platform.ram.iter() {
         let _ = writeln!(Out, "host: ram: {r}");
+    }
+    match host_dt.machine {
+        Some((board, _)) => {
+            let _ = writeln!(Out, "host: machine: {board}");
+        }
+        None => {
+            let _ = writeln!(
+                Out,
+                "host: machine: unknown root compatible (no region oracle)"
+            );
+        }
     }
     match &host_dt.stile_hyp {
         Some(n) => {
@@ -100,6 +117,8 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
         park_entry: probe::park_entry(),
         dtb: PhysRange::new(dtb as u64, platform.dtb_size.into()),
         reserved: heapless::Vec::new(),
+        machine: host_dt.machine,
+        psci: platform.psci.is_some(),
     };
     let mut facts = facts;
     for r in platform.reserved.iter() {
@@ -112,6 +131,13 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
     };
     if mode != Mode::Checks {
         // The bench: no checks, one line per metric, power off.
+        let hz = bench::counter_hz();
+        if !crate::bench::measure::set_counter_hz(hz) {
+            let _ = writeln!(
+                Out,
+                "host: bench: CNTFRQ_EL0 {hz} Hz is no whole number of ns per tick: figures assume 16 instructions per tick"
+            );
+        }
         if bench::pmu_setup() {
             let _ = writeln!(Out, "host: bench: pmu: event counters 0 and 1 programmed");
         }

@@ -1,17 +1,42 @@
 //! The arithmetic of the bench: counter ticks to instructions, and instructions per
 //! operation with one decimal.
 //!
-//! Under QEMU's `-icount shift=0` one instruction (at any EL) is 1 ns of virtual time, and
-//! QEMU virt's CNTFRQ_EL0 is 62.5 MHz: one CNTVCT_EL0 tick is 16 instructions.
+//! Under QEMU's `-icount shift=0` one instruction (at any EL) is 1 ns of virtual time. QEMU
+//! 7.2's virt runs CNTVCT_EL0 at 62.5 MHz (one tick is 16 instructions); from QEMU 9 on its
+//! virt machine runs it at 1 GHz (one tick, one instruction): the rate is read from
+//! CNTFRQ_EL0 ([`set_counter_hz`]).
 
 use core::fmt;
+use core::sync::atomic::{AtomicU32, Ordering};
 
-/// Instructions per CNTVCT_EL0 tick under `-icount shift=0` (62.5 MHz counter).
+/// Instructions per CNTVCT_EL0 tick under `-icount shift=0` with QEMU 7.2's 62.5 MHz counter,
+/// until [`set_counter_hz`] says otherwise.
 pub const INSTRUCTIONS_PER_TICK: i128 = 16;
 
+static PER_TICK: AtomicU32 = AtomicU32::new(INSTRUCTIONS_PER_TICK as u32);
+
+/// Takes the counter's rate (CNTFRQ_EL0): a whole number of nanoseconds per tick (1 GHz or
+/// an exact divisor of it) sets the instructions per tick; any other rate is refused
+/// (`false`) and the default stays.
+pub fn set_counter_hz(hz: u64) -> bool {
+    const NS: u64 = 1_000_000_000;
+    match u32::try_from(NS / hz.max(1)) {
+        Ok(per_tick) if hz != 0 && NS.is_multiple_of(hz) => {
+            PER_TICK.store(per_tick, Ordering::Relaxed);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Instructions per tick now in use.
+pub fn per_tick() -> i128 {
+    PER_TICK.load(Ordering::Relaxed).into()
+}
+
 /// Instructions in `ticks` ticks (may be negative: a difference of two measurements).
-pub const fn instructions(ticks: i128) -> i128 {
-    ticks * INSTRUCTIONS_PER_TICK
+pub fn instructions(ticks: i128) -> i128 {
+    ticks * per_tick()
 }
 
 /// A figure per operation in tenths of an instruction, rounded to the nearest tenth (halves
@@ -175,5 +200,17 @@ mod tests {
             seen[usize::from(v)] += 1;
         }
         assert!(seen.iter().all(|&n| (60..=140).contains(&n)), "{seen:?}");
+    }
+
+    #[test]
+    fn counter_rates_give_instructions_per_tick() {
+        // One test touches the global rate, and puts the default back.
+        assert!(set_counter_hz(1_000_000_000));
+        assert_eq!(per_tick(), 1);
+        assert!(!set_counter_hz(0));
+        assert!(!set_counter_hz(24_000_000 * 7));
+        assert_eq!(per_tick(), 1, "a refused rate keeps the last one");
+        assert!(set_counter_hz(62_500_000));
+        assert_eq!(per_tick(), INSTRUCTIONS_PER_TICK);
     }
 }

@@ -2,7 +2,7 @@
 //! checks, the payload times Stile's hot paths and prints one line per metric,
 //! `bench: <name> <instructions per operation>`, then powers off.
 //!
-//! Every figure is CNTVCT_EL0 ticks x 16 (QEMU `-icount shift=0`: one instruction = 1 ns at
+//! Every figure is CNTVCT_EL0 ticks x (1 GHz / CNTFRQ_EL0), e.g. x 16 on QEMU 7.2 (QEMU `-icount shift=0`: one instruction = 1 ns at
 //! any EL, 62.5 MHz counter) over the iterations, minus the same loop without the operation
 //! (its empty twin). Where the PMU counts INST_RETIRED per EL, `bench: <name>.el2 <n>` is
 //! the part of it spent at EL2.
@@ -101,8 +101,9 @@ pub fn run<M: BenchMachine, W: fmt::Write>(
         return;
     };
     out.note(format_args!(
-        "{n} iterations per metric; figures are CNTVCT_EL0 ticks x 16 per operation, minus \
-         the loop without the operation"
+        "{n} iterations per metric; figures are CNTVCT_EL0 ticks x {} per operation, minus \
+         the loop without the operation",
+        measure::per_tick()
     ));
     out.el2 = pmu_check(m, out);
     host_calls(m, n, out);

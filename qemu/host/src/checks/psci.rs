@@ -9,11 +9,16 @@ use crate::report::Report;
 use core::fmt;
 
 const PSCI_1_0: u64 = 0x1_0000;
+const NOT_SUPPORTED: i32 = -1;
 /// Aff1 = 0xff: no qemu-virt (or board) this payload runs on has such a CPU.
 const NO_SUCH_CPU: u64 = 0xff00;
 
 pub(super) fn run<W: fmt::Write>(m: &mut impl Machine, facts: &Facts, report: &mut Report<W>) {
-    report.check("host-psci-version", version(m));
+    if facts.psci {
+        report.check("host-psci-version", version(m));
+    } else {
+        report.check("host-psci-version-without-firmware", no_firmware(m));
+    }
     report.check("host-psci-cpu-on-no-such-cpu", cpu_on(m, facts));
 }
 
@@ -36,11 +41,31 @@ fn version(m: &mut impl Machine) -> Result<(), Fail> {
     Ok(())
 }
 
-/// A CPU that does not exist cannot be started: INVALID_PARAMETERS (PSCI), and we are still
-/// here (the entry point is a `wfe` loop, in case it were started anyway).
+/// With no PSCI in the DT, Stile answers a relayed call NOT_SUPPORTED itself (an SMC with
+/// nothing at EL3 would be undefined).
+fn no_firmware(m: &mut impl Machine) -> Result<(), Fail> {
+    let ret = ret32(m.smc([VERSION, 0, 0, 0])[0]);
+    if ret == NOT_SUPPORTED {
+        Ok(())
+    } else {
+        Err(Fail::PsciError {
+            what: "PSCI_VERSION without PSCI firmware (want NOT_SUPPORTED)",
+            ret,
+        })
+    }
+}
+
+/// A CPU that does not exist cannot be started: INVALID_PARAMETERS (PSCI), or NOT_SUPPORTED
+/// without PSCI firmware; and we are still here (the entry point is a `wfe` loop, in case
+/// it were started anyway).
 fn cpu_on(m: &mut impl Machine, facts: &Facts) -> Result<(), Fail> {
     let x0 = m.smc([CPU_ON, NO_SUCH_CPU, facts.park_entry, 0])[0];
-    if ret32(x0) == INVALID_PARAMETERS {
+    let want = if facts.psci {
+        INVALID_PARAMETERS
+    } else {
+        NOT_SUPPORTED
+    };
+    if ret32(x0) == want {
         Ok(())
     } else {
         Err(Fail::NotRefused {

@@ -24,6 +24,8 @@ fn facts(ram_size: u64, fwb: bool) -> Facts {
         park_entry: 0x4800_1000,
         dtb: PhysRange::new(0x4806_1000, 0x2000),
         reserved: heapless::Vec::new(),
+        machine: Some(("qemu-virt", &crate::oracle::QEMU_VIRT)),
+        psci: true,
     }
 }
 

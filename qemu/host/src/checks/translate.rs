@@ -5,7 +5,7 @@ use crate::expect::{expected, Env, Expected};
 use crate::facts::Facts;
 use crate::fail::Fail;
 use crate::machine::Machine;
-use crate::oracle::{Probe, Region, QEMU_VIRT};
+use crate::oracle::{Probe, Region};
 use crate::report::Report;
 use crate::translate::{decode, request, Translation};
 use core::fmt;
@@ -24,11 +24,21 @@ pub(super) fn run<W: fmt::Write>(m: &mut impl Machine, facts: &Facts, report: &m
         dic: facts.dic,
         ram: &facts.ram,
     };
-    for region in &QEMU_VIRT {
-        report.check(
-            format_args!("host-translate-{}", region.name),
-            region_check(m, facts, region, &env),
-        );
+    match facts.machine {
+        Some((_, regions)) => {
+            for region in regions {
+                report.check(
+                    format_args!("host-translate-{}", region.name),
+                    region_check(m, facts, region, &env),
+                );
+            }
+        }
+        None => report.check(
+            "host-translate-regions",
+            Err(Fail::Missing(
+                "no region oracle for this machine's root compatible",
+            )),
+        ),
     }
     report.check("host-translate-hyp-memory", hyp_memory(m, facts));
     report.check(

@@ -33,6 +33,8 @@ pub(crate) fn facts(fwb: bool) -> Facts {
         park_entry: 0x4000_1000,
         dtb: PhysRange::new(0x4006_1000, 0x2000),
         reserved,
+        machine: Some(("qemu-virt", &crate::oracle::QEMU_VIRT)),
+        psci: true,
     }
 }
 
