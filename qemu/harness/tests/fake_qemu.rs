@@ -107,6 +107,8 @@ fn harness(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
         .arg(dir.join("stile.bin"))
         .arg("--elf")
         .arg(dir.join("stile.elf"))
+        // The Linux cases need build/linux (make linux); tests/fake_linux.rs has theirs.
+        .arg("--no-linux")
         .args(extra)
         .env_remove("FAKE_HANG")
         .env_remove("FAKE_WRONG_FWB");
