@@ -67,16 +67,15 @@ pub fn expose_to_host() {
     }
 
     if !LOGGED.swap(true, Ordering::Relaxed) {
-        match (sve, hcx) {
-            (true, _) => info!(
-                "cpu: host sees SVE vectors up to {sve_bytes} bytes (ZCR_EL2), HCRX_EL2 {}",
-                if hcx { if mops { "MOPS on" } else { "cleared" } } else { "absent" }
-            ),
-            (false, true) => info!(
-                "cpu: no SVE; HCRX_EL2 {}",
-                if mops { "MOPS on" } else { "cleared" }
-            ),
-            (false, false) => {}
+        let hcrx = match (hcx, mops) {
+            (false, _) => "absent",
+            (true, false) => "cleared",
+            (true, true) => "MOPS on",
+        };
+        if sve {
+            info!("cpu: host sees SVE vectors up to {sve_bytes} bytes (ZCR_EL2), HCRX_EL2 {hcrx}");
+        } else if hcx {
+            info!("cpu: no SVE; HCRX_EL2 {hcrx}");
         }
     }
 }

@@ -89,10 +89,16 @@ macro_rules! linux_checks {
 /// All CPUs online, and as many as the case has (/init says how many before its check line).
 macro_rules! cpus {
     (1) => {
-        Expect::StartsMentioning { prefix: "linux: cpus-online:", word: "(1 CPUs)" }
+        Expect::StartsMentioning {
+            prefix: "linux: cpus-online:",
+            word: "(1 CPUs)",
+        }
     };
     (4) => {
-        Expect::StartsMentioning { prefix: "linux: cpus-online:", word: "(4 CPUs)" }
+        Expect::StartsMentioning {
+            prefix: "linux: cpus-online:",
+            word: "(4 CPUs)",
+        }
     };
 }
 const HOTPLUG: Expect = Expect::Starts("check linux-cpu-hotplug: ok");
@@ -132,7 +138,8 @@ macro_rules! on_stile {
     };
 }
 
-const WAITS_SMP: &str = "the host bundle and DT memory map (branch hostmap) and host SMP (branch smp)";
+const WAITS_SMP: &str =
+    "the host bundle and DT memory map (branch hostmap) and host SMP (branch smp)";
 const WAITS_BUNDLE: &str = "the host bundle and DT memory map (branch hostmap)";
 
 pub static CASES: &[LinuxCase] = &[
@@ -198,7 +205,11 @@ pub static CASES: &[LinuxCase] = &[
         highmem: false,
         boot: Boot::InterimInitrdArg,
         bootargs: "hostinit.skip=ram-fill",
-        expect: linux_checks!(Expect::Starts("stile: boot complete"), cpus!(1), OFF_THROUGH_STILE),
+        expect: linux_checks!(
+            Expect::Starts("stile: boot complete"),
+            cpus!(1),
+            OFF_THROUGH_STILE
+        ),
         waits_for: None,
         matrix: true,
         max_secs: 240,
@@ -269,11 +280,18 @@ impl LinuxCase {
     /// QEMU's arguments (without the program name); `disk` is the virtio-blk disk's file and
     /// `initramfs_len` the initramfs's size (the interim boot's `initrd=` needs it).
     pub fn qemu_args(&self, files: &LinuxFiles, disk: &Path, initramfs_len: u64) -> Vec<OsString> {
-        let virt = if self.boot == Boot::Direct { "off" } else { "on" };
+        let virt = if self.boot == Boot::Direct {
+            "off"
+        } else {
+            "on"
+        };
         let highmem = if self.highmem { "" } else { ",highmem=off" };
         let mut args: Vec<OsString> = [
             "-M",
-            &format!("virt,virtualization={virt},gic-version={}{highmem}", self.gic),
+            &format!(
+                "virt,virtualization={virt},gic-version={}{highmem}",
+                self.gic
+            ),
             "-cpu",
             self.cpu,
             "-smp",
@@ -470,7 +488,11 @@ mod tests {
     #[test]
     fn every_case_forbids_panics_and_failed_checks() {
         for c in CASES {
-            assert!(c.expect.contains(&Expect::Never("Kernel panic")), "{}", c.name);
+            assert!(
+                c.expect.contains(&Expect::Never("Kernel panic")),
+                "{}",
+                c.name
+            );
             assert!(c.expect.contains(&Expect::Never(": FAIL ")), "{}", c.name);
         }
     }

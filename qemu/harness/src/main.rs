@@ -167,7 +167,10 @@ fn main() -> ExitCode {
     };
     for (case, how) in &linux {
         if let Selected::Waits(what) = how {
-            println!("skip {}: waits for {what} (run it with --with-waiting)", case.name);
+            println!(
+                "skip {}: waits for {what} (run it with --with-waiting)",
+                case.name
+            );
         }
     }
     let to_run: Vec<&LinuxCase> = linux

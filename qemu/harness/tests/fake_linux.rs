@@ -49,10 +49,7 @@ impl Drop for Scratch {
 }
 
 fn scratch(name: &str) -> Scratch {
-    let dir = std::env::temp_dir().join(format!(
-        "stile-fake-linux-{}-{name}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("stile-fake-linux-{}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(dir.join("linux")).unwrap();
     let qemu = dir.join("qemu");
@@ -97,8 +94,17 @@ fn linux_cases_pass_and_count_their_inner_checks_waiting_ones_are_skipped() {
     let run = selected.iter().filter(|(_, s)| *s == Selected::Run).count();
     let waiting = selected.len() - run;
     assert!(waiting >= 8, "{text}");
-    assert_eq!(text.lines().filter(|l| l.starts_with("skip linux-")).count(), waiting, "{text}");
-    assert!(text.contains("skip linux-on-stile-max-gicv3-smp4: waits for"), "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("skip linux-"))
+            .count(),
+        waiting,
+        "{text}"
+    );
+    assert!(
+        text.contains("skip linux-on-stile-max-gicv3-smp4: waits for"),
+        "{text}"
+    );
     let cases_ok = text
         .lines()
         .filter(|l| l.starts_with("check linux-") && !l.contains('/') && l.ends_with(": ok"))
@@ -117,10 +123,17 @@ fn waiting_cases_run_when_asked() {
     let dir = scratch("waiting");
     let text = harness(
         &dir.0,
-        &["--filter", "linux-on-stile-max-gicv3-smp4", "--with-waiting"],
+        &[
+            "--filter",
+            "linux-on-stile-max-gicv3-smp4",
+            "--with-waiting",
+        ],
         &[],
     );
-    assert!(text.starts_with("check linux-on-stile-max-gicv3-smp4: ok\n"), "{text}");
+    assert!(
+        text.starts_with("check linux-on-stile-max-gicv3-smp4: ok\n"),
+        "{text}"
+    );
     assert_eq!(inner(&text, "linux-on-stile-max-gicv3-smp4"), 7, "{text}");
     assert_eq!(text.lines().last(), Some("8 passed, 0 failed"));
 }
@@ -150,8 +163,15 @@ fn a_missing_linux_build_says_make_linux() {
     fs::remove_file(dir.0.join("linux/host.itb")).unwrap();
     let text = harness(
         &dir.0,
-        &["--filter", "linux-on-stile-max-gicv3-smp4", "--with-waiting"],
+        &[
+            "--filter",
+            "linux-on-stile-max-gicv3-smp4",
+            "--with-waiting",
+        ],
         &[],
     );
-    assert!(text.contains("host.itb not found: run `make linux`"), "{text}");
+    assert!(
+        text.contains("host.itb not found: run `make linux`"),
+        "{text}"
+    );
 }
