@@ -96,7 +96,7 @@ run-linux: setup image linux
 	qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cpu $(LINUX_CPU) \
 		-smp $(SMP) -m $(LINUX_MEM) -nographic -no-reboot -kernel $(IMAGE) \
 		-initrd build/linux/host-shell.itb \
-		-drive if=none,format=raw,id=disk0,file=build/linux/disk.img \
+		-drive if=none,format=raw,id=disk0,file=build/linux/scratch.img \
 		-device virtio-blk-device,drive=disk0
 
 # Linux host overhead: EL2's share of the instructions while Linux boots and fills RAM, and

@@ -7,8 +7,8 @@
 #                       kernel, the initramfs and the command line; /init runs its checks
 #   host-shell.itb      the same with hostinit.mode=shell: /init ends in a shell (make run-linux)
 #   host-bench.itb      the same with hostinit.mode=bench: only the RAM fill (make bench-linux)
-#   disk.img            a 64 MiB scratch disk for make run-linux (virtio-blk; the tests make
-#                       their own)
+#   scratch.img         a 64 MiB ext4 scratch disk for make run-linux (virtio-blk, /dev/vda;
+#                       the tests make their own)
 #
 # The same Image and initramfs also boot without Stile (QEMU -kernel Image -initrd
 # initramfs.cpio.gz), which is the reference the tests compare with.
@@ -100,8 +100,17 @@ for variant in host host-shell host-bench; do
     }
 done
 
-if [[ ! -f $out/disk.img ]]; then
-    # A label the tests' /init also looks for, then zeros.
-    { printf 'stile-linux-disk'; head -c $((64 * 1024 * 1024 - 16)) /dev/zero; } >"$out/disk.img"
+if [[ ! -f $out/scratch.img ]]; then
+    # An ext4 file system the shell can mount (the initramfs has the ext4 module), made with
+    # e2fsprogs' mke2fs when the machine has it; otherwise a blank disk.
+    rm -rf "$out/scratch"
+    mkdir -p "$out/scratch"
+    echo "A scratch disk for Linux on Stile: mount /dev/vda /mnt" >"$out/scratch/README"
+    if ! command -v mke2fs >/dev/null 2>&1 ||
+        ! mke2fs -q -F -t ext4 -L stile-scratch -d "$out/scratch" "$out/scratch.img" 64M; then
+        rm -f "$out/scratch.img"
+        truncate -s 64M "$out/scratch.img"
+    fi
+    rm -rf "$out/scratch"
 fi
 echo "build-linux: $LINUX_PKG $LINUX_VERSION: build/linux/{Image,initramfs.cpio.gz,host.itb,host-shell.itb,host-bench.itb}" >&2
