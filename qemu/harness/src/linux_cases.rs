@@ -131,16 +131,18 @@ macro_rules! on_stile {
                 OFF_THROUGH_STILE,
                 $($e),*
             ),
-            waits_for: Some($waits),
+            waits_for: $waits,
             matrix: $m,
             max_secs: 300,
         }
     };
 }
 
-const WAITS_SMP: &str =
-    "the host bundle and DT memory map (branch hostmap) and host SMP (branch smp)";
-const WAITS_BUNDLE: &str = "the host bundle and DT memory map (branch hostmap)";
+/// What the matrix waits for. When that work lands, set these to `None` and the cases run by
+/// default (all twelve Linux cases passed, 88 results, on main + hostmap + smp + linuxhost).
+const WAITS_SMP: Option<&str> =
+    Some("the host bundle and DT memory map (branch hostmap) and host SMP (branch smp)");
+const WAITS_BUNDLE: Option<&str> = Some("the host bundle and DT memory map (branch hostmap)");
 
 pub static CASES: &[LinuxCase] = &[
     // The reference: the same kernel and initramfs straight at EL1, no Stile. If this fails,
