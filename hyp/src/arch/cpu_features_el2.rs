@@ -73,9 +73,9 @@ pub fn expose_to_host() {
             (true, true) => "MOPS on",
         };
         if sve {
-            info!("cpu: host sees SVE vectors up to {sve_bytes} bytes (ZCR_EL2), HCRX_EL2 {hcrx}");
+            info!("host: cpu features: SVE vectors up to {sve_bytes} bytes (ZCR_EL2), HCRX_EL2 {hcrx}");
         } else if hcx {
-            info!("cpu: no SVE; HCRX_EL2 {hcrx}");
+            info!("host: cpu features: no SVE, HCRX_EL2 {hcrx}");
         }
     }
 }
