@@ -25,7 +25,7 @@ QEMU_CMD := qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cp
 # A user's RUSTFLAGS would replace .cargo/config.toml's (position-independent code): drop it.
 CARGO := env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS cargo
 
-.PHONY: all image host guest run debug test bench bench-kvm setup clean linux run-linux bench-linux FORCE
+.PHONY: all image host guest run debug test bench bench-kvm setup clean fuzz linux run-linux bench-linux FORCE
 
 all: image
 
@@ -69,6 +69,11 @@ debug: image
 test: setup image
 	@scripts/build-linux.sh || echo "make test: scripts/build-linux.sh failed: the linux-* cases will fail"
 	@scripts/test.sh --image $(IMAGE) --elf $(ELF) --host $(HOST)
+
+# Coverage-guided fuzzing with cargo-fuzz, FUZZ_SECONDS per target (docs/FUZZING.md); slow,
+# not in `make test`, which replays the corpora instead.
+fuzz:
+	@scripts/fuzz.sh
 
 # Instruction counts of the hot paths under QEMU -icount (docs/PERFORMANCE.md).
 bench: setup image

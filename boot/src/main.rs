@@ -10,11 +10,12 @@ mod heap;
 mod host;
 mod layout;
 mod panic;
+mod secondary;
 mod selftest;
 
 use log::{error, info, LevelFilter};
 use stile_hyp::addr::PhysRange;
-use stile_hyp::arch::{cache, exceptions, mmu, psci, sysreg};
+use stile_hyp::arch::{cache, exceptions, mmu, psci, smp, sysreg};
 use stile_hyp::console::Console;
 use stile_hyp::cpu_features::CpuFeatures;
 use stile_hyp::dt::{self, Conduit, DtError, Gic, Platform};
@@ -109,6 +110,7 @@ extern "C" fn stile_main(dtb: usize, entry_el: u64, _image_base: usize) -> ! {
     // Phase 4: report what we found.
     info!("cpu: {features}");
     report_platform(&platform);
+    start_smp(&platform);
     selftest::run(stile_hyp::bootargs::option(&platform.bootargs, "selftest"));
 
     // Phase 5: the host VM. Only returns if there is nothing to run.
@@ -122,6 +124,33 @@ extern "C" fn stile_main(dtb: usize, entry_el: u64, _image_base: usize) -> ! {
     });
     error!("no host VM ({why}); powering off");
     psci::power_off(conduit)
+}
+
+/// Number the CPUs and learn which PSCI calls the firmware has, so the host's can be
+/// relayed. Without PSCI in the DT nothing is asked (an SMC nobody answers is UNDEFINED).
+fn start_smp(p: &Platform) {
+    let n = smp::init_cpus(
+        p.cpus.iter().map(|c| c.mpidr),
+        stile_hyp::arch::host_entry::host_mpidr(),
+    );
+    if p.cpus.len() > n {
+        error!(
+            "cpus: only {n} of {} CPUs can run the host (MAX_CPUS)",
+            p.cpus.len()
+        );
+    }
+    if p.psci.is_some_and(|c| c.conduit == Conduit::Smc) {
+        let fw = smp::probe_firmware();
+        info!(
+            "psci: firmware PSCI {}.{}; the host's calls are relayed ({} of {} implemented)",
+            fw.version >> 16,
+            fw.version & 0xffff,
+            fw.implemented.count_ones(),
+            stile_hyp::vm::psci_policy::RELAYABLE.len()
+        );
+    } else {
+        info!("psci: no SMC firmware in the DT; the host's PSCI calls are refused");
+    }
 }
 
 /// Board regions inside RAM that are not host RAM (coherent device memory, NC windows):

@@ -45,12 +45,15 @@ const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
 /// ICC_SRE_EL2: system-register GIC interface, and EL1 may use it too.
 const ICC_SRE_EL2_SRE_ENABLE: u64 = 1 << 0 | 1 << 3;
 
-/// What the host VM runs with.
+/// What the host VM runs with on a CPU.
+#[derive(Debug, Clone, Copy)]
 pub struct HostSetup {
     pub vttbr: u64,
     pub vtcr: u64,
+    /// Where the host starts at EL1 on this CPU.
     pub entry: u64,
-    pub dtb: u64,
+    /// Its x0 there: the DTB on the boot CPU, the PSCI context id on the others.
+    pub x0: u64,
     pub gic_v3: bool,
     /// HCR_EL2.FWB: stage 2 may force the memory type (only on CPUs with FEAT_S2FWB).
     pub fwb: bool,
@@ -191,7 +194,7 @@ pub unsafe fn enter_host(setup: &HostSetup, ctx: *mut Context, stack_top: u64) -
         vmpidr: mpidr,
     });
     let mut first = Context::ZERO;
-    first.x[0] = setup.dtb;
+    first.x[0] = setup.x0;
     first.elr = setup.entry;
     first.spsr = SPSR_EL1H_MASKED;
     // SAFETY: per this function's contract, `ctx` is ours for good.

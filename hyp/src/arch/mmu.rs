@@ -19,6 +19,12 @@ const SCTLR_SA: u64 = 1 << 3;
 const SCTLR_I: u64 = 1 << 12;
 const SCTLR_WXN: u64 = 1 << 19;
 
+/// The boot CPU's EL2 MMU registers { MAIR, TCR, TTBR0, SCTLR }, for CPUs started later:
+/// entry.S's warm entry reads them with its MMU off (so they are written with the boot
+/// CPU's MMU off too, straight to memory). SCTLR = 0 means "not set yet".
+#[no_mangle]
+static mut stile_el2_mmu: [u64; 4] = [0; 4];
+
 /// Enable the MMU and caches at EL2 with `root` as TTBR0_EL2.
 ///
 /// # Safety
@@ -28,6 +34,11 @@ const SCTLR_WXN: u64 = 1 << 19;
 pub unsafe fn enable_el2_mmu(root: PhysAddr, pa_range: u8) {
     let tcr = TCR_RES1 | TCR_T0SZ | TCR_WALK | ((pa_range as u64 & 7) << 16);
     let sctlr = SCTLR_RES1 | SCTLR_M | SCTLR_C | SCTLR_SA | SCTLR_I | SCTLR_WXN;
+    // SAFETY: only the boot CPU runs (others start after the host does), with its MMU off,
+    // so this store reaches memory, where the warm entry reads it.
+    unsafe {
+        core::ptr::write_volatile(&raw mut stile_el2_mmu, [MAIR_EL2, tcr, root.0, sctlr]);
+    }
     // SAFETY: the caller guarantees the tables identity-map all live code and data, so the
     // instruction after the SCTLR write (and everything after) still translates.
     unsafe {

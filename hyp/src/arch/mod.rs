@@ -12,6 +12,7 @@ pub mod host_entry;
 pub mod machine;
 pub mod mmu;
 pub mod psci;
+pub mod smp;
 pub mod switch;
 pub mod sysreg;
 pub mod sysregs_el1;

@@ -8,7 +8,8 @@
 
 use crate::arch::el1_state::{restore_fp, save_fp, switch_el1};
 use crate::arch::host_entry::{guest_hcr, trap_fp, El2World, CPTR_EL2_NO_TRAPS, CPTR_EL2_TFP};
-use crate::arch::world::Context;
+use crate::arch::smp::MAX_CPUS;
+use crate::arch::world::{bind_state, cpu_index, state_ptr, Context};
 use crate::vm::vcpu::{El1Regs, FpRegs, Vcpu};
 use core::arch::asm;
 use core::cell::UnsafeCell;
@@ -39,42 +40,55 @@ pub struct CpuState {
     guest_owns_fp: bool,
 }
 
-/// One CPU today; with SMP each CPU gets its own, found through its per-CPU block.
+/// One per physical CPU, found through the per-CPU block's index.
 struct CpuCell(UnsafeCell<CpuState>);
 
-// SAFETY: only the boot CPU runs EL2 code below the host today, and it reaches the cell
-// only through `this_cpu`, whose contract rules out overlapping references.
+// SAFETY: each CPU reaches only its own cell (by its per-CPU index), only through
+// `this_cpu`, whose contract rules out overlapping references on that CPU.
 unsafe impl Sync for CpuCell {}
 
-static CPU0: CpuCell = CpuCell(UnsafeCell::new(CpuState {
-    running: None,
-    host_el1: El1Regs::ZERO,
-    host_el2: El2World {
-        hcr: 0,
-        vttbr: 0,
-        vtcr: 0,
-        vmpidr: 0,
-    },
-    guest_hcr: [0; 2],
-    host_fp: FpRegs::ZERO,
-    guest_owns_fp: false,
-}));
+static CPUS: [CpuCell; MAX_CPUS] = [const { CpuCell(UnsafeCell::new(CpuState::IDLE)) }; MAX_CPUS];
+
+impl CpuState {
+    /// No guest, nothing recorded yet.
+    const IDLE: CpuState = CpuState {
+        running: None,
+        host_el1: El1Regs::ZERO,
+        host_el2: El2World {
+            hcr: 0,
+            vttbr: 0,
+            vtcr: 0,
+            vmpidr: 0,
+        },
+        guest_hcr: [0; 2],
+        host_fp: FpRegs::ZERO,
+        guest_owns_fp: false,
+    };
+}
 
 /// This CPU's state, without a lock: no other CPU touches it.
 ///
 /// # Safety
 /// Call once per trap, from the trap path (exceptions masked, never re-entered), or at boot
-/// before the host runs, and drop the reference before returning.
+/// before the host runs, and drop the reference before returning. Only after
+/// [`set_host_world`] bound this CPU's state (it runs before the host first runs here).
 #[inline]
 pub unsafe fn this_cpu() -> &'static mut CpuState {
-    // SAFETY: per the contract, this is the only live reference to this CPU's state.
-    unsafe { &mut *CPU0.0.get() }
+    // SAFETY: per the contract, the pointer was bound to this CPU's own cell (no other CPU
+    // uses it) and this is the only live reference to it.
+    unsafe { &mut *state_ptr().cast::<CpuState>() }
 }
 
-/// Record the host's EL2 view (it cannot change it) before the host first runs.
+/// Record the host's EL2 view (it cannot change it) before the host first runs on this CPU.
 pub fn set_host_world(w: &El2World) {
-    // SAFETY: called once at boot, before the host runs, so no trap holds this CPU's state.
+    let i = cpu_index().min(MAX_CPUS - 1);
+    bind_state(CPUS[i].0.get().cast());
+    // SAFETY: called before the host runs on this CPU, so no trap holds this CPU's state;
+    // it was just bound.
     let cpu = unsafe { this_cpu() };
+    // A CPU that comes back through the warm entry (CPU_ON after CPU_OFF) runs no guest.
+    cpu.running = None;
+    cpu.guest_owns_fp = false;
     cpu.host_el2 = *w;
     cpu.guest_hcr = [guest_hcr(w.hcr, false), guest_hcr(w.hcr, true)];
 }

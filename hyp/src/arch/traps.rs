@@ -6,14 +6,15 @@
 use crate::arch::at::par_attr;
 use crate::arch::firmware;
 use crate::arch::machine::ArchMachine;
+use crate::arch::smp;
 use crate::arch::switch::{self, this_cpu, CpuState, GuestStage2, Running};
 use crate::arch::sysregs_el1::{trap_syndrome, vbar_el1, write_el1_exception};
-use crate::arch::world::Context;
+use crate::arch::world::{cpu_index, Context};
 use crate::esr::{ec, Esr, ExceptionClass};
 use crate::vm::hvc::{self, status_of, Dispatch, Refused};
 use crate::vm::hyp::{Calls, Hyp};
 use crate::vm::inject;
-use crate::vm::psci_policy::{self, SmcAction};
+use crate::vm::psci_policy::{self, PsciAction};
 use crate::vm::run::{self, GuestTrap, Handled, TrapKind};
 use core::arch::asm;
 use log::{error, info, warn};
@@ -97,13 +98,17 @@ fn sync(ctx: &mut Context) -> Option<*mut Context> {
     let (esr, far, hpfar) = trap_syndrome();
     let esr = Esr(esr);
     if esr.ec_raw() == ec::HVC64 {
+        if psci_policy::is_psci_or_arch(ctx.x[0]) {
+            psci(ctx);
+            return None;
+        }
         return host_hvc(ctx);
     }
     match esr.ec() {
         ExceptionClass::Smc64 => {
             // A trapped SMC returns to itself: step over it.
             ctx.elr = ctx.elr.wrapping_add(4);
-            smc(ctx);
+            psci(ctx);
         }
         ExceptionClass::DataAbortLower | ExceptionClass::InstAbortLower => {
             let ipa = (hpfar & !0xf) << 8 | (far & 0xfff);
@@ -137,18 +142,44 @@ fn deliver(ctx: &mut Context, e: &inject::El1Exception) {
     ctx.spsr = e.spsr_el2;
 }
 
-fn smc(ctx: &mut Context) {
+/// The host's PSCI or SMCCC architecture call, over SMC or HVC: relayed, or handled here
+/// where an entry point is involved (vm/psci_policy.rs decides, arch/smp.rs acts).
+fn psci(ctx: &mut Context) {
     let args = [ctx.x[0], ctx.x[1], ctx.x[2], ctx.x[3]];
-    let out = match psci_policy::decide(args[0]) {
-        SmcAction::Relay => firmware::smc(args),
-        SmcAction::RelayFinal(what) => {
+    let status = |s: i64| [s as u64, 0, 0, 0];
+    let out = match psci_policy::decide(args, &smp::firmware_calls()) {
+        PsciAction::Relay => firmware::smc(args),
+        PsciAction::RelayFinal(what) => {
             info!("psci: host asked for {what}; relaying it");
             firmware::smc(args)
         }
-        SmcAction::Refuse { status, why } => {
-            warn!("psci: host call {:#x} refused ({why})", args[0]);
-            [status as u64, 0, 0, 0]
+        PsciAction::CpuOn {
+            target,
+            entry,
+            context,
+        } => {
+            let s = smp::cpu_on(target, entry, context);
+            if s == 0 {
+                info!("psci: host CPU_ON MPIDR {target:#x} at {entry:#x}: relayed");
+            } else {
+                warn!("psci: host CPU_ON MPIDR {target:#x} at {entry:#x}: status {s}");
+            }
+            status(s)
         }
+        PsciAction::CpuOff => {
+            info!("psci: cpu {}: host CPU_OFF; relaying it", cpu_index());
+            status(smp::cpu_off())
+        }
+        PsciAction::CpuSuspend {
+            power_state,
+            entry,
+            context,
+        } => status(smp::cpu_suspend(cpu_index(), power_state, entry, context)),
+        PsciAction::Refuse { status: s, why } => {
+            warn!("psci: host call {:#x} refused ({why})", args[0]);
+            status(s)
+        }
+        PsciAction::Answer(s) => status(s),
     };
     ctx.x[..4].copy_from_slice(&out);
 }

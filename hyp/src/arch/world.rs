@@ -12,19 +12,50 @@ pub struct PerCpu {
     pub current: *mut Context,
     /// Top of this CPU's EL2 stack: every trap starts from here.
     pub stack_top: u64,
-    _reserved: [u64; 6],
+    /// This CPU's index (arch/smp.rs: 0 is the boot CPU), set by entry.S.
+    pub index: u64,
+    /// This CPU's world-switch state (arch/switch.rs), bound before the host first runs
+    /// on this CPU: the trap path finds it in one load.
+    pub state: *mut u8,
+    _reserved: [u64; 4],
 }
 
 /// entry.S reserves this much (PERCPU_BLOCK_SIZE) below the emergency stack top.
 pub const PERCPU_BLOCK_SIZE: usize = 64;
 const _: () = assert!(size_of::<PerCpu>() == PERCPU_BLOCK_SIZE);
-const _: () = assert!(offset_of!(PerCpu, current) == 0 && offset_of!(PerCpu, stack_top) == 8);
+const _: () = assert!(
+    offset_of!(PerCpu, current) == 0
+        && offset_of!(PerCpu, stack_top) == 8
+        && offset_of!(PerCpu, index) == 16
+        && offset_of!(PerCpu, state) == 24
+);
 
 extern "C" {
     fn world_enter(ctx: *mut Context, stack_top: u64) -> !;
 }
 
+/// This CPU's index (arch/smp.rs).
+#[inline(always)]
+pub fn cpu_index() -> usize {
+    // SAFETY: entry.S set TPIDR_EL2 to this CPU's block and its index before any Rust ran.
+    unsafe { (*per_cpu()).index as usize }
+}
+
+/// This CPU's world-switch state, as bound by [`bind_state`] (null before).
+#[inline(always)]
+pub fn state_ptr() -> *mut u8 {
+    // SAFETY: entry.S set TPIDR_EL2 to this CPU's block before any Rust ran.
+    unsafe { (*per_cpu()).state }
+}
+
+/// Record where this CPU's world-switch state lives.
+pub fn bind_state(state: *mut u8) {
+    // SAFETY: the per-CPU block is this CPU's own; nothing else writes it.
+    unsafe { (*per_cpu()).state = state }
+}
+
 /// This CPU's per-CPU block.
+#[inline(always)]
 fn per_cpu() -> *mut PerCpu {
     let p: u64;
     // SAFETY: reading TPIDR_EL2 has no side effects; entry.S set it at boot.

@@ -221,11 +221,15 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
     fn vm_destroy(&mut self, id: u64) -> Result<(), Refused> {
         let h = &mut *self.hyp;
         let idx = (id as usize).wrapping_sub(1);
-        let vm = h
-            .vms
-            .get_mut(idx)
-            .and_then(|v| v.take())
-            .ok_or(Reason::NoSuchVm)?;
+        let slot = h.vms.get_mut(idx).ok_or(Reason::NoSuchVm)?;
+        // A vCPU running on another CPU still uses the stage 2 and the memory.
+        if slot
+            .as_ref()
+            .is_some_and(|vm| vm.vcpus.iter().any(|vc| vc.running))
+        {
+            return Err(Reason::Busy);
+        }
+        let vm = slot.take().ok_or(Reason::NoSuchVm)?;
         let Vm {
             stage2, donated, ..
         } = *vm;

@@ -80,6 +80,9 @@ pub fn prepare<'v>(
     if vc.state != VcpuState::Runnable {
         return Err(Reason::NoSuchVcpu);
     }
+    if vc.running {
+        return Err(Reason::Busy);
+    }
     let page = vc.run_page.0;
     let action_word = m.run_page_word(page, word::ACCESS_ACTION);
     let action = match (action_word >> word::HOST_ACTION_SHIFT) as u32 {
@@ -123,6 +126,8 @@ pub fn prepare<'v>(
         let complete = action_word & !(u64::from(u32::MAX) << word::HOST_ACTION_SHIFT);
         m.set_run_page_word(page, word::ACCESS_ACTION, complete);
     }
+    // The caller switches to it now; the exit releases it (handle_trap).
+    vc.running = true;
     Ok(vc)
 }
 
@@ -260,6 +265,7 @@ pub fn handle_trap<'h>(
     vc.exits += 1;
     stats.exits += 1;
     write_exit(m, vc, reason, trap, &detail);
+    vc.running = false;
     Handled::Exit(reason, Some(vc))
 }
 

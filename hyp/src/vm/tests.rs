@@ -784,3 +784,22 @@ fn garbage_hypercalls_are_refused_never_panicking() {
         Decision::Resume
     );
 }
+
+#[test]
+fn a_vcpu_running_on_one_cpu_is_busy_for_another_until_it_exits() {
+    let mut f = fixture(false);
+    let vm = f.guest();
+    // VCPU_RUN on one CPU claims the vCPU...
+    prepare(&mut f.hyp, vm, 0, &mut f.m).unwrap();
+    // ...so a second VCPU_RUN, from another CPU, is refused and changes nothing.
+    let before = f.hyp.vm(vm).unwrap().vcpus[0].ctx.elr;
+    assert_eq!(prepare(&mut f.hyp, vm, 0, &mut f.m), Err(Reason::Busy));
+    assert_eq!(f.hyp.vm(vm).unwrap().vcpus[0].ctx.elr, before);
+    // The VM cannot be destroyed under the running vCPU either.
+    assert_eq!(f.calls().vm_destroy(vm), Err(Reason::Busy));
+    // Its exit releases it: run again, and destroy once it is back.
+    assert_eq!(f.trap(vm, 0x16 << 26, 0), Decision::Exit(ExitReason::Hvc));
+    prepare(&mut f.hyp, vm, 0, &mut f.m).unwrap();
+    assert_eq!(f.trap(vm, 0x16 << 26, 0), Decision::Exit(ExitReason::Hvc));
+    assert_eq!(f.calls().vm_destroy(vm), Ok(()));
+}

@@ -156,6 +156,9 @@ pub struct Vcpu {
     /// An injected exception wrote `el1`'s ESR/FAR/ELR/SPSR since the registers were last
     /// loaded: the live values are stale (the world switch keeps the saved ones).
     pub el1_injected: bool,
+    /// A CPU runs it now (from VCPU_RUN's switch in to the exit's switch out): a second
+    /// VCPU_RUN, from another CPU, is refused with BUSY rather than run it twice.
+    pub running: bool,
 }
 
 /// SPSR for entering EL1h with all of DAIF masked.
@@ -182,6 +185,7 @@ impl Vcpu {
             pending: Pending::Nothing,
             exits: 0,
             el1_injected: false,
+            running: false,
         }
     }
 }

@@ -6,6 +6,8 @@
 //! cases in parallel and [`report`] formats what a person (or CI) reads; [`linux_cases`] are
 //! the boots of Debian's Linux as the host.
 
+pub mod bundle_cases;
+pub mod bundles;
 pub mod cases;
 pub mod check;
 pub mod expect;

@@ -88,21 +88,17 @@ fn inner(text: &str, prefix: &str) -> usize {
 
 #[test]
 fn linux_cases_pass_and_count_their_inner_checks_waiting_ones_are_skipped() {
+    // (Nothing waits today; a case that does is listed as `skip` and not counted.)
     let dir = scratch("ok");
     let text = harness(&dir.0, &["--filter", "linux-"], &[]);
     let selected = select(Some("linux-"), false);
     let run = selected.iter().filter(|(_, s)| *s == Selected::Run).count();
     let waiting = selected.len() - run;
-    assert!(waiting >= 8, "{text}");
     assert_eq!(
         text.lines()
             .filter(|l| l.starts_with("skip linux-"))
             .count(),
         waiting,
-        "{text}"
-    );
-    assert!(
-        text.contains("skip linux-on-stile-max-gicv3-smp4: waits for"),
         "{text}"
     );
     let cases_ok = text

@@ -21,6 +21,7 @@ pub mod memattr;
 pub mod oracle;
 pub mod psci;
 pub mod report;
+pub mod smp;
 pub mod translate;
 pub mod vmm;
 

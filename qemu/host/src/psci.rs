@@ -1,8 +1,14 @@
-//! PSCI function IDs and return values (PSCI 1.x; arm-el2-notes.md).
+//! PSCI function IDs and return values (PSCI 1.x, Arm DEN 0022).
 
 pub const VERSION: u64 = 0x8400_0000;
 pub const CPU_ON: u64 = 0xC400_0003;
 pub const SYSTEM_OFF: u64 = 0x8400_0008;
+pub const CPU_OFF: u64 = 0x8400_0002;
+pub const AFFINITY_INFO: u64 = 0xC400_0004;
+
+pub const INVALID_PARAMETERS: i32 = -2;
+/// AFFINITY_INFO's answer for a CPU that is off.
+pub const AFFINITY_OFF: i32 = 1;
 
 /// PSCI returns a signed 32-bit value in w0 (the upper half of x0 is not part of it).
 pub const fn ret32(x0: u64) -> i32 {

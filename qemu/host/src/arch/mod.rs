@@ -13,5 +13,6 @@ mod layout;
 mod mmu;
 mod probe;
 mod smccc;
+mod smp;
 mod sysreg;
 mod vmm;

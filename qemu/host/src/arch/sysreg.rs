@@ -35,3 +35,23 @@ pub fn far_el1() -> u64 {
 pub fn current_el() -> u64 {
     (read_sysreg!("CurrentEL") >> 2) & 3
 }
+
+pub fn mpidr_el1() -> u64 {
+    read_sysreg!("mpidr_el1")
+}
+
+/// The virtual counter and its frequency (for bounded waits).
+pub fn counter() -> (u64, u64) {
+    (read_sysreg!("cntvct_el0"), read_sysreg!("cntfrq_el0"))
+}
+
+/// What a second CPU needs to share our EL1 map: MAIR, TCR, TTBR0, SCTLR, VBAR.
+pub fn el1_mmu_regs() -> [u64; 5] {
+    [
+        read_sysreg!("mair_el1"),
+        read_sysreg!("tcr_el1"),
+        read_sysreg!("ttbr0_el1"),
+        read_sysreg!("sctlr_el1"),
+        read_sysreg!("vbar_el1"),
+    ]
+}

@@ -179,7 +179,7 @@ impl Machine for FakeStile {
             psci::VERSION if self.has(Bug::OldPsci) => [0x2, 0, 0, 0],
             psci::VERSION => [0x1_0001, 0, 0, 0],
             psci::CPU_ON if self.has(Bug::CpuOnStarts) => [0; 4],
-            psci::CPU_ON => [DENIED, 0, 0, 0],
+            psci::CPU_ON => [-2i64 as u64, 0, 0, 0],
             _ => [Status::NotSupported.as_u64(), 0, 0, 0],
         }
     }

@@ -62,7 +62,7 @@ const ALL_CHECKS: [&str; 25] = [
     "host-hyp-read-last-word",
     "host-hyp-write-last-word",
     "host-psci-version",
-    "host-psci-cpu-on-refused",
+    "host-psci-cpu-on-no-such-cpu",
 ];
 
 #[test]
@@ -126,7 +126,7 @@ fn each_bug_fails_the_check_that_names_it() {
             Bug::MaxTranslates,
             &["check host-translate-out-of-range: FAIL TRANSLATE of 0xffffffffffffffff was not refused (x0=0x0)"],
         ),
-        (Bug::CpuOnStarts, &["check host-psci-cpu-on-refused: FAIL CPU_ON of MPIDR 1 was not refused (x0=0x0)"]),
+        (Bug::CpuOnStarts, &["check host-psci-cpu-on-no-such-cpu: FAIL CPU_ON of MPIDR 0xff00 was not refused (x0=0x0)"]),
         (Bug::OldPsci, &["check host-psci-version: FAIL PSCI version 0x2, want >= 0x10000"]),
         (Bug::UnknownIsSuccess, &["check host-unknown-function: FAIL w0 0x0, want 0xffffffff"]),
         (
