@@ -1,11 +1,14 @@
-# Stile: `make run` boots the demo under QEMU, `make test` runs every test.
-# Variables: PLATFORM (board directory under platform/), CPU, GIC, SMP, MEM for QEMU.
+# Stile: `make run` boots the demo under QEMU, `make test` runs every test, `make run-linux`
+# boots Debian's Linux as Stile's host.
+# Variables: PLATFORM (board directory under platform/), CPU, GIC, SMP, MEM for QEMU
+# (LINUX_MEM for run-linux).
 
 PLATFORM ?= qemu-virt
 CPU      ?= max
 GIC      ?= 3
 SMP      ?= 4
 MEM      ?= 1G
+LINUX_MEM ?= 2G
 
 TARGET   := aarch64-unknown-none-softfloat
 OUT      := build/$(PLATFORM)
@@ -22,7 +25,7 @@ QEMU_CMD := qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cp
 # A user's RUSTFLAGS would replace .cargo/config.toml's (position-independent code): drop it.
 CARGO := env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS cargo
 
-.PHONY: all image host guest run debug test test-boards board-images bench bench-kvm setup clean fuzz FORCE
+.PHONY: all image host guest run debug test test-boards board-images bench bench-kvm setup clean fuzz linux run-linux bench-linux FORCE
 
 all: image
 
@@ -70,6 +73,7 @@ board-images:
 	@for b in $(BOARDS); do $(MAKE) --no-print-directory PLATFORM=$$b build/$$b/stile.bin || exit 1; done
 
 test: setup image board-images
+	@scripts/build-linux.sh || echo "make test: scripts/build-linux.sh failed: the linux-* cases will fail"
 	@scripts/test.sh --image $(IMAGE) --elf $(ELF) --host $(HOST)
 
 # Coverage-guided fuzzing with cargo-fuzz, FUZZ_SECONDS per target (docs/FUZZING.md); slow,
@@ -93,3 +97,25 @@ clean:
 # Linux KVM's numbers for the same guest round trips (docs/PERFORMANCE-KVM.md); slow, not in `make test`.
 bench-kvm: setup
 	@scripts/bench-kvm.sh $(BENCH_KVM_ARGS)
+
+# Debian's arm64 Linux as Stile's host (docs/LINUX-HOST.md): fetch kernel and busybox (cached
+# under build/linux), build the initramfs and the host bundles (U-Boot FIT, mkimage).
+linux: setup
+	@scripts/build-linux.sh
+
+# `-cpu max` runs Linux ~3x faster under TCG with QEMU's cheaper pointer-auth algorithm.
+comma := ,
+LINUX_CPU := $(if $(filter max,$(CPU)),max$(comma)pauth-impdef=on,$(CPU))
+
+# Linux as the host on $(SMP) CPUs to a busybox shell; `poweroff -f` (or Ctrl-A x) ends it.
+run-linux: setup image linux
+	qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cpu $(LINUX_CPU) \
+		-smp $(SMP) -m $(LINUX_MEM) -nographic -no-reboot -kernel $(IMAGE) \
+		-initrd build/linux/host-shell.itb \
+		-drive if=none,format=raw,id=disk0,file=build/linux/scratch.img \
+		-device virtio-blk-device,drive=disk0
+
+# Linux host overhead: EL2's share of the instructions while Linux boots and fills RAM, and
+# reset-to-/init under Stile vs directly at EL1 (docs/PERFORMANCE.md, "Linux as the host").
+bench-linux: setup image linux
+	@scripts/bench-linux.sh $(BENCH_LINUX_ARGS)

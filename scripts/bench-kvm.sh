@@ -4,7 +4,7 @@
 # guest HVC round trip (answered inside the kernel), in instructions per operation: CNTVCT
 # under `-icount shift=0` on QEMU 7.2 virt ticks once per 16 instructions, at every EL.
 #
-# It fetches Debian's arm64 kernel package (dpkg --add-architecture arm64; apt-get download),
+# It fetches Debian's arm64 kernel package with scripts/fetch-linux.sh (apt-get download),
 # builds the in-guest VMM qemu/kvm-bench (Rust, aarch64-unknown-linux-musl, linked by rust-lld)
 # as a static /init, packs an initramfs, and boots once per KVM mode. Whatever it needs it
 # installs itself (apt-get, rustup target add) and says what failed if it cannot.
@@ -24,8 +24,8 @@ usage: scripts/bench-kvm.sh [--modes "nvhe vhe protected"] [--iterations N] [--r
                   also KVM_KERNEL_PKG in the environment)
   --backports     take the kernel from this release's backports suite (Linux 6.12 for Debian
                   12, which has the SMCCC filter: adds the forwarded-to-userspace HVC). Uses a
-                  private apt state under build/kvm-bench/; the machine's apt sources stay as
-                  they are.
+                  private apt state under build/linux/ (scripts/fetch-linux.sh); the machine's
+                  apt sources stay as they are.
   --plain-icount  run QEMU with `-icount shift=0` alone. By default the script adds
                   sleep=off, -seed 1 and `-rtc base=2025-01-01,clock=vm`, which change no
                   instruction the benchmark runs but make Linux's boot, and so every number,
@@ -101,79 +101,18 @@ if ((${#missing[@]})); then
 fi
 command -v cargo >/dev/null 2>&1 || fail "no cargo: run scripts/setup.sh (or install rustup) first"
 
-# --- Debian's arm64 kernel --------------------------------------------------------------------
-if ! dpkg --print-foreign-architectures | grep -qx arm64; then
-    say "adding the arm64 architecture to dpkg (to download, not install, arm64 packages)"
-    "${as_root[@]}" dpkg --add-architecture arm64 || fail "dpkg --add-architecture arm64 failed (not root?)"
-    apt_quiet "indexing arm64 packages" update
-fi
-apt_opts=() # extra options for apt-get/apt-cache: a private state for --backports
-if ((backports)); then
-    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-    [[ -n $codename ]] || fail "--backports: /etc/os-release names no VERSION_CODENAME"
-    # The mirror this machine already uses for the release itself.
-    mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' 'Identifier: Packages' |
-        awk -v r="$codename" '$2 == r && $3 == "main" { print $1; exit }')
-    [[ -n $mirror ]] || fail "--backports: no apt source for $codename main to take the mirror from"
-    state=$work/apt-backports
-    mkdir -p "$state/lists/partial" "$state/cache/archives/partial"
-    echo "deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $codename-backports main" \
-        >"$state/sources.list"
-    apt_opts=(-o "Dir::Etc::sourcelist=$state/sources.list" -o Dir::Etc::sourceparts=-
-        -o "Dir::State::Lists=$state/lists" -o "Dir::Cache=$state/cache"
-        -o APT::Architecture=arm64 -o APT::Architectures=arm64)
-    apt_quiet "indexing $codename-backports" "${apt_opts[@]}" update
-fi
-resolve_kernel() {
-    apt-cache "${apt_opts[@]}" depends linux-image-arm64:arm64 2>/dev/null |
-        sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*-arm64\)\(:arm64\)\?$/\1/p' | head -n 1
-}
-if [[ -z $kernel_pkg ]]; then
-    kernel_pkg=$(resolve_kernel)
-    if [[ -z $kernel_pkg ]]; then
-        apt_quiet "indexing arm64 packages" "${apt_opts[@]}" update
-        kernel_pkg=$(resolve_kernel)
-    fi
-    [[ -n $kernel_pkg ]] || fail "cannot tell which kernel linux-image-arm64:arm64 depends on (apt-cache depends linux-image-arm64:arm64)"
-fi
-find_deb() { ls "$work/debs/${kernel_pkg}"_*_arm64.deb 2>/dev/null | tail -n 1 || true; }
-download() { (cd "$work/debs" && apt-get "${apt_opts[@]}" download "$kernel_pkg:arm64") >"$work/apt.log" 2>&1; }
-deb=$(find_deb)
-if [[ -z $deb ]]; then
-    say "downloading $kernel_pkg:arm64"
-    if ! download; then
-        apt_quiet "indexing arm64 packages" "${apt_opts[@]}" update
-        download || {
-            tail -n 15 "$work/apt.log" | sed 's/^/  /' >&2
-            fail "apt-get download $kernel_pkg:arm64 failed (see apt-cache search 'linux-image-.*-arm64')"
-        }
-    fi
-    deb=$(find_deb)
-    [[ -n $deb ]] || fail "apt-get download $kernel_pkg:arm64 left no .deb in $work/debs"
-fi
-kernel_version=$(dpkg-deb -f "$deb" Version)
-image=$work/Image-$kernel_pkg-$kernel_version
-if [[ ! -s $image ]]; then
-    rm -rf "$work/kernel-tree"
-    mkdir -p "$work/kernel-tree"
-    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work/kernel-tree" --wildcards './boot/*' ||
-        fail "cannot unpack ./boot from $deb"
-    vmlinuz=$(ls "$work"/kernel-tree/boot/vmlinuz-* 2>/dev/null | head -n 1)
-    [[ -n $vmlinuz ]] || fail "$deb has no boot/vmlinuz-*"
-    # arm64 vmlinuz: a plain Image (Debian 12; PE/EFI stub header, maybe signed), or gzip'd.
-    case $(head -c 2 "$vmlinuz" | od -An -tx1 | tr -d ' ') in
-    1f8b) gzip -dc "$vmlinuz" >"$image.tmp" ;;
-    *) cp "$vmlinuz" "$image.tmp" ;;
-    esac
-    if [[ $(head -c 8 "$image.tmp" | tail -c 4) == zimg ]]; then
-        fail "$vmlinuz is an EFI zboot image (compressed, needs firmware to unpack); QEMU -kernel wants the arm64 Image"
-    fi
-    [[ $(dd if="$image.tmp" bs=1 skip=56 count=4 2>/dev/null) == $'ARM\x64' ]] ||
-        fail "$vmlinuz is not an arm64 Image (no ARM\\x64 magic at offset 0x38)"
-    mv "$image.tmp" "$image"
-    grep -q '^CONFIG_KVM=y' "$work"/kernel-tree/boot/config-* ||
-        say "warning: $kernel_pkg's config does not say CONFIG_KVM=y; /dev/kvm may be missing"
-fi
+# --- Debian's arm64 kernel (scripts/fetch-linux.sh: apt-get download, cached under build/linux) --
+fetch_args=(--kernel-only --env "$work/kernel.env")
+[[ -n $kernel_pkg ]] && fetch_args+=(--kernel "$kernel_pkg")
+((backports)) && fetch_args+=(--backports)
+"$repo/scripts/fetch-linux.sh" "${fetch_args[@]}" || fail "cannot fetch Debian's arm64 kernel (above)"
+# shellcheck source=/dev/null
+. "$work/kernel.env"
+kernel_pkg=$LINUX_PKG
+kernel_version=$LINUX_VERSION
+image=$LINUX_IMAGE
+grep -q '^CONFIG_KVM=y' "$LINUX_CONFIG" ||
+    say "warning: $kernel_pkg's config does not say CONFIG_KVM=y; /dev/kvm may be missing"
 
 # --- the VMM, as a static /init -----------------------------------------------------------------
 target=aarch64-unknown-linux-musl

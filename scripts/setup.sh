@@ -5,12 +5,17 @@
 # prints one line. Run as root, or as a user with sudo.
 set -euo pipefail
 
-usage() { echo "usage: scripts/setup.sh [--debug]   (--debug also installs gdb-multiarch)"; }
+usage() {
+    echo "usage: scripts/setup.sh [--debug] [--linux]"
+    echo "  --debug  also installs gdb-multiarch; --linux also mkimage (u-boot-tools, for make run-linux)"
+}
 
 debug=0
+linux=0
 for arg in "$@"; do
     case $arg in
     --debug) debug=1 ;;
+    --linux) linux=1 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
     esac
@@ -27,8 +32,9 @@ fail() {
 # command -> the Debian package that provides it.
 tools=(qemu-system-aarch64 dtc)
 declare -A package=([qemu-system-aarch64]=qemu-system-arm [dtc]=device-tree-compiler
-    [gdb-multiarch]=gdb-multiarch)
+    [gdb-multiarch]=gdb-multiarch [mkimage]=u-boot-tools)
 ((debug)) && tools+=(gdb-multiarch)
+((linux)) && tools+=(mkimage)
 
 missing=() # packages
 provides=() # "package (for command)", for messages
@@ -72,6 +78,7 @@ fi
 qemu_version=$(qemu-system-aarch64 --version | sed -n '1s/.*version \([0-9][0-9.]*\).*/\1/p')
 dtc_version=$(dtc --version | sed -n '1s/.*DTC \([0-9][0-9.]*\).*/\1/p')
 summary="qemu-system-aarch64 ${qemu_version:-?}, dtc ${dtc_version:-?}"
+((linux)) && summary+=", mkimage $(mkimage -V | sed -n '1s/.* //p')"
 if ((debug)); then
     summary+=", gdb-multiarch $(gdb-multiarch --version | sed -n '1s/.* //p')"
 fi

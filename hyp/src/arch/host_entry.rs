@@ -269,6 +269,7 @@ pub unsafe fn enter_host(setup: &HostSetup, ctx: *mut Context, stack_top: u64) -
             asm!("msr icc_sre_el2, {}", "isb", in(reg) ICC_SRE_EL2_SRE_ENABLE, options(nostack));
         }
     }
+    crate::arch::cpu_features_el2::expose_to_host();
     // The host cannot change these: the world switch puts them back after every guest.
     crate::arch::switch::set_host_world(
         &El2World {

@@ -4,6 +4,7 @@
 
 pub mod at;
 pub mod cache;
+pub mod cpu_features_el2;
 pub mod el1_state;
 pub mod exceptions;
 pub mod firmware;

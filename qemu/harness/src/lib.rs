@@ -3,7 +3,8 @@
 //!
 //! One file per job: [`cases`] is the table of boots, [`runner`] spawns a program with a hard
 //! timeout, [`expect`] matches its output, [`check`] glues one case together, [`pool`] runs
-//! cases in parallel and [`report`] formats what a person (or CI) reads.
+//! cases in parallel and [`report`] formats what a person (or CI) reads; [`linux_cases`] are
+//! the boots of Debian's Linux as the host.
 
 pub mod board_cases;
 pub mod bundle_cases;
@@ -11,6 +12,7 @@ pub mod bundles;
 pub mod cases;
 pub mod check;
 pub mod expect;
+pub mod linux_cases;
 pub mod pool;
 pub mod report;
 pub mod runner;

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use stile_harness::cases::{self, Case};
 use stile_harness::check::{self, Config, Outcome};
+use stile_harness::linux_cases::{self, LinuxCase, LinuxFiles, Selected};
 use stile_harness::{pool, report};
 
 const USAGE: &str = "\
 usage: stile-harness [--image PATH.bin] [--elf PATH.elf] [--host PATH.bin] [--filter SUBSTR] [--jobs N]
-                     [--timeout SECS] [--qemu PROGRAM] [--qemu10] [--list]
+                     [--timeout SECS] [--qemu PROGRAM] [--qemu10] [--list] [--linux-dir DIR]
+                     [--with-waiting] [--no-linux]
 
 Boots the Stile image under QEMU once per case, in parallel, and prints one
 `check <name>: ok|FAIL <why>` line per case, then `N passed, M failed`.
@@ -25,7 +27,11 @@ Exit status 0 iff every selected case passed.
   --timeout SECS  hard limit per boot; QEMU is killed after it (default 20)
   --qemu PROGRAM  QEMU to run                    (default qemu-system-aarch64)
   --qemu10        run the QEMU >= 10 cases (CPU models and DIC=1 that 7.2 lacks)
-  --list          print the selected case names and exit";
+  --list          print the selected case names and exit
+  --linux-dir DIR kernel, initramfs and host bundle of the Linux cases (default build/linux,
+                  from `make linux`); the full Linux matrix runs when --filter names it
+  --with-waiting  also run the Linux cases that wait for other work (listed as `skip`)
+  --no-linux      leave the Linux cases out";
 
 struct Cli {
     config: Config,
@@ -34,6 +40,9 @@ struct Cli {
     list: bool,
     /// Run the QEMU >= 10 table (`cases::QEMU10_CASES`) instead of the main one.
     qemu10: bool,
+    linux_dir: PathBuf,
+    with_waiting: bool,
+    no_linux: bool,
 }
 
 /// `Ok(None)` means `--help` was asked for.
@@ -50,6 +59,9 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, String> 
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         list: false,
         qemu10: false,
+        linux_dir: PathBuf::from("build/linux"),
+        with_waiting: false,
+        no_linux: false,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -68,6 +80,9 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Cli>, String> 
             "-h" | "--help" => return Ok(None),
             "--list" => cli.list = true,
             "--qemu10" => cli.qemu10 = true,
+            "--with-waiting" => cli.with_waiting = true,
+            "--no-linux" => cli.no_linux = true,
+            "--linux-dir" => cli.linux_dir = value()?.into(),
             "--image" => cli.config.image = value()?.into(),
             "--elf" => cli.config.elf = value()?.into(),
             "--host" => cli.config.host = Some(value()?.into()),
@@ -120,13 +135,18 @@ fn main() -> ExitCode {
         }
     };
 
-    let table = if cli.qemu10 {
-        cases::QEMU10_CASES
+    let selected: Vec<&Case> = if cli.qemu10 {
+        cases::select_from(cases::QEMU10_CASES, cli.filter.as_deref())
     } else {
-        cases::CASES
+        cases::select(cli.filter.as_deref())
     };
-    let selected: Vec<&Case> = cases::select_from(table, cli.filter.as_deref());
-    if selected.is_empty() {
+    // The Linux cases run on the machine's QEMU, not in the QEMU >= 10 table.
+    let linux = if cli.no_linux || cli.qemu10 {
+        vec![]
+    } else {
+        linux_cases::select(cli.filter.as_deref(), cli.with_waiting)
+    };
+    if selected.is_empty() && linux.is_empty() {
         // A typo in --filter must not look like a green run.
         eprintln!(
             "stile-harness: no case matches `{}` (see --list)",
@@ -137,6 +157,12 @@ fn main() -> ExitCode {
     if cli.list {
         for case in &selected {
             println!("{}", case.name);
+        }
+        for (case, how) in &linux {
+            match how {
+                Selected::Run => println!("{}", case.name),
+                Selected::Waits(what) => println!("{} (waits for {what})", case.name),
+            }
         }
         return ExitCode::SUCCESS;
     }
@@ -156,6 +182,39 @@ fn main() -> ExitCode {
                     println!("{line}");
                     results.push(ok);
                 }
+            }
+        },
+    );
+
+    // Debian's Linux as the host: slower boots, after the others. Their /init's own checks
+    // count one by one.
+    let files = LinuxFiles {
+        stile: cli.config.image.clone(),
+        dir: cli.linux_dir.clone(),
+    };
+    for (case, how) in &linux {
+        if let Selected::Waits(what) = how {
+            println!(
+                "skip {}: waits for {what} (run it with --with-waiting)",
+                case.name
+            );
+        }
+    }
+    let to_run: Vec<&LinuxCase> = linux
+        .iter()
+        .filter(|(_, how)| *how == Selected::Run)
+        .map(|(c, _)| *c)
+        .collect();
+    pool::run_in_order(
+        &to_run,
+        cli.jobs,
+        |case| linux_cases::run_case(case, &cli.config.qemu, &files, cli.config.timeout),
+        |_, outcome: Outcome| {
+            print!("{}", report::format_outcome(&outcome));
+            results.push(outcome.passed());
+            for (line, ok) in report::inner_checks(outcome.name, &outcome.output) {
+                println!("{line}");
+                results.push(ok);
             }
         },
     );

@@ -149,6 +149,8 @@ fn harness(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
         .arg(dir.join("stile.elf"))
         .arg("--host")
         .arg(dir.join("host.bin"))
+        // The Linux cases need build/linux (make linux); tests/fake_linux.rs has theirs.
+        .arg("--no-linux")
         .args(extra)
         .env_remove("FAKE_HANG")
         .env_remove("FAKE_WRONG_FWB");
