@@ -62,6 +62,8 @@ pub enum Fail {
     NotScrubbed { addr: u64, value: u32 },
     /// The embedded guest image cannot be used.
     Image(ImageProblem),
+    /// The hostile host's campaign found EL2 breaking a promise.
+    Hostile(crate::hostile::Violation),
 }
 
 impl fmt::Display for Fail {
@@ -115,6 +117,7 @@ impl fmt::Display for Fail {
                 write!(f, "{addr:#x} holds {value:#x}, want 0 (not scrubbed)")
             }
             Fail::Image(problem) => write!(f, "{problem}"),
+            Fail::Hostile(v) => write!(f, "{v}"),
         }
     }
 }
