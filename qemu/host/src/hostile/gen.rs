@@ -16,7 +16,7 @@ impl Rng {
         Rng(seed | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn word(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -27,7 +27,7 @@ impl Rng {
 
     /// Uniform in `0..n` (n > 0; the tiny modulo bias does not matter here).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.word() % n
     }
 
     fn pick<T: Copy>(&mut self, items: &[T]) -> T {
@@ -86,7 +86,7 @@ fn bad_pa(rng: &mut Rng, t: &Targets) -> u64 {
         0,
         0x0900_0000,
         0x8_0000_0000_0000,
-        u64::MAX & !(PAGE - 1),
+        !(PAGE - 1),
         pool + 8,
         pool + 0x123,
     ])
@@ -112,7 +112,7 @@ fn slot_word(rng: &mut Rng) -> u64 {
     let perms = rng.below(8) << 8;
     let flags = rng.pick(&[0, slot::FLAG_CACHEABLE_OPT_IN, slot::FLAG_EAGER]);
     match rng.below(10) {
-        0 => rng.next(),
+        0 => rng.word(),
         _ => slot::word(kind, perms, flags),
     }
 }
@@ -156,7 +156,7 @@ pub(super) fn pick_call(rng: &mut Rng, t: &Targets, model: &Model) -> Call {
                 _ => 0, // filled below from the run pages
             };
             let entry = match rng.below(8) {
-                0 => rng.next(),
+                0 => rng.word(),
                 _ => GUEST_RAM_IPA,
             };
             Call::Other([
@@ -164,7 +164,7 @@ pub(super) fn pick_call(rng: &mut Rng, t: &Targets, model: &Model) -> Call {
                 vm_id(rng, model),
                 entry,
                 page,
-                rng.next(),
+                rng.word(),
                 0,
                 0,
             ])
@@ -237,7 +237,7 @@ pub(super) fn pick_call(rng: &mut Rng, t: &Targets, model: &Model) -> Call {
         ]),
         80..=87 => {
             let addr = match rng.below(4) {
-                0 => rng.next(),
+                0 => rng.word(),
                 1 => t.hyp.base.0,
                 _ => GUEST_RAM_IPA + PAGE * rng.below(64),
             };
@@ -250,16 +250,16 @@ pub(super) fn pick_call(rng: &mut Rng, t: &Targets, model: &Model) -> Call {
             let fid = match rng.below(3) {
                 0 => 0xC600_0000 | rng.below(0x100),
                 1 => 0xC600_0000 | rng.below(0x1_0000),
-                _ => rng.next() & 0xffff_ffff & !(0xff << 24) | 0xC600_0000,
+                _ => rng.word() & 0xffff_ffff & !(0xff << 24) | 0xC600_0000,
             };
             Call::Other([
                 fid,
-                rng.next(),
-                rng.next(),
-                rng.next(),
-                rng.next(),
-                rng.next(),
-                rng.next(),
+                rng.word(),
+                rng.word(),
+                rng.word(),
+                rng.word(),
+                rng.word(),
+                rng.word(),
             ])
         }
     }

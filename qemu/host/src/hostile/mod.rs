@@ -162,9 +162,9 @@ fn step(
                 0..=10 => 0,
                 11 | 12 => 1,
                 13 | 14 => 2,
-                _ => rng.next() as u32,
+                _ => rng.word() as u32,
             };
-            m.set_action(p as usize, action, rng.next());
+            m.set_action(p as usize, action, rng.word());
         }
     }
     let mut x = call.regs();
