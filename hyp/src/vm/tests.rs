@@ -715,6 +715,28 @@ fn host_action_skip_and_inject_finish_an_exit_differently() {
 }
 
 #[test]
+fn stats_of_the_host_are_el2s_books_and_a_destroy_gives_everything_back() {
+    let mut f = fixture(true);
+    let before = f.calls().stats(0).unwrap();
+    assert_eq!(
+        (before[1], before[2]),
+        (1, 0),
+        "only the host's VMID, no guests"
+    );
+    let vm = f.guest();
+    let during = f.calls().stats(0).unwrap();
+    assert_eq!((during[1], during[2]), (2, 1));
+    assert!(during[0] < before[0], "the guest's stage 2 took frames");
+    f.calls().vm_destroy(vm).unwrap();
+    let after = f.calls().stats(0).unwrap();
+    // The host's stage 2 keeps tables its donation split; a second round trip is exact.
+    let vm = f.guest();
+    f.calls().vm_destroy(vm).unwrap();
+    assert_eq!(f.calls().stats(0).unwrap(), after);
+    assert_eq!((after[1], after[2]), (1, 0));
+}
+
+#[test]
 fn vm_destroy_scrubs_and_returns_the_memory() {
     let mut f = fixture(true);
     let vm = f.guest();

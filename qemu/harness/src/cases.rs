@@ -46,7 +46,7 @@ pub struct Case {
     pub extra_args: &'static [&'static str],
     pub expect: &'static [Expect],
     pub exit: ExitRule,
-    /// A tighter limit than the command line's `--timeout`, in seconds.
+    /// This case's own limit in seconds, instead of the command line's `--timeout`.
     pub max_secs: Option<u64>,
     /// The payloads' own `check <name>: ok|FAIL` lines are results too: report and count
     /// each as `<case>/<name>`.
@@ -238,7 +238,35 @@ const BENCH_SMOKE: Case = Case {
     inner_checks: false,
 };
 
-// FEAT_S2FWB on QEMU 7.2: `max` has it, the Cortex models do not (arm-el2-notes.md).
+/// The hostile host: 100,000 seeded random hypercalls with EL2's invariants checked
+/// (docs/HOST-PAYLOAD.md, "Hostile mode").
+const HOSTILE_HOST: Case = Case {
+    name: "hostile-host-100k",
+    cpu: "max",
+    gic: 3,
+    smp: 1,
+    mem: "1G",
+    load: Load::Kernel,
+    initrd: Initrd::Host,
+    extra_args: &["-append", "hostile=100000 hostile.seed=2026"],
+    expect: &[
+        Expect::StartsMentioning {
+            prefix: "hostile: seed 2026:",
+            word: "invariants checked 10 times: 0 violations",
+        },
+        Expect::Starts("check hostile-host: ok"),
+        Expect::Starts("host: 1 checks passed, 0 failed"),
+        Expect::Never(HOST_CHECK_FAILED),
+        Expect::Never("stile: fatal:"),
+        Expect::Never("host: fatal:"),
+        Expect::Never("panic"),
+    ],
+    exit: ExitRule::Status(0),
+    max_secs: Some(120),
+    inner_checks: false,
+};
+
+// FEAT_S2FWB on QEMU 7.2: `max` has it, the Cortex models do not (docs/ARCHITECTURE.md).
 pub static CASES: &[Case] = &[
     boot!(cpu "max" fwb 1, gic 2, smp 1),
     boot!(cpu "max" fwb 1, gic 2, smp 4),
@@ -323,6 +351,7 @@ pub static CASES: &[Case] = &[
     ),
     BENCH_SMOKE,
     UBOOT_BOOTI,
+    HOSTILE_HOST,
 ];
 
 /// The board user's path (README, docs/BOARDS.md): Debian's U-Boot for QEMU virt as the

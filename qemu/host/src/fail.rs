@@ -64,6 +64,8 @@ pub enum Fail {
     Image(ImageProblem),
     /// A register class is not isolated as docs/ISOLATION.md says.
     Isolation(crate::vmm::isolation::Problem),
+    /// The hostile host's campaign found EL2 breaking a promise.
+    Hostile(crate::hostile::Violation),
 }
 
 impl fmt::Display for Fail {
@@ -118,6 +120,7 @@ impl fmt::Display for Fail {
                 write!(f, "{addr:#x} holds {value:#x}, want 0 (not scrubbed)")
             }
             Fail::Image(problem) => write!(f, "{problem}"),
+            Fail::Hostile(v) => write!(f, "{v}"),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod el1_map;
 pub mod expect;
 pub mod facts;
 pub mod fail;
+pub mod hostile;
 pub mod machine;
 pub mod memattr;
 pub mod oracle;

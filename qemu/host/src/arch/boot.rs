@@ -3,7 +3,7 @@
 //! bootargs, the bench instead of the checks and the VMM.
 
 use super::console::{self, Out};
-use super::{bench, cache, fatal, layout, mmu, probe, smccc, smp, sysreg};
+use super::{bench, cache, fatal, hostile, layout, mmu, probe, smccc, smp, sysreg};
 use crate::bench::mode::{self, Mode};
 use crate::bench::Out as BenchOut;
 use crate::checks;
@@ -124,6 +124,13 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
     for r in platform.reserved.iter() {
         // Same capacity as the parser's list: cannot fail.
         let _ = facts.reserved.push(r.range);
+    }
+    if let Some((calls, seed)) = hostile::mode(&platform.bootargs) {
+        // The hostile host: a seeded campaign of random hypercalls, then power off.
+        let mut report = Report::new(Out);
+        hostile::run(&facts, cpu.dcache_line as usize, calls, seed, &mut report);
+        report.summary();
+        fatal::power_off()
     }
     let mode = match mode::parse(&platform.bootargs) {
         Ok(m) => m,

@@ -9,6 +9,7 @@ mod cell;
 mod console;
 mod exceptions;
 pub mod fatal;
+mod hostile;
 mod layout;
 mod mmu;
 mod probe;
