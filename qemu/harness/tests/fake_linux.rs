@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 use stile_harness::linux_cases::{select, Selected};
 
 const FAKE_QEMU: &str = r#"#!/bin/sh
+[ "$1" = --version ] && { echo "QEMU emulator version 0.0 (fake)"; exit 0; }
 cpu= smp= stile= disk=
 while [ $# -gt 0 ]; do
     case $1 in
@@ -76,7 +77,12 @@ fn harness(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> String {
         cmd.env(k, v);
     }
     let out: Output = cmd.output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    // The first line says which QEMU ran; the tests read what follows.
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("stile-harness: QEMU: "))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 /// `check <name>/...` lines in `text`, for cases whose name starts with `prefix`.
