@@ -22,7 +22,7 @@ QEMU_CMD := qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cp
 # A user's RUSTFLAGS would replace .cargo/config.toml's (position-independent code): drop it.
 CARGO := env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS cargo
 
-.PHONY: all image host guest run debug test bench bench-kvm setup clean FORCE
+.PHONY: all image host guest run debug test bench bench-kvm setup clean driver vmm FORCE
 
 all: image
 
@@ -76,3 +76,21 @@ clean:
 # Linux KVM's numbers for the same guest round trips (docs/PERFORMANCE-KVM.md); slow, not in `make test`.
 bench-kvm: setup
 	@scripts/bench-kvm.sh $(BENCH_KVM_ARGS)
+
+# /dev/stile, the Linux driver (linux/driver), cross-built against Debian's headers for the
+# kernel the Linux-host tests boot (scripts/fetch-linux-headers.sh fetches them under build/).
+DRIVER_OUT := build/linux-driver
+driver:
+	@mkdir -p $(DRIVER_OUT)
+	$(MAKE) -C linux/driver KDIR=$$(scripts/fetch-linux-headers.sh) ARCH=arm64 \
+		CROSS_COMPILE=aarch64-linux-gnu- modules
+	cp linux/driver/stile.ko $(DRIVER_OUT)/stile.ko
+
+# stile-vmm, the userspace VMM for that Linux (static, aarch64-unknown-linux-musl, rust-lld).
+VMM_TARGET := aarch64-unknown-linux-musl
+vmm:
+	@mkdir -p $(DRIVER_OUT)
+	@rustup target list --installed | grep -qx $(VMM_TARGET) || rustup target add $(VMM_TARGET)
+	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld $(CARGO) build --release \
+		-p stile-vmm --target $(VMM_TARGET)
+	cp target/$(VMM_TARGET)/release/stile-vmm $(DRIVER_OUT)/stile-vmm
