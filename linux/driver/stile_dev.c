@@ -22,7 +22,6 @@
 #include "stile_hyp.h"
 #include "stile_uapi.h"
 
-#define STILE_MAX_VCPUS 4
 
 enum stile_vm_state { VM_EMPTY, VM_LOADING, VM_DONATED };
 
@@ -57,7 +56,7 @@ static int stile_release(struct inode *inode, struct file *file)
 
 	if (vm->state == VM_DONATED) {
 		/* No ioctl can be running (it would hold the file): no vCPU is BUSY. */
-		int err = stile_errno(stile_hvc(STILE_FN_VM_DESTROY, vm->id, 0, 0, 0, 0, 0), &reason);
+		int err = stile_errno(stile_call(STILE_FN_VM_DESTROY, vm->id, 0, 0, 0, 0, 0), &reason);
 
 		if (err) {
 			/* The memory may be unreachable for the host: never hand it out again. */
@@ -77,7 +76,7 @@ static int stile_release(struct inode *inode, struct file *file)
 
 static long get_caps(struct stile_caps *a)
 {
-	struct stile_ret r = stile_hvc(STILE_FN_GET_CAPS, 0, 0, 0, 0, 0, 0);
+	struct stile_ret r = stile_call(STILE_FN_GET_CAPS, 0, 0, 0, 0, 0, 0);
 	int err = stile_errno(r, &a->reason);
 
 	if (err)
@@ -129,7 +128,7 @@ static long donate(struct stile_vm *vm, struct stile_donate *a)
 	if (vm->state != VM_LOADING)
 		return vm->state == VM_EMPTY ? -EPERM : -EEXIST;
 	stile_clean_to_poc(page_address(vm->mem), vm->mem_size);
-	r = stile_hvc(STILE_FN_VM_CREATE, page_to_phys(vm->mem), vm->mem_size, 0, 0, 0, 0);
+	r = stile_call(STILE_FN_VM_CREATE, page_to_phys(vm->mem), vm->mem_size, 0, 0, 0, 0);
 	err = stile_errno(r, &a->reason);
 	if (err)
 		return err;
@@ -151,7 +150,7 @@ static long set_memslot(struct stile_vm *vm, struct stile_memslot *a)
 			return -EINVAL;
 		pa = page_to_phys(vm->mem) + a->backing;
 	}
-	return stile_errno(stile_hvc(STILE_FN_MEMSLOT_SET, vm->id, a->slot, a->ipa, pa, a->size,
+	return stile_errno(stile_call(STILE_FN_MEMSLOT_SET, vm->id, a->slot, a->ipa, pa, a->size,
 				     a->word),
 			   &a->reason);
 }
@@ -160,7 +159,7 @@ static long clear_memslot(struct stile_vm *vm, struct stile_memslot *a)
 {
 	if (vm->state != VM_DONATED)
 		return -EPERM;
-	return stile_errno(stile_hvc(STILE_FN_MEMSLOT_CLEAR, vm->id, a->slot, 0, 0, 0, 0),
+	return stile_errno(stile_call(STILE_FN_MEMSLOT_CLEAR, vm->id, a->slot, 0, 0, 0, 0),
 			   &a->reason);
 }
 
@@ -172,13 +171,13 @@ static long create_vcpu(struct stile_vm *vm, struct stile_create_vcpu *a)
 
 	if (vm->state != VM_DONATED)
 		return -EPERM;
-	if (vm->nr_vcpus == STILE_MAX_VCPUS)
+	if (vm->nr_vcpus >= STILE_MAX_VCPUS)
 		return -ENOSPC;
 	/* The linear map is Normal-WB, as the ABI asks of a run page. */
 	page = get_zeroed_page(GFP_KERNEL);
 	if (!page)
 		return -ENOMEM;
-	r = stile_hvc(STILE_FN_VCPU_CREATE, vm->id, a->entry, virt_to_phys((void *)page), a->x0,
+	r = stile_call(STILE_FN_VCPU_CREATE, vm->id, a->entry, virt_to_phys((void *)page), a->x0,
 		      0, 0);
 	err = stile_errno(r, &a->reason);
 	if (err) {
@@ -207,7 +206,7 @@ static long run(struct stile_vm *vm, struct stile_run *a)
 	if (a->vcpu >= nr)
 		return -ENOENT;
 	for (;;) {
-		r = stile_hvc(STILE_FN_VCPU_RUN, vm->id, a->vcpu, 0, 0, 0, 0);
+		r = stile_call(STILE_FN_VCPU_RUN, vm->id, a->vcpu, 0, 0, 0, 0);
 		err = stile_errno(r, &a->reason);
 		if (err)
 			return err;
@@ -228,7 +227,7 @@ static long translate(struct stile_vm *vm, struct stile_translate *a)
 
 	if (vm->state != VM_DONATED)
 		return -EPERM;
-	r = stile_hvc(STILE_FN_TRANSLATE, vm->id, a->ipa, 0, 0, 0, 0);
+	r = stile_call(STILE_FN_TRANSLATE, vm->id, a->ipa, 0, 0, 0, 0);
 	err = stile_errno(r, &a->reason);
 	if (err)
 		return err;
@@ -245,7 +244,7 @@ static long stats(struct stile_vm *vm, struct stile_stats *a)
 
 	if (vm->state != VM_DONATED)
 		return -EPERM;
-	r = stile_hvc(STILE_FN_STATS, vm->id, 0, 0, 0, 0, 0);
+	r = stile_call(STILE_FN_STATS, vm->id, 0, 0, 0, 0, 0);
 	err = stile_errno(r, &a->reason);
 	if (err)
 		return err;

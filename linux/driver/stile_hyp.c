@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * Calling Stile: HVC #0 with SMCCC function IDs (docs/ABI.md, "Calling convention"),
- * finding out whether Stile is there at all, and turning its refusals into errnos.
+ * Finding out whether Stile is there at all (before the first real call), and turning its
+ * refusals into errnos. Calls go through stile_call() of the ABI's own C header.
  */
-#include <linux/arm-smccc.h>
 #include <linux/errno.h>
 #include <linux/printk.h>
 #include <asm/cacheflush.h>
@@ -12,14 +11,6 @@
 
 #include "stile_abi.h"
 #include "stile_hyp.h"
-
-struct stile_ret stile_hvc(u32 fn, u64 a1, u64 a2, u64 a3, u64 a4, u64 a5, u64 a6)
-{
-	struct arm_smccc_res res;
-
-	arm_smccc_1_1_hvc(fn, a1, a2, a3, a4, a5, a6, &res);
-	return (struct stile_ret){ (s64)res.a0, res.a1, res.a2, res.a3 };
-}
 
 int stile_probe(void)
 {
@@ -40,14 +31,14 @@ int stile_probe(void)
 		pr_err("stile: not loaded: this CPU has no EL2, so no hypervisor\n");
 		return -ENODEV;
 	}
-	r = stile_hvc(STILE_FN_CALL_UID, 0, 0, 0, 0, 0, 0);
+	r = stile_call(STILE_FN_CALL_UID, 0, 0, 0, 0, 0, 0);
 	if ((u32)r.status != STILE_UID_0 || (u32)r.x1 != STILE_UID_1 ||
 	    (u32)r.x2 != STILE_UID_2 || (u32)r.x3 != STILE_UID_3) {
 		pr_err("stile: not loaded: the hypervisor's CALL_UID is %08x %08x %08x %08x, not Stile's\n",
 		       (u32)r.status, (u32)r.x1, (u32)r.x2, (u32)r.x3);
 		return -ENODEV;
 	}
-	r = stile_hvc(STILE_FN_REVISION, 0, 0, 0, 0, 0, 0);
+	r = stile_call(STILE_FN_REVISION, 0, 0, 0, 0, 0, 0);
 	if ((u64)r.status != STILE_REVISION_MAJOR || r.x1 < STILE_REVISION_MINOR) {
 		pr_err("stile: not loaded: Stile speaks ABI %lld.%llu, this driver %u.%u\n",
 		       r.status, r.x1, STILE_REVISION_MAJOR, STILE_REVISION_MINOR);

@@ -1,17 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
-/* Stile's hypercalls as the driver makes them (stile_hyp.c). */
+/* Finding Stile, its refusals as errnos, cache cleaning (stile_hyp.c). */
 #ifndef STILE_HYP_H
 #define STILE_HYP_H
 
 #include <linux/types.h>
 
-/* x0..x3 of one call: status, then results (or the reason, when status < 0). */
-struct stile_ret {
-	s64 status;
-	u64 x1, x2, x3;
-};
-
-struct stile_ret stile_hvc(u32 fn, u64 a1, u64 a2, u64 a3, u64 a4, u64 a5, u64 a6);
+/* Calls are made with stile_call() from stile_abi.h (HVC #0, x0..x6 in, x0..x3 out). */
+#include "stile_abi.h"
 
 /* 0 when Stile is the hypervisor below us; else -ENODEV and a log line saying why. */
 int stile_probe(void);
