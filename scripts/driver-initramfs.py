@@ -38,6 +38,7 @@ def main():
         ar.dir(d)
     ar.chardev("dev/console", 5, 1)
     ar.file("bin/busybox", read(args.busybox), 0o755)
+    ar.symlink("bin/sh", "busybox")  # for /init's #!/bin/sh
     ar.file("bin/stile-vmm", read(args.vmm), 0o755)
     ar.file("init", read(args.init), 0o755)
     ar.file("stile.ko", read(args.module))

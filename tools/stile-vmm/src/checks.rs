@@ -7,6 +7,7 @@ use crate::exits::Bus;
 use crate::slots::SlotSpec;
 use stile_abi::run_page::HostAction;
 use stile_abi::slot::{SlotKind, PERM_EXEC, PERM_READ, PERM_WRITE};
+use stile_abi::Reason;
 use stile_guest::device::{mask, read_pattern, write_pattern, Register};
 use stile_guest::layout;
 use stile_guest::protocol::{Call, PairMode, Report, Scenario, Verdict, BOOT_X0, ECHO_RESULTS};
@@ -269,6 +270,16 @@ impl Bus for Checks {
         }
     }
 
+    fn refused_access(&mut self, _vcpu: u32, _ipa: u64, reason: u64) -> HostAction {
+        // The protocol: the VMM steps over the store a read-only slot refuses.
+        match self.current() {
+            Some((Scenario::ReadOnlyWrite, _)) if reason == Reason::Permission as u64 => {
+                HostAction::Skip
+            }
+            _ => HostAction::InjectAbort,
+        }
+    }
+
     fn hvc(&mut self, _vcpu: u32, x: &[u64; 8]) -> [u64; 4] {
         match Call::from_u64(x[0]) {
             Some(Call::Hello) => {
@@ -452,5 +463,24 @@ mod tests {
         assert_eq!(c.nisv(0, 0), HostAction::Skip);
         call(&mut c, [Call::Next as u64, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(c.nisv(0, 0), HostAction::InjectAbort);
+    }
+
+    #[test]
+    fn the_refused_store_to_the_read_only_slot_is_skipped() {
+        let mut c = Checks::new();
+        let perm = Reason::Permission as u64;
+        assert_eq!(c.refused_access(0, 0, perm), HostAction::InjectAbort);
+        let at = plan()
+            .iter()
+            .position(|(s, _)| *s == Scenario::ReadOnlyWrite)
+            .unwrap();
+        for _ in 0..=at {
+            call(&mut c, [Call::Next as u64, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        assert_eq!(c.refused_access(0, 0, perm), HostAction::Skip);
+        assert_eq!(
+            c.refused_access(0, 0, Reason::NotOptedIn as u64),
+            HostAction::InjectAbort
+        );
     }
 }

@@ -21,6 +21,11 @@ pub trait Bus {
     fn nisv(&mut self, _vcpu: u32, _ipa: u64) -> HostAction {
         HostAction::InjectAbort
     }
+    /// A memory fault the VMM does not fix (PERMISSION, NOT_OPTED_IN, ...): inject an
+    /// abort (the default) or step over the instruction.
+    fn refused_access(&mut self, _vcpu: u32, _ipa: u64, _reason: u64) -> HostAction {
+        HostAction::InjectAbort
+    }
     /// A guest HVC or SMC that is not PSCI (x0..x7): its x0..x3.
     fn hvc(&mut self, vcpu: u32, x: &[u64; 8]) -> [u64; 4];
 }
@@ -142,7 +147,7 @@ pub fn decide(
             });
             resume(action, note)
         }
-        Some(ExitReason::MemoryFault) => memory_fault(vcpu, p, slots, registered),
+        Some(ExitReason::MemoryFault) => memory_fault(vcpu, p, bus, slots, registered),
         Some(ExitReason::Hvc) => Decision::Resume {
             action: HostAction::Complete,
             data: 0,
@@ -171,6 +176,7 @@ pub fn decide(
 fn memory_fault(
     vcpu: u32,
     p: &RunPage,
+    bus: &mut impl Bus,
     slots: &SlotTable,
     registered: &[bool; SLOTS as usize],
 ) -> Decision {
@@ -200,12 +206,18 @@ fn memory_fault(
         let note = format!("{what}: EXEC_NOT_ALLOWED: abort injected by Stile");
         return resume(HostAction::Complete, Some(note));
     }
+    let action = bus.refused_access(vcpu, p.ipa, p.fault_reason);
+    let done = if action == HostAction::Skip {
+        "instruction skipped"
+    } else {
+        "abort injected"
+    };
     let note = format!(
-        "{what}: {} ({}): abort injected",
+        "{what}: {} ({}): {done}",
         reason_name(p.fault_reason),
         explain(p.fault_reason)
     );
-    resume(HostAction::InjectAbort, Some(note))
+    resume(action, Some(note))
 }
 
 #[cfg(test)]

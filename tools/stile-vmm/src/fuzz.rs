@@ -35,7 +35,7 @@ impl Rng {
 pub fn run(seed: u64, count: u64) -> i32 {
     let mut rng = Rng(seed.max(1));
     let mut fds: Vec<Device> = Vec::new();
-    let (mut ok, mut refused) = (0u64, 0u64);
+    let (mut ok, mut refused, mut mmaps) = (0u64, 0u64, 0u64);
     for _ in 0..count {
         if fds.is_empty() || rng.below(200) == 0 {
             match Device::open() {
@@ -88,6 +88,7 @@ pub fn run(seed: u64, count: u64) -> i32 {
                         libc::munmap(p, 4096);
                     }
                 }
+                mmaps += 1;
                 continue;
             }
             _ => uapi::ALL[rng.below(uapi::ALL.len() as u64) as usize].1,
@@ -105,7 +106,7 @@ pub fn run(seed: u64, count: u64) -> i32 {
         }
     }
     drop(fds);
-    println!("fuzz: seed {seed}: {count} ioctls, {ok} succeeded, {refused} refused");
+    println!("fuzz: seed {seed}: {count} calls: {ok} ioctls succeeded, {refused} refused, {mmaps} mmaps");
     // No VM may be left behind: all 8 of Stile's VMs can be created now.
     let mut vms = Vec::new();
     for i in 0..8 {

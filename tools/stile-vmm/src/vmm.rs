@@ -111,6 +111,13 @@ impl Bus for VmBus {
         }
     }
 
+    fn refused_access(&mut self, vcpu: u32, ipa: u64, reason: u64) -> HostAction {
+        match &mut self.checks {
+            Some(c) => c.refused_access(vcpu, ipa, reason),
+            None => HostAction::InjectAbort,
+        }
+    }
+
     fn hvc(&mut self, vcpu: u32, x: &[u64; 8]) -> [u64; 4] {
         match &mut self.checks {
             Some(c) => c.hvc(vcpu, x),
