@@ -16,6 +16,7 @@
 #include <linux/mutex.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 
 #include "stile_abi.h"
@@ -65,8 +66,12 @@ static int stile_release(struct inode *inode, struct file *file)
 			mem_back = false;
 		}
 	}
-	if (vm->mem && mem_back)
+	if (vm->mem && mem_back) {
+		/* The ABI's promise, checked: nothing the guest wrote comes back to the host. */
+		if (vm->state == VM_DONATED && memchr_inv(page_address(vm->mem), 0, vm->mem_size))
+			pr_err("stile: VM %llu: memory back from VM_DESTROY but not zeroed\n", vm->id);
 		__free_pages(vm->mem, vm->order);
+	}
 	/* Run pages are host RAM again after VM_DESTROY (and never left it before). */
 	for (i = 0; i < vm->nr_vcpus; i++)
 		free_page(vm->run_pages[i]);
