@@ -22,7 +22,7 @@ QEMU_CMD := qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cp
 # A user's RUSTFLAGS would replace .cargo/config.toml's (position-independent code): drop it.
 CARGO := env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS cargo
 
-.PHONY: all image host guest run debug test bench bench-kvm setup clean driver vmm FORCE
+.PHONY: all image host guest run debug test bench bench-kvm setup clean driver vmm test-driver FORCE
 
 all: image
 
@@ -94,3 +94,7 @@ vmm:
 	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld $(CARGO) build --release \
 		-p stile-vmm --target $(VMM_TARGET)
 	cp target/$(VMM_TARGET)/release/stile-vmm $(DRIVER_OUT)/stile-vmm
+
+# Linux under Stile loads /dev/stile and runs stile-vmm's checks (docs/LINUX-DRIVER.md).
+test-driver: setup image guest driver vmm
+	@scripts/test-linux-driver.sh $(TEST_DRIVER_ARGS)
