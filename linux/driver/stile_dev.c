@@ -96,20 +96,28 @@ static long get_caps(struct stile_caps *a)
 static long create_vm(struct stile_vm *vm, struct stile_create_vm *a)
 {
 	unsigned int order;
+	u64 size;
 
 	if (a->flags || !a->mem_size || a->mem_size % PAGE_SIZE || a->mem_size > STILE_UAPI_MAX_MEM)
 		return -EINVAL;
 	if (vm->state != VM_EMPTY)
 		return -EEXIST;
-	order = get_order(a->mem_size);
+	/*
+	 * Whole 2 MiB blocks, aligned: donating them never splits a host stage-2 block that
+	 * other CPUs are using at that moment (Stile's break-before-make there would abort
+	 * their accesses: docs/LINUX-DRIVER.md). The caller learns the size in mem_size.
+	 */
+	size = round_up(a->mem_size, PMD_SIZE);
+	order = get_order(size);
 	if (order >= MAX_ORDER)
 		return -E2BIG;
-	/* A buddy block: contiguous, and aligned to its size (so 2 MiB blocks stay possible). */
+	/* A buddy block: contiguous and aligned to its size. */
 	vm->mem = alloc_pages(GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN, order);
 	if (!vm->mem)
 		return -ENOMEM;
 	vm->order = order;
-	vm->mem_size = a->mem_size;
+	vm->mem_size = size;
+	a->mem_size = size;
 	vm->state = VM_LOADING;
 	return 0;
 }
@@ -193,7 +201,7 @@ static long create_vcpu(struct stile_vm *vm, struct stile_create_vcpu *a)
 	if (r.x1 != vm->nr_vcpus) {
 		pr_warn("stile: VM %llu: VCPU_CREATE answered id %llu, expected %u\n", vm->id, r.x1,
 			vm->nr_vcpus);
-		free_page(page); /* unreachable for RUN; freed run page stays unused by Stile */
+		/* Stile holds it as a run page now: leak it rather than free it under Stile. */
 		return -EIO;
 	}
 	vm->run_pages[vm->nr_vcpus] = page;

@@ -28,9 +28,10 @@ struct stile_caps {
 	__u64 reason;
 };
 
-/* CREATE_VM: allocate `mem_size` bytes of contiguous, zeroed host RAM for the VM. */
+/* CREATE_VM: allocate `mem_size` bytes of contiguous, zeroed host RAM for the VM, rounded
+ * up to whole 2 MiB blocks (mem_size says what was allocated and will be donated). */
 struct stile_create_vm {
-	__u64 mem_size; /* in: multiple of 4 KiB, at most STILE_UAPI_MAX_MEM */
+	__u64 mem_size; /* in: multiple of 4 KiB, at most STILE_UAPI_MAX_MEM; out: rounded */
 	__u64 flags;    /* in: 0 */
 	__u64 reason;
 };
