@@ -22,7 +22,7 @@ QEMU_CMD := qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cp
 # A user's RUSTFLAGS would replace .cargo/config.toml's (position-independent code): drop it.
 CARGO := env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS cargo
 
-.PHONY: all image host guest run debug test bench bench-kvm setup clean driver vmm test-driver FORCE
+.PHONY: all image host guest run debug test bench bench-kvm setup clean driver vmm test-driver run-driver FORCE
 
 all: image
 
@@ -98,3 +98,8 @@ vmm:
 # Linux under Stile loads /dev/stile and runs stile-vmm's checks (docs/LINUX-DRIVER.md).
 test-driver: setup image guest driver vmm
 	@scripts/test-linux-driver.sh $(TEST_DRIVER_ARGS)
+
+# The same Linux, one guest run shown on the console: module, `stile-vmm caps`, the guest
+# payload's checks, power-off.
+run-driver: setup image guest driver vmm
+	@scripts/test-linux-driver.sh --demo --cpu $(CPU)

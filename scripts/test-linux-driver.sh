@@ -15,11 +15,13 @@ cd "$(dirname "$0")/.."
 
 cpus="cortex-a72 max"
 timeout=400
+mode=check
 while (($#)); do
     case $1 in
     --cpu) cpus=${2:?}; shift 2 ;;
     --timeout) timeout=${2:?}; shift 2 ;;
-    *) echo "usage: scripts/test-linux-driver.sh [--cpu \"cortex-a72 max\"] [--timeout SECS]" >&2; exit 2 ;;
+    --demo) mode=demo; shift ;;
+    *) echo "usage: scripts/test-linux-driver.sh [--cpu \"cortex-a72 max\"] [--timeout SECS] [--demo]" >&2; exit 2 ;;
     esac
 done
 
@@ -42,15 +44,25 @@ python3 scripts/driver-initramfs.py --busybox "$BUSYBOX" --module "$module" --vm
     --guest "$guest" -o "$work/initramfs.cpio.gz"
 size=$(stat -c %s "$work/initramfs.cpio.gz")
 
+qemu_args() { # cpu, mode
+    echo -M virt,virtualization=on,highmem=off,gic-version=3 -cpu "$1" -smp 4 -m 1G \
+        -nographic -no-reboot -kernel "$image" -initrd "$LINUX_IMAGE" \
+        -device loader,file="$work/initramfs.cpio.gz",addr=0x70000000,force-raw=on
+}
+if [[ $mode == demo ]]; then
+    # `make run-driver`: the module, `stile-vmm caps`, the guest payload's run, power-off.
+    # shellcheck disable=SC2046
+    exec qemu-system-aarch64 $(qemu_args "${cpus%% *}") \
+        -append "console=ttyAMA0 quiet initrd=0x70000000,$size rdinit=/init stiledrv.mode=demo"
+fi
+
 passed=0
 failed=0
 for cpu in $cpus; do
     log=$work/$cpu.log
     set +e
-    timeout "$timeout" qemu-system-aarch64 -M virt,virtualization=on,highmem=off,gic-version=3 \
-        -cpu "$cpu" -smp 4 -m 1G -nographic -no-reboot \
-        -kernel "$image" -initrd "$LINUX_IMAGE" \
-        -device loader,file="$work/initramfs.cpio.gz",addr=0x70000000,force-raw=on \
+    # shellcheck disable=SC2046
+    timeout "$timeout" qemu-system-aarch64 $(qemu_args "$cpu") \
         -append "console=ttyAMA0 quiet initrd=0x70000000,$size rdinit=/init stiledrv.mode=check" \
         </dev/null >"$log" 2>&1
     status=$?
@@ -76,6 +88,23 @@ for cpu in $cpus; do
         echo "driver-$cpu: $(grep -c 'refused: ' "$log") refused hypercalls logged, $(grep -c 'stile: vm [0-9]*: destroyed' "$log") VMs destroyed"
         echo "check driver-$cpu-stile-log: ok"
         passed=$((passed + 1))
+    fi
+done
+# Without Stile the module must refuse to load: Linux at EL1 on a CPU without EL2, and
+# Linux with EL2 to itself (KVM there answers CALL_UID with something else).
+for machine in virt virt,virtualization=on; do
+    name=driver-nostile-$([[ $machine == virt ]] && echo el1 || echo kvm)
+    log=$work/$name.log
+    timeout "$timeout" qemu-system-aarch64 -M "$machine",highmem=off -cpu cortex-a72 -smp 2 \
+        -m 1G -nographic -no-reboot -kernel "$LINUX_IMAGE" -initrd "$work/initramfs.cpio.gz" \
+        -append "console=ttyAMA0 quiet rdinit=/init stiledrv.mode=nostile" </dev/null >"$log" 2>&1 || true
+    grep 'stile: not loaded' "$log" | tr -d '\r' | sed "s/^/$name: /" | head -n 1
+    if grep -q '^check linux-driver-refuses-without-stile: ok' "$log"; then
+        echo "check $name-refuses: ok"
+        passed=$((passed + 1))
+    else
+        echo "check $name-refuses: FAIL $(grep -a '^check' "$log" | head -n 1) (log $log)"
+        failed=$((failed + 1))
     fi
 done
 echo "$passed passed, $failed failed"

@@ -106,7 +106,9 @@ pub fn run(seed: u64, count: u64) -> i32 {
         }
     }
     drop(fds);
-    println!("fuzz: seed {seed}: {count} calls: {ok} ioctls succeeded, {refused} refused, {mmaps} mmaps");
+    println!(
+        "fuzz: seed {seed}: {count} calls: {ok} ioctls succeeded, {refused} refused, {mmaps} mmaps"
+    );
     // No VM may be left behind: all 8 of Stile's VMs can be created now.
     let mut vms = Vec::new();
     for i in 0..8 {
