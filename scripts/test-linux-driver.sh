@@ -63,7 +63,7 @@ for cpu in $cpus; do
     set +e
     # shellcheck disable=SC2046
     timeout "$timeout" qemu-system-aarch64 $(qemu_args "$cpu") \
-        -append "console=ttyAMA0 quiet initrd=0x70000000,$size rdinit=/init stiledrv.mode=check" \
+        -append "console=ttyAMA0 quiet panic=-1 oops=panic initrd=0x70000000,$size rdinit=/init stiledrv.mode=check" \
         </dev/null >"$log" 2>&1
     status=$?
     set -e
