@@ -22,7 +22,7 @@ QEMU_CMD := qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cp
 # A user's RUSTFLAGS would replace .cargo/config.toml's (position-independent code): drop it.
 CARGO := env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS cargo
 
-.PHONY: all image host guest run debug test bench bench-kvm setup clean driver vmm test-driver run-driver FORCE
+.PHONY: all image host guest run debug test bench bench-kvm setup clean fuzz driver vmm test-driver run-driver FORCE
 
 all: image
 
@@ -64,6 +64,11 @@ debug: image
 
 test: setup image
 	@scripts/test.sh --image $(IMAGE) --elf $(ELF) --host $(HOST)
+
+# Coverage-guided fuzzing with cargo-fuzz, FUZZ_SECONDS per target (docs/FUZZING.md); slow,
+# not in `make test`, which replays the corpora instead.
+fuzz:
+	@scripts/fuzz.sh
 
 # Instruction counts of the hot paths under QEMU -icount (docs/PERFORMANCE.md).
 bench: setup image

@@ -37,6 +37,26 @@ if ((status != 0 && unit_failed == 0)); then
     unit_failed=1
 fi
 
+# --- fuzz corpora ------------------------------------------------------------------------------
+# Every fuzz target replays its seeds, its fixed crashes and any unfixed one libFuzzer saved
+# (docs/FUZZING.md): plain `cargo test` of fuzz/targets (its own workspace), no fuzzing engine.
+# Its counts join the host tests'.
+run_logged cargo test --manifest-path fuzz/targets/Cargo.toml --no-fail-fast
+read -r fuzz_passed fuzz_failed < <(awk '
+    /^test result: / {
+        for (i = 2; i <= NF; i++) {
+            if ($i == "passed;") p += $(i - 1)
+            if ($i == "failed;") f += $(i - 1)
+        }
+    }
+    END { print p + 0, f + 0 }' "$log")
+if ((status != 0 && fuzz_failed == 0)); then
+    echo "test.sh: fuzz corpus replay exited with status $status"
+    fuzz_failed=1
+fi
+unit_passed=$((unit_passed + fuzz_passed))
+unit_failed=$((unit_failed + fuzz_failed))
+
 # --- QEMU boots -------------------------------------------------------------------------------
 run_logged cargo run --release -q -p stile-harness -- "$@"
 boot_passed=0 boot_failed=0

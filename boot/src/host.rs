@@ -12,9 +12,10 @@ use stile_hyp::arch::tlb::ArchTlb;
 use stile_hyp::arch::traps::HYP;
 use stile_hyp::arch::world::Context;
 use stile_hyp::bootargs;
-use stile_hyp::config::{check_regions, region_table, RegionCheck};
+use stile_hyp::bundle::{self, place, place::PlaceError};
+use stile_hyp::config::{check_regions, held_back, region_table, RegionCheck, MAX_HELD_BACK};
 use stile_hyp::cpu_features::CpuFeatures;
-use stile_hyp::dt::{build_host_dtb, Gic, HostDtbEdits, Platform};
+use stile_hyp::dt::{self, build_host_dtb, Gic, HostDtbEdits, Platform};
 use stile_hyp::mm::frames::Frames;
 use stile_hyp::mm::ranges::RangeSet;
 use stile_hyp::mm::s2_attrs;
@@ -28,7 +29,6 @@ use stile_platform::BOARD;
 
 /// Room for the host DTB: the original's content plus carve-outs (QEMU's is ~9 KiB).
 const HOST_DTB_MAX: usize = 64 * 1024;
-const MAX_CARVE_OUTS: usize = 16;
 
 /// Everything phase 5 needs from earlier phases.
 pub struct HostBoot<'a> {
@@ -102,20 +102,14 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
     let Some(initrd) = b.platform.initrd else {
         return "no host payload: pass one as the initrd (QEMU -initrd, booti's initrd argument)";
     };
-    let entry = match load_payload(initrd, &host_ram) {
-        Ok(e) => e,
+    let loaded = match load_host(&b, &check, &host_ram, initrd) {
+        Ok(l) => l,
         Err(why) => {
-            error!("host payload refused ({why})");
-            return "the host payload could not be loaded";
+            error!("host bundle refused ({why})");
+            return "the host bundle could not be loaded";
         }
     };
-    let dtb = match host_dtb(&b, &check, &host_ram, initrd, entry) {
-        Ok(d) => d,
-        Err(why) => {
-            error!("host DTB refused ({why})");
-            return "no DTB for the host";
-        }
-    };
+    let (entry, dtb) = (loaded.kernel, loaded.dtb);
 
     let setup = HostSetup {
         vttbr: host.stage2.vttbr(),
@@ -128,7 +122,7 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
     // The host starts with its MMU and caches off: what EL2 wrote through its cacheable
     // map must be in memory, and no stale instructions may be cached.
     let line = b.features.dcache_line as usize;
-    cache::clean_to_poc(entry.base.0 as usize, entry.size as usize, line);
+    // (The kernel and initramfs were cleaned as they were moved.)
     cache::clean_to_poc(dtb.base.0 as usize, dtb.size as usize, line);
     let stack_top = b.stack_top;
     let Some(hyp) = hyp_state(host, host_ram, b, &check) else {
@@ -173,93 +167,153 @@ fn hyp_state(host: HostVm, host_ram: RangeSet, b: HostBoot, check: &RegionCheck)
     })
 }
 
-/// Copy the payload out of the initrd to a 2 MiB-aligned place in host RAM; its range.
-fn load_payload(initrd: PhysRange, host_ram: &RangeSet) -> Result<PhysRange, &'static str> {
-    if !host_ram
-        .iter()
-        .any(|r| r.base.0 <= initrd.base.0 && initrd.end() <= r.end())
-    {
-        return Err("the initrd is not in host RAM");
-    }
-    // SAFETY: the initrd lies in host RAM, which EL2 maps read-write, and nothing else uses
-    // it before the host runs.
-    let src = unsafe {
-        core::slice::from_raw_parts(initrd.base.0 as usize as *const u8, initrd.size as usize)
-    };
-    let header = image::parse_header(src, initrd.size).map_err(|e| e.reason())?;
-    let at = image::place(&header, host_ram, &[initrd]).map_err(|e| e.reason())?;
-    // SAFETY: `place` chose [at, at + image_size) inside host RAM and clear of the initrd,
-    // so source and destination do not overlap; the tail past the file is the image's BSS.
-    unsafe {
-        let dst = at as usize as *mut u8;
-        core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len());
-        core::ptr::write_bytes(
-            dst.add(src.len()),
-            0,
-            (header.image_size - initrd.size) as usize,
-        );
-    }
-    info!(
-        "host: payload {} bytes copied from initrd {} to {:#x}",
-        initrd.size, initrd, at
-    );
-    Ok(PhysRange::new(at, header.image_size))
+/// Where the host's kernel and DTB ended up.
+struct Loaded {
+    /// The kernel's window (entry at its base).
+    kernel: PhysRange,
+    dtb: PhysRange,
 }
 
-/// The host's DTB, written into host RAM clear of the payload and the initrd.
-fn host_dtb(
+/// Reads the bundle in the initrd slot, moves its kernel and initramfs to their places in
+/// host RAM, and writes the host's DTB after them. Nothing is moved until every check has
+/// passed and the host DTB is built (it is read from the boot DTB, which the moves may
+/// not touch either, but the bundle's own pieces may be written over in the right order).
+fn load_host(
     b: &HostBoot,
     check: &RegionCheck,
     host_ram: &RangeSet,
     initrd: PhysRange,
-    payload: PhysRange,
-) -> Result<PhysRange, &'static str> {
-    // EL2's memory, and every carve-out that sits in RAM, must never become host RAM.
-    let mut names: heapless::Vec<heapless::String<32>, MAX_CARVE_OUTS> = heapless::Vec::new();
-    let mut ranges: heapless::Vec<PhysRange, MAX_CARVE_OUTS> = heapless::Vec::new();
-    let mut add = |name: &str, r: PhysRange| {
-        let mut n = heapless::String::new();
-        let _ = n.push_str("stile-");
-        let _ = n.push_str(name);
-        if names.push(n).is_ok() {
-            let _ = ranges.push(r);
-        }
-    };
-    add("hyp", b.hyp);
-    let in_ram = |r: &PhysRange| b.platform.ram.iter().any(|ram| ram.overlaps(r));
-    for a in check
-        .accepted
+) -> Result<Loaded, &'static str> {
+    if !host_ram
         .iter()
-        .filter(|a| !a.region.is_host_ram() && in_ram(&a.region.range))
+        .any(|r| r.base.0 <= initrd.base.0 && initrd.end() <= r.end())
     {
-        add(a.region.name, a.region.range);
+        return Err(PlaceError::BundleOutsideRam.reason());
     }
-    for r in check.refused.iter().filter(|r| in_ram(&r.region.range)) {
-        add(r.region.name, r.region.range);
+    // SAFETY: the bundle lies in host RAM, which EL2 maps read-write (identity), and nothing
+    // else touches it before the host runs. The slice is dropped before any move below.
+    let bytes = unsafe {
+        core::slice::from_raw_parts(initrd.base.0 as usize as *const u8, initrd.size as usize)
+    };
+    let bundle = bundle::parse(bytes).map_err(|e| e.reason())?;
+    let at = |piece: &[u8]| PhysRange::new(piece.as_ptr() as u64, piece.len() as u64);
+    let kernel_src = at(bundle.kernel);
+    let plan = place::plan(
+        &bundle.kernel_header,
+        kernel_src,
+        bundle.ramdisk.map(at),
+        initrd,
+        host_ram,
+    )
+    .map_err(|e| e.reason())?;
+    let dtb = build_dtb(b, check, &bundle, &plan)?;
+    let mut avoid: heapless::Vec<PhysRange, 2> = heapless::Vec::new();
+    let _ = avoid.push(plan.kernel_dst);
+    if let Some(m) = plan.ramdisk {
+        let _ = avoid.push(m.dst);
     }
-    let carve: heapless::Vec<(&str, PhysRange), MAX_CARVE_OUTS> = names
-        .iter()
-        .zip(ranges.iter())
-        .map(|(n, r)| (n.as_str(), *r))
-        .collect();
+    let dtb_at = image::first_fit(host_ram, 0x1000, dtb.len() as u64, &avoid)
+        .ok_or("no room in host RAM for the host DTB")?;
+    info!(
+        "host: bundle {initrd} ({:?}): kernel {} bytes to {:#x}, bootargs from the {}",
+        bundle.format,
+        kernel_src.size,
+        plan.kernel_dst.base.0,
+        if bundle.bootargs.is_some() {
+            "bundle"
+        } else {
+            "boot DTB"
+        },
+    );
+    if let Some(m) = plan.ramdisk {
+        info!("host: initramfs {} bytes to {}", m.src.size, m.dst);
+    }
+    let line = b.features.dcache_line as usize;
+    // SAFETY: every destination lies in host RAM (mapped read-write at EL2); `plan` ordered
+    // the moves so that none writes over a source still to be read, and each move is a
+    // memmove. `bytes` and `bundle` are not used past this point.
+    unsafe {
+        if plan.ramdisk_first {
+            move_ramdisk(&plan, line);
+            move_kernel(&plan, line);
+        } else {
+            move_kernel(&plan, line);
+            move_ramdisk(&plan, line);
+        }
+        core::ptr::copy_nonoverlapping(dtb.as_ptr(), dtb_at as usize as *mut u8, dtb.len());
+    }
+    Ok(Loaded {
+        kernel: plan.kernel_dst,
+        dtb: PhysRange::new(dtb_at, dtb.len() as u64),
+    })
+}
 
-    let args: heapless::String<256> = bootargs::without_stile_options(&b.platform.bootargs);
+/// # Safety
+/// `plan`'s ranges are host RAM that EL2 maps, and the kernel's source is still intact.
+unsafe fn move_kernel(plan: &place::Plan, line: usize) {
+    let (src, dst) = (plan.kernel_src, plan.kernel_dst);
+    // SAFETY: as the caller promises; `copy` allows overlap, and the BSS tail is inside
+    // `dst` (image_size >= the file).
+    unsafe {
+        let to = dst.base.0 as usize as *mut u8;
+        core::ptr::copy(src.base.0 as usize as *const u8, to, src.size as usize);
+        core::ptr::write_bytes(to.add(src.size as usize), 0, (dst.size - src.size) as usize);
+    }
+    // The host starts with its MMU and caches off: the image must be in memory.
+    cache::clean_to_poc(dst.base.0 as usize, dst.size as usize, line);
+}
+
+/// # Safety
+/// As [`move_kernel`], for the initramfs.
+unsafe fn move_ramdisk(plan: &place::Plan, line: usize) {
+    if let Some(m) = plan.ramdisk {
+        // SAFETY: as the caller promises; `copy` allows overlap.
+        unsafe {
+            core::ptr::copy(
+                m.src.base.0 as usize as *const u8,
+                m.dst.base.0 as usize as *mut u8,
+                m.src.size as usize,
+            )
+        };
+        cache::clean_to_poc(m.dst.base.0 as usize, m.dst.size as usize, line);
+    }
+}
+
+/// The host's DTB: the boot DTB with every held-back piece of RAM reserved `no-map`, the
+/// initrd properties pointing at the placed initramfs (or gone), and the bootargs the
+/// bundle carries (else the boot DTB's, less Stile's own `stile.*` words).
+fn build_dtb(
+    b: &HostBoot,
+    check: &RegionCheck,
+    bundle: &bundle::Bundle<'_>,
+    plan: &place::Plan,
+) -> Result<alloc::vec::Vec<u8>, &'static str> {
+    let held = held_back(check, b.platform, &[b.hyp], b.dtb)
+        .map_err(|_| "more held-back RAM ranges than the host DTB takes")?;
+    let carve: heapless::Vec<(&str, PhysRange), MAX_HELD_BACK> =
+        held.iter().map(|(n, r)| (n.as_str(), *r)).collect();
+    let from_boot: heapless::String<{ dt::MAX_BOOTARGS }> =
+        bootargs::without_stile_options(&b.platform.bootargs);
+    let args = bundle.bootargs.unwrap_or(from_boot.as_str());
+    let initrd = plan.ramdisk.map(|m| {
+        [
+            ("linux,initrd-start", m.dst.base.0),
+            ("linux,initrd-end", m.dst.end()),
+        ]
+    });
     let edits = HostDtbEdits {
         carve_outs: &carve,
         remove_initrd: true,
-        bootargs: Some(args.as_str()),
-        extra_chosen: &[],
+        bootargs: Some(args),
+        extra_chosen: initrd.as_ref().map_or(&[], |i| &i[..]),
     };
-    // SAFETY: the original DTB was validated at boot and is still where the loader put it.
+    // SAFETY: the original DTB was validated at boot and is still where the loader put it
+    // (host RAM has a hole for it, so no move touches it).
     let original = unsafe {
         core::slice::from_raw_parts(b.dtb.base.0 as usize as *const u8, b.dtb.size as usize)
     };
     let mut out = vec![0u8; HOST_DTB_MAX];
     let len = build_host_dtb(original, &edits, &mut out).map_err(|e| e.reason())?;
-    let at = image::first_fit(host_ram, 0x1000, len as u64, &[initrd, payload])
-        .ok_or("no room in host RAM")?;
-    // SAFETY: `first_fit` chose a window inside host RAM (mapped read-write at EL2) that
-    // overlaps neither the payload nor the initrd.
-    unsafe { core::ptr::copy_nonoverlapping(out.as_ptr(), at as usize as *mut u8, len) };
-    Ok(PhysRange::new(at, len as u64))
+    out.truncate(len);
+    Ok(out)
 }

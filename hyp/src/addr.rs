@@ -36,6 +36,29 @@ impl fmt::Display for PhysAddr {
     }
 }
 
+/// An intermediate physical address: what a guest believes is physical. Kept apart from
+/// `PhysAddr` by type.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Ipa(pub u64);
+
+impl Ipa {
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Debug for Ipa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IPA({:#x})", self.0)
+    }
+}
+
+impl fmt::Display for Ipa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
 /// A half-open physical range `[base, base + size)`. `size` may be 0 only transiently.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct PhysRange {

@@ -8,6 +8,7 @@ extern crate alloc;
 pub mod addr;
 pub mod board;
 pub mod bootargs;
+pub mod bundle;
 pub mod config;
 pub mod console;
 pub mod cpu_features;

@@ -72,24 +72,6 @@ fn regions_are_the_documented_qemu_virt_map() {
     assert_eq!(
         summary,
         [
-            (
-                "host-ram",
-                0x4000_0000,
-                0x7B00_0000,
-                Ram,
-                Perms::RWX,
-                host,
-                false
-            ),
-            (
-                "virt-mmio",
-                0x0800_0000,
-                0x4000_0000,
-                Device,
-                Perms::RW,
-                host,
-                false
-            ),
             ("flash", 0, 0x0800_0000, Device, Perms::R, host, false),
             (
                 "fb-nc",
@@ -148,21 +130,38 @@ fn with_512m_the_carve_outs_are_refused_outside_ram() {
     );
     assert_eq!(c.refusal_of("fb-nc"), Some(Reason::OutsideRam));
     assert_eq!(c.refusal_of("aperture"), Some(Reason::OutsideRam));
+    // flash, and the two DT rows: host RAM and devices.
     assert_eq!(c.accepted.len(), 3);
 }
 
 #[test]
-fn with_4g_host_ram_stays_below_the_carve_outs() {
+fn with_4g_host_ram_is_all_dt_ram_around_the_carve_outs() {
     let c = boot(
         include_bytes!("../../hyp/testdata/qemu-virt-gicv3-smp2-4g.dtb"),
         &QEMU72_MAX,
     );
     assert!(c.refused.is_empty());
     let host = c.accepted_named("host-ram").unwrap();
-    assert_eq!(
-        host.ranges.iter().last().map(|r| r.end()),
-        Some(0x7B00_0000)
+    let host: Vec<_> = host.ranges.iter().map(|r| (r.base.0, r.end())).collect();
+    assert_eq!(host.first(), Some(&(0x4000_0000, 0x4020_0000)));
+    assert!(host.contains(&(0x4810_0000, 0x7B00_0000)), "{host:x?}");
+    assert_eq!(host.last(), Some(&(0x8000_0000, 0x1_4000_0000)));
+}
+
+#[test]
+fn the_host_gets_the_high_pcie_windows_as_devices_and_flash_read_only() {
+    let c = boot(
+        include_bytes!("../../hyp/testdata/qemu-virt-gicv3-smp4-2g.dtb"),
+        &QEMU72_MAX,
     );
+    let devices = c.accepted_named("dt-devices").unwrap();
+    let has = |a: u64| devices.ranges.iter().any(|r| r.base.0 <= a && a < r.end());
+    assert!(has(0x40_1000_0000) && has(0x80_0000_0000) && has(0x0900_0000));
+    assert!(
+        !has(0),
+        "flash is the board's read-only region, not a DT device"
+    );
+    assert_eq!(c.accepted_named("flash").unwrap().perms, Perms::R);
 }
 
 #[test]

@@ -9,7 +9,7 @@
 use crate::arch::el1_state::{restore_fp, save_fp, switch_el1};
 use crate::arch::host_entry::{guest_hcr, trap_fp, El2World, CPTR_EL2_NO_TRAPS, CPTR_EL2_TFP};
 use crate::arch::smp::MAX_CPUS;
-use crate::arch::world::{cpu_index, Context};
+use crate::arch::world::{bind_state, cpu_index, state_ptr, Context};
 use crate::vm::vcpu::{El1Regs, FpRegs, Vcpu};
 use core::arch::asm;
 use core::cell::UnsafeCell;
@@ -70,19 +70,21 @@ impl CpuState {
 ///
 /// # Safety
 /// Call once per trap, from the trap path (exceptions masked, never re-entered), or at boot
-/// before the host runs, and drop the reference before returning.
+/// before the host runs, and drop the reference before returning. Only after
+/// [`set_host_world`] bound this CPU's state (it runs before the host first runs here).
 #[inline]
 pub unsafe fn this_cpu() -> &'static mut CpuState {
-    // The index is below MAX_CPUS (entry.S checks it); `min` keeps the lookup checkless.
-    let i = cpu_index().min(MAX_CPUS - 1);
-    // SAFETY: per the contract, this is the only live reference to this CPU's state, and
-    // no other CPU uses this CPU's cell.
-    unsafe { &mut *CPUS[i].0.get() }
+    // SAFETY: per the contract, the pointer was bound to this CPU's own cell (no other CPU
+    // uses it) and this is the only live reference to it.
+    unsafe { &mut *state_ptr().cast::<CpuState>() }
 }
 
 /// Record the host's EL2 view (it cannot change it) before the host first runs on this CPU.
 pub fn set_host_world(w: &El2World) {
-    // SAFETY: called once at boot, before the host runs, so no trap holds this CPU's state.
+    let i = cpu_index().min(MAX_CPUS - 1);
+    bind_state(CPUS[i].0.get().cast());
+    // SAFETY: called before the host runs on this CPU, so no trap holds this CPU's state;
+    // it was just bound.
     let cpu = unsafe { this_cpu() };
     // A CPU that comes back through the warm entry (CPU_ON after CPU_OFF) runs no guest.
     cpu.running = None;

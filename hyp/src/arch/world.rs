@@ -14,7 +14,10 @@ pub struct PerCpu {
     pub stack_top: u64,
     /// This CPU's index (arch/smp.rs: 0 is the boot CPU), set by entry.S.
     pub index: u64,
-    _reserved: [u64; 5],
+    /// This CPU's world-switch state (arch/switch.rs), bound before the host first runs
+    /// on this CPU: the trap path finds it in one load.
+    pub state: *mut u8,
+    _reserved: [u64; 4],
 }
 
 /// entry.S reserves this much (PERCPU_BLOCK_SIZE) below the emergency stack top.
@@ -24,6 +27,7 @@ const _: () = assert!(
     offset_of!(PerCpu, current) == 0
         && offset_of!(PerCpu, stack_top) == 8
         && offset_of!(PerCpu, index) == 16
+        && offset_of!(PerCpu, state) == 24
 );
 
 extern "C" {
@@ -35,6 +39,19 @@ extern "C" {
 pub fn cpu_index() -> usize {
     // SAFETY: entry.S set TPIDR_EL2 to this CPU's block and its index before any Rust ran.
     unsafe { (*per_cpu()).index as usize }
+}
+
+/// This CPU's world-switch state, as bound by [`bind_state`] (null before).
+#[inline(always)]
+pub fn state_ptr() -> *mut u8 {
+    // SAFETY: entry.S set TPIDR_EL2 to this CPU's block before any Rust ran.
+    unsafe { (*per_cpu()).state }
+}
+
+/// Record where this CPU's world-switch state lives.
+pub fn bind_state(state: *mut u8) {
+    // SAFETY: the per-CPU block is this CPU's own; nothing else writes it.
+    unsafe { (*per_cpu()).state = state }
 }
 
 /// This CPU's per-CPU block.

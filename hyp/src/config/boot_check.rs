@@ -4,7 +4,7 @@
 //! `stile: error: region '<name>' refused (<REASON>)` (that is [`Refused`]'s `Display`).
 
 use super::host_ram;
-use super::region::{Region, MAX_REGIONS};
+use super::region::{Owner, Region, MAX_REGIONS};
 use crate::addr::PhysRange;
 use crate::cpu_features::CpuFeatures;
 use crate::dt::{Platform, MAX_RAM_RANGES};
@@ -51,8 +51,8 @@ impl fmt::Display for Refused {
 /// per accepted region): keep it in a static or on the heap rather than on a small stack.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegionCheck {
-    pub accepted: Vec<Accepted, MAX_REGIONS>,
-    pub refused: Vec<Refused, MAX_REGIONS>,
+    pub accepted: Vec<Accepted, MAX_CHECKED>,
+    pub refused: Vec<Refused, MAX_CHECKED>,
 }
 
 impl RegionCheck {
@@ -81,15 +81,45 @@ impl RegionCheck {
     }
 }
 
-/// Hold `regions` against the machine.
+/// Rows a check can hold: the board's regions plus the two the DT gives the host
+/// ([`HOST_RAM`] unless the board caps it with its own, and [`DT_DEVICES`]).
+pub const MAX_CHECKED: usize = MAX_REGIONS + 2;
+
+/// The host's RAM when the board declares no host `ram` region: every byte of DT RAM is a
+/// candidate (clipped to the PA range, with the usual holes).
+pub const HOST_RAM: Region = Region {
+    name: "host-ram",
+    range: PhysRange::new(0, u64::MAX),
+    kind: MemoryKind::Ram,
+    perms: Perms::RWX,
+    owner: Owner::Host,
+    assignable: false,
+};
+
+/// Every device range the DT describes (`Platform::devices`), as Device for the host.
+pub const DT_DEVICES: Region = Region {
+    name: "dt-devices",
+    range: PhysRange::new(0, u64::MAX),
+    kind: MemoryKind::Device,
+    perms: Perms::RW,
+    owner: Owner::Host,
+    assignable: false,
+};
+
+/// Hold `regions` against the machine, and add what the DT gives the host.
 ///
 /// - `hyp`: memory only EL2 may touch (the image, its stacks, the page-frame pool, ...); not
 ///   the console the host shares.
 /// - `dtb`: where the DTB we were handed lies.
 ///
+/// The host's RAM is all DT RAM (or, if the board declares host `ram` regions, DT RAM inside
+/// them) minus `hyp`, the DTB, `no-map` reserved memory and every other region; its devices
+/// are every DT device range minus RAM, `hyp` and every region (a region such as a read-only
+/// flash overrides the DT's default of Device read-write).
+///
 /// Assumes `regions` passed [`super::validate`] (build.rs guarantees that for a board's
 /// regions). Regions past [`MAX_REGIONS`] are neither accepted nor refused, but their ranges
-/// are still kept out of host RAM.
+/// are still kept out of host RAM and devices.
 pub fn check_regions(
     regions: &[Region],
     platform: &Platform,
@@ -106,25 +136,39 @@ pub fn check_regions(
         dtb,
     };
     let mut check = RegionCheck::default();
+    let mut record = |region: &Region, outcome| match outcome {
+        // The pushes cannot fail: at most MAX_REGIONS regions plus the two DT rows are
+        // considered, each lands in one list.
+        Ok(accepted) => {
+            let _ = check.accepted.push(accepted);
+        }
+        Err(reason) => {
+            let _ = check.refused.push(Refused {
+                region: *region,
+                reason,
+            });
+        }
+    };
+    if !regions.iter().any(Region::is_host_ram) {
+        record(&HOST_RAM, machine.host_ram(&HOST_RAM, regions.iter()));
+    }
+    if let Some(devices) = machine.devices(regions) {
+        record(&DT_DEVICES, Ok(devices));
+    }
     for (index, region) in regions.iter().enumerate().take(MAX_REGIONS) {
         let outcome = if region.is_host_ram() {
-            machine.host_ram(regions, index)
+            // Every other region is a hole, accepted or not: memory meant for a device
+            // must never silently become host RAM.
+            let others = regions
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != index)
+                .map(|(_, r)| r);
+            machine.host_ram(region, others)
         } else {
             machine.other(region)
         };
-        // The pushes cannot fail: at most MAX_REGIONS regions are considered, each lands
-        // in one list.
-        match outcome {
-            Ok(accepted) => {
-                let _ = check.accepted.push(accepted);
-            }
-            Err(reason) => {
-                let _ = check.refused.push(Refused {
-                    region: *region,
-                    reason,
-                });
-            }
-        }
+        record(region, outcome);
     }
     check
 }
@@ -145,23 +189,23 @@ impl Machine<'_> {
             .unwrap_or(u64::MAX)
     }
 
-    /// Host RAM is clipped rather than checked: refused only when nothing is left.
-    fn host_ram(&self, regions: &[Region], index: usize) -> Result<Accepted, Reason> {
-        let region = regions[index];
-        // Every other region is a hole, accepted or not: memory meant for a device must
-        // never silently become host RAM.
-        let others = regions
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| i != index)
-            .map(|(_, r)| r.range);
+    /// Host RAM is clipped rather than checked: refused only when nothing is left. `no-map`
+    /// reserved memory is a hole; other reserved memory stays mapped (the host's kernel maps
+    /// it, e.g. to write a spin-table release address) and its DTB still reserves it.
+    fn host_ram<'r>(
+        &self,
+        region: &Region,
+        others: impl Iterator<Item = &'r Region>,
+    ) -> Result<Accepted, Reason> {
+        let region = *region;
+        let no_map = self.platform.reserved.iter().filter(|r| r.no_map);
         let holes = self
             .hyp
             .iter()
             .copied()
             .chain(core::iter::once(self.dtb))
-            .chain(self.platform.reserved.iter().map(|r| r.range))
-            .chain(others);
+            .chain(no_map.map(|r| r.range))
+            .chain(others.map(|r| r.range));
         let clipped = host_ram::clip(region.range, self.dt_ram, self.pa_limit(), holes);
         if clipped.ranges.is_empty() {
             return Err(Reason::OutsideRam);
@@ -172,6 +216,41 @@ impl Machine<'_> {
             perms: region.perms,
             exec_dropped: None,
             pieces_dropped: clipped.pieces_dropped,
+        })
+    }
+
+    /// The DT's device ranges inside the PA range, less RAM, `hyp` and every region; `None`
+    /// when nothing is left.
+    fn devices(&self, regions: &[Region]) -> Option<Accepted> {
+        let addressable = PhysRange::new(0, self.pa_limit());
+        let mut ranges = RangeSet::new();
+        for r in self.platform.devices.iter() {
+            if let Some(piece) = host_ram::intersect(*r, addressable) {
+                // Cannot fail: no more pieces than `devices`, itself a RangeSet.
+                let _ = ranges.add(piece);
+            }
+        }
+        let holes = self
+            .dt_ram
+            .iter()
+            .chain(self.hyp.iter())
+            .chain(self.platform.reserved.iter().map(|r| &r.range))
+            .copied()
+            .chain(regions.iter().map(|r| r.range));
+        for hole in holes {
+            if ranges.remove(hole).is_err() {
+                ranges = host_ram::without_touched(&ranges, hole);
+            }
+        }
+        if ranges.is_empty() {
+            return None;
+        }
+        Some(Accepted {
+            region: DT_DEVICES,
+            ranges,
+            perms: DT_DEVICES.perms,
+            exec_dropped: None,
+            pieces_dropped: false,
         })
     }
 

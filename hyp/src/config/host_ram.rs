@@ -54,7 +54,7 @@ pub(super) fn intersect(a: PhysRange, b: PhysRange) -> Option<PhysRange> {
     (end > start).then(|| PhysRange::new(start, end - start))
 }
 
-fn without_touched(ranges: &RangeSet, hole: PhysRange) -> RangeSet {
+pub(super) fn without_touched(ranges: &RangeSet, hole: PhysRange) -> RangeSet {
     let mut kept = RangeSet::new();
     for r in ranges.iter().filter(|r| !r.overlaps(&hole)) {
         // Cannot fail: a subset of a set that fit.

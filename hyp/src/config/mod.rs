@@ -10,12 +10,17 @@
 //! Arch-free and allocation-free: build.rs (on the build machine) and EL2 share it.
 
 mod boot_check;
+mod held_back;
 mod host_ram;
 mod region;
 mod static_check;
 mod table;
 
-pub use boot_check::{check_regions, Accepted, Refused, RegionCheck, DEVICE_OVERLAPS_RAM};
+pub use boot_check::{
+    check_regions, Accepted, Refused, RegionCheck, DEVICE_OVERLAPS_RAM, DT_DEVICES, HOST_RAM,
+    MAX_CHECKED,
+};
+pub use held_back::{held_back, HeldBack, TooManyHeldBack, MAX_HELD_BACK};
 pub use region::{Owner, Region, MAX_REGIONS};
 pub use static_check::{static_errors, validate, ConfigError, RegionError};
 pub use table::{region_table, RegionLine, RegionTable};

@@ -32,7 +32,7 @@ pub enum ConfigError {
         base: u64,
         size: u64,
     },
-    /// `device` and `device-nc` are never executable (DESIGN.md invariant).
+    /// `device` and `device-nc` are never executable (docs/ARCHITECTURE.md, "Invariants").
     ExecutableDevice {
         kind: MemoryKind,
     },

@@ -1,6 +1,7 @@
 //! The DTB Stile hands its host VM: the firmware's tree, copied token by token, with the
 //! memory the host must not touch carved out as `no-map` /reserved-memory children, the
-//! initrd slot (which carried the host payload to Stile) hidden, and /chosen rewritten.
+//! initrd slot (which carried the host bundle to Stile) replaced by the placed initramfs or
+//! hidden, and /chosen rewritten.
 //!
 //! Written straight into the caller's buffer, with no heap, so it also works before the
 //! EL2 heap is up and a too-small buffer is an error rather than an allocation failure.

@@ -4,6 +4,7 @@
 //! Nothing in a DTB may panic it: every problem is a [`DtError`] with a reason.
 
 use crate::addr::PhysRange;
+use crate::mm::ranges::RangeSet;
 use heapless::Vec;
 
 pub use host_dtb::{build_host_dtb, HostDtbEdits, HostDtbError, HOST_DTB_SLACK};
@@ -13,8 +14,8 @@ pub const MAX_RESERVED: usize = 32;
 /// A DTB with more CPUs is refused (`TooMany`), not capped: Stile must know every CPU.
 pub const MAX_CPUS: usize = 64;
 pub const MAX_GICR_RANGES: usize = 8;
-/// Longest `/chosen/bootargs` kept.
-pub const MAX_BOOTARGS: usize = 256;
+/// Longest `/chosen/bootargs` kept: Linux's arm64 COMMAND_LINE_SIZE.
+pub const MAX_BOOTARGS: usize = 2048;
 /// Largest DTB accepted; a header claiming more is treated as lying.
 pub const MAX_DTB_SIZE: usize = 2 << 20;
 
@@ -25,6 +26,10 @@ pub struct Platform {
     pub ram: Vec<PhysRange, MAX_RAM_RANGES>,
     /// `/memreserve/` entries and `/reserved-memory` children with a `reg`.
     pub reserved: Vec<Reserved, MAX_RESERVED>,
+    /// Every device range: available nodes' `reg`s and PCI host bridges' windows, through
+    /// `ranges` to CPU addresses, page-rounded and merged (`devices.rs`). Not yet clipped to
+    /// the CPU's PA range nor cut around RAM: the host-map check does that.
+    pub devices: RangeSet,
     /// `/cpus/cpu@*` nodes with device_type = "cpu".
     pub cpus: Vec<Cpu, MAX_CPUS>,
     /// The UART `/chosen/stdout-path` names (after alias resolution), if any and if supported.
@@ -198,6 +203,7 @@ pub fn dtb_total_size(header: &[u8; 8]) -> Result<usize, DtError> {
 mod cells;
 mod chosen;
 mod cpu;
+pub(crate) mod devices;
 mod gic;
 mod header;
 mod host_dtb;
@@ -214,4 +220,4 @@ mod uart;
 mod walk;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -7,7 +7,8 @@ use super::timer::RawTimer;
 use super::uart::Uart;
 use super::walk::{depth_first, find_path};
 use super::{
-    chosen, cpu, gic, header, memory, memreserve, psci, stdout_path, structure, timer, uart,
+    chosen, cpu, devices, gic, header, memory, memreserve, psci, stdout_path, structure, timer,
+    uart,
 };
 use super::{DtError, Platform};
 use fdt::nodes::AsNode;
@@ -83,6 +84,7 @@ impl<'a> Found<'a> {
             },
             _ => {}
         }
+        devices::add(chain, &mut self.platform.devices)?;
         // The first GIC and timer in blob order win (a second GIC would be cascaded).
         if self.gic.is_none() {
             self.gic = gic::decode(chain)?;

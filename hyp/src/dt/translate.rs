@@ -11,7 +11,7 @@ use crate::addr::PhysRange;
 use heapless::Vec;
 
 /// `addr` in the address space of `chain.last()`'s children, as seen from the root.
-fn to_cpu(chain: &[Node<'_>], mut addr: u64) -> Result<Option<u64>, DtError> {
+pub(super) fn to_cpu(chain: &[Node<'_>], mut addr: u64) -> Result<Option<u64>, DtError> {
     // Walk the buses from the innermost out; the root's space is the CPU's.
     for i in (1..chain.len()).rev() {
         let bus = &chain[i];
@@ -99,4 +99,25 @@ pub(super) fn first_reg(chain: &[Node<'_>]) -> Result<Option<PhysRange>, DtError
         }
         None => Ok(None),
     }
+}
+
+/// Calls `found` with every non-empty `reg` entry of `chain.last()` that has a CPU address
+/// (entries behind a bus without `ranges` are skipped); stops at the first malformed one.
+pub(super) fn each_cpu_reg(
+    chain: &[Node<'_>],
+    found: &mut impl FnMut(PhysRange),
+) -> Result<(), DtError> {
+    let Some(entries) = raw_reg(chain)? else {
+        return Ok(());
+    };
+    for entry in entries {
+        let (addr, size) = entry?;
+        if size == 0 {
+            continue;
+        }
+        if let Some(range) = cpu_range(chain, addr, size)? {
+            found(range);
+        }
+    }
+    Ok(())
 }

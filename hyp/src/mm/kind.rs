@@ -1,6 +1,6 @@
 //! What a piece of memory is, as config and memslots declare it (docs/CONFIG.md).
 
-/// The memory kinds of ../shared/DESIGN.md's table. `mm::s2_attrs` turns a kind into
+/// The memory kinds of docs/ARCHITECTURE.md's table. `mm::s2_attrs` turns a kind into
 /// stage-2 descriptor bits; nothing else does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MemoryKind {
@@ -38,7 +38,7 @@ impl MemoryKind {
         MemoryKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// Device and Normal-NC mappings are never executable (DESIGN.md invariant).
+    /// Device and Normal-NC mappings are never executable (docs/ARCHITECTURE.md, "Invariants").
     pub const fn may_execute(self) -> bool {
         matches!(self, MemoryKind::Ram | MemoryKind::CacheableDevice)
     }

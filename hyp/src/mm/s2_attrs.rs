@@ -1,5 +1,5 @@
 //! Stage-2 leaf attributes: THE one place that turns (memory kind, FWB, permissions) into
-//! descriptor bits (DESIGN.md "Memory kinds"; arm-el2-notes.md "Stage 2").
+//! descriptor bits (docs/ARCHITECTURE.md: "Memory kinds", "Arm facts").
 //!
 //! FWB here means "this VM runs with HCR_EL2.FWB = 1". The same MemAttr value means different
 //! things with FWB on and off (0xF read with FWB=1 is Device-nGnRnE), so a VM's descriptors
@@ -35,7 +35,7 @@ pub enum AttrError {
     NeedsFwb,
 }
 
-/// MemAttr[3:0] for `kind` (see the table in DESIGN.md).
+/// MemAttr[3:0] for `kind` (see the table in docs/ARCHITECTURE.md).
 pub const fn memattr_for(kind: MemoryKind, fwb: bool) -> Result<u8, AttrError> {
     match (kind, fwb) {
         // FWB=0: outer WB | inner WB. FWB=1: 0b0110 forces Normal-WB whatever stage 1 says.
@@ -51,7 +51,7 @@ pub const fn memattr_for(kind: MemoryKind, fwb: bool) -> Result<u8, AttrError> {
 }
 
 /// Whether a kind may ever be executable: Device and Normal-NC memory never are, whatever
-/// the permissions asked for (DESIGN.md invariant; speculative instruction fetch from MMIO
+/// the permissions asked for (docs/ARCHITECTURE.md invariant; speculative instruction fetch from MMIO
 /// can have side effects).
 const fn kind_may_execute(kind: MemoryKind) -> bool {
     match kind {
@@ -175,7 +175,7 @@ mod tests {
         })
     }
 
-    /// The DESIGN.md table, row by row: (kind, fwb) -> (MemAttr, SH, may execute, name).
+    /// docs/ARCHITECTURE.md's table, row by row: (kind, fwb) -> (MemAttr, SH, may execute, name).
     /// `None` = refused.
     fn expected(kind: MemoryKind, fwb: bool) -> Option<(u8, u64, bool, &'static str)> {
         use MemoryKind::*;

@@ -3,8 +3,6 @@
 //! break-before-make, and `tlb` invalidates for this VM's VMID. Every argument a host or
 //! guest can influence is checked; every failure is a value.
 
-use core::fmt;
-
 use crate::addr::PhysAddr;
 use crate::mm::kind::{MemoryKind, Perms};
 use crate::mm::pgtable::{Leaf, MapError, MapStats, PageTable, TableAlloc};
@@ -13,29 +11,7 @@ use crate::mm::tlb::{ForVm, S2Maintenance};
 use crate::mm::vmid::Vmid;
 use crate::mm::vtcr::{vtcr_for, VtcrConfig};
 
-/// An intermediate physical address: what a guest believes is physical. Kept apart from
-/// `PhysAddr` by type. (Belongs beside `PhysAddr` in addr.rs; it lives here until that file
-/// is free to edit.)
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Ipa(pub u64);
-
-impl Ipa {
-    pub const fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Debug for Ipa {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "IPA({:#x})", self.0)
-    }
-}
-
-impl fmt::Display for Ipa {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:#x}", self.0)
-    }
-}
+pub use crate::addr::Ipa;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum S2Error {

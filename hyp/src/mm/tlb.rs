@@ -2,15 +2,34 @@
 //! [`S2Maintenance`] with the real instructions; unit tests use [`fake::RecordingTlb`], which
 //! records every call so a test can check that a change invalidated the right VMID.
 
+use crate::addr::Ipa;
 use crate::mm::pgtable::TlbSync;
-use crate::mm::stage2::Ipa;
-use crate::mm::vmid::Vmid;
+
+/// A VMID that fits the width in use (8 or 16 bits); made only by [`VmidAlloc`](crate::mm::vmid::VmidAlloc) or
+/// [`Vmid::HOST`], so a value that would spill into VTTBR_EL2's reserved bits cannot exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Vmid(pub(in crate::mm) u16);
+
+impl Vmid {
+    /// The host VM's VMID, never handed to a guest.
+    pub const HOST: Vmid = Vmid(0);
+
+    pub const fn raw(self) -> u16 {
+        self.0
+    }
+
+    /// Any VMID, for unit tests of code that takes one.
+    #[cfg(test)]
+    pub(crate) const fn for_test(raw: u16) -> Vmid {
+        Vmid(raw)
+    }
+}
 
 /// What changing a live stage-2 table needs from the CPU. The core calls, for every valid
 /// entry it breaks: write invalid; `dsb_ishst()`; `invalidate_ipa(..)`; then (maybe) write
 /// the new entry. It never frees a table page before the invalidation that detached it.
 ///
-/// The real implementation (arch/aarch64), per arm-el2-notes.md "Changing live mappings":
+/// The real implementation (arch/aarch64), as the Arm ARM's break-before-make rules ask:
 /// - `dsb_ishst`: `dsb ishst`.
 /// - `invalidate_ipa`: with `vmid` in VTTBR_EL2:
 ///   `tlbi ipas2e1is, ipa >> 12; dsb ish; tlbi vmalle1is; dsb ish; isb`. The first drops the

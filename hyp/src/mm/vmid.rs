@@ -1,27 +1,9 @@
 //! VMIDs: the tag that keeps one VM's stage-2 TLB entries apart from another's. Every VM
-//! needs its own (arm-el2-notes.md); the host VM always has VMID 0, guests get the others.
+//! needs its own (docs/ARCHITECTURE.md, "Arm facts"); the host VM always has VMID 0, guests get the others.
 
 use crate::mm::tlb::S2Maintenance;
 
-/// A VMID that fits the width in use (8 or 16 bits); made only by [`VmidAlloc`] or
-/// [`Vmid::HOST`], so a value that would spill into VTTBR_EL2's reserved bits cannot exist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Vmid(u16);
-
-impl Vmid {
-    /// The host VM's VMID, never handed to a guest.
-    pub const HOST: Vmid = Vmid(0);
-
-    pub const fn raw(self) -> u16 {
-        self.0
-    }
-
-    /// Any VMID, for unit tests of code that takes one.
-    #[cfg(test)]
-    pub(crate) const fn for_test(raw: u16) -> Vmid {
-        Vmid(raw)
-    }
-}
+pub use crate::mm::tlb::Vmid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VmidError {

@@ -1,5 +1,5 @@
 //! VTCR_EL2 for a VM: the stage-2 geometry (IPA size, start level, concatenated root pages)
-//! derived from what the CPU offers (arm-el2-notes.md "Stage 2"). 4 KiB granule only.
+//! derived from what the CPU offers (docs/ARCHITECTURE.md, "Arm facts"). 4 KiB granule only.
 //!
 //! Start level: the FEWEST levels that can hold the IPA size, using concatenation (up to 16
 //! tables side by side at the start level) to save a level where it can. Each level

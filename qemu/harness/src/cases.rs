@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 
+use crate::bundles::Bundle;
 use crate::expect::{ExitRule, Expect};
 
 /// How the image gets into the machine.
@@ -18,6 +19,15 @@ pub enum Load {
     KernelAtEl1,
 }
 
+/// What goes in the initrd slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Initrd {
+    /// The host payload (`--host`) as a plain arm64 Image.
+    Host,
+    /// A bundle the harness writes around the host payload (`bundles.rs`).
+    Bundle(Bundle),
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Case {
     pub name: &'static str,
@@ -27,6 +37,7 @@ pub struct Case {
     /// QEMU `-m` syntax.
     pub mem: &'static str,
     pub load: Load,
+    pub initrd: Initrd,
     /// Appended after the standard arguments.
     pub extra_args: &'static [&'static str],
     pub expect: &'static [Expect],
@@ -55,6 +66,7 @@ macro_rules! boot {
             smp: $smp,
             mem: $mem,
             load: Load::Kernel,
+            initrd: Initrd::Host,
             extra_args: &[],
             expect: &[
                 Expect::CpuFeatures { fwb: $fwb },
@@ -100,6 +112,7 @@ macro_rules! guests {
             smp: 1,
             mem: "1G",
             load: Load::Kernel,
+            initrd: Initrd::Host,
             extra_args: &[],
             expect: &[
                 HOST_ALL_PASSED,
@@ -123,16 +136,18 @@ macro_rules! regions {
             smp: 1,
             mem: $mem,
             load: Load::Kernel,
+            initrd: Initrd::Host,
             extra_args: &[],
             expect: &[
                 HOST_ALL_PASSED,
                 Expect::Never(HOST_CHECK_FAILED),
                 Expect::Never("stile: fatal:"),
-                // Mapping the host's RAM uses blocks: a handful of table pages.
+                // Mapping the host's RAM and every DT device (the PCIe windows reach 1 TiB)
+                // uses blocks: a handful of table pages.
                 Expect::NumberAtMost {
                     prefix: "stile: host: stage 2 ready:",
                     unit: "table pages",
-                    max: 8,
+                    max: 16,
                 },
                 $($e),*
             ],
@@ -153,6 +168,7 @@ macro_rules! fatal {
             smp: 1,
             mem: "1G",
             load: Load::Kernel,
+            initrd: Initrd::Host,
             extra_args: &["-append", $bootargs],
             expect: &[
                 Expect::Starts($line),
@@ -176,6 +192,7 @@ const BENCH_SMOKE: Case = Case {
     smp: 1,
     mem: "1G",
     load: Load::Kernel,
+    initrd: Initrd::Host,
     extra_args: &["-append", "bench=100", "-icount", "shift=0,sleep=off"],
     expect: &[
         Expect::Starts("bench: boot-to-host-entry-1g"),
@@ -225,6 +242,7 @@ pub static CASES: &[Case] = &[
         smp: 1,
         mem: "1G",
         load: Load::ElfNoDtb,
+        initrd: Initrd::Host,
         extra_args: &[],
         expect: &[Expect::StartsMentioning {
             prefix: "stile: error:",
@@ -238,11 +256,11 @@ pub static CASES: &[Case] = &[
     boot!("boot-512m", cpu "max" fwb 1, gic 3, smp 1, mem "512M" = 512 MiB),
     // Issue 3: per-region cacheability from the board config, checked against the CPU.
     regions!("host-regions-fwb-maps-the-aperture", cpu "max", mem "1G",
-        Expect::Contains("aperture   cacheable-device  rw-  Normal-WB (forced by FWB)"),
+        Expect::Contains("aperture    cacheable-device  rw-  Normal-WB (forced by FWB)"),
         Expect::Never("refused (NEEDS_FWB)")),
     regions!("host-regions-no-fwb-refuses-the-aperture", cpu "cortex-a72", mem "1G",
         Expect::Line("stile: error: region 'aperture' refused (NEEDS_FWB)"),
-        Expect::Contains("fb-nc      device-nc         rw-  Normal-NC")),
+        Expect::Contains("fb-nc       device-nc         rw-  Normal-NC")),
     regions!("host-regions-512m-refuses-carve-outs-outside-ram", cpu "max", mem "512M",
         Expect::Line("stile: error: region 'aperture' refused (OUTSIDE_RAM)"),
         Expect::Line("stile: error: region 'fb-nc' refused (OUTSIDE_RAM)")),
@@ -258,6 +276,7 @@ pub static CASES: &[Case] = &[
         smp: 1,
         mem: "1G",
         load: Load::KernelAtEl1,
+        initrd: Initrd::Host,
         extra_args: &[],
         expect: &[
             Expect::Starts("stile: error: entered at EL1"),
@@ -287,10 +306,14 @@ pub static CASES: &[Case] = &[
     BENCH_SMOKE,
 ];
 
+/// Every case: the table here, then the host-bundle cases.
+pub fn all() -> impl Iterator<Item = &'static Case> {
+    CASES.iter().chain(crate::bundle_cases::CASES.iter())
+}
+
 /// The cases whose name contains `filter` (all of them for `None`).
 pub fn select(filter: Option<&str>) -> Vec<&'static Case> {
-    CASES
-        .iter()
+    all()
         .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
         .collect()
 }
@@ -384,18 +407,18 @@ mod tests {
 
     #[test]
     fn names_are_unique() {
-        let mut names: Vec<_> = CASES.iter().map(|c| c.name).collect();
+        let mut names: Vec<_> = all().map(|c| c.name).collect();
+        let count = names.len();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), CASES.len());
+        assert_eq!(names.len(), count);
     }
 
     #[test]
     fn every_boot_forbids_errors_and_panics() {
-        for c in CASES
-            .iter()
-            .filter(|c| c.load == Load::Kernel && c.extra_args.is_empty())
-        {
+        for c in all().filter(|c| {
+            c.load == Load::Kernel && c.extra_args.is_empty() && c.initrd == Initrd::Host
+        }) {
             assert!(
                 c.expect.contains(&Expect::Never("stile: fatal:")),
                 "{}",
@@ -415,7 +438,7 @@ mod tests {
 
     #[test]
     fn filter_selects_by_substring() {
-        assert_eq!(select(None).len(), CASES.len());
+        assert_eq!(select(None).len(), all().count());
         assert_eq!(select(Some("boot-cortex-a57")).len(), 4);
         assert_eq!(select(Some("smp4")).len(), 6);
         assert!(select(Some("nothing-like-this")).is_empty());

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cases::Case;
+use crate::cases::{Case, Initrd};
 use crate::expect::{self, ExitRule};
 use crate::runner::{self, End, Invocation};
 
@@ -64,12 +64,48 @@ pub fn run_case(case: &Case, config: &Config) -> Outcome {
         Some(s) => config.timeout.min(Duration::from_secs(s)),
         None => config.timeout,
     };
+    let bundle = match write_bundle(case, config) {
+        Ok(b) => b,
+        Err(why) => return Outcome::refused(case.name, why),
+    };
+    let initrd = bundle
+        .as_ref()
+        .map(|b| b.0.as_path())
+        .or(config.host.as_deref());
     let inv = Invocation {
         program: config.qemu.clone().into(),
-        args: case.qemu_args(image, config.host.as_deref()),
+        args: case.qemu_args(image, initrd),
         timeout,
     };
     run_invocation(case, &inv)
+}
+
+/// A bundle file, removed when dropped.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// For a bundle case, writes its bundle around the host payload to a file of its own.
+fn write_bundle(case: &Case, config: &Config) -> Result<Option<TempFile>, String> {
+    let Initrd::Bundle(kind) = case.initrd else {
+        return Ok(None);
+    };
+    let host = config
+        .host
+        .as_deref()
+        .ok_or("a bundle case needs the host payload (--host)")?;
+    let payload = std::fs::read(host).map_err(|e| format!("{}: {e}", host.display()))?;
+    let path = std::env::temp_dir().join(format!(
+        "stile-harness-{}-{}.itb",
+        std::process::id(),
+        case.name
+    ));
+    std::fs::write(&path, kind.build(&payload)).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Some(TempFile(path)))
 }
 
 /// Runs `inv` (QEMU, or a fake in tests) and judges its output by `case`'s expectations.

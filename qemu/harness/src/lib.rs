@@ -5,6 +5,8 @@
 //! timeout, [`expect`] matches its output, [`check`] glues one case together, [`pool`] runs
 //! cases in parallel and [`report`] formats what a person (or CI) reads.
 
+pub mod bundle_cases;
+pub mod bundles;
 pub mod cases;
 pub mod check;
 pub mod expect;

@@ -13,10 +13,14 @@ use stile_harness::check::run_invocation;
 use stile_harness::runner::Invocation;
 
 const FAKE_QEMU: &str = r#"#!/bin/sh
-cpu= gic= smp= mem= kernel= append= el1=
+cpu= gic= smp= mem= kernel= append= el1= initrd= highmem=on
 while [ $# -gt 0 ]; do
     case $1 in
-    -M) gic=${2##*gic-version=}; case $2 in *virtualization=off*) el1=1 ;; esac; shift ;;
+    -M) case $2 in
+        highmem=off) highmem=off ;;
+        *) gic=${2##*gic-version=}; case $2 in *virtualization=off*) el1=1 ;; esac ;;
+        esac; shift ;;
+    -initrd) initrd=$2; shift ;;
     -append) append=$2; shift ;;
     -cpu) cpu=$2; shift ;;
     -smp) smp=$2; shift ;;
@@ -43,9 +47,33 @@ bench=*)
     exit 0 ;;
 esac
 if [ -n "$append" ]; then echo "stile: fatal: powering off"; exit 0; fi
+reason=
+case $initrd in
+*bundle-refused-truncated.itb) reason="truncated" ;;
+*bundle-refused-not-arm64.itb) reason="kernel has no arm64 Image header" ;;
+*bundle-refused-compressed.itb) reason='unsupported compression (only "none")' ;;
+*bundle-refused-no-default.itb) reason="no default configuration" ;;
+*bundle-refused-overlap.itb) reason="image data overlap" ;;
+*bundle-refused-garbage.itb) reason="neither a FIT nor an arm64 Image" ;;
+esac
+if [ -n "$reason" ]; then
+    echo "stile: error: host bundle refused ($reason)"
+    echo "stile: error: no host VM (the host bundle could not be loaded); powering off"
+    exit 0
+fi
+case $initrd in
+*.itb)
+    echo "stile: host: bundle [0x48000000..0x48100000) (Fit): kernel 1 bytes to 0x40000000, bootargs from the bundle"
+    echo "check host-bundle-initrd: ok"
+    echo "check host-bundle-bootargs: ok" ;;
+*) [ "$mem" = 4G ] && echo "check host-no-initrd: ok" ;;
+esac
+if [ "$highmem" = on ]; then
+    echo "stile:   dt-devices  device  rw-  Device-nGnRE  [0x4010000000..0x4020000000) [0x8000000000..0x10000000000)"
+fi
 [ "boot-$cpu-gicv$gic-smp$smp" = "$FAKE_HANG" ] && exec sleep 30
 case $cpu in max) fwb=1 ;; *) fwb=0 ;; esac
-case $mem in 1G) mib=1024 ;; *) mib=512 ;; esac
+case $mem in 1G) mib=1024 ;; 2G) mib=2048 ;; 4G) mib=4096 ;; *) mib=512 ;; esac
 [ "boot-$cpu-gicv$gic-smp$smp" = "$FAKE_WRONG_FWB" ] && fwb=7
 echo "stile: cpu: FWB=$fwb DIC=1 PARange=48 VMIDbits=16"
 echo "stile: ram: $mib MiB at 0x40000000"
@@ -54,12 +82,12 @@ echo "stile: cpus: $smp"
 echo "stile: gic: v$gic"
 echo "qemu-system-aarch64: a warning on stderr" >&2
 echo "stile: host: stage 2 ready: VMID 0, 48-bit IPA, 5 table pages"
-echo "stile:   fb-nc      device-nc         rw-  Normal-NC"
+echo "stile:   fb-nc       device-nc         rw-  Normal-NC"
 if [ "$mib" = 512 ]; then
     echo "stile: error: region 'aperture' refused (OUTSIDE_RAM)"
     echo "stile: error: region 'fb-nc' refused (OUTSIDE_RAM)"
 elif [ "$fwb" = 1 ]; then
-    echo "stile:   aperture   cacheable-device  rw-  Normal-WB (forced by FWB)"
+    echo "stile:   aperture    cacheable-device  rw-  Normal-WB (forced by FWB)"
 else
     echo "stile: error: region 'aperture' refused (NEEDS_FWB)"
 fi
@@ -100,6 +128,8 @@ fn scratch(name: &str, with_images: bool) -> Scratch {
     if with_images {
         fs::write(dir.join("stile.bin"), b"fake").unwrap();
         fs::write(dir.join("stile.elf"), b"fake").unwrap();
+        // The bundle cases wrap the host payload: any bytes do for the fake.
+        fs::write(dir.join("host.bin"), b"fake host").unwrap();
     }
     Scratch(dir)
 }
@@ -112,6 +142,8 @@ fn harness(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
         .arg(dir.join("stile.bin"))
         .arg("--elf")
         .arg(dir.join("stile.elf"))
+        .arg("--host")
+        .arg(dir.join("host.bin"))
         .args(extra)
         .env_remove("FAKE_HANG")
         .env_remove("FAKE_WRONG_FWB");

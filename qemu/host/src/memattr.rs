@@ -39,7 +39,7 @@ const FWB1_FORCE_WB: u8 = 0b0110;
 /// FWB = 1 MemAttr: use the stage-1 attributes.
 const FWB1_STAGE1: u8 = 0b0111;
 
-/// Stage-2 MemAttr[3:0] the host gets for `kind` (../shared/DESIGN.md's table and
+/// Stage-2 MemAttr[3:0] the host gets for `kind` (docs/ARCHITECTURE.md's table and
 /// hyp's `host_leaf_attrs`, written out again here). `None`: the kind has no safe encoding
 /// (cacheable device memory without FWB, refused NEEDS_FWB).
 ///
@@ -146,7 +146,7 @@ const fn force_write_back(nibble: u8) -> u8 {
 /// - 0b0110: Normal Write-Back whatever stage 1 says (stage-1 hints kept when it is
 ///   cacheable).
 /// - 0b0111: stage 1's attribute, unchanged.
-/// - Anything else is reserved; QEMU reads it as Device-nGnRnE (arm-el2-notes: the FWB = 0
+/// - Anything else is reserved; QEMU reads it as Device-nGnRnE (docs/ARCHITECTURE.md, "Arm facts": the FWB = 0
 ///   Write-Back encoding 0xF read with FWB = 1), and so does the oracle.
 pub const fn combine_fwb1(s1: u8, s2_memattr: u8) -> u8 {
     match s2_memattr & 0xf {
@@ -235,7 +235,7 @@ mod tests {
     fn stage2_write_back_cannot_make_stage1_uncached_memory_cacheable() {
         assert_eq!(combine_fwb0(NORMAL_NC, 0xf), NORMAL_NC);
         assert_eq!(combine_fwb0(DEV_NGNRE, 0xf), DEV_NGNRE);
-        // MMU off at EL1: stage 1 is Device-nGnRnE whatever stage 2 says (arm-el2-notes).
+        // MMU off at EL1: stage 1 is Device-nGnRnE whatever stage 2 says (docs/ARCHITECTURE.md, "Arm facts").
         assert_eq!(combine_fwb0(DEV_NGNRNE, 0xf), DEV_NGNRNE);
     }
 
@@ -271,7 +271,7 @@ mod tests {
 
     #[test]
     fn fwb_forced_write_back_wins_even_over_stage1_non_cacheable_and_device() {
-        // MMU off at EL1 (Device-nGnRnE) too: the whole point of FWB (arm-el2-notes).
+        // MMU off at EL1 (Device-nGnRnE) too: the whole point of FWB (docs/ARCHITECTURE.md, "Arm facts").
         for s1 in [WB, NORMAL_NC, DEV_NGNRE, DEV_NGNRNE, 0x0c] {
             assert_eq!(combine_fwb1(s1, 0b0110), WB, "{s1:#x}");
         }
@@ -310,7 +310,7 @@ mod tests {
 
     #[test]
     fn fwb0_write_back_encoding_read_with_fwb_is_device_ngnrne() {
-        // A descriptor encoded for FWB = 0 in a VM run with FWB = 1 (arm-el2-notes).
+        // A descriptor encoded for FWB = 0 in a VM run with FWB = 1 (docs/ARCHITECTURE.md, "Arm facts").
         assert_eq!(combine_fwb1(WB, 0xf), DEV_NGNRNE);
         assert_eq!(combine_fwb1(WB, 0b0100), DEV_NGNRNE); // reserved
     }

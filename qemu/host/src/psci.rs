@@ -1,4 +1,4 @@
-//! PSCI function IDs and return values (PSCI 1.x; arm-el2-notes.md).
+//! PSCI function IDs and return values (PSCI 1.x, Arm DEN 0022).
 
 pub const VERSION: u64 = 0x8400_0000;
 pub const CPU_ON: u64 = 0xC400_0003;

@@ -92,6 +92,7 @@ fn host_ram(base: u64, size: u64) -> Region {
 fn qemu_virt_1g_on_qemu72_max_accepts_every_region() {
     let c = check(&qemu_virt(), &dump(QEMU_1G), &MAX_QEMU72);
     assert!(c.refused.is_empty(), "{:?}", c.refused);
+    // The board's three, plus the DT's host RAM and devices.
     assert_eq!(c.accepted.len(), 5);
     assert_eq!(
         ranges_of(&c, "host-ram"),
@@ -99,7 +100,12 @@ fn qemu_virt_1g_on_qemu72_max_accepts_every_region() {
     );
     assert_eq!(ranges_of(&c, "aperture"), [(0x7C00_0000, 0x8000_0000)]);
     assert_eq!(ranges_of(&c, "fb-nc"), [(0x7B00_0000, 0x7C00_0000)]);
-    assert_eq!(ranges_of(&c, "virt-mmio"), [(0x0800_0000, 0x4000_0000)]);
+    let devices = ranges_of(&c, "dt-devices");
+    assert!(
+        devices.contains(&(0x40_1000_0000, 0x40_2000_0000)),
+        "{devices:x?}"
+    );
+    assert!(devices.iter().all(|&(_, end)| end <= 0x100_0000_0000));
 }
 
 #[test]
@@ -258,6 +264,69 @@ fn too_many_holes_drop_whole_pieces_never_keep_a_hole() {
     }
 }
 
+// --- Host RAM and devices from the DT, without a declared host-ram region ------------------
+
+#[test]
+fn without_a_host_ram_region_the_host_gets_all_dt_ram_around_the_holes() {
+    let mut p = machine(&[(RAM_BASE, 2 * GIB), (0x1_0000_0000, GIB)]);
+    reserve(&mut p, 0x5000_0000, MIB);
+    // Reserved without no-map: the host's kernel maps it, so stage 2 must too.
+    p.reserved
+        .push(Reserved {
+            range: PhysRange::new(0x6000_0000, MIB),
+            source: ReservedSource::MemReserve,
+            no_map: false,
+        })
+        .unwrap();
+    let aperture = carve_out("aperture", 0x7C00_0000, 64 * MIB, MemoryKind::DeviceNc);
+    let c = check(&[aperture], &p, &WITH_DIC);
+    assert_eq!(
+        ranges_of(&c, "host-ram"),
+        [
+            (0x4010_0000, 0x4020_0000),
+            (0x4060_0000, 0x5000_0000),
+            (0x5010_0000, 0x7C00_0000),
+            (0x8000_0000, 0xC000_0000),
+            (0x1_0000_0000, 0x1_4000_0000),
+        ]
+    );
+}
+
+#[test]
+fn dt_devices_are_clipped_to_the_pa_range_and_lose_ram_hyp_and_regions() {
+    let mut p = machine(&[(RAM_BASE, GIB)]);
+    for (base, size) in [
+        (0x0900_0000, 0x1000),
+        (0x0, 0x800_0000),                // under a board region: the region wins
+        (0x3F00_0000, 0x200_0000),        // straddles into RAM: RAM is cut out
+        (0x80_0000_0000, 0x80_0000_0000), // the 64-bit PCIe window, past 40 bits
+    ] {
+        p.devices.add(PhysRange::new(base, size)).unwrap();
+    }
+    let flash = region("flash", 0, 0x800_0000, MemoryKind::Device, Perms::R);
+    let c = check(&[flash], &p, &CORTEX_A72);
+    assert_eq!(
+        ranges_of(&c, "dt-devices"),
+        [
+            (0x0900_0000, 0x0900_1000),
+            (0x3F00_0000, 0x4000_0000),
+            (0x80_0000_0000, 0x100_0000_0000)
+        ]
+    );
+    let c = check(&[flash], &p, &MAX_QEMU72);
+    assert_eq!(
+        ranges_of(&c, "dt-devices").last(),
+        Some(&(0x80_0000_0000, 0x100_0000_0000))
+    );
+}
+
+#[test]
+fn no_dt_devices_means_no_device_row() {
+    let c = check(&[], &machine(&[(RAM_BASE, GIB)]), &WITH_DIC);
+    assert!(c.accepted_named("dt-devices").is_none());
+    assert_eq!(c.accepted.len(), 1, "host RAM only");
+}
+
 // --- Every other region: taken whole or refused whole -------------------------------------
 
 #[test]
@@ -338,7 +407,7 @@ fn device_region_outside_ram_is_accepted() {
     let uart = device("uart", 0x0900_0000, 0x1000);
     let c = check(&[uart], &p, &CORTEX_A72);
     assert_eq!(ranges_of(&c, "uart"), [(0x0900_0000, 0x0900_1000)]);
-    assert_eq!(c.accepted[0].perms, Perms::RW);
+    assert_eq!(c.accepted_named("uart").unwrap().perms, Perms::RW);
 }
 
 #[test]

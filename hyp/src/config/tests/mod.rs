@@ -24,22 +24,8 @@ fn region(name: &'static str, base: u64, size: u64, kind: MemoryKind, perms: Per
 }
 
 /// The qemu-virt config (platform/qemu-virt/regions.toml) as the hypervisor sees it.
-pub(crate) fn qemu_virt() -> [Region; 5] {
+pub(crate) fn qemu_virt() -> [Region; 3] {
     [
-        region(
-            "host-ram",
-            0x4000_0000,
-            0x3B00_0000,
-            MemoryKind::Ram,
-            Perms::RWX,
-        ),
-        region(
-            "virt-mmio",
-            0x0800_0000,
-            0x3800_0000,
-            MemoryKind::Device,
-            Perms::RW,
-        ),
         region("flash", 0, 0x0800_0000, MemoryKind::Device, Perms::R),
         Region {
             assignable: true,

@@ -29,7 +29,7 @@ fn qemu_virt_config_is_valid() {
 #[test]
 fn unaligned_base_is_refused_with_the_address() {
     let mut regions = qemu_virt();
-    regions[4].range.base.0 = 0x7C00_0800;
+    regions[2].range.base.0 = 0x7C00_0800;
     let e = only_error(&regions);
     assert_eq!(e.error, ConfigError::BaseMisaligned { base: 0x7C00_0800 });
     assert_eq!(

@@ -58,3 +58,13 @@ fn overlong_bootargs_are_refused_not_cut() {
     });
     assert_eq!(parse(&dtb), Err(DtError::TooMany));
 }
+
+#[test]
+fn bootargs_as_long_as_linux_allows_are_kept_whole() {
+    // Linux arm64's COMMAND_LINE_SIZE is 2048; the old limit here was 256.
+    let long = format!("console=ttyAMA0 {}", "y".repeat(2000));
+    let dtb = with_chosen(|d| {
+        d.str("bootargs", &long);
+    });
+    assert_eq!(parse_ok(&dtb).bootargs.as_str(), long);
+}

@@ -2,9 +2,10 @@
 //! (hyp/testdata/*.dts) and blobs built or broken on purpose here.
 
 mod board;
-mod builder;
+pub(crate) mod builder;
 mod chosen;
 mod cpus_memory;
+mod devices;
 mod fuzz;
 mod host_dtb;
 mod interrupts;

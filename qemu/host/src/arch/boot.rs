@@ -128,6 +128,16 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
     }
     let mut report = Report::new(Out);
     checks::run_all(&mut smccc::Real, &facts, &mut report);
+    // SAFETY: /chosen names the initramfs Stile placed in our RAM (which the EL1 map covers
+    // as Normal memory); nothing writes it while we read.
+    let in_ram = |addr| el1_map::use_at(addr, &facts.ram) == Some(El1Use::Ram);
+    let initrd = platform
+        .initrd
+        .filter(|r| in_ram(r.base.0) && in_ram(r.end() - 1))
+        .map(|r| unsafe {
+            core::slice::from_raw_parts(r.base.0 as usize as *const u8, r.size as usize)
+        });
+    checks::bundle::run(&platform.bootargs, initrd, &mut report);
     // Phase 4: the VMM runs the embedded guest.
     vmm::run(
         &mut smccc::Real,

@@ -1,6 +1,7 @@
 //! The checks, in the order they run and print. Each is a function of the [`Machine`] and the
 //! [`Facts`] returning `Result<(), Fail>`; the report prints and counts it.
 
+pub mod bundle;
 pub(crate) mod hyp_memory;
 mod psci;
 mod smccc;

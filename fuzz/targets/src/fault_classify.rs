@@ -1,0 +1,227 @@
+//! The ESR decoder and the stage-2 fault classifier: slots registered through MEMSLOT_SET's
+//! own `validate` (so they are ones a VM can really have), then aborts with fuzzed
+//! syndromes and addresses. Each outcome is checked against what the ABI promises; above
+//! all, a `Map` never reaches past its slot or outside the VM's donated RAM and the
+//! assignable regions.
+
+use crate::bytes::Bytes;
+use stile_abi::run_page::{ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE};
+use stile_abi::slot::{self, SlotKind};
+use stile_abi::Reason;
+use stile_hyp::addr::PhysRange;
+use stile_hyp::esr::{ec, Esr};
+use stile_hyp::mm::kind::MemoryKind;
+use stile_hyp::vm::fault::{classify, Abort, Outcome};
+use stile_hyp::vm::memslot::{
+    check_backing, validate, Assignable, Slot, SlotRequest, SlotWorld, Slots, MAX_SLOTS,
+};
+use stile_hyp::vm::mmio::MmioAccess;
+
+const PAGE: u64 = 4096;
+const BLOCK_2M: u64 = 2 << 20;
+
+/// QEMU virt's assignable regions (platform/qemu-virt/regions.toml).
+pub const ASSIGNABLE: [Assignable; 2] = [
+    Assignable {
+        range: PhysRange::new(0x7b00_0000, 0x100_0000),
+        kind: MemoryKind::DeviceNc,
+    },
+    Assignable {
+        range: PhysRange::new(0x7c00_0000, 0x400_0000),
+        kind: MemoryKind::CacheableDevice,
+    },
+];
+const DONATED: [PhysRange; 3] = [
+    PhysRange::new(0x5000_0000, 0x40_0000),
+    PhysRange::new(0x5010_0000, 0x3f_f000),
+    PhysRange::new(0x4000_0000, 0x4000_0000),
+];
+/// IPAs and PAs slots start near.
+const IPAS: [u64; 5] = [0x4000_0000, 0x0900_0000, 0x1_0000_0000, 0, 0xff_ffe0_0000];
+const PAS: [u64; 4] = [0x5000_0000, 0x7b00_0000, 0x7c00_0000, 0x4020_0000];
+const KINDS: [SlotKind; 5] = [
+    SlotKind::Ram,
+    SlotKind::Mmio,
+    SlotKind::Device,
+    SlotKind::DeviceNc,
+    SlotKind::CacheableDevice,
+];
+
+pub fn run(data: &[u8]) {
+    let mut b = Bytes::new(data);
+    let world = SlotWorld {
+        donated: b.pick(&DONATED),
+        assignable: &ASSIGNABLE,
+        fwb: b.bool(),
+        ipa_limit: 1 << b.pick(&[40u32, 36, 44]),
+    };
+    let mut slots = Slots::new();
+    for _ in 0..b.u8() % 6 {
+        let perms = u64::from(b.u8() & 7);
+        let flags = b.pick(&[0, slot::FLAG_CACHEABLE_OPT_IN, slot::FLAG_EAGER]);
+        let req = SlotRequest {
+            index: u64::from(b.u8()) % (MAX_SLOTS as u64 + 1),
+            ipa: b.addr(&IPAS),
+            pa: b.addr(&PAS),
+            size: b.size(),
+            word: slot::word(b.pick(&KINDS), perms, flags),
+        };
+        let index = req.index as usize;
+        let others: Vec<Slot> = slots
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != index)
+            .filter_map(|(_, s)| *s)
+            .collect();
+        if let Ok(s) = validate(&req, &others, &world) {
+            slots[index] = Some(s);
+        }
+    }
+    let ipas: Vec<u64> = slots
+        .iter()
+        .flatten()
+        .flat_map(|s| [s.ipa, s.ipa + s.size])
+        .chain(IPAS)
+        .collect();
+    while !b.is_empty() {
+        let esr = syndrome(&mut b);
+        let ipa = b.addr(&ipas);
+        let abort = Abort {
+            esr,
+            far: ipa ^ u64::from(b.u16()),
+            ipa,
+        };
+        let _ = esr.to_string();
+        check(&abort, &slots, &world, classify(&abort, &slots, &world));
+        if let Some(a) = MmioAccess::from_esr(esr) {
+            check_mmio_value(&a, b.u64());
+        }
+    }
+}
+
+/// An abort syndrome: mostly a lower-EL data or instruction abort with fields chosen one
+/// by one, sometimes any 64-bit value.
+pub fn syndrome(b: &mut Bytes) -> Esr {
+    if b.u8() & 15 == 0 {
+        return Esr(b.u64());
+    }
+    let class = b.pick(&[ec::DATA_ABORT_LOWER, ec::INST_ABORT_LOWER, 0x25, 0x21]);
+    let fsc = b.pick(&[
+        0x04u64, 0x05, 0x06, 0x07, 0x09, 0x0b, 0x0d, 0x0f, 0x10, 0x21, 0x00,
+    ]);
+    let fields = u64::from(b.u32()) & 0x01ff_ffc0; // ISV, SAS, SSE, SRT, SF, ..., WnR
+    Esr(u64::from(class) << 26 | 1 << 25 | fields | fsc)
+}
+
+fn check(abort: &Abort, slots: &Slots, world: &SlotWorld, outcome: Outcome) {
+    let fsc = abort.esr.fsc();
+    let found = slots
+        .iter()
+        .enumerate()
+        .find_map(|(i, s)| s.filter(|s| s.contains(abort.ipa)).map(|s| (i, s)));
+    let ctx = || format!("{} at IPA {:#x}: {outcome:?}", abort.esr, abort.ipa);
+    if !(0x04..=0x0f).contains(&fsc) {
+        assert_eq!(outcome, Outcome::Unknown, "{}", ctx());
+        return;
+    }
+    let Some((index, slot)) = found else {
+        assert_eq!(outcome, Outcome::Fault(Reason::NoSlot), "{}", ctx());
+        return;
+    };
+    let access = if abort.is_fetch() {
+        ACCESS_EXEC
+    } else if abort.esr.wnr() {
+        ACCESS_WRITE
+    } else {
+        ACCESS_READ
+    };
+    match outcome {
+        Outcome::Map { slot: i, ipa, size } => {
+            assert_eq!(i, index, "{}", ctx());
+            assert!(size == PAGE || size == BLOCK_2M, "{}", ctx());
+            assert!(
+                ipa % size == 0 && ipa <= abort.ipa && abort.ipa - ipa < size,
+                "{}",
+                ctx()
+            );
+            assert!(
+                slot.contains(ipa) && slot.contains(ipa + size - 1),
+                "{}",
+                ctx()
+            );
+            assert!(
+                slot.kind != SlotKind::Mmio && slot.allows(access),
+                "{}",
+                ctx()
+            );
+            assert!(fsc < 0x0c, "a permission fault mapped: {}", ctx());
+            let pa = slot.pa_of(ipa).0;
+            assert!(pa % size == 0, "PA {pa:#x} not aligned: {}", ctx());
+            let backing = PhysRange::new(pa, size);
+            let inside = |r: &PhysRange| backing.base.0 >= r.base.0 && backing.end() <= r.end();
+            assert!(
+                inside(&world.donated) || world.assignable.iter().any(|a| inside(&a.range)),
+                "maps {backing:?} outside the VM's memory: {}",
+                ctx()
+            );
+            assert_eq!(check_backing(&slot, world), Ok(()), "{}", ctx());
+        }
+        Outcome::Mmio(a) => {
+            assert!(
+                slot.kind == SlotKind::Mmio && !abort.is_fetch(),
+                "{}",
+                ctx()
+            );
+            assert!(
+                abort.esr.isv() && matches!(a.size, 1 | 2 | 4 | 8),
+                "{}",
+                ctx()
+            );
+            assert!(a.srt <= 31 && a.write == abort.esr.wnr(), "{}", ctx());
+        }
+        Outcome::Nisv => {
+            assert!(slot.kind == SlotKind::Mmio && !abort.esr.isv(), "{}", ctx());
+            assert!(!abort.is_fetch(), "{}", ctx());
+        }
+        Outcome::InjectAndFault(r) => {
+            assert_eq!(r, Reason::ExecNotAllowed, "{}", ctx());
+            let execs = slot.memory_kind().is_some_and(MemoryKind::may_execute);
+            assert!(abort.is_fetch() && !execs, "{}", ctx());
+        }
+        Outcome::Fault(Reason::Permission) => {
+            assert!(!slot.allows(access) || fsc >= 0x0c, "{}", ctx());
+        }
+        Outcome::Fault(r) => {
+            assert!(slot.kind != SlotKind::Mmio, "{}", ctx());
+            assert_eq!(check_backing(&slot, world), Err(r), "{}", ctx());
+        }
+        Outcome::Unknown => panic!("a translation/permission fault left unknown: {}", ctx()),
+    }
+}
+
+/// A completed MMIO load lands in the register as the Arm ARM says: the low `size` bytes,
+/// sign-extended if SSE, then cut to 32 bits for a W register.
+fn check_mmio_value(a: &MmioAccess, data: u64) {
+    let bytes = usize::from(a.size);
+    let mut le = data.to_le_bytes();
+    let negative = a.sign_extend && le[bytes - 1] & 0x80 != 0;
+    for byte in le.iter_mut().skip(bytes) {
+        *byte = if negative { 0xff } else { 0 };
+    }
+    let mut want = u64::from_le_bytes(le);
+    if !a.reg64 {
+        want &= 0xffff_ffff;
+    }
+    assert_eq!(a.load_value(data), want, "{a:?} load of {data:#x}");
+    let stored = if a.srt == 31 { 0 } else { data };
+    let mask = if bytes == 8 {
+        u64::MAX
+    } else {
+        (1 << (8 * bytes)) - 1
+    };
+    assert_eq!(
+        a.write_data(data),
+        stored & mask,
+        "{a:?} store of {data:#x}"
+    );
+}
