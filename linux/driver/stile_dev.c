@@ -51,7 +51,7 @@ static int stile_open(struct inode *inode, struct file *file)
 static int stile_release(struct inode *inode, struct file *file)
 {
 	struct stile_vm *vm = file->private_data;
-	bool mem_back = true;
+	bool mem_back = true, vm_gone = true;
 	u64 reason;
 	int i;
 
@@ -60,7 +60,12 @@ static int stile_release(struct inode *inode, struct file *file)
 		int err = stile_errno(stile_call(STILE_FN_VM_DESTROY, vm->id, 0, 0, 0, 0, 0), &reason);
 
 		if (err) {
-			/* The memory may be unreachable for the host: never hand it out again. */
+			/*
+			 * Never hand out what Stile may still use: the memory (NO_MEMORY: the VM
+			 * is gone but its RAM is not mapped back), and the run pages too if the
+			 * VM may still exist (any other refusal).
+			 */
+			vm_gone = reason == STILE_REASON_NO_MEMORY;
 			pr_err("stile: VM %llu: VM_DESTROY refused (%s): %llu KiB leaked\n", vm->id,
 			       stile_reason_name(reason) ?: "?", vm->mem_size >> 10);
 			mem_back = false;
@@ -73,7 +78,7 @@ static int stile_release(struct inode *inode, struct file *file)
 		__free_pages(vm->mem, vm->order);
 	}
 	/* Run pages are host RAM again after VM_DESTROY (and never left it before). */
-	for (i = 0; i < vm->nr_vcpus; i++)
+	for (i = 0; vm_gone && i < vm->nr_vcpus; i++)
 		free_page(vm->run_pages[i]);
 	kfree(vm);
 	return 0;
