@@ -25,7 +25,7 @@ QEMU_CMD := qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cp
 # A user's RUSTFLAGS would replace .cargo/config.toml's (position-independent code): drop it.
 CARGO := env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS cargo
 
-.PHONY: all image host guest run debug test test-boards board-images bench bench-kvm setup clean fuzz linux run-linux bench-linux FORCE
+.PHONY: all image host guest run debug test test-boards board-images bench bench-kvm setup clean fuzz linux run-linux bench-linux driver vmm test-driver run-driver FORCE
 
 all: image
 
@@ -119,3 +119,30 @@ run-linux: setup image linux
 # reset-to-/init under Stile vs directly at EL1 (docs/PERFORMANCE.md, "Linux as the host").
 bench-linux: setup image linux
 	@scripts/bench-linux.sh $(BENCH_LINUX_ARGS)
+
+# /dev/stile, the Linux driver (linux/driver), cross-built against Debian's headers for the
+# kernel the Linux-host tests boot (scripts/fetch-linux-headers.sh fetches them under build/).
+DRIVER_OUT := build/linux-driver
+driver:
+	@mkdir -p $(DRIVER_OUT)
+	$(MAKE) -C linux/driver KDIR=$$(scripts/fetch-linux-headers.sh) ARCH=arm64 \
+		CROSS_COMPILE=aarch64-linux-gnu- modules
+	cp linux/driver/stile.ko $(DRIVER_OUT)/stile.ko
+
+# stile-vmm, the userspace VMM for that Linux (static, aarch64-unknown-linux-musl, rust-lld).
+VMM_TARGET := aarch64-unknown-linux-musl
+vmm:
+	@mkdir -p $(DRIVER_OUT)
+	@rustup target list --installed | grep -qx $(VMM_TARGET) || rustup target add $(VMM_TARGET)
+	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld $(CARGO) build --release \
+		-p stile-vmm --target $(VMM_TARGET)
+	cp target/$(VMM_TARGET)/release/stile-vmm $(DRIVER_OUT)/stile-vmm
+
+# Linux under Stile loads /dev/stile and runs stile-vmm's checks (docs/LINUX-DRIVER.md).
+test-driver: setup image guest driver vmm
+	@scripts/test-linux-driver.sh $(TEST_DRIVER_ARGS)
+
+# The same Linux, one guest run shown on the console: module, `stile-vmm caps`, the guest
+# payload's checks, power-off.
+run-driver: setup image guest driver vmm
+	@scripts/test-linux-driver.sh --demo --cpu $(CPU)

@@ -275,6 +275,55 @@ static inline const char *stile_exit_reason_name(uint32_t v)
 #define STILE_RUN_PAGE_VERSION 1u
 
 /*
+ * Limits of this revision (exceeding one is refused with LIMIT).
+ * Addresses and sizes in VM_CREATE, VCPU_CREATE and MEMSLOT_SET are multiples of
+ * STILE_PAGE_SIZE; a run page is one page of host RAM the host maps Normal-WB.
+ */
+#define STILE_MAX_GUESTS    8ull
+#define STILE_MAX_VCPUS     4ull
+#define STILE_MAX_SLOTS     16ull
+#define STILE_PAGE_SIZE     4096ull
+#define STILE_RUN_PAGE_SIZE 4096ull
+
+/*
+ * PSCI and SMCCC architecture function IDs (Arm DEN0022, DEN0028).
+ * What a guest may call over HVC/SMC, and what Stile relays for the host:
+ * docs/ABI.md. The _64 IDs are the SMC64 forms.
+ */
+#define STILE_PSCI_VERSION           0x84000000u
+#define STILE_PSCI_CPU_SUSPEND_64    0xc4000001u
+#define STILE_PSCI_CPU_OFF           0x84000002u
+#define STILE_PSCI_CPU_ON_64         0xc4000003u
+#define STILE_PSCI_AFFINITY_INFO_64  0xc4000004u
+#define STILE_PSCI_MIGRATE_INFO_TYPE 0x84000006u
+#define STILE_PSCI_SYSTEM_OFF        0x84000008u
+#define STILE_PSCI_SYSTEM_RESET      0x84000009u
+#define STILE_PSCI_FEATURES          0x8400000au
+#define STILE_PSCI_SYSTEM_RESET2_64  0xc4000012u
+#define STILE_SMCCC_VERSION          0x80000000u
+#define STILE_SMCCC_ARCH_FEATURES    0x80000001u
+
+/* The ABI's name for `v` (as docs/ABI.md and Stile's logs spell it), or NULL. */
+static inline const char *stile_psci_fn_name(uint32_t v)
+{
+	switch (v) {
+	case STILE_PSCI_VERSION: return "PSCI_VERSION";
+	case STILE_PSCI_CPU_SUSPEND_64: return "CPU_SUSPEND";
+	case STILE_PSCI_CPU_OFF: return "CPU_OFF";
+	case STILE_PSCI_CPU_ON_64: return "CPU_ON";
+	case STILE_PSCI_AFFINITY_INFO_64: return "AFFINITY_INFO";
+	case STILE_PSCI_MIGRATE_INFO_TYPE: return "MIGRATE_INFO_TYPE";
+	case STILE_PSCI_SYSTEM_OFF: return "SYSTEM_OFF";
+	case STILE_PSCI_SYSTEM_RESET: return "SYSTEM_RESET";
+	case STILE_PSCI_FEATURES: return "PSCI_FEATURES";
+	case STILE_PSCI_SYSTEM_RESET2_64: return "SYSTEM_RESET2";
+	case STILE_SMCCC_VERSION: return "SMCCC_VERSION";
+	case STILE_SMCCC_ARCH_FEATURES: return "SMCCC_ARCH_FEATURES";
+	default: return NULL;
+	}
+}
+
+/*
  * The reason for capability `bit` (one STILE_CAP_* bit) out of GET_CAPS' x2:
  * STILE_REASON_NONE when the bit is on, and for bits above 7.
  */
@@ -296,6 +345,37 @@ static inline uint64_t stile_slot_word(uint64_t kind, uint64_t perms, uint64_t f
 {
 	return kind | perms | flags;
 }
+
+/*
+ * One call: HVC #0 from EL1 with x0 = fn, x1..x6 = a1..a6 (pass 0 for arguments a
+ * call does not use). SMCCC allows x4..x17 to be clobbered; x0..x3 come back.
+ */
+#if defined(__aarch64__)
+struct stile_ret {
+	int64_t status;   /* x0: STILE_STATUS_* (or CALL_UID's w0, REVISION's major) */
+	uint64_t x1, x2, x3; /* results; with an error status x1 = STILE_REASON_* */
+};
+
+static inline struct stile_ret stile_call(uint32_t fn, uint64_t a1, uint64_t a2, uint64_t a3,
+					   uint64_t a4, uint64_t a5, uint64_t a6)
+{
+	register uint64_t x0 __asm__("x0") = fn;
+	register uint64_t x1 __asm__("x1") = a1, x2 __asm__("x2") = a2, x3 __asm__("x3") = a3;
+	register uint64_t x4 __asm__("x4") = a4, x5 __asm__("x5") = a5, x6 __asm__("x6") = a6;
+	struct stile_ret r;
+
+	__asm__ volatile("hvc #0"
+			 : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3), "+r"(x4), "+r"(x5), "+r"(x6)
+			 :
+			 : "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14", "x15",
+			   "x16", "x17", "memory");
+	r.status = (int64_t)x0;
+	r.x1 = x1;
+	r.x2 = x2;
+	r.x3 = x3;
+	return r;
+}
+#endif /* __aarch64__ */
 
 /*
  * The run page: one 4 KiB page of host RAM per vCPU, given at VCPU_CREATE; the

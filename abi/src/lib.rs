@@ -6,6 +6,8 @@
 #![no_std]
 
 pub mod caps;
+pub mod limits;
+pub mod psci;
 pub mod run_page;
 pub mod slot;
 

@@ -138,6 +138,36 @@ const HELPERS: &[&str] = &[
     "}",
 ];
 
+/// One Stile call, for C hosts at EL1 (a kernel: HVC is UNDEFINED at EL0). Only on arm64.
+const CALL: &[&str] = &[
+    "#if defined(__aarch64__)",
+    "struct stile_ret {",
+    "\tint64_t status;   /* x0: STILE_STATUS_* (or CALL_UID's w0, REVISION's major) */",
+    "\tuint64_t x1, x2, x3; /* results; with an error status x1 = STILE_REASON_* */",
+    "};",
+    "",
+    "static inline struct stile_ret stile_call(uint32_t fn, uint64_t a1, uint64_t a2, uint64_t a3,",
+    "\t\t\t\t\t   uint64_t a4, uint64_t a5, uint64_t a6)",
+    "{",
+    "\tregister uint64_t x0 __asm__(\"x0\") = fn;",
+    "\tregister uint64_t x1 __asm__(\"x1\") = a1, x2 __asm__(\"x2\") = a2, x3 __asm__(\"x3\") = a3;",
+    "\tregister uint64_t x4 __asm__(\"x4\") = a4, x5 __asm__(\"x5\") = a5, x6 __asm__(\"x6\") = a6;",
+    "\tstruct stile_ret r;",
+    "",
+    "\t__asm__ volatile(\"hvc #0\"",
+    "\t\t\t : \"+r\"(x0), \"+r\"(x1), \"+r\"(x2), \"+r\"(x3), \"+r\"(x4), \"+r\"(x5), \"+r\"(x6)",
+    "\t\t\t :",
+    "\t\t\t : \"x7\", \"x8\", \"x9\", \"x10\", \"x11\", \"x12\", \"x13\", \"x14\", \"x15\",",
+    "\t\t\t   \"x16\", \"x17\", \"memory\");",
+    "\tr.status = (int64_t)x0;",
+    "\tr.x1 = x1;",
+    "\tr.x2 = x2;",
+    "\tr.x3 = x3;",
+    "\treturn r;",
+    "}",
+    "#endif /* __aarch64__ */",
+];
+
 const SLOT_WORD: &[&str] = &[
     "static inline uint64_t stile_slot_word(uint64_t kind, uint64_t perms, uint64_t flags)",
     "{",
@@ -190,6 +220,17 @@ fn render() -> String {
         &text(&["The MEMSLOT_SET descriptor word: kind | STILE_SLOT_PERM_* | STILE_SLOT_FLAG_*."]),
     );
     for l in SLOT_WORD {
+        writeln!(o, "{l}").unwrap();
+    }
+    o.push('\n');
+    comment(
+        &mut o,
+        &text(&[
+            "One call: HVC #0 from EL1 with x0 = fn, x1..x6 = a1..a6 (pass 0 for arguments a",
+            "call does not use). SMCCC allows x4..x17 to be clobbered; x0..x3 come back.",
+        ]),
+    );
+    for l in CALL {
         writeln!(o, "{l}").unwrap();
     }
     o.push('\n');
@@ -534,4 +575,58 @@ fn c_compiler_sees_the_crate_values_and_run_page_layout() {
         );
     }
     assert_eq!(have.len(), want.len(), "the probe printed extra lines");
+}
+
+/// The call helper (arm64 only) compiles cleanly with a cross compiler for arm64, the way a
+/// C host builds it, and its HVC really is there. Skipped where no arm64 C compiler exists.
+#[test]
+fn call_helper_compiles_for_arm64() {
+    let cc = "aarch64-linux-gnu-gcc";
+    if Command::new(cc).arg("--version").output().is_err() {
+        eprintln!("note: no {cc}: stile_call() was not compiled (skipped)");
+        return;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c_header_call");
+    let include = dir.join("include");
+    std::fs::create_dir_all(&include).unwrap();
+    std::fs::write(include.join("stile_abi.h"), render()).unwrap();
+    let src = dir.join("call.c");
+    std::fs::write(
+        &src,
+        "#include \"stile_abi.h\"\n\
+         int64_t caps(uint64_t *x1)\n{\n\
+         \tstruct stile_ret r = stile_call(STILE_FN_GET_CAPS, 0, 0, 0, 0, 0, 0);\n\
+         \t*x1 = r.x1;\n\treturn r.status;\n}\n",
+    )
+    .unwrap();
+    let asm = dir.join("call.s");
+    let out = Command::new(cc)
+        // Freestanding: the header needs only <stdint.h>/<stddef.h>, which gcc ships itself.
+        .args([
+            "-std=c11",
+            "-ffreestanding",
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Wpedantic",
+            "-Werror",
+            "-S",
+        ])
+        .arg("-I")
+        .arg(&include)
+        .arg(&src)
+        .arg("-o")
+        .arg(&asm)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&asm).unwrap();
+    assert!(
+        text.contains("hvc\t#0") || text.contains("hvc #0"),
+        "{text}"
+    );
 }

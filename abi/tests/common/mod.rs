@@ -433,6 +433,50 @@ pub fn groups() -> Vec<Group> {
         name_fn: None,
     });
 
+    g.push(Group {
+        title: "Limits of this revision (exceeding one is refused with LIMIT)",
+        note: lines(&[
+            "Addresses and sizes in VM_CREATE, VCPU_CREATE and MEMSLOT_SET are multiples of",
+            "STILE_PAGE_SIZE; a run page is one page of host RAM the host maps Normal-WB.",
+        ]),
+        consts: vec![
+            idents!(U64, Dec, "", stile_abi::limits::MAX_GUESTS),
+            idents!(U64, Dec, "", stile_abi::limits::MAX_VCPUS),
+            idents!(U64, Dec, "", stile_abi::limits::MAX_SLOTS),
+            idents!(U64, Dec, "", stile_abi::limits::PAGE_SIZE),
+            idents!(U64, Dec, "", stile_abi::limits::RUN_PAGE_SIZE),
+        ],
+        name_fn: None,
+    });
+
+    g.push(Group {
+        title: "PSCI and SMCCC architecture function IDs (Arm DEN0022, DEN0028)",
+        note: lines(&[
+            "What a guest may call over HVC/SMC, and what Stile relays for the host:",
+            "docs/ABI.md. The _64 IDs are the SMC64 forms.",
+        ]),
+        consts: stile_abi::psci::ALL
+            .iter()
+            .map(|(id, name)| {
+                let c_name = match *id {
+                    stile_abi::psci::PSCI_CPU_SUSPEND_64
+                    | stile_abi::psci::PSCI_CPU_ON_64
+                    | stile_abi::psci::PSCI_AFFINITY_INFO_64
+                    | stile_abi::psci::PSCI_SYSTEM_RESET2_64 => format!("STILE_PSCI_{name}_64"),
+                    _ if name.starts_with("PSCI_") || name.starts_with("SMCCC_") => {
+                        format!("STILE_{name}")
+                    }
+                    _ => format!("STILE_PSCI_{name}"),
+                };
+                Const::new(c_name, *id as u64, Ty::U32, Form::Hex).labelled(name)
+            })
+            .collect(),
+        name_fn: Some(NameFn {
+            name: "stile_psci_fn_name",
+            arg: "uint32_t",
+        }),
+    });
+
     g
 }
 

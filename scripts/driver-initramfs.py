@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Builds the driver test's initramfs: a static busybox, /dev/console, linux/driver/test/init
+as /init, the module (/stile.ko), the VMM (/bin/stile-vmm), the guest payload (/guest.bin) and
+/spin.bin, a guest that spins forever (for the SIGKILL check), and /hello.bin, a guest
+that prints a line on a PL011 and powers off.
+
+usage: driver-initramfs.py --busybox BIN --module stile.ko --vmm stile-vmm --guest guest.bin
+                           -o OUT.cpio.gz
+Uses scripts/newc.py (the Linux host's initramfs writer) for the archive format.
+"""
+import argparse
+import os
+import struct
+import sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+import newc  # noqa: E402
+
+
+def spin_image():
+    """An arm64 Image whose first instruction branches to itself (`b .`)."""
+    header = bytearray(64)
+    struct.pack_into("<I", header, 0, 0x14000000)  # code0: b .
+    struct.pack_into("<QQ", header, 8, 0, 0x1000)  # text_offset 0, image_size 4 KiB
+    header[0x38:0x3C] = b"ARM\x64"
+    return bytes(header) + bytes(0x1000 - 64)
+
+
+def hello_image():
+    """An arm64 Image that writes a line to a PL011 at 0x09000000, then PSCI SYSTEM_OFF (HVC).
+
+    The code, assembled once with aarch64-linux-gnu-as (listed so it can be read):
+        movz x1, #0x0900, lsl #16      // the UART
+        adr  x2, msg
+    1:  ldrb w3, [x2], #1
+        cbz  w3, 2f
+        strb w3, [x1]                  // UARTDR
+        b    1b
+    2:  movz x0, #0x8400, lsl #16
+        movk x0, #8                    // PSCI SYSTEM_OFF
+        hvc  #0
+        b    .
+    msg: .asciz "..."                  // right after the code
+    """
+    code = [0xD2A12001, 0x10000122, 0x38401443, 0x34000063, 0x39000023,
+            0x17FFFFFD, 0xD2B08000, 0xF2800100, 0xD4000002, 0x14000000]
+    header = bytearray(64)
+    struct.pack_into("<I", header, 0, 0x14000010)  # code0: b 0x40
+    struct.pack_into("<QQ", header, 8, 0, 0x1000)  # text_offset 0, image_size 4 KiB
+    header[0x38:0x3C] = b"ARM\x64"
+    body = struct.pack("<10I", *code) + HELLO + b"\0"
+    return bytes(header) + body
+
+
+HELLO = b"hello from a guest, through stile-vmm's PL011\n"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    for a in ("--busybox", "--module", "--vmm", "--guest", "-o"):
+        p.add_argument(a, required=True)
+    p.add_argument("--init", default=os.path.join(here, "..", "linux", "driver", "test", "init"))
+    args = p.parse_args()
+    read = lambda path: open(path, "rb").read()  # noqa: E731
+    ar = newc.Archive()
+    for d in ("bin", "dev", "proc", "sys", "tmp"):
+        ar.dir(d)
+    ar.chardev("dev/console", 5, 1)
+    ar.file("bin/busybox", read(args.busybox), 0o755)
+    ar.symlink("bin/sh", "busybox")  # for /init's #!/bin/sh
+    ar.file("bin/stile-vmm", read(args.vmm), 0o755)
+    ar.file("init", read(args.init), 0o755)
+    ar.file("stile.ko", read(args.module))
+    ar.file("guest.bin", read(args.guest))
+    ar.file("spin.bin", spin_image())
+    ar.file("hello.bin", hello_image())
+    with open(args.o, "wb") as f:
+        f.write(ar.gzipped())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# `make test-driver`: Debian's Linux as Stile's host (4 CPUs) loads /dev/stile and drives
+# guests with stile-vmm; linux/driver/test/init prints one `check linux-<name>: ok|FAIL`
+# line per check (docs/LINUX-DRIVER.md, "Tests"). One boot per CPU model; every check line
+# comes out here as `check driver-<cpu>-<name>: ...`, plus a line per boot for Stile's own
+# log (no `stile: error:` beyond the boot's region refusals, no panic), then
+# `N passed, M failed`. Exit status 0 iff all passed.
+#
+# Needs: make image guest driver vmm, and the kernel + busybox of scripts/fetch-linux.sh
+# (build/linux/linux.env). Until the host bundle exists the kernel goes in as QEMU's -initrd
+# (Stile loads a plain Image from there) and the initramfs is placed by QEMU's loader device
+# at 0x70000000 and named with Linux's early `initrd=<addr>,<size>` parameter.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cpus="cortex-a72 max"
+timeout=400
+mode=check
+while (($#)); do
+    case $1 in
+    --cpu) cpus=${2:?}; shift 2 ;;
+    --timeout) timeout=${2:?}; shift 2 ;;
+    --demo) mode=demo; shift ;;
+    *) echo "usage: scripts/test-linux-driver.sh [--cpu \"cortex-a72 max\"] [--timeout SECS] [--demo]" >&2; exit 2 ;;
+    esac
+done
+
+work=build/driver-test
+mkdir -p "$work"
+image=build/qemu-virt/stile.bin
+guest=build/qemu-virt/guest.bin
+module=build/linux-driver/stile.ko
+vmm=build/linux-driver/stile-vmm
+for f in "$image" "$guest" "$module" "$vmm"; do
+    [[ -f $f ]] || { echo "test-linux-driver: error: no $f (make image guest driver vmm)" >&2; exit 1; }
+done
+if [[ ! -f build/linux/linux.env ]]; then
+    [[ -x scripts/fetch-linux.sh ]] || { echo "test-linux-driver: error: no scripts/fetch-linux.sh (the Linux-host branch) and no build/linux/linux.env" >&2; exit 1; }
+    scripts/fetch-linux.sh >/dev/null
+fi
+# shellcheck source=/dev/null
+source build/linux/linux.env
+python3 scripts/driver-initramfs.py --busybox "$BUSYBOX" --module "$module" --vmm "$vmm" \
+    --guest "$guest" -o "$work/initramfs.cpio.gz"
+size=$(stat -c %s "$work/initramfs.cpio.gz")
+
+qemu_args() { # cpu, mode
+    echo -M virt,virtualization=on,highmem=off,gic-version=3 -cpu "$1" -smp 4 -m 1G \
+        -nographic -no-reboot -kernel "$image" -initrd "$LINUX_IMAGE" \
+        -device loader,file="$work/initramfs.cpio.gz",addr=0x70000000,force-raw=on
+}
+if [[ $mode == demo ]]; then
+    # `make run-driver`: the module, `stile-vmm caps`, the guest payload's run, power-off.
+    # shellcheck disable=SC2046
+    exec qemu-system-aarch64 $(qemu_args "${cpus%% *}") \
+        -append "console=ttyAMA0 quiet initrd=0x70000000,$size rdinit=/init stiledrv.mode=demo"
+fi
+
+passed=0
+failed=0
+for cpu in $cpus; do
+    log=$work/$cpu.log
+    set +e
+    # shellcheck disable=SC2046
+    timeout "$timeout" qemu-system-aarch64 $(qemu_args "$cpu") \
+        -append "console=ttyAMA0 quiet panic=-1 oops=panic initrd=0x70000000,$size rdinit=/init stiledrv.mode=check" \
+        </dev/null >"$log" 2>&1
+    status=$?
+    set -e
+    tr -d '\r' <"$log" | sed -n "s/^check linux-\([^:]*\): /check driver-$cpu-\1: /p"
+    p=$(grep -c '^check linux-[^:]*: ok' "$log" || true)
+    f=$(grep -c '^check linux-[^:]*: FAIL' "$log" || true)
+    passed=$((passed + p))
+    failed=$((failed + f))
+    # Every check the init script runs must have printed (a hang or a crash prints fewer).
+    if ! grep -q '^linux: driver checks: [0-9]* passed, 0 failed' "$log" || ((p < 11)); then
+        echo "check driver-$cpu-complete: FAIL only $p checks passed, QEMU status $status (log $log)"
+        failed=$((failed + 1))
+    else
+        echo "check driver-$cpu-complete: ok"
+        passed=$((passed + 1))
+    fi
+    errors=$(grep 'stile: error:' "$log" | grep -v "stile: error: region '[^']*' refused" || true)
+    if [[ -n $errors || $(grep -c 'panicked\|stile: fatal' "$log") != 0 ]]; then
+        echo "check driver-$cpu-stile-log: FAIL $(echo "$errors" | head -n 1)"
+        failed=$((failed + 1))
+    else
+        echo "driver-$cpu: $(grep -c 'refused: ' "$log") refused hypercalls logged, $(grep -c 'stile: vm [0-9]*: destroyed' "$log") VMs destroyed"
+        echo "check driver-$cpu-stile-log: ok"
+        passed=$((passed + 1))
+    fi
+done
+# Without Stile the module must refuse to load: Linux at EL1 on a CPU without EL2, and
+# Linux with EL2 to itself (KVM there answers CALL_UID with something else).
+for machine in virt virt,virtualization=on; do
+    name=driver-nostile-$([[ $machine == virt ]] && echo el1 || echo kvm)
+    log=$work/$name.log
+    timeout "$timeout" qemu-system-aarch64 -M "$machine",highmem=off -cpu cortex-a72 -smp 2 \
+        -m 1G -nographic -no-reboot -kernel "$LINUX_IMAGE" -initrd "$work/initramfs.cpio.gz" \
+        -append "console=ttyAMA0 quiet rdinit=/init stiledrv.mode=nostile" </dev/null >"$log" 2>&1 || true
+    grep 'stile: not loaded' "$log" | tr -d '\r' | sed "s/^/$name: /" | head -n 1
+    if grep -q '^check linux-driver-refuses-without-stile: ok' "$log"; then
+        echo "check $name-refuses: ok"
+        passed=$((passed + 1))
+    else
+        echo "check $name-refuses: FAIL $(grep -a '^check' "$log" | head -n 1) (log $log)"
+        failed=$((failed + 1))
+    fi
+done
+echo "$passed passed, $failed failed"
+((failed == 0))

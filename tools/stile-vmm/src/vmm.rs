@@ -1,0 +1,390 @@
+//! `caps` and `run`: the VMM proper, over /dev/stile.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use stile_abi::run_page::HostAction;
+use stile_abi::{caps as capbits, slot::SlotKind, Reason};
+use stile_vmm::args::{self, RunArgs};
+use stile_vmm::checks::{self, Checks};
+use stile_vmm::dev::{DevError, Device, RunPageMap};
+use stile_vmm::exits::{self, Bus, Decision, Stop};
+use stile_vmm::image;
+use stile_vmm::pl011::Pl011;
+use stile_vmm::slots::{SlotSpec, SlotTable, SLOTS};
+
+fn say(msg: impl std::fmt::Display) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "stile-vmm: {msg}");
+    let _ = out.flush();
+}
+
+fn open() -> Option<Device> {
+    match Device::open() {
+        Ok(d) => Some(d),
+        Err(e) => {
+            say(format_args!(
+                "cannot open /dev/stile: {e} (is the stile module loaded? insmod stile.ko)"
+            ));
+            None
+        }
+    }
+}
+
+fn reason_name(code: u64) -> String {
+    Reason::from_u64(code).map_or(format!("reason {code}"), |r| r.name().to_string())
+}
+
+pub fn caps() -> i32 {
+    let Some(dev) = open() else { return 1 };
+    let c = match dev.caps() {
+        Ok(c) => c,
+        Err(e) => {
+            say(e);
+            return 1;
+        }
+    };
+    println!(
+        "Stile ABI {}.{}: capabilities {:#x}",
+        c.major, c.minor, c.caps
+    );
+    for (bit, name) in capbits::ALL {
+        if c.caps & bit != 0 {
+            println!("  {name:<22} yes");
+        } else {
+            let why = capbits::reason_of(c.reasons, bit);
+            println!("  {name:<22} no ({})", reason_name(u64::from(why)));
+        }
+    }
+    0
+}
+
+/// The VM's devices and call channel, shared by its vCPU threads.
+struct VmBus {
+    uart: Option<(u64, Pl011)>,
+    checks: Option<Checks>,
+}
+
+impl VmBus {
+    fn uart_offset(&self, ipa: u64) -> Option<u64> {
+        let (base, _) = self.uart.as_ref()?;
+        let off = ipa.checked_sub(*base)?;
+        (off < 0x1000).then_some(off)
+    }
+
+    fn flush_checks(&mut self) {
+        if let Some(c) = &mut self.checks {
+            for line in c.out.drain(..) {
+                println!("{line}");
+            }
+        }
+    }
+}
+
+impl Bus for VmBus {
+    fn mmio_read(&mut self, vcpu: u32, ipa: u64, size: u8) -> Option<u64> {
+        if let Some(off) = self.uart_offset(ipa) {
+            return self.uart.as_ref().map(|(_, u)| u.read(off));
+        }
+        self.checks.as_mut()?.mmio_read(vcpu, ipa, size)
+    }
+
+    fn mmio_write(&mut self, vcpu: u32, ipa: u64, size: u8, value: u64) -> bool {
+        if let Some(off) = self.uart_offset(ipa) {
+            if let Some(b) = self.uart.as_mut().and_then(|(_, u)| u.write(off, value)) {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(&[b]);
+                if b == b'\n' {
+                    let _ = out.flush();
+                }
+            }
+            return true;
+        }
+        self.checks
+            .as_mut()
+            .is_some_and(|c| c.mmio_write(vcpu, ipa, size, value))
+    }
+
+    fn nisv(&mut self, vcpu: u32, ipa: u64) -> HostAction {
+        match &mut self.checks {
+            Some(c) => c.nisv(vcpu, ipa),
+            None => HostAction::InjectAbort,
+        }
+    }
+
+    fn refused_access(&mut self, vcpu: u32, ipa: u64, reason: u64) -> HostAction {
+        match &mut self.checks {
+            Some(c) => c.refused_access(vcpu, ipa, reason),
+            None => HostAction::InjectAbort,
+        }
+    }
+
+    fn hvc(&mut self, vcpu: u32, x: &[u64; 8]) -> [u64; 4] {
+        match &mut self.checks {
+            Some(c) => c.hvc(vcpu, x),
+            None => [u64::MAX, 0, 0, 0], // SMCCC NOT_SUPPORTED: no guest calls without --checks
+        }
+    }
+}
+
+struct Shared {
+    dev: Device,
+    table: SlotTable,
+    state: Mutex<(VmBus, [bool; SLOTS as usize])>,
+}
+
+/// Registers slot `index`; on refusal, says why in the user's words.
+fn register(dev: &Device, index: u32, s: &SlotSpec) -> Result<(), DevError> {
+    let r = dev.set_memslot(index, s.ipa, s.backing, s.size, s.word());
+    if let Err(e) = r {
+        let hint = match Reason::from_u64(e.reason) {
+            Some(Reason::NeedsFwb) => {
+                ": this CPU has no FEAT_S2FWB, so no cacheable device memory for guests"
+            }
+            Some(Reason::NotOptedIn) => ": cacheable-device needs the opt-in flag (add opt-in)",
+            Some(Reason::NotOwned) => {
+                ": the backing is neither this VM's memory nor an assignable board region"
+            }
+            Some(Reason::BadKind) => ": the board region is of another kind",
+            _ => "",
+        };
+        say(format_args!(
+            "slot {index} ({} at IPA {:#x}, {:#x} bytes) not registered: {e}{hint}",
+            s.kind.name(),
+            s.ipa,
+            s.size
+        ));
+    }
+    r
+}
+
+fn vcpu_loop(vm: Arc<Shared>, vcpu: u32, mut page: RunPageMap, pin: Option<usize>) -> Stop {
+    if let Some(cpu) = pin {
+        // SAFETY: a zeroed cpu_set_t filled by CPU_SET, for this thread (pid 0).
+        unsafe {
+            let mut set: libc::cpu_set_t = core::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            if libc::sched_setaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                say(format_args!(
+                    "vcpu {vcpu}: cannot pin to CPU {cpu}: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+        }
+    }
+    let mut replays = (u64::MAX, 0u32);
+    loop {
+        if let Err(e) = vm.dev.run(vcpu) {
+            if e.errno == libc::EINTR {
+                continue;
+            }
+            return Stop::Error(format!("vcpu {vcpu}: {e}"));
+        }
+        let p = page.read();
+        let mut st = vm.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (bus, registered) = &mut *st;
+        let d = exits::decide(vcpu, &p, bus, &vm.table, registered);
+        bus.flush_checks();
+        match d {
+            Decision::Resume {
+                action,
+                data,
+                hvc,
+                note,
+            } => {
+                if let Some(n) = note {
+                    say(n);
+                }
+                page.answer(action, data, hvc);
+            }
+            Decision::AddSlot { index, spec, note } => {
+                say(note);
+                replays = if replays.0 == p.ipa {
+                    (p.ipa, replays.1 + 1)
+                } else {
+                    (p.ipa, 1)
+                };
+                if replays.1 > 2 {
+                    return Stop::Error(format!(
+                        "vcpu {vcpu}: IPA {:#x} still faults after re-registering slot {index}",
+                        p.ipa
+                    ));
+                }
+                if registered[index as usize] {
+                    let _ = vm.dev.clear_memslot(index);
+                }
+                if register(&vm.dev, index, &spec).is_ok() {
+                    registered[index as usize] = true;
+                    page.answer(HostAction::Complete, 0, [0; 4]);
+                } else {
+                    page.answer(HostAction::InjectAbort, 0, [0; 4]);
+                }
+            }
+            Decision::Stop(s) => return s,
+        }
+    }
+}
+
+pub fn run(a: &RunArgs) -> i32 {
+    match run_vm(a) {
+        Ok(code) => code,
+        Err(e) => {
+            say(e);
+            1
+        }
+    }
+}
+
+fn run_vm(a: &RunArgs) -> Result<i32, String> {
+    let bytes = std::fs::read(&a.image).map_err(|e| format!("{}: {e}", a.image))?;
+    let setup = a.checks.then(checks::setup);
+    let mem = setup.as_ref().map_or(a.mem, |s| s.mem_size);
+    let ram_ipa = setup.as_ref().map_or(a.ram_ipa, |s| s.ram_ipa);
+    let ram_size = match &setup {
+        Some(s) => s.slots[0].size,
+        None => a.ram_size.unwrap_or(mem),
+    };
+    let place = image::place(&bytes, ram_size).map_err(|e| format!("{}: {e}", a.image))?;
+    let mut specs: Vec<SlotSpec> = match &setup {
+        Some(s) => s.slots.clone(),
+        None => {
+            let mut v = vec![SlotSpec::parse(&format!(
+                "slot=0,ipa={ram_ipa:#x},size={ram_size:#x},kind=ram,perms=rwx"
+            ))?];
+            if let Some(u) = a.uart {
+                v.push(SlotSpec::parse(&format!(
+                    "slot=1,ipa={u:#x},size=4K,kind=mmio"
+                ))?);
+            }
+            v
+        }
+    };
+    specs.extend(a.slots.iter().copied());
+    if let Some(path) = &a.config {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        specs.extend(args::parse_config(&text).map_err(|e| format!("{path}: {e}"))?);
+    }
+    let table = SlotTable::new(&specs)?;
+
+    let dev = open().ok_or("no device")?;
+    dev.create_vm(mem).map_err(|e| e.to_string())?;
+    dev.write_mem(place.offset, &bytes)
+        .map_err(|e| e.to_string())?;
+    for (offset, word) in setup.as_ref().map_or(&[][..], |s| &s.prefill[..]) {
+        dev.write_mem(*offset, &word.to_le_bytes())
+            .map_err(|e| e.to_string())?;
+    }
+    let id = dev.donate().map_err(|e| e.to_string())?;
+    let entry = ram_ipa + place.offset;
+    say(format_args!(
+        "VM {id}: {} KiB donated; image {} ({} bytes) at IPA {entry:#x}",
+        mem >> 10,
+        a.image,
+        bytes.len()
+    ));
+
+    let mut registered = [false; SLOTS as usize];
+    for (index, s) in &table.slots {
+        if !s.on_fault && register(&dev, *index, s).is_ok() {
+            registered[*index as usize] = true;
+        }
+    }
+    if !registered[table.slots[0].0 as usize] {
+        return Err("guest RAM slot refused: nothing to run".into());
+    }
+    let x0 = setup.as_ref().map_or(a.x0, |s| s.x0);
+    let mut pages = Vec::new();
+    for _ in 0..a.cpus {
+        let v = dev.create_vcpu(entry, x0).map_err(|e| e.to_string())?;
+        pages.push((
+            v,
+            dev.map_run_page(v)
+                .map_err(|e| format!("mmap of vcpu {v}'s run page: {e}"))?,
+        ));
+    }
+    let bus = VmBus {
+        uart: if a.checks {
+            None
+        } else {
+            a.uart.map(|u| (u, Pl011::new()))
+        },
+        checks: a.checks.then(Checks::new),
+    };
+    let vm = Arc::new(Shared {
+        dev,
+        table,
+        state: Mutex::new((bus, registered)),
+    });
+    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads: Vec<_> = pages
+        .into_iter()
+        .map(|(v, page)| {
+            let vm = Arc::clone(&vm);
+            let pin = a.pin.then_some(v as usize % ncpu);
+            std::thread::spawn(move || vcpu_loop(vm, v, page, pin))
+        })
+        .collect();
+    // The first vCPU to stop the machine ends the run (SYSTEM_OFF/RESET, an error);
+    // CPU_OFF ends only its own vCPU.
+    let mut code = 0;
+    for (v, t) in threads.into_iter().enumerate() {
+        let stop = t
+            .join()
+            .unwrap_or_else(|_| Stop::Error(format!("vcpu {v}: thread panicked")));
+        match &stop {
+            Stop::SystemOff => say(format_args!(
+                "vcpu {v}: guest powered off (PSCI SYSTEM_OFF)"
+            )),
+            Stop::SystemReset => say(format_args!(
+                "vcpu {v}: guest asked for a reset (PSCI SYSTEM_RESET)"
+            )),
+            Stop::CpuOff => say(format_args!("vcpu {v}: CPU_OFF")),
+            Stop::Error(m) => say(m),
+        }
+        code = code.max(stop.exit_code());
+        if matches!(stop, Stop::SystemOff | Stop::SystemReset | Stop::Error(_)) {
+            break;
+        }
+    }
+    let mut st = vm.state.lock().unwrap_or_else(|e| e.into_inner());
+    st.0.flush_checks();
+    for ipa in &a.translate {
+        match vm.dev.translate(*ipa) {
+            Ok(t) => say(format_args!(
+                "TRANSLATE {ipa:#x}: PA {:#x}, PAR_EL1.ATTR {:#04x}{}, stage-2 bits {:#x}",
+                t.pa,
+                t.attr,
+                attr_name(t.attr),
+                t.s2_bits
+            )),
+            Err(e) => say(format_args!("TRANSLATE {ipa:#x}: {e}")),
+        }
+    }
+    if let Ok(s) = vm.dev.stats() {
+        say(format_args!(
+            "VM {id}: {} exits, {} lazy maps, {} aborts injected",
+            s.exits, s.lazy_maps, s.aborts_injected
+        ));
+    }
+    if let Some(c) = &st.0.checks {
+        say(format_args!(
+            "guest checks: {} passed, {} failed",
+            c.passed, c.failed
+        ));
+        if !c.all_passed() {
+            code = code.max(1);
+        }
+    }
+    let _ = SlotKind::Ram; // (slot kinds are named in messages through SlotSpec)
+                           // Returning closes /dev/stile: the driver destroys the VM and Stile scrubs its memory.
+    Ok(code)
+}
+
+fn attr_name(attr: u64) -> &'static str {
+    match attr {
+        0xff => " (Normal-WB)",
+        0x44 => " (Normal-NC)",
+        0x04 => " (Device-nGnRE)",
+        0x00 => " (Device-nGnRnE)",
+        _ => "",
+    }
+}
