@@ -123,10 +123,15 @@ fn sync(ctx: &mut Context) -> Option<*mut Context> {
         }
         ExceptionClass::DataAbortLower | ExceptionClass::InstAbortLower => {
             let ipa = (hpfar & !0xf) << 8 | (far & 0xfff);
-            let reason = HYP
-                .lock()
-                .as_ref()
-                .map_or(Reason::NoMapping, |h| h.host.why_unmapped(ipa));
+            let translation_fault = (0x04..=0x07).contains(&esr.fsc());
+            let verdict = HYP.lock().as_ref().map_or(Err(Reason::NoMapping), |h| {
+                h.host.abort(ipa, translation_fault)
+            });
+            let reason = match verdict {
+                // Mapped again by the time we hold the lock: run the access again.
+                Ok(()) => return None,
+                Err(reason) => reason,
+            };
             let what = if esr.ec() == ExceptionClass::InstAbortLower {
                 "instruction fetch"
             } else if esr.wnr() {

@@ -825,3 +825,17 @@ fn a_vcpu_running_on_one_cpu_is_busy_for_another_until_it_exits() {
     assert_eq!(f.trap(vm, 0x16 << 26, 0), Decision::Exit(ExitReason::Hvc));
     assert_eq!(f.calls().vm_destroy(vm), Ok(()));
 }
+
+#[test]
+fn a_host_translation_fault_on_a_page_mapped_again_is_replayed_not_refused() {
+    let mut f = fixture(false);
+    // Host RAM the fixture maps: a translation fault there can only be a break-before-make
+    // another CPU was in the middle of; by the time EL2 holds the lock, it is mapped.
+    let ram = GUEST_RAM;
+    assert_eq!(f.hyp.host.abort(ram, true), Ok(()));
+    // A permission fault on it is not a race: refused.
+    assert!(f.hyp.host.abort(ram, false).is_err());
+    // Donated to a guest: refused with NOT_OWNED, fault kind notwithstanding.
+    let _vm = f.guest();
+    assert_eq!(f.hyp.host.abort(ram, true), Err(Reason::NotOwned));
+}
