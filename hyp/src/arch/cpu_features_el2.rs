@@ -9,6 +9,11 @@
 //! - FEAT_HCX: HCRX_EL2 resets to an UNKNOWN value. Set it so that the memory copy/set
 //!   instructions (FEAT_MOPS) work at EL1/EL0 when the CPU has them, and nothing else changes.
 //!
+//! - FEAT_FGT: the fine-grained trap registers reset to 0 on QEMU, and their "n" bits trap
+//!   when 0: TPIDR2_EL0 (FEAT_SME) would trap from every world, though docs/ISOLATION.md
+//!   switches it per world instead. HFGRTR_EL2/HFGWTR_EL2.nTPIDR2_EL0 are set; nothing else
+//!   changes.
+//!
 //! SME stays trapped for every world (CPTR_EL2.TSM), so SMCR_EL2 is not touched.
 
 use core::arch::asm;
@@ -19,6 +24,8 @@ use log::info;
 const ZCR_LEN_MAX: u64 = 0x1ff;
 /// HCRX_EL2.MSCEn: FEAT_MOPS instructions are enabled at EL1 and EL0.
 const HCRX_MSCEN: u64 = 1 << 11;
+/// HFGRTR_EL2/HFGWTR_EL2.nTPIDR2_EL0: TPIDR2_EL0 accesses below EL2 do not trap.
+const HFGXTR_NTPIDR2_EL0: u64 = 1 << 55;
 
 /// One log line, from the first CPU.
 static LOGGED: AtomicBool = AtomicBool::new(false);
@@ -31,16 +38,38 @@ fn field(reg: u64, shift: u32) -> u64 {
 /// Set this CPU's EL2 feature controls for the host. Must run after CPTR_EL2 stops trapping
 /// SVE (TZ clear: it also traps ZCR_EL2 accesses from EL2) and before the host's first ERET.
 pub fn expose_to_host() {
-    let (pfr0, mmfr1, isar2): (u64, u64, u64);
+    let (pfr0, pfr1, mmfr0, mmfr1, isar2): (u64, u64, u64, u64, u64);
     // SAFETY: reading ID registers has no side effects.
     unsafe {
         asm!("mrs {}, id_aa64pfr0_el1", out(reg) pfr0, options(nomem, nostack));
+        asm!("mrs {}, id_aa64pfr1_el1", out(reg) pfr1, options(nomem, nostack));
+        asm!("mrs {}, id_aa64mmfr0_el1", out(reg) mmfr0, options(nomem, nostack));
         asm!("mrs {}, id_aa64mmfr1_el1", out(reg) mmfr1, options(nomem, nostack));
         asm!("mrs {}, s3_0_c0_c6_2", out(reg) isar2, options(nomem, nostack)); // ID_AA64ISAR2_EL1
     }
     let sve = field(pfr0, 32) != 0;
     let hcx = field(mmfr1, 40) != 0;
     let mops = field(isar2, 16) != 0;
+    let fgt = field(mmfr0, 56) != 0;
+    let sme = field(pfr1, 24) != 0;
+    if fgt && sme {
+        // SAFETY: HFGRTR_EL2/HFGWTR_EL2 exist with FEAT_FGT; only TPIDR2_EL0's trap below EL2
+        // changes, from the next ERET (after the caller's ISB).
+        unsafe {
+            asm!(
+                "mrs {t}, s3_4_c1_c1_4", // HFGRTR_EL2
+                "orr {t}, {t}, {bit}",
+                "msr s3_4_c1_c1_4, {t}",
+                "mrs {t}, s3_4_c1_c1_5", // HFGWTR_EL2
+                "orr {t}, {t}, {bit}",
+                "msr s3_4_c1_c1_5, {t}",
+                "isb",
+                t = out(reg) _,
+                bit = in(reg) HFGXTR_NTPIDR2_EL0,
+                options(nomem, nostack),
+            )
+        };
+    }
 
     let mut sve_bytes = 0u64;
     if sve {

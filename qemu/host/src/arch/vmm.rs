@@ -87,6 +87,14 @@ impl VmmMachine for Real {
         call7(x)
     }
 
+    fn let_a_second_pass(&mut self) {
+        let (start, freq) = sysreg::counter();
+        // A little over a second of the counter EL2's rate limit reads too.
+        while sysreg::counter().0.wrapping_sub(start) < freq + freq / 8 {
+            core::hint::spin_loop();
+        }
+    }
+
     fn run_page_pa(&self) -> PhysAddr {
         PhysAddr(run_page() as u64)
     }

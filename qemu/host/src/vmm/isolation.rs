@@ -402,6 +402,10 @@ fn flood<M: VmmMachine, W: fmt::Write>(m: &mut M, report: &mut Report<W>) {
             }
         }
     }
+    // One more after a second: Stile prints how many lines it dropped with the first
+    // refusal it logs again.
+    m.let_a_second_pass();
+    let _ = calls::call(m, &Request::vm_destroy(77));
     report.note(format_args!(
         "vmm: {FLOOD} VM_DESTROY(77) in a row, each refused NO_SUCH_VM"
     ));

@@ -42,6 +42,10 @@ pub trait VmmMachine: Machine {
     /// Reads the host's own d0 and v31.
     fn get_fp(&mut self) -> FpRegs;
 
+    /// Wait until the refusal log's one-second window has surely turned over (the count of
+    /// dropped lines is printed with the next refusal after that). Fakes need not wait.
+    fn let_a_second_pass(&mut self) {}
+
     // The isolation checks (vmm::isolation). The defaults are a machine that has none of
     // the registers, and the checks are then skipped.
 
