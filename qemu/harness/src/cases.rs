@@ -398,7 +398,7 @@ pub static QEMU10_CASES: &[Case] = &[
         mem "1G" = 1024 MiB),
     regions!("q10-host-regions-dic-maps-the-aperture-executable", cpu "max", mem "1G",
         Expect::Contains("DIC=1"),
-        Expect::Contains("aperture   cacheable-device  rwx  Normal-WB (forced by FWB)"),
+        Expect::Contains("aperture    cacheable-device  rwx  Normal-WB (forced by FWB)"),
         Expect::Never("exec dropped (NO_DIC)")),
     guests!("q10-guests-max", cpu "max"),
     BOARD_CASES[0],
