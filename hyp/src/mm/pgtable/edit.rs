@@ -54,10 +54,7 @@ impl PageTable {
         attrs: u64,
         blocks: bool,
     ) -> Result<MapStats, MapError> {
-        let end = self.check_map_args(va, pa, size)?;
-        if self.any_leaf(self.geo.root, self.geo.start_level, va, end) {
-            return Err(MapError::AlreadyMapped);
-        }
+        let end = self.check_free(va, pa, size)?;
         let mut stats = MapStats::default();
         match self.fill(
             alloc,
@@ -339,27 +336,13 @@ impl PageTable {
 
     /// Whether any leaf lies (even partly) in `[start, end)` below `table` at `level`.
     pub(super) fn any_leaf(&self, table: PhysAddr, level: u8, start: u64, end: u64) -> bool {
-        let shift = level_shift(level);
-        let size = 1u64 << shift;
-        let first = self.geo.index(start, level);
-        let last = self.geo.index(end - 1, level);
-        let first_va = start & !(size - 1);
-        (first..=last).enumerate().any(|(n, idx)| {
+        self.geo.entries(level, start, end).any(|(idx, _, s, e)| {
             // SAFETY: see `map_one`.
             let desc = unsafe { entry_ptr(table, idx).read_volatile() };
             if desc & DESC_VALID == 0 {
                 return false;
             }
-            if is_leaf(desc, level) {
-                return true;
-            }
-            let eva = first_va + ((n as u64) << shift);
-            self.any_leaf(
-                PhysAddr(desc & OA_MASK),
-                level + 1,
-                start.max(eva),
-                end.min(eva + size),
-            )
+            is_leaf(desc, level) || self.any_leaf(PhysAddr(desc & OA_MASK), level + 1, s, e)
         })
     }
 
@@ -377,14 +360,8 @@ impl PageTable {
         end: u64,
         op: Edit,
     ) -> Result<(), MapError> {
-        let shift = level_shift(level);
-        let size = 1u64 << shift;
-        let first = self.geo.index(start, level);
-        let last = self.geo.index(end - 1, level);
-        let first_va = start & !(size - 1);
-        for (n, idx) in (first..=last).enumerate() {
-            let eva = first_va + ((n as u64) << shift);
-            let (s, e) = (start.max(eva), end.min(eva + size));
+        let size = 1u64 << level_shift(level);
+        for (idx, eva, s, e) in self.geo.entries(level, start, end) {
             // SAFETY: see `map_one`.
             let entry = unsafe { entry_ptr(table, idx) };
             // SAFETY: as above.

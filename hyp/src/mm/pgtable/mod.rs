@@ -233,6 +233,15 @@ impl PageTable {
         Ok(end)
     }
 
+    /// [`PageTable::check_map_args`], and nothing mapped in the range yet. Returns the end.
+    fn check_free(&self, va: u64, pa: PhysAddr, size: u64) -> Result<u64, MapError> {
+        let end = self.check_map_args(va, pa, size)?;
+        if self.any_leaf(self.geo.root, self.geo.start_level, va, end) {
+            return Err(MapError::AlreadyMapped);
+        }
+        Ok(end)
+    }
+
     /// Map `[va, va + size)` to `[pa, pa + size)` with `attrs` (leaf attribute bits). Uses
     /// 1 GiB / 2 MiB blocks where both addresses are aligned and `blocks` allows.
     /// Refused with nothing changed if any part is mapped already. For a table nobody walks
@@ -247,10 +256,7 @@ impl PageTable {
         attrs: u64,
         blocks: bool,
     ) -> Result<MapStats, MapError> {
-        let end = self.check_map_args(va, pa, size)?;
-        if self.any_leaf(self.geo.root, self.geo.start_level, va, end) {
-            return Err(MapError::AlreadyMapped);
-        }
+        let end = self.check_free(va, pa, size)?;
         let mut stats = MapStats::default();
         self.fill(
             alloc,

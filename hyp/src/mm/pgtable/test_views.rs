@@ -37,13 +37,7 @@ impl PageTable {
         if start >= end {
             return;
         }
-        let shift = level_shift(level);
-        let size = 1u64 << shift;
-        let first = self.geo.index(start, level);
-        let last = self.geo.index(end - 1, level);
-        let first_va = start & !(size - 1);
-        for (n, idx) in (first..=last).enumerate() {
-            let eva = first_va + ((n as u64) << shift);
+        for (idx, eva, s, e) in self.geo.entries(level, start, end) {
             // SAFETY: see `map_one`.
             let desc = unsafe { entry_ptr(table, idx).read_volatile() };
             if desc & DESC_VALID == 0 {
@@ -53,7 +47,6 @@ impl PageTable {
                 // allow-panic: test-only view (cfg(test) impl); a valid leaf was just read.
                 out.push((eva, self.geo.lookup(eva).unwrap()));
             } else {
-                let (s, e) = (start.max(eva), end.min(eva + size));
                 self.collect_leaves(PhysAddr(desc & OA_MASK), level + 1, s, e, out);
             }
         }

@@ -65,4 +65,24 @@ impl Geometry {
             level += 1;
         }
     }
+
+    /// The entries of a table at `level` that `[start, end)` (non-empty, inside the table's
+    /// span) touches: (index, the first address that entry covers, the part of the range
+    /// inside it).
+    pub(super) fn entries(
+        &self,
+        level: u8,
+        start: u64,
+        end: u64,
+    ) -> impl Iterator<Item = (usize, u64, u64, u64)> {
+        let shift = level_shift(level);
+        let size = 1u64 << shift;
+        let first = self.index(start, level);
+        let last = self.index(end - 1, level);
+        let first_va = start & !(size - 1);
+        (first..=last).enumerate().map(move |(n, idx)| {
+            let eva = first_va + ((n as u64) << shift);
+            (idx, eva, start.max(eva), end.min(eva + size))
+        })
+    }
 }
