@@ -70,14 +70,18 @@ impl<'a> Bytes<'a> {
         base.wrapping_add_signed(delta)
     }
 
-    /// A size: a small number of pages or blocks, zero, or any 64-bit value.
+    /// A size: zero, any 64-bit value, or a number of 2 MiB blocks and/or 4 KiB pages
+    /// (sometimes half a page off).
     pub fn size(&mut self) -> u64 {
+        let blocks = |b: &mut Self| u64::from(b.u8()) * 0x20_0000;
+        let pages = |b: &mut Self| u64::from(b.u8()) * 0x1000;
         match self.u8() & 7 {
             0 => 0,
             1 => self.u64(),
-            2 | 3 => u64::from(self.u8()) * 0x20_0000,
-            4 => u64::from(self.u8()) * 0x1000 + u64::from(self.u8() & 1) * 0x800,
-            _ => u64::from(self.u8()) * 0x1000,
+            2 | 3 => blocks(self),
+            4 => pages(self) + u64::from(self.u8() & 1) * 0x800,
+            5 => blocks(self) + pages(self),
+            _ => pages(self),
         }
     }
 }

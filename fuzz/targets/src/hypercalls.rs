@@ -295,7 +295,8 @@ impl World {
         if self.running != running_before {
             return; // entered a vCPU: not a reply the host sees yet
         }
-        if fid == u64::from(FN_CALL_UID) || fid == u64::from(FN_REVISION) {
+        // SMCCC: the function ID is W0; the upper half of X0 is not part of it.
+        if matches!(fid as u32, FN_CALL_UID | FN_REVISION) {
             return;
         }
         let status = Status::from_u64(r[0]);

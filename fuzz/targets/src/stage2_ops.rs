@@ -347,7 +347,9 @@ impl World {
         let pa_out = op.pa.checked_add(op.size).is_none_or(|e| e > self.pa_limit);
         match e {
             S2Error::Attr(_) => no_encoding && op.kind != Kind::Unmap,
-            S2Error::Table(MapError::Misaligned) => span_bad || (maps && !op.pa.is_multiple_of(PAGE)),
+            S2Error::Table(MapError::Misaligned) => {
+                span_bad || (maps && !op.pa.is_multiple_of(PAGE))
+            }
             S2Error::Table(MapError::OutOfRange) => ipa_out || (maps && pa_out),
             S2Error::Table(MapError::AlreadyMapped) => {
                 let end = op.ipa.saturating_add(op.size);
