@@ -22,7 +22,7 @@ QEMU_CMD := qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cp
 # A user's RUSTFLAGS would replace .cargo/config.toml's (position-independent code): drop it.
 CARGO := env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS cargo
 
-.PHONY: all image host guest run debug test bench bench-kvm setup clean fuzz FORCE
+.PHONY: all image host guest run debug test bench bench-kvm setup clean fuzz mutants FORCE
 
 all: image
 
@@ -69,6 +69,11 @@ test: setup image
 # not in `make test`, which replays the corpora instead.
 fuzz:
 	@scripts/fuzz.sh
+
+# Mutation testing of the arch-free core with cargo-mutants (docs/FUZZING.md); slow, not in
+# `make test`. MUTANTS_FILES / MUTANTS_TESTS narrow it.
+mutants:
+	@scripts/mutants.sh
 
 # Instruction counts of the hot paths under QEMU -icount (docs/PERFORMANCE.md).
 bench: setup image
