@@ -114,3 +114,47 @@ fn the_slot_word_takes_each_permission_and_flag_from_its_own_bit() {
     let s = validate(&req(0, RAM.base.0, 0x1000, word), &[], &w).unwrap();
     assert!(s.opted_in && !s.eager);
 }
+
+#[test]
+fn each_of_ipa_pa_and_size_must_be_page_aligned_on_its_own() {
+    let w = world(false);
+    for (ipa, pa, size) in [
+        (0, RAM.base.0 + 0x800, 0x1000),
+        (0, RAM.base.0, 0x1800),
+        (0x800, RAM.base.0 + 0x800, 0x1000), // equally off: still off
+        (0x800, RAM.base.0 + 0x800, 0x1800),
+    ] {
+        assert_eq!(
+            validate(&ram(ipa, pa, size), &[], &w),
+            Err(Reason::Misaligned),
+            "{ipa:#x} {pa:#x} {size:#x}"
+        );
+    }
+}
+
+#[test]
+fn a_ram_slot_over_an_assignable_region_is_the_wrong_kind_whatever_its_kind() {
+    let pool = Assignable {
+        range: PhysRange::new(0x9000_0000, 0x10_0000),
+        kind: MemoryKind::Ram,
+    };
+    let w = SlotWorld {
+        assignable: &[pool],
+        ..world(true)
+    };
+    assert_eq!(
+        validate(&ram(0, 0x9000_0000, 0x1000), &[], &w),
+        Err(Reason::BadKind)
+    );
+}
+
+#[test]
+fn the_fault_path_reads_the_permissions_registered() {
+    let w = world(false);
+    for bits in 0..8u64 {
+        let word = slot::word(SlotKind::Ram, bits << 8, 0);
+        let s = validate(&req(0, RAM.base.0, 0x1000, word), &[], &w).unwrap();
+        assert_eq!(s.perm_bits(), bits as u8);
+        assert_eq!(s.perms().bits(), bits as u8);
+    }
+}
