@@ -123,6 +123,7 @@ fn each_of_ipa_pa_and_size_must_be_page_aligned_on_its_own() {
         (0, RAM.base.0, 0x1800),
         (0x800, RAM.base.0 + 0x800, 0x1000), // equally off: still off
         (0x800, RAM.base.0 + 0x800, 0x1800),
+        (0, RAM.base.0 + 0x800, 0x1800),
     ] {
         assert_eq!(
             validate(&ram(ipa, pa, size), &[], &w),
