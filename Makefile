@@ -25,7 +25,7 @@ QEMU_CMD := qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cp
 # A user's RUSTFLAGS would replace .cargo/config.toml's (position-independent code): drop it.
 CARGO := env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS cargo
 
-.PHONY: all image host guest run debug test test-boards board-images bench bench-kvm setup clean fuzz linux run-linux bench-linux driver vmm test-driver run-driver FORCE
+.PHONY: all image host guest run debug test test-boards board-images bench bench-kvm setup clean fuzz mutants linux run-linux bench-linux driver vmm test-driver run-driver FORCE
 
 all: image
 
@@ -85,6 +85,11 @@ fuzz:
 test-boards:
 	@scripts/fetch-board-dtbs.sh
 	$(CARGO) test -p stile-hyp --lib board_dtb_corpus -- --ignored --nocapture
+
+# Mutation testing of the arch-free core with cargo-mutants (docs/FUZZING.md); slow, not in
+# `make test`. MUTANTS_FILES / MUTANTS_TESTS narrow it.
+mutants:
+	@scripts/mutants.sh
 
 # Instruction counts of the hot paths under QEMU -icount (docs/PERFORMANCE.md).
 bench: setup image

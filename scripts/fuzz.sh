@@ -39,8 +39,8 @@ for t in $targets; do
     echo "fuzz.sh: $t for ${seconds}s"
     set +e
     cargo fuzz run "${flags[@]}" "$t" "fuzz/work/$t" "fuzz/corpus/$t" "fuzz/regressions/$t" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix="fuzz/artifacts/$t/" >"$logs/$t" 2>&1
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -use_value_profile=1 -print_final_stats=1 \
+        >"$logs/$t" 2>&1
     status=$?
     set -e
     # The last status line (`#N ... cov: E ft: F corp: C/..`) and the final stats.

@@ -125,7 +125,8 @@ fn main() {
         ],
     );
     e.hvc(6, [1, 0, 0, 0, 0, 0]); // VCPU_RUN
-                                  // Guest traps (op 6): a data abort on RAM (lazy map), then one on the MMIO slot.
+                                  // Guest traps (op 6): a data abort on RAM (lazy map), then one on the MMIO slot (the
+                                  // IPA given exactly: `fault_ipa` selector 3, then `addr`).
     e.u8(6)
         .u8(0)
         .u8(1)
@@ -133,7 +134,7 @@ fn main() {
         .u8(0)
         .u8(3)
         .u32_fields(0x0100_0000 | 2 << 22 | 3 << 16);
-    e.addr(0x4000_0000).u8(0).u8(0);
+    e.u8(3).addr(0x4000_0000).u8(0).u8(0);
     e.u8(6)
         .u8(0)
         .u8(1)
@@ -141,7 +142,7 @@ fn main() {
         .u8(0)
         .u8(3)
         .u32_fields(0x0100_0000 | 2 << 22 | 3 << 16);
-    e.addr(0x0900_0000).u8(0).u8(0);
+    e.u8(3).addr(0x0900_0000).u8(0).u8(0);
     // The host completes the MMIO read (host_action 1) and runs the vCPU again.
     e.u8(4).u8(0).u8(0).u8(0).u8(1);
     e.hvc(6, [1, 0, 0, 0, 0, 0]);
@@ -192,7 +193,14 @@ fn main() {
         (0x0900_0010, 0x0100_0000 | 2 << 22 | 5 << 16),
         (0x6000_0000, 0x40),
     ] {
-        e.u8(1).u8(0).u8(2).u32_fields(fields).addr(ipa).u8(0).u8(0);
+        e.u8(1)
+            .u8(0)
+            .u8(2)
+            .u32_fields(fields)
+            .u8(3)
+            .addr(ipa)
+            .u8(0)
+            .u8(0);
     }
     write("fault_classify", "ram-and-mmio", &e.0);
 

@@ -57,27 +57,35 @@ impl<'a> Bytes<'a> {
         self.take(self.data.len())
     }
 
-    /// An address near the interesting ones in `bases`: the base itself, a page or a 2 MiB
-    /// block either side, the last page below it, or (one time in eight) any 64-bit value.
+    /// An address near the interesting ones in `bases`: the base itself (three times in
+    /// eight), a number of pages or 2 MiB blocks either side of it, or (one time in eight)
+    /// any 64-bit value.
     pub fn addr(&mut self, bases: &[u64]) -> u64 {
         let sel = self.u8();
         if sel & 7 == 7 {
             return self.u64();
         }
         let base = bases[(sel >> 3) as usize % bases.len()];
-        let step = if self.bool() { 0x1000 } else { 0x20_0000 };
+        if sel & 7 < 3 {
+            return base;
+        }
+        let step = if sel & 1 == 0 { 0x1000 } else { 0x20_0000 };
         let delta = i64::from(self.u8() as i8) * step;
         base.wrapping_add_signed(delta)
     }
 
-    /// A size: a small number of pages or blocks, zero, or any 64-bit value.
+    /// A size: zero, any 64-bit value, or a number of 2 MiB blocks and/or 4 KiB pages
+    /// (sometimes half a page off).
     pub fn size(&mut self) -> u64 {
+        let blocks = |b: &mut Self| u64::from(b.u8()) * 0x20_0000;
+        let pages = |b: &mut Self| u64::from(b.u8()) * 0x1000;
         match self.u8() & 7 {
             0 => 0,
             1 => self.u64(),
-            2 | 3 => u64::from(self.u8()) * 0x20_0000,
-            4 => u64::from(self.u8()) * 0x1000 + u64::from(self.u8() & 1) * 0x800,
-            _ => u64::from(self.u8()) * 0x1000,
+            2 | 3 => blocks(self),
+            4 => pages(self) + u64::from(self.u8() & 1) * 0x800,
+            5 => blocks(self) + pages(self),
+            _ => pages(self),
         }
     }
 }

@@ -57,8 +57,7 @@ pub fn run(data: &[u8]) {
     };
     let mut slots = Slots::new();
     for _ in 0..b.u8() % 6 {
-        let perms = u64::from(b.u8() & 7);
-        let flags = b.pick(&[0, slot::FLAG_CACHEABLE_OPT_IN, slot::FLAG_EAGER]);
+        let (perms, flags) = (perms(&mut b), flags(&mut b));
         let req = SlotRequest {
             index: u64::from(b.u8()) % (MAX_SLOTS as u64 + 1),
             ipa: b.addr(&IPAS),
@@ -77,15 +76,10 @@ pub fn run(data: &[u8]) {
             slots[index] = Some(s);
         }
     }
-    let ipas: Vec<u64> = slots
-        .iter()
-        .flatten()
-        .flat_map(|s| [s.ipa, s.ipa + s.size])
-        .chain(IPAS)
-        .collect();
+    let registered: Vec<Slot> = slots.iter().flatten().copied().collect();
     while !b.is_empty() {
         let esr = syndrome(&mut b);
-        let ipa = b.addr(&ipas);
+        let ipa = fault_ipa(&mut b, &registered);
         let abort = Abort {
             esr,
             far: ipa ^ u64::from(b.u16()),
@@ -96,6 +90,34 @@ pub fn run(data: &[u8]) {
         if let Some(a) = MmioAccess::from_esr(esr) {
             check_mmio_value(&a, b.u64());
         }
+    }
+}
+
+/// A slot's permission bits (`slot::PERM_*`), any of the eight sets.
+pub fn perms(b: &mut Bytes) -> u64 {
+    u64::from(b.u8() & 7) << slot::PERM_READ.trailing_zeros()
+}
+
+/// A slot's flags: none, opted in to cacheable device memory, eager, or both.
+pub fn flags(b: &mut Bytes) -> u64 {
+    let opt_in = slot::FLAG_CACHEABLE_OPT_IN;
+    b.pick(&[0, 0, opt_in, slot::FLAG_EAGER, opt_in | slot::FLAG_EAGER])
+}
+
+/// Where a fault lands: in a page of a slot, in its last pages (where a 2 MiB block may
+/// stick out), just outside it, or near the usual IPAs.
+pub fn fault_ipa(b: &mut Bytes, slots: &[Slot]) -> u64 {
+    let sel = b.u8();
+    let Some(s) = slots.get(usize::from(sel >> 2) % slots.len().max(1)) else {
+        return b.addr(&IPAS);
+    };
+    let pages = s.size / PAGE;
+    let offset = u64::from(b.u16() & 0xfff);
+    match sel & 3 {
+        0 => s.ipa + u64::from(b.u16()) % pages * PAGE + offset,
+        1 => s.ipa + s.size - (u64::from(b.u8()) % pages + 1) * PAGE + offset,
+        2 => b.pick(&[s.ipa.wrapping_sub(PAGE), s.ipa + s.size]) + offset,
+        _ => b.addr(&IPAS),
     }
 }
 

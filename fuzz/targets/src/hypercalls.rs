@@ -33,7 +33,7 @@ use stile_hyp::vm::host::HostVm;
 use stile_hyp::vm::hvc::{dispatch, Dispatch};
 use stile_hyp::vm::hyp::{Calls, Hyp};
 use stile_hyp::vm::machine::{GuestRegime, Machine};
-use stile_hyp::vm::memslot::Assignable;
+use stile_hyp::vm::memslot::{Assignable, Slot};
 use stile_hyp::vm::run::{handle_trap, prepare, GuestTrap, Handled, TrapKind};
 
 const PAGE: u64 = 4096;
@@ -282,11 +282,10 @@ impl World {
                 2 | 3 => b.addr(&HOST_ADDRS),
                 4 => b.addr(&GUEST_IPAS),
                 5 => b.size(),
-                6 => slot::word(
-                    b.pick(&KINDS),
-                    u64::from(b.u8() & 7),
-                    u64::from(b.u8() & 3) << 8,
-                ),
+                6 => {
+                    let (kind, perms) = (b.pick(&KINDS), fault_classify::perms(b));
+                    slot::word(kind, perms, fault_classify::flags(b))
+                }
                 _ => b.u64(),
             };
         }
@@ -295,7 +294,8 @@ impl World {
         if self.running != running_before {
             return; // entered a vCPU: not a reply the host sees yet
         }
-        if fid == u64::from(FN_CALL_UID) || fid == u64::from(FN_REVISION) {
+        // SMCCC: the function ID is W0; the upper half of X0 is not part of it.
+        if matches!(fid as u32, FN_CALL_UID | FN_REVISION) {
             return;
         }
         let status = Status::from_u64(r[0]);
@@ -362,15 +362,9 @@ impl World {
         let Some((vm, _)) = self.running else {
             return;
         };
-        let ipas: Vec<u64> = match self.hyp.vm(vm) {
-            Ok(v) => v
-                .slots
-                .iter()
-                .flatten()
-                .flat_map(|s| [s.ipa, s.ipa + s.size - PAGE])
-                .chain(GUEST_IPAS)
-                .collect(),
-            Err(_) => GUEST_IPAS.to_vec(),
+        let slots: Vec<Slot> = match self.hyp.vm(vm) {
+            Ok(v) => v.slots.iter().flatten().copied().collect(),
+            Err(_) => Vec::new(),
         };
         let kind = b.pick(&[
             TrapKind::Sync,
@@ -385,7 +379,7 @@ impl World {
             ),
             _ => fault_classify::syndrome(b),
         };
-        let ipa = b.addr(&ipas);
+        let ipa = fault_classify::fault_ipa(b, &slots);
         let trap = GuestTrap {
             kind,
             esr,

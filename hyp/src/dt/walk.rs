@@ -52,28 +52,29 @@ pub(super) fn depth_first<'a>(
     Ok(())
 }
 
-/// The child of `parent` named `component`: an exact "name@unit" match wins; a component
-/// without '@' otherwise matches the first child with that base name (the spec lets a path
-/// omit a unit address when the name alone is unambiguous).
+/// The first child of `parent` that `component` names: "name@unit" exactly, or for a
+/// component without '@', a child called "name" or "name@<anything>". That is libfdt's rule
+/// (U-Boot writes /chosen by it, Linux's early boot reads it by it, and the host DTB
+/// rewriter edits the node it picks), so Stile reads the node they all mean.
 fn child_named<'a>(parent: &Node<'a>, component: &str) -> Result<Option<Node<'a>>, DtError> {
-    let mut by_base = None;
+    let any_unit = !component.contains('@');
     for child in children(parent)? {
         let child = child.map_err(from_fdt)?;
         let name = child.name().map_err(from_fdt)?;
-        let full_match = match name.unit_address {
-            Some(unit) => component
-                .split_once('@')
-                .is_some_and(|(n, u)| n == name.name && u == unit),
+        let matches = match name.unit_address {
+            Some(unit) => {
+                component
+                    .split_once('@')
+                    .is_some_and(|(n, u)| n == name.name && u == unit)
+                    || (any_unit && component == name.name)
+            }
             None => component == name.name,
         };
-        if full_match {
+        if matches {
             return Ok(Some(child));
         }
-        if by_base.is_none() && !component.contains('@') && component == name.name {
-            by_base = Some(child);
-        }
     }
-    Ok(by_base)
+    Ok(None)
 }
 
 /// Extends `chain` down the '/'-separated `path` (empty components are skipped, so

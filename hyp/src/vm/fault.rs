@@ -304,6 +304,49 @@ mod tests {
     }
 
     #[test]
+    fn an_abort_names_its_access_fetch_before_write() {
+        use stile_abi::run_page::{ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE};
+        let access = |ec: u64, wnr: bool| {
+            Abort {
+                esr: Esr(ec << 26 | (wnr as u64) << 6 | 0x07),
+                far: 0,
+                ipa: 0,
+            }
+            .access()
+        };
+        assert_eq!(access(0x24, false), ACCESS_READ);
+        assert_eq!(access(0x24, true), ACCESS_WRITE);
+        assert_eq!(access(0x20, false), ACCESS_EXEC);
+        // An instruction abort's WnR bit means nothing: still a fetch.
+        assert_eq!(access(0x20, true), ACCESS_EXEC);
+    }
+
+    #[test]
+    fn a_fetch_maps_from_ram_but_is_injected_from_a_kind_that_never_executes() {
+        let fetch = |ipa| Abort {
+            esr: Esr(0x20 << 26 | 0x07),
+            far: ipa,
+            ipa,
+        };
+        let mut s = slots();
+        s[3] = slot(
+            0x1_0000_0000,
+            0x7c00_0000,
+            0x1000,
+            SlotKind::Device,
+            Perms::RWX,
+        );
+        assert!(matches!(
+            classify(&fetch(0x4000_0000), &s, &world(true)),
+            Outcome::Map { slot: 0, .. }
+        ));
+        assert_eq!(
+            classify(&fetch(0x1_0000_0000), &s, &world(true)),
+            Outcome::InjectAndFault(Reason::ExecNotAllowed)
+        );
+    }
+
+    #[test]
     fn cacheable_device_is_rechecked_at_fault_time() {
         let o = classify(&dabt(0x1_0000_0000, false, 0x06), &slots(), &world(true));
         assert!(matches!(o, Outcome::Map { slot: 3, .. }));

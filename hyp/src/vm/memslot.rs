@@ -289,21 +289,25 @@ fn check_backing_in_regions(s: &Slot, world: &SlotWorld) -> Result<(), Reason> {
 }
 
 #[cfg(test)]
+#[path = "memslot_edge_tests.rs"]
+mod edge_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
-    const RAM: PhysRange = PhysRange::new(0x4400_0000, 0x40_0000);
+    pub(super) const RAM: PhysRange = PhysRange::new(0x4400_0000, 0x40_0000);
     const APERTURE: Assignable = Assignable {
         range: PhysRange::new(0x7c00_0000, 0x400_0000),
         kind: MemoryKind::CacheableDevice,
     };
-    const FB: Assignable = Assignable {
+    pub(super) const FB: Assignable = Assignable {
         range: PhysRange::new(0x7b00_0000, 0x100_0000),
         kind: MemoryKind::DeviceNc,
     };
     const RWX: u64 = slot::PERM_READ | slot::PERM_WRITE | slot::PERM_EXEC;
 
-    fn world(fwb: bool) -> SlotWorld<'static> {
+    pub(super) fn world(fwb: bool) -> SlotWorld<'static> {
         SlotWorld {
             donated: RAM,
             assignable: &[APERTURE, FB],
@@ -312,7 +316,7 @@ mod tests {
         }
     }
 
-    fn req(ipa: u64, pa: u64, size: u64, word: u64) -> SlotRequest {
+    pub(super) fn req(ipa: u64, pa: u64, size: u64, word: u64) -> SlotRequest {
         SlotRequest {
             index: 0,
             ipa,
@@ -322,7 +326,7 @@ mod tests {
         }
     }
 
-    fn ram(ipa: u64, pa: u64, size: u64) -> SlotRequest {
+    pub(super) fn ram(ipa: u64, pa: u64, size: u64) -> SlotRequest {
         req(ipa, pa, size, slot::word(SlotKind::Ram, RWX, 0))
     }
 

@@ -98,3 +98,19 @@ fn a_memreserve_only_overlapping_the_initrd_is_kept() {
     let p = parse_ok(&d.finish());
     assert_eq!(p.reserved.len(), 1);
 }
+
+/// libfdt's path lookup (U-Boot writing the initrd, Linux's early boot reading bootargs)
+/// takes the first node named "chosen" or "chosen@..."; the host DTB rewriter edits that one
+/// too, so Stile must read the same node (found by the host_dtb fuzz target).
+#[test]
+fn the_first_chosen_with_or_without_unit_address_is_the_one_read() {
+    let mut d = with_memory();
+    d.begin("chosen@40000000")
+        .str("bootargs", "first")
+        .end()
+        .begin("chosen")
+        .str("bootargs", "second")
+        .end()
+        .end();
+    assert_eq!(parse_ok(&d.finish()).bootargs.as_str(), "first");
+}
