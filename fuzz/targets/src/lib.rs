@@ -3,13 +3,14 @@
 //! too). The libFuzzer binaries (fuzz/fuzz_targets/) and the corpus replay in `make test`
 //! (tests/replay.rs) call the same functions.
 //!
-//! Adding a target (the host bundle parser, for instance, once it lands): a module here
+//! Adding a target: a module here
 //! with `pub fn run(data: &[u8])`, a line in [`TARGETS`], a binary in fuzz/fuzz_targets/
 //! and fuzz/Cargo.toml, and seeds in fuzz/corpus/<name>/.
 
 pub mod bytes;
 pub mod dt_platform;
 pub mod fault_classify;
+pub mod host_bundle;
 pub mod host_dtb;
 pub mod hypercalls;
 pub mod pool;
@@ -25,4 +26,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("hypercalls", hypercalls::run),
     ("fault_classify", fault_classify::run),
     ("stage2_ops", stage2_ops::run),
+    ("host_bundle", host_bundle::run),
 ];

@@ -94,7 +94,8 @@ replay_tests!(
     host_dtb,
     hypercalls,
     fault_classify,
-    stage2_ops
+    stage2_ops,
+    host_bundle
 );
 
 #[test]
@@ -107,7 +108,8 @@ fn every_target_is_replayed() {
             "host_dtb",
             "hypercalls",
             "fault_classify",
-            "stage2_ops"
+            "stage2_ops",
+            "host_bundle"
         ]
     );
 }
