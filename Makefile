@@ -74,6 +74,7 @@ board-images:
 
 test: setup image board-images
 	@scripts/build-linux.sh || echo "make test: scripts/build-linux.sh failed: the linux-* cases will fail"
+	@$(MAKE) --no-print-directory guest driver vmm || echo "make test: building the driver or stile-vmm failed: the driver checks will fail"
 	@scripts/test.sh --image $(IMAGE) --elf $(ELF) --host $(HOST)
 
 # Coverage-guided fuzzing with cargo-fuzz, FUZZ_SECONDS per target (docs/FUZZING.md); slow,

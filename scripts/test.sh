@@ -108,9 +108,31 @@ elif cargo run --release -q -p stile-harness -- --qemu10 "$@" --list >/dev/null 
     boot_failed=$((boot_failed + q10_failed))
 fi
 
+# --- /dev/stile and stile-vmm under Linux on Stile (docs/LINUX-DRIVER.md) ---------------------
+# Only in the full run (no arguments): it boots Linux five times, about a minute.
+driver_note=
+if (($# == 0)); then
+    if [[ -f build/linux-driver/stile.ko && -x build/linux-driver/stile-vmm ]]; then
+        run_logged scripts/test-linux-driver.sh
+        if summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1); then
+            read -r drv_passed _ drv_failed _ <<<"$summary"
+        else
+            drv_passed=0 drv_failed=1
+        fi
+        if ((status != 0 && drv_failed == 0)); then drv_failed=1; fi
+    else
+        driver_note="test.sh: the driver checks could not run: no build/linux-driver/stile.ko or stile-vmm (make driver vmm)"
+        echo "$driver_note"
+        drv_passed=0 drv_failed=1
+    fi
+    boot_passed=$((boot_passed + drv_passed))
+    boot_failed=$((boot_failed + drv_failed))
+fi
+
 # Repeated so it is not lost above the boots' output.
 [[ -z $corpus_note ]] || echo "$corpus_note"
 [[ -z $qemu10_note ]] || echo "$qemu10_note"
+[[ -z $driver_note ]] || echo "$driver_note"
 # The closing line: nothing may be printed after it.
 total_failed=$((unit_failed + boot_failed))
 echo "$((unit_passed + boot_passed)) passed, $total_failed failed"

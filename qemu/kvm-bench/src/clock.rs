@@ -1,12 +1,25 @@
-//! The generic timer, read from EL0 (Linux sets CNTKCTL_EL1.EL0VCTEN), and the check that one
-//! CNTVCT tick is 16 instructions under `-icount shift=0` on QEMU 7.2 virt.
+//! The generic timer, read from EL0 (Linux sets CNTKCTL_EL1.EL0VCTEN), and how many
+//! instructions one CNTVCT tick is under `-icount shift=0` (one instruction per nanosecond):
+//! 16 on QEMU 7.2 virt (62.5 MHz counter), 1 on QEMU 9 and later (1 GHz).
 
 use core::arch::asm;
 
-/// Instructions per CNTVCT tick under `-icount shift=0` with a 62.5 MHz counter (1 ns each).
-pub const INSTRUCTIONS_PER_TICK: u64 = 16;
-/// The counter frequency QEMU 7.2 virt reports.
-pub const EXPECTED_CNTFRQ: u64 = 62_500_000;
+/// Counter frequencies whose tick is a whole number of nanoseconds (QEMU 7.2's 62.5 MHz,
+/// QEMU 9+'s 1 GHz, and any other divisor of 1 GHz).
+pub fn whole_nanosecond_ticks(freq: u64) -> bool {
+    freq != 0 && 1_000_000_000 % freq == 0
+}
+
+/// Instructions per CNTVCT tick under `-icount shift=0`: the tick's length in nanoseconds
+/// (16 at 62.5 MHz; 16 if the frequency cannot be used, so a broken clock is visible).
+pub fn instructions_per_tick() -> u64 {
+    let f = frequency();
+    if whole_nanosecond_ticks(f) {
+        1_000_000_000 / f
+    } else {
+        16
+    }
+}
 
 /// CNTVCT_EL0 after an ISB, so that it is not read early.
 #[inline(always)]
