@@ -109,9 +109,11 @@ elif cargo run --release -q -p stile-harness -- --qemu10 "$@" --list >/dev/null 
 fi
 
 # --- /dev/stile and stile-vmm under Linux on Stile (docs/LINUX-DRIVER.md) ---------------------
-# Only in the full run (no arguments): it boots Linux five times, about a minute.
+# Only in the full run (no --filter): it boots Linux five times, about a minute.
 driver_note=
-if (($# == 0)); then
+full_run=1
+for arg in "$@"; do [[ $arg == --filter* ]] && full_run=0; done
+if ((full_run)); then
     if [[ -f build/linux-driver/stile.ko && -x build/linux-driver/stile-vmm ]]; then
         run_logged scripts/test-linux-driver.sh
         if summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1); then
