@@ -1,5 +1,21 @@
 use super::*;
 
+/// Each of `fids` is answered NOT_SUPPORTED by EL2, never relayed.
+fn refused_not_supported(fw: &FirmwareCalls, fids: &[u64]) {
+    for &fid in fids {
+        assert!(
+            matches!(
+                decide([fid, 0, 0, 0], fw),
+                PsciAction::Refuse {
+                    status: PSCI_NOT_SUPPORTED,
+                    ..
+                }
+            ),
+            "{fid:#x}"
+        );
+    }
+}
+
 /// QEMU virt's built-in PSCI 1.1 as seen from EL2: every PSCI call but SYSTEM_RESET2,
 /// no SMCCC_VERSION (PSCI_FEATURES says NOT_SUPPORTED for it).
 fn qemu_like() -> FirmwareCalls {
@@ -88,24 +104,16 @@ fn a_call_the_firmware_lacks_is_never_relayed() {
     // QEMU has no SYSTEM_RESET2 and no SMCCC_VERSION: relaying them would be an
     // UNDEFINED SMC at EL2.
     let fw = qemu_like();
-    for fid in [
-        0xC400_0012u64,
-        0x8400_0012,
-        0x8000_0000,
-        0x8000_0001,
-        0x8000_8000,
-    ] {
-        assert!(
-            matches!(
-                decide([fid, 0, 0, 0], &fw),
-                PsciAction::Refuse {
-                    status: PSCI_NOT_SUPPORTED,
-                    ..
-                }
-            ),
-            "{fid:#x}"
-        );
-    }
+    refused_not_supported(
+        &fw,
+        &[
+            0xC400_0012u64,
+            0x8400_0012,
+            0x8000_0000,
+            0x8000_0001,
+            0x8000_8000,
+        ],
+    );
 }
 
 #[test]
@@ -153,26 +161,18 @@ fn questions_and_smccc_arch_calls_are_relayed_when_implemented() {
 fn anything_else_is_not_supported() {
     let fw = everything();
     // SYSTEM_SUSPEND, CPU_FREEZE, MEM_PROTECT, MIGRATE, vendor and garbage.
-    for fid in [
-        0xC400_000Eu64,
-        0x8400_000B,
-        0x8400_0013,
-        0xC400_0005,
-        0,
-        0xC600_0001,
-        u64::MAX,
-    ] {
-        assert!(
-            matches!(
-                decide([fid, 0, 0, 0], &fw),
-                PsciAction::Refuse {
-                    status: PSCI_NOT_SUPPORTED,
-                    ..
-                }
-            ),
-            "{fid:#x}"
-        );
-    }
+    refused_not_supported(
+        &fw,
+        &[
+            0xC400_000Eu64,
+            0x8400_000B,
+            0x8400_0013,
+            0xC400_0005,
+            0,
+            0xC600_0001,
+            u64::MAX,
+        ],
+    );
 }
 
 #[test]
