@@ -165,3 +165,40 @@ fn emitted_source_names_its_origin_and_escapes_names() {
     assert!(src.contains("MemoryKind::CacheableDevice"));
     assert!(src.contains("PhysRange::new(0x7c000000, 0x4000000)"));
 }
+
+/// Every board's file, whichever board this crate was built for.
+const BOARDS: [(&str, &str); 5] = [
+    ("qemu-virt", QEMU_VIRT),
+    ("rpi4", include_str!("../rpi4/regions.toml")),
+    ("rpi3", include_str!("../rpi3/regions.toml")),
+    ("zcu102", include_str!("../zcu102/regions.toml")),
+    ("imx8mp", include_str!("../imx8mp/regions.toml")),
+];
+
+#[test]
+fn a_board_with_no_regions_of_its_own_says_so() {
+    assert_eq!(
+        parse_regions("# nothing special\nregion = []\n").unwrap(),
+        []
+    );
+    assert_eq!(
+        error_for("# nothing special\n"),
+        "declares no [[region]] tables"
+    );
+}
+
+/// docs/CONFIG.md: the host's RAM comes from the DT, never from a board's fixed range.
+#[test]
+fn no_board_declares_host_ram() {
+    for (board, text) in BOARDS {
+        let regions = parse_regions(text).unwrap_or_else(|e| panic!("{board}: {e}"));
+        assert_eq!(stile_hyp::config::validate(&regions), Ok(()), "{board}");
+        for r in &regions {
+            assert!(
+                !(r.kind == MemoryKind::Ram && r.owner == Owner::Host),
+                "{board}: region '{}' is host RAM, which the DT gives",
+                r.name
+            );
+        }
+    }
+}

@@ -29,55 +29,48 @@ const fn device(name: &'static str, base: u64, size: u64, probe: Probe) -> Regio
     }
 }
 
+// No board declares its host RAM or its SoC's device windows any more: Stile takes both from
+// the DT (`host-ram`, `dt-devices`). The rows named so below check that: the DT's RAM at the
+// payload is mapped as RAM, and the console the DT names is mapped Device rw-. Their base
+// and size only bound where the probe may lie.
+
 /// Raspberry Pi 4 (QEMU raspi4b: 2 GiB, the DT's /memory says 960 MiB at 0).
-pub const RPI4: [Region; 3] = [
+pub const RPI4: [Region; 2] = [
     ram("host-ram", 0, 0xfc00_0000, Probe::PayloadImage),
-    // The aux mini UART, the console.
-    device(
-        "peripherals",
-        0xfc00_0000,
-        0x0400_0000,
-        Probe::At(0xfe21_5000),
-    ),
-    // No RAM above 4 GiB on QEMU's model: refused at boot, so TRANSLATE says OUTSIDE_RAM.
-    ram("host-ram-high", 0x1_0000_0000, 0x1_0000_0000, Probe::Base),
+    // The aux mini UART, the console: the DT's node through /soc's `ranges`.
+    device("dt-devices", 0xfe21_5000, 0x1000, Probe::Base),
 ];
 
 /// Raspberry Pi 3 (QEMU raspi3b: 1 GiB).
 pub const RPI3: [Region; 2] = [
     ram("host-ram", 0, 0x3f00_0000, Probe::PayloadImage),
-    device(
-        "peripherals",
-        0x3f00_0000,
-        0x0110_0000,
-        Probe::At(0x3f21_5000),
-    ),
+    device("dt-devices", 0x3f21_5000, 0x1000, Probe::Base),
 ];
 
 /// qemu-virt's two guest windows, which the zcu102 and imx8mp configs repeat.
 const FB_NC: Region = QEMU_VIRT[3];
 const APERTURE: Region = QEMU_VIRT[4];
 
-/// ZynqMP ZCU102 (QEMU xlnx-zcu102).
-pub const ZCU102: [Region; 6] = [
+/// ZynqMP ZCU102 (QEMU xlnx-zcu102: 2 GiB).
+pub const ZCU102: [Region; 5] = [
     ram("host-ram", 0, 0x7b00_0000, Probe::PayloadImage),
     FB_NC,
     APERTURE,
-    device("pl-low", 0x8000_0000, 0x6000_0000, Probe::Base),
+    // The board's one device row: the PL windows the boot DT does not describe.
+    device("pl", 0x8000_0000, 0x4000_0000, Probe::Base),
     // UART0, the console.
-    device("lpd-fpd", 0xf800_0000, 0x0800_0000, Probe::At(0xff00_0000)),
-    ram("host-ram-high", 0x8_0000_0000, 0x8_0000_0000, Probe::Base),
+    device("dt-devices", 0xff00_0000, 0x1000, Probe::Base),
 ];
 
-/// i.MX 8M Plus EVK (QEMU imx8mp-evk).
-pub const IMX8MP: [Region; 6] = [
+/// i.MX 8M Plus EVK (QEMU imx8mp-evk: 2 GiB from 0x4000_0000).
+pub const IMX8MP: [Region; 5] = [
     // UART2, the console.
-    device("soc", 0, 0x4000_0000, Probe::At(0x3089_0000)),
+    device("dt-devices", 0x3089_0000, 0x1000, Probe::Base),
     ram("host-ram", 0x4000_0000, 0x3b00_0000, Probe::PayloadImage),
     FB_NC,
     APERTURE,
-    ram("host-ram-mid", 0x8000_0000, 0x8000_0000, Probe::Base),
-    ram("host-ram-high", 0x1_0000_0000, 0x1_0000_0000, Probe::Base),
+    // The DT's RAM past the carve-outs is the host's too: no board ceiling stops at them.
+    ram("host-ram-upper", 0x8000_0000, 0x8000_0000, Probe::Base),
 ];
 
 /// (a `compatible` of the DT's root node, the board name, its regions); first match wins.
