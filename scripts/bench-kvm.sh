@@ -68,24 +68,8 @@ fail() {
     exit 1
 }
 
-if ((EUID == 0)); then
-    as_root=()
-elif command -v sudo >/dev/null 2>&1; then
-    as_root=(sudo)
-else
-    as_root=(false)
-fi
-
-# Runs apt-get quietly; on failure shows its last lines and stops with what we were doing.
-apt_quiet() {
-    local what=$1
-    shift
-    local log=$work/apt.log
-    if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q "$@" >"$log" 2>&1; then
-        tail -n 15 "$log" | sed 's/^/  /' >&2
-        fail "$what: apt-get $* failed (not root, no network to Debian's mirrors, or no such package?)"
-    fi
-}
+# apt-get as root, quietly (scripts/lib/apt.sh: as_root, apt_try, apt_quiet).
+source "$repo/scripts/lib/apt.sh"
 
 # --- host tools ---------------------------------------------------------------------------------
 declare -A tool_package=([qemu-system-aarch64]=qemu-system-arm [python3]=python3 [dpkg-deb]=dpkg)

@@ -33,14 +33,12 @@ fi
 
 command -v apt-get >/dev/null 2>&1 || fail "no apt-get: the corpus comes from Debian's kernel package"
 command -v dpkg-deb >/dev/null 2>&1 || fail "no dpkg-deb"
-if ((EUID == 0)); then as_root=(); elif command -v sudo >/dev/null 2>&1; then as_root=(sudo); else as_root=(false); fi
-apt_quiet() {
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q "$@" >"$work/apt.log" 2>&1
-}
+# apt-get as root, quietly (scripts/lib/apt.sh: as_root, apt_try, apt_quiet).
+source "$repo/scripts/lib/apt.sh"
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     say "adding the arm64 architecture to dpkg (to download, not install, arm64 packages)"
     "${as_root[@]}" dpkg --add-architecture arm64 || fail "dpkg --add-architecture arm64 failed (not root?)"
-    apt_quiet update || fail "apt-get update failed (no network?)"
+    apt_quiet "indexing arm64 packages" update
 fi
 resolve_kernel() {
     apt-cache depends linux-image-arm64:arm64 2>/dev/null |
@@ -49,7 +47,7 @@ resolve_kernel() {
 if [[ -z $kernel_pkg ]]; then
     kernel_pkg=$(resolve_kernel)
     if [[ -z $kernel_pkg ]]; then
-        apt_quiet update || fail "apt-get update failed (no network?)"
+        apt_quiet "indexing arm64 packages" update
         kernel_pkg=$(resolve_kernel)
     fi
     [[ -n $kernel_pkg ]] || fail "cannot tell which kernel linux-image-arm64:arm64 depends on"
@@ -60,7 +58,7 @@ if [[ -z $deb ]]; then
     say "downloading $kernel_pkg:arm64 (about 60 MB, once)"
     download() { (cd "$work/debs" && apt-get download "$kernel_pkg:arm64") >"$work/apt.log" 2>&1; }
     if ! download; then
-        apt_quiet update || true
+        apt_try update || true
         download || {
             tail -n 5 "$work/apt.log" | sed 's/^/  /' >&2
             fail "apt-get download $kernel_pkg:arm64 failed (no network?)"

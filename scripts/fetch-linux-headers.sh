@@ -19,18 +19,13 @@ fail() {
     echo "fetch-linux-headers: error: $*" >&2
     exit 1
 }
-if ((EUID == 0)); then as_root=(); else as_root=(sudo); fi
-apt_quiet() {
-    if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q "$@" >"$work/apt.log" 2>&1; then
-        tail -n 15 "$work/apt.log" | sed 's/^/  /' >&2
-        fail "apt-get $* failed (no network to Debian's mirrors, or no such package?)"
-    fi
-}
+# apt-get as root, quietly (scripts/lib/apt.sh: as_root, apt_try, apt_quiet).
+source "$repo/scripts/lib/apt.sh"
 mkdir -p "$work/debs"
 
 if ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then
     say "installing the cross compiler gcc-aarch64-linux-gnu"
-    apt_quiet install -y --no-install-recommends gcc-aarch64-linux-gnu
+    apt_quiet "installing the cross compiler" install -y --no-install-recommends gcc-aarch64-linux-gnu
 fi
 
 if [[ ! -f $tree/.complete ]]; then
@@ -38,7 +33,7 @@ if [[ ! -f $tree/.complete ]]; then
     if ! dpkg --print-foreign-architectures | grep -qx arm64; then
         say "adding the arm64 architecture to dpkg (to download, not install, arm64 packages)"
         "${as_root[@]}" dpkg --add-architecture arm64
-        apt_quiet update
+        apt_quiet "indexing arm64 packages" update
     fi
     arch_pkg=linux-headers-$release
     # linux-headers-6.1.0-57-arm64 depends on linux-headers-6.1.0-57-common and
@@ -47,7 +42,7 @@ if [[ ! -f $tree/.complete ]]; then
         tr -d '<>' | sed 's/:.*//' | grep -E '^linux-(headers-.*-common|kbuild-)' || true)
     [[ -n $deps ]] || fail "apt-cache knows no $arch_pkg:arm64 (apt-get update? another release?)"
     rm -rf "$tree" && mkdir -p "$tree.x"
-    (cd "$work/debs" && apt_quiet download "$arch_pkg:arm64" $deps)
+    (cd "$work/debs" && apt_quiet "downloading the headers" download "$arch_pkg:arm64" $deps)
     for pkg in "$arch_pkg" $deps; do
         deb=$(ls "$work"/debs/"${pkg}"_*.deb | head -1)
         dpkg-deb -x "$deb" "$tree.x"

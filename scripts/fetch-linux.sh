@@ -50,23 +50,8 @@ fail() {
     exit 1
 }
 
-if ((EUID == 0)); then
-    as_root=()
-elif command -v sudo >/dev/null 2>&1; then
-    as_root=(sudo)
-else
-    as_root=(false)
-fi
-
-# Runs apt-get quietly; on failure shows its last lines and stops with what we were doing.
-apt_quiet() {
-    local what=$1
-    shift
-    if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q "$@" >"$work/apt.log" 2>&1; then
-        tail -n 15 "$work/apt.log" | sed 's/^/  /' >&2
-        fail "$what: apt-get $* failed (not root, no network to Debian's mirrors, or no such package?)"
-    fi
-}
+# apt-get as root, quietly (scripts/lib/apt.sh: as_root, apt_try, apt_quiet).
+source "$repo/scripts/lib/apt.sh"
 
 command -v apt-get >/dev/null 2>&1 || fail "no apt-get: fetching Debian's kernel needs Debian (or Ubuntu)"
 command -v dpkg-deb >/dev/null 2>&1 || fail "no dpkg-deb (package dpkg)"
