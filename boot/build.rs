@@ -4,7 +4,8 @@ use std::env;
 use std::path::PathBuf;
 
 fn main() {
-    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("..");
+    let manifest_dir = env::var("CARGO_MANIFEST_DIR").unwrap(); // allow-panic: cargo sets it
+    let root = PathBuf::from(manifest_dir).join("..");
     // One board feature, named like its platform/ directory (platform/build.rs checks that
     // exactly one is on).
     let board = ["qemu-virt", "rpi4", "rpi3", "zcu102", "imx8mp"]
@@ -13,7 +14,7 @@ fn main() {
             let feature = format!("CARGO_FEATURE_{}", b.to_uppercase().replace('-', "_"));
             env::var_os(feature).is_some()
         })
-        .expect("no board selected: enable one board feature (e.g. qemu-virt)");
+        .expect("no board selected: enable one board feature (e.g. qemu-virt)"); // allow-panic: build-time refusal, on the build machine
     let script = root.join("linker/stile.ld");
     let board_dir = root.join("platform").join(board);
     println!("cargo:rerun-if-changed={}", script.display());

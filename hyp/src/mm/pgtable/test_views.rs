@@ -44,8 +44,8 @@ impl PageTable {
                 continue;
             }
             if is_leaf(desc, level) {
-                // allow-panic: test-only view (cfg(test) impl); a valid leaf was just read.
-                out.push((eva, self.geo.lookup(eva).unwrap()));
+                let leaf = self.geo.lookup(eva).unwrap(); // allow-panic: test-only view; a valid leaf was just read
+                out.push((eva, leaf));
             } else {
                 self.collect_leaves(PhysAddr(desc & OA_MASK), level + 1, s, e, out);
             }
