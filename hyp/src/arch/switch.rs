@@ -11,26 +11,18 @@
 use crate::arch::el1_state::{
     load_keys, read_id_space, restore_fp, save_fp, save_keys, switch_el1,
 };
-use crate::arch::host_entry::{
+use crate::arch::el2_world::{
     guest_feature_traps, guest_hcr, guest_traps, trap_fp, El2World, Traps, CPTR_EL2_TFP,
     HCR_APK_API,
 };
 use crate::arch::smp::MAX_CPUS;
 use crate::arch::world::{bind_state, cpu_index, state_ptr, Context};
+use crate::vm::dispatch::{GuestStage2, Running};
 use crate::vm::id_regs::{GuestIdRegs, IsolationFeatures};
 use crate::vm::sysreg::GuestCpu;
 use crate::vm::vcpu::{El1Regs, FpRegs, OptionalRegs, PauthKeys, Vcpu};
 use core::arch::asm;
 use core::cell::UnsafeCell;
-
-/// The guest running on this CPU.
-#[derive(Clone, Copy)]
-pub struct Running {
-    pub vm: u64,
-    pub vcpu: u64,
-    /// Where the host's registers wait (its Context, saved when it called VCPU_RUN).
-    pub host_ctx: *mut Context,
-}
 
 /// This CPU's world-switch state.
 pub struct CpuState {
@@ -203,13 +195,6 @@ fn write_world(w: &El2World, t: &Traps, trap_fp: bool) {
             options(nomem, nostack, preserves_flags),
         );
     }
-}
-
-/// A guest's stage 2, as [`to_guest`] needs it.
-pub struct GuestStage2 {
-    pub vttbr: u64,
-    pub vtcr: u64,
-    pub fwb: bool,
 }
 
 /// Host -> guest: the host's EL1 and EL2 state into hiding, `vc`'s in. FP stays the host's

@@ -36,13 +36,13 @@ const HYP_MEM: PhysRange = PhysRange::new(0x4020_0000, 0x120_0000);
 const DTB: PhysRange = PhysRange::new(0x4800_0000, 0x10_0000);
 const QEMU_1G: &[u8] = include_bytes!("../../testdata/qemu-virt-gicv3-smp4-1g.dtb");
 /// Guest RAM the host donates, and a run page, both in qemu-virt host RAM.
-const GUEST_RAM: u64 = 0x5000_0000;
-const GUEST_RAM_SIZE: u64 = 0x40_0000;
-const RUN_PAGE: u64 = 0x4f00_0000;
+pub(crate) const GUEST_RAM: u64 = 0x5000_0000;
+pub(crate) const GUEST_RAM_SIZE: u64 = 0x40_0000;
+pub(crate) const RUN_PAGE: u64 = 0x4f00_0000;
 const RWX: u64 = slot::PERM_READ | slot::PERM_WRITE | slot::PERM_EXEC;
 
 #[derive(Default)]
-struct FakeMachine {
+pub(crate) struct FakeMachine {
     pages: HashMap<u64, RunPage>,
     scrubbed: Vec<PhysRange>,
     cleaned: Vec<PhysRange>,
@@ -79,10 +79,10 @@ impl Machine for FakeMachine {
 }
 
 /// Table pages come from real memory of this process (Frames zeroes what it hands out).
-struct Fixture {
-    hyp: Hyp,
-    m: FakeMachine,
-    _pool: Vec<u8>,
+pub(crate) struct Fixture {
+    pub(crate) hyp: Hyp,
+    pub(crate) m: FakeMachine,
+    pub(crate) _pool: Vec<u8>,
 }
 
 fn cpu(fwb: bool) -> CpuFeatures {
@@ -96,7 +96,7 @@ fn cpu(fwb: bool) -> CpuFeatures {
     }
 }
 
-fn fixture(fwb: bool) -> Fixture {
+pub(crate) fn fixture(fwb: bool) -> Fixture {
     let pool = std::vec![0u8; 8 << 20];
     let start = (pool.as_ptr() as u64).next_multiple_of(1 << 20);
     let mut frames = Frames::new();
@@ -174,7 +174,7 @@ impl Fixture {
     }
 
     /// A VM with one vCPU, a lazy RAM slot at IPA 0x4000_0000 and an MMIO slot.
-    fn guest(&mut self) -> u64 {
+    pub(crate) fn guest(&mut self) -> u64 {
         let vm = self
             .calls()
             .vm_create(GUEST_RAM, GUEST_RAM_SIZE, 0)
@@ -216,7 +216,7 @@ impl Fixture {
         }
     }
 
-    fn page(&mut self) -> RunPage {
+    pub(crate) fn page(&mut self) -> RunPage {
         self.m.read_run_page(RUN_PAGE)
     }
 
@@ -227,7 +227,7 @@ impl Fixture {
 
 /// Data abort from a lower EL with a valid syndrome: size (bytes), register, sign-extend,
 /// 64-bit register, write; DFSC translation fault level 3.
-fn dabt(size: u64, srt: u64, sse: bool, sf: bool, write: bool) -> u64 {
+pub(crate) fn dabt(size: u64, srt: u64, sse: bool, sf: bool, write: bool) -> u64 {
     let sas = size.trailing_zeros() as u64;
     0x24 << 26
         | 1 << 25

@@ -1,0 +1,410 @@
+//! The dispatcher on a fake CPU: each exception class from the host and from a guest goes
+//! where docs/ARCHITECTURE.md says, with the registers and records the ABI promises.
+
+use super::*;
+use crate::addr::PhysRange;
+use crate::mm::stage2::Ipa;
+use crate::mm::tlb::S2Maintenance;
+use crate::mm::vmid::Vmid;
+use crate::vm::id_regs::GuestIdRegs;
+use crate::vm::machine::GuestRegime;
+use crate::vm::tests::{dabt, fixture, FakeMachine, Fixture, GUEST_RAM, RUN_PAGE};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::vec::Vec;
+use stile_abi::run_page::{ExitReason, RunPage};
+use stile_abi::Function;
+
+const VBAR: u64 = 0x4100_0000;
+/// EL1h with interrupts masked: where a host or guest runs.
+const SPSR_EL1H: u64 = 0x3c5;
+const HOST_ELR: u64 = 0x4008_0000;
+
+/// The fixture's machine, shared between the fake CPU and the test's checks.
+#[derive(Clone)]
+struct Shared(Rc<RefCell<FakeMachine>>);
+
+impl S2Maintenance for Shared {
+    fn dsb_ishst(&mut self) {}
+    fn invalidate_ipa(&mut self, _: Vmid, _: Ipa, _: u8) {}
+    fn invalidate_vmid(&mut self, _: Vmid) {}
+}
+
+impl Machine for Shared {
+    fn scrub(&mut self, range: PhysRange) {
+        self.0.borrow_mut().scrub(range)
+    }
+    fn clean(&mut self, range: PhysRange) {
+        self.0.borrow_mut().clean(range)
+    }
+    fn read_run_page(&mut self, pa: u64) -> RunPage {
+        self.0.borrow_mut().read_run_page(pa)
+    }
+    fn write_run_page(&mut self, pa: u64, page: &RunPage) {
+        self.0.borrow_mut().write_run_page(pa, page)
+    }
+    fn at_s12e1r(&mut self, guest: Option<&GuestRegime>, addr: u64) -> u64 {
+        self.0.borrow_mut().at_s12e1r(guest, addr)
+    }
+}
+
+/// What the dispatcher asked the CPU to do.
+struct FakeCpu {
+    m: Shared,
+    running: Option<Running>,
+    syndrome: (Esr, u64, u64),
+    stage1: Option<u64>,
+    injected: Vec<El1Exception>,
+    relayed: Vec<[u64; 4]>,
+    cpu_on: Vec<(u64, u64, u64)>,
+    took_fp: usize,
+    entered: usize,
+    left: usize,
+    ids: GuestIdRegs,
+}
+
+impl TrapCpu for FakeCpu {
+    type Machine = Shared;
+    fn machine(&self, _: &Hyp) -> Shared {
+        self.m.clone()
+    }
+    fn running(&self) -> Option<Running> {
+        self.running
+    }
+    fn syndrome(&self) -> (Esr, u64, u64) {
+        self.syndrome
+    }
+    fn guest_stage1(&mut self, _: u64) -> Option<u64> {
+        self.stage1
+    }
+    fn vbar_el1(&self) -> u64 {
+        VBAR
+    }
+    fn write_el1_exception(&mut self, e: &El1Exception) {
+        self.injected.push(*e);
+    }
+    fn enter_guest(&mut self, vc: &mut Vcpu, _: &GuestStage2, run: Running) -> *mut Context {
+        self.entered += 1;
+        self.running = Some(run);
+        &mut vc.ctx
+    }
+    fn leave_guest(&mut self, _: Option<&mut Vcpu>) -> *mut Context {
+        self.left += 1;
+        self.running.take().expect("a guest was running").host_ctx
+    }
+    fn guest_cpu(&self) -> GuestCpu<'_> {
+        GuestCpu {
+            id: &self.ids,
+            pauth: false,
+        }
+    }
+    fn take_fp(&mut self, _: &Vcpu) {
+        self.took_fp += 1;
+    }
+    fn take_keys(&mut self, _: &Vcpu) {}
+    fn index(&self) -> usize {
+        0
+    }
+    fn firmware_calls(&self) -> FirmwareCalls {
+        // PSCI 1.1 implementing every call EL2 may relay.
+        FirmwareCalls {
+            version: 0x1_0001,
+            implemented: u32::MAX,
+        }
+    }
+    fn relay(&mut self, args: [u64; 4], _: Option<&'static str>) -> [u64; 4] {
+        self.relayed.push(args);
+        [0x1_0001, 0, 0, 0]
+    }
+    fn cpu_on(&mut self, target: u64, entry: u64, context: u64) -> i64 {
+        self.cpu_on.push((target, entry, context));
+        0
+    }
+    fn cpu_off(&mut self) -> i64 {
+        -3
+    }
+    fn cpu_suspend(&mut self, _: u64, _: u64, _: u64) -> i64 {
+        0
+    }
+}
+
+struct World {
+    hyp: HypLock,
+    cpu: FakeCpu,
+    host: Box<Context>,
+    vm: u64,
+    _pool: Vec<u8>,
+}
+
+/// A fixture with one guest (vCPU 0, lazy RAM at IPA 0x4000_0000, MMIO at 0x0900_0000).
+fn world() -> World {
+    let mut f = fixture(true);
+    let vm = f.guest();
+    let Fixture { hyp, m, _pool } = f;
+    let mut host = Box::new(Context::ZERO);
+    host.elr = HOST_ELR;
+    host.spsr = SPSR_EL1H;
+    World {
+        hyp: Mutex::new(Some(Box::new(hyp))),
+        cpu: FakeCpu {
+            m: Shared(Rc::new(RefCell::new(m))),
+            running: None,
+            syndrome: (Esr(0), 0, 0),
+            stage1: None,
+            injected: Vec::new(),
+            relayed: Vec::new(),
+            cpu_on: Vec::new(),
+            took_fp: 0,
+            entered: 0,
+            left: 0,
+            ids: GuestIdRegs::EMPTY,
+        },
+        host,
+        vm,
+        _pool,
+    }
+}
+
+fn host_trap(hyp: &HypLock, cpu: &mut FakeCpu, ctx: &mut Context, kind: TrapKind) {
+    host(hyp, cpu, ctx, kind);
+}
+
+/// ESR_EL2 of exception class `ec` with IL set and ISS `iss`.
+fn esr(ec: u64, iss: u64) -> Esr {
+    Esr(ec << 26 | 1 << 25 | iss)
+}
+
+impl World {
+    /// A trap from the host with syndrome `e`; returns the Context to resume.
+    fn host_trap(&mut self, e: Esr, far: u64, hpfar: u64) -> *mut Context {
+        self.cpu.syndrome = (e, far, hpfar);
+        let ctx: *mut Context = &mut *self.host;
+        // SAFETY: the host's Context, and no guest runs.
+        unsafe {
+            trap(
+                &self.hyp,
+                &mut self.cpu,
+                ctx,
+                Entry::Trap(TrapKind::Sync),
+                host_trap,
+            )
+        }
+    }
+
+    fn hvc(&mut self, x: &[u64]) -> *mut Context {
+        self.host.x[..x.len()].copy_from_slice(x);
+        self.host_trap(esr(0x16, 0), 0, 0)
+    }
+
+    fn vcpu_run(&mut self, vm: u64) -> *mut Context {
+        self.host.x[..3].copy_from_slice(&[Function::VcpuRun as u64, vm, 0]);
+        let ctx: *mut Context = &mut *self.host;
+        // SAFETY: as in host_trap.
+        unsafe { trap(&self.hyp, &mut self.cpu, ctx, Entry::HostVcpuRun, host_trap) }
+    }
+
+    /// A trap from the running guest.
+    fn guest_trap(
+        &mut self,
+        guest: *mut Context,
+        kind: TrapKind,
+        e: Esr,
+        ipa: u64,
+    ) -> *mut Context {
+        self.cpu.syndrome = (e, ipa, (ipa >> 8) & !0xf);
+        // SAFETY: `guest` is the running vCPU's Context, which enter_guest handed out.
+        unsafe {
+            trap(
+                &self.hyp,
+                &mut self.cpu,
+                guest,
+                Entry::Trap(kind),
+                host_trap,
+            )
+        }
+    }
+
+    fn host_ptr(&mut self) -> *mut Context {
+        &mut *self.host
+    }
+
+    fn page(&self) -> RunPage {
+        self.cpu.m.0.borrow_mut().read_run_page(RUN_PAGE)
+    }
+}
+
+#[test]
+fn a_host_smc_is_psci_relayed_and_stepped_over() {
+    let mut w = world();
+    w.host.x[0] = smccc::psci::PSCI_VERSION as u64;
+    let back = w.host_trap(esr(0x17, 0), 0, 0);
+    assert_eq!(back, w.host_ptr());
+    assert_eq!(w.cpu.relayed.len(), 1);
+    assert_eq!(w.host.x[0], 0x1_0001);
+    assert_eq!(w.host.elr, HOST_ELR + 4);
+}
+
+#[test]
+fn psci_over_hvc_is_relayed_without_a_step_and_cpu_on_keeps_the_hosts_entry() {
+    let mut w = world();
+    w.hvc(&[smccc::psci::PSCI_CPU_ON_64 as u64, 1, 0x4008_1000, 77]);
+    assert_eq!(w.cpu.cpu_on, [(1, 0x4008_1000, 77)]);
+    assert_eq!(w.host.x[0], 0);
+    assert_eq!(w.host.elr, HOST_ELR);
+    assert!(w.cpu.relayed.is_empty());
+}
+
+#[test]
+fn a_stile_call_is_answered_in_x0_to_x3() {
+    let mut w = world();
+    w.hvc(&[Function::Stats as u64, 0]);
+    assert_eq!(w.host.x[0], Status::Success.as_u64());
+    w.hvc(&[Function::VmDestroy as u64, 77]);
+    assert_eq!(w.host.x[0], Status::InvalidParameters.as_u64());
+    assert_eq!(w.host.x[1], Reason::NoSuchVm as u64);
+    assert!(w.cpu.injected.is_empty());
+}
+
+#[test]
+fn a_host_abort_on_donated_ram_injects_an_external_abort_at_its_vector() {
+    let mut w = world();
+    let ipa = GUEST_RAM + 0x1234;
+    // A data abort, write, translation fault level 3.
+    w.host_trap(esr(0x24, 1 << 6 | 0x07), ipa, (ipa >> 8) & !0xf);
+    assert_eq!(w.cpu.injected.len(), 1);
+    let e = w.cpu.injected[0];
+    // EC 0x25 (data abort, same EL), WnR, synchronous external abort (FSC 0x10).
+    assert_eq!(e.esr_el1 >> 26, 0x25);
+    assert_eq!(e.esr_el1 & 0x3f, 0x10);
+    assert_ne!(e.esr_el1 & 1 << 6, 0);
+    assert_eq!(e.far_el1, ipa);
+    assert_eq!(e.elr_el1, HOST_ELR);
+    assert_eq!(w.host.elr, VBAR + 0x200);
+}
+
+#[test]
+fn a_host_translation_fault_on_a_mapped_ipa_is_replayed() {
+    let mut w = world();
+    // The host's own RAM below the guest's: mapped, so another CPU's break-before-make.
+    let ipa = GUEST_RAM - 0x1000;
+    w.host_trap(esr(0x24, 0x07), ipa, (ipa >> 8) & !0xf);
+    assert!(w.cpu.injected.is_empty());
+    assert_eq!(w.host.elr, HOST_ELR);
+}
+
+#[test]
+fn any_other_host_class_is_an_undefined_instruction_and_an_irq_changes_nothing() {
+    let mut w = world();
+    w.host_trap(esr(0x01, 0), 0, 0); // WFI
+    assert_eq!(w.cpu.injected.len(), 1);
+    assert_eq!(w.cpu.injected[0].esr_el1 >> 26, 0);
+    assert_eq!(w.host.elr, VBAR + 0x200);
+    let before = w.host.clone();
+    let ctx = w.host_ptr();
+    // SAFETY: the host's Context.
+    unsafe {
+        trap(
+            &w.hyp,
+            &mut w.cpu,
+            ctx,
+            Entry::Trap(TrapKind::Irq),
+            host_trap,
+        )
+    };
+    assert_eq!(w.host.elr, before.elr);
+    assert_eq!(w.host.x, before.x);
+    assert_eq!(w.cpu.injected.len(), 1);
+}
+
+#[test]
+fn vcpu_run_enters_the_guest_and_its_hvc_comes_back_as_an_hvc_exit() {
+    let mut w = world();
+    let vm = w.vm;
+    let guest = w.vcpu_run(vm);
+    assert_ne!(guest, w.host_ptr());
+    assert_eq!(w.cpu.entered, 1);
+    // SAFETY: the vCPU's Context, stopped in EL2.
+    unsafe { (&mut (*guest).x)[..2].copy_from_slice(&[0xC300_0001, 42]) };
+    let back = w.guest_trap(guest, TrapKind::Sync, esr(0x16, 0), 0);
+    assert_eq!(back, w.host_ptr());
+    assert_eq!(w.cpu.left, 1);
+    assert_eq!(w.host.x[0], Status::Success.as_u64());
+    assert_eq!(w.host.x[1], ExitReason::Hvc as u64);
+    let p = w.page();
+    assert_eq!(p.exit_reason, ExitReason::Hvc as u32);
+    assert_eq!(p.hvc[..2], [0xC300_0001, 42]);
+}
+
+#[test]
+fn vcpu_run_of_a_vm_that_does_not_exist_is_refused_and_nothing_runs() {
+    let mut w = world();
+    let back = w.vcpu_run(9);
+    assert_eq!(back, w.host_ptr());
+    assert_eq!(w.cpu.entered, 0);
+    assert_eq!(w.host.x[0], Status::InvalidParameters.as_u64());
+    assert_eq!(w.host.x[1], Reason::NoSuchVm as u64);
+}
+
+#[test]
+fn guest_aborts_map_ram_in_el2_and_exit_for_mmio() {
+    let mut w = world();
+    let vm = w.vm;
+    let guest = w.vcpu_run(vm);
+    let back = w.guest_trap(
+        guest,
+        TrapKind::Sync,
+        Esr(dabt(4, 1, false, false, false)),
+        0x4000_2000,
+    );
+    assert_eq!(back, guest, "first touch of RAM resumes the guest");
+    assert_eq!(w.cpu.left, 0);
+    let back = w.guest_trap(
+        guest,
+        TrapKind::Sync,
+        Esr(dabt(4, 1, false, false, false)),
+        0x0900_0018,
+    );
+    assert_eq!(back, w.host_ptr());
+    assert_eq!(w.host.x[1], ExitReason::Mmio as u64);
+    assert_eq!(w.page().ipa, 0x0900_0018);
+}
+
+#[test]
+fn a_guest_fp_trap_is_resolved_here_and_an_irq_is_an_exit() {
+    let mut w = world();
+    let vm = w.vm;
+    let guest = w.vcpu_run(vm);
+    let back = w.guest_trap(guest, TrapKind::Sync, esr(0x07, 0), 0);
+    assert_eq!(back, guest);
+    assert_eq!(w.cpu.took_fp, 1);
+    let back = w.guest_trap(guest, TrapKind::Irq, Esr(0), 0);
+    assert_eq!(back, w.host_ptr());
+    assert_eq!(w.host.x[1], ExitReason::Irq as u64);
+}
+
+#[test]
+fn a_permission_fault_takes_its_ipa_from_the_guests_stage_1() {
+    let mut w = world();
+    // Permission fault, level 3: HPFAR is not valid for it.
+    let e = esr(0x24, 0x0f);
+    w.cpu.stage1 = Some(0x4000_5000);
+    assert_eq!(
+        fault_ipa(&mut w.cpu, e, 0xffff_0000_1234_5678, 0),
+        0x4000_5678
+    );
+    // No stage-1 mapping: HPFAR is all there is.
+    w.cpu.stage1 = None;
+    assert_eq!(fault_ipa(&mut w.cpu, e, 0x678, 0x40_0050), 0x4000_5678);
+    // A translation fault, or a fault on the stage-1 walk, trusts HPFAR.
+    w.cpu.stage1 = Some(0x7000_0000);
+    assert_eq!(
+        fault_ipa(&mut w.cpu, esr(0x24, 0x07), 0x678, 0x40_0050),
+        0x4000_5678
+    );
+    assert_eq!(
+        fault_ipa(&mut w.cpu, esr(0x24, 1 << 7 | 0x0f), 0x678, 0x40_0050),
+        0x4000_5678
+    );
+    // Not an abort: no IPA.
+    assert_eq!(fault_ipa(&mut w.cpu, esr(0x16, 0), 0x678, 0x40_0050), 0);
+}
