@@ -5,7 +5,7 @@ use crate::addr::PhysRange;
 use crate::arch::at::at_s12e1r;
 use crate::arch::cache;
 use crate::arch::el1_state::{restore_el1, save_el1};
-use crate::arch::host_entry::{guest_hcr, load_world, El2World};
+use crate::arch::el2_world::{guest_hcr, load_world, El2World};
 use crate::arch::tlb::ArchTlb;
 use crate::mm::stage2::Ipa;
 use crate::mm::tlb::S2Maintenance;

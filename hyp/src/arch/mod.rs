@@ -6,6 +6,7 @@ pub mod at;
 pub mod cache;
 pub mod cpu_features_el2;
 pub mod el1_state;
+pub mod el2_world;
 pub mod exceptions;
 pub mod firmware;
 pub mod host_entry;

@@ -1,5 +1,6 @@
 //! Virtual machines: the host VM (identity stage 2), and what EL2 does for a VM's traps.
 
+pub mod dispatch;
 pub mod fault;
 pub mod guest;
 pub mod host;
@@ -15,6 +16,7 @@ pub mod psci_policy;
 pub mod run;
 pub mod sysreg;
 pub mod vcpu;
+pub mod world_regs;
 
 #[cfg(test)]
 mod tests;

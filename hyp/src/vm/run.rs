@@ -57,15 +57,14 @@ pub enum Decision {
     Exit(ExitReason),
 }
 
-const PSCI_VERSION: u32 = 0x8400_0000;
-const PSCI_CPU_OFF: u32 = 0x8400_0002;
-const PSCI_CPU_ON: u32 = 0x8400_0003;
-const PSCI_FEATURES: u32 = 0x8400_000a;
-const PSCI_SYSTEM_OFF: u32 = 0x8400_0008;
-const PSCI_SYSTEM_RESET: u32 = 0x8400_0009;
+// A guest's PSCI calls, in their SMC32 form (`hvc` folds SMC64 IDs onto them).
+use smccc::psci::{
+    PSCI_CPU_OFF, PSCI_CPU_ON_32 as PSCI_CPU_ON, PSCI_FEATURES, PSCI_SYSTEM_OFF, PSCI_SYSTEM_RESET,
+    PSCI_VERSION,
+};
 const PSCI_1_0: u64 = 0x1_0000;
-const PSCI_NOT_SUPPORTED: u64 = -1i64 as u64;
-const PSCI_DENIED: u64 = -3i64 as u64;
+const PSCI_NOT_SUPPORTED: u64 = crate::vm::psci_policy::PSCI_NOT_SUPPORTED as u64;
+const PSCI_DENIED: u64 = crate::vm::psci_policy::PSCI_DENIED as u64;
 
 /// The vCPU VCPU_RUN names, ready to enter: its last exit completed as the host asked.
 /// Reads only the run-page words the pending exit needs.
