@@ -2,10 +2,11 @@
 """Builds the driver test's initramfs: a static busybox, /dev/console, linux/driver/test/init
 as /init, the module (/stile.ko), the VMM (/bin/stile-vmm), the guest payload (/guest.bin) and
 /spin.bin, a guest that spins forever (for the SIGKILL check), and /hello.bin, a guest
-that prints a line on a PL011 and powers off.
+that prints a line on a PL011 and powers off. With --linux-guest, also a Linux kernel for a
+guest (/linux/Image) and its initramfs (/linux/guest.cpio.gz: busybox and linux/guest/init).
 
 usage: driver-initramfs.py --busybox BIN --module stile.ko --vmm stile-vmm --guest guest.bin
-                           -o OUT.cpio.gz
+                           [--linux-guest Image] -o OUT.cpio.gz
 Uses scripts/newc.py (the Linux host's initramfs writer) for the archive format.
 """
 import argparse
@@ -61,6 +62,7 @@ def main():
     for a in ("--busybox", "--module", "--vmm", "--guest", "-o"):
         p.add_argument(a, required=True)
     p.add_argument("--init", default=os.path.join(here, "..", "linux", "driver", "test", "init"))
+    p.add_argument("--linux-guest")
     args = p.parse_args()
     read = lambda path: open(path, "rb").read()  # noqa: E731
     ar = newc.Archive()
@@ -75,6 +77,17 @@ def main():
     ar.file("guest.bin", read(args.guest))
     ar.file("spin.bin", spin_image())
     ar.file("hello.bin", hello_image())
+    if args.linux_guest:
+        guest = newc.Archive()
+        for d in ("bin", "dev", "proc"):
+            guest.dir(d)
+        guest.chardev("dev/console", 5, 1)
+        guest.file("bin/busybox", read(args.busybox), 0o755)
+        guest.symlink("bin/sh", "busybox")
+        guest.file("init", read(os.path.join(here, "..", "linux", "guest", "init")), 0o755)
+        ar.dir("linux")
+        ar.file("linux/Image", read(args.linux_guest))
+        ar.file("linux/guest.cpio.gz", guest.gzipped())
     with open(args.o, "wb") as f:
         f.write(ar.gzipped())
 

@@ -41,7 +41,7 @@ fi
 # shellcheck source=/dev/null
 source build/linux/linux.env
 python3 scripts/driver-initramfs.py --busybox "$BUSYBOX" --module "$module" --vmm "$vmm" \
-    --guest "$guest" -o "$work/initramfs.cpio.gz"
+    --guest "$guest" --linux-guest "$LINUX_IMAGE" -o "$work/initramfs.cpio.gz"
 size=$(stat -c %s "$work/initramfs.cpio.gz")
 
 qemu_args() { # cpu, mode
@@ -53,7 +53,7 @@ if [[ $mode == demo ]]; then
     # `make run-driver`: the module, `stile-vmm caps`, the guest payload's run, power-off.
     # shellcheck disable=SC2046
     exec qemu-system-aarch64 $(qemu_args "${cpus%% *}") \
-        -append "console=ttyAMA0 quiet initrd=0x70000000,$size rdinit=/init stiledrv.mode=demo"
+        -append "console=ttyAMA0 quiet cma=256M initrd=0x70000000,$size rdinit=/init stiledrv.mode=demo"
 fi
 
 passed=0
@@ -63,7 +63,7 @@ for cpu in $cpus; do
     set +e
     # shellcheck disable=SC2046
     timeout "$timeout" qemu-system-aarch64 $(qemu_args "$cpu") \
-        -append "console=ttyAMA0 quiet panic=-1 oops=panic initrd=0x70000000,$size rdinit=/init stiledrv.mode=check" \
+        -append "console=ttyAMA0 quiet panic=-1 oops=panic cma=256M initrd=0x70000000,$size rdinit=/init stiledrv.mode=check" \
         </dev/null >"$log" 2>&1
     status=$?
     set -e

@@ -7,6 +7,7 @@ pub mod args;
 pub mod checks;
 pub mod exits;
 pub mod image;
+pub mod linux_boot;
 pub mod numbers;
 pub mod pl011;
 pub mod slots;
