@@ -4,6 +4,7 @@ pub mod dispatch;
 pub mod fault;
 pub mod guest;
 pub mod host;
+pub mod host_tick;
 pub mod hvc;
 pub mod hyp;
 pub mod id_regs;
