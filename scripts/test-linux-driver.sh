@@ -21,7 +21,8 @@ while (($#)); do
     --cpu) cpus=${2:?}; shift 2 ;;
     --timeout) timeout=${2:?}; shift 2 ;;
     --demo) mode=demo; shift ;;
-    *) echo "usage: scripts/test-linux-driver.sh [--cpu \"cortex-a72 max\"] [--timeout SECS] [--demo]" >&2; exit 2 ;;
+    --guest-demo) mode=guest; shift ;;
+    *) echo "usage: scripts/test-linux-driver.sh [--cpu \"cortex-a72 max\"] [--timeout SECS] [--demo | --guest-demo]" >&2; exit 2 ;;
     esac
 done
 
@@ -49,11 +50,12 @@ qemu_args() { # cpu, mode
         -nographic -no-reboot -kernel "$image" -initrd "$LINUX_IMAGE" \
         -device loader,file="$work/initramfs.cpio.gz",addr=0x70000000,force-raw=on
 }
-if [[ $mode == demo ]]; then
+if [[ $mode == demo || $mode == guest ]]; then
     # `make run-driver`: the module, `stile-vmm caps`, the guest payload's run, power-off.
+    # `make run-guest`: the module, then Debian's kernel as a guest through stile-vmm.
     # shellcheck disable=SC2046
     exec qemu-system-aarch64 $(qemu_args "${cpus%% *}") \
-        -append "console=ttyAMA0 quiet cma=256M initrd=0x70000000,$size rdinit=/init stiledrv.mode=demo"
+        -append "console=ttyAMA0 quiet cma=256M initrd=0x70000000,$size rdinit=/init stiledrv.mode=$mode"
 fi
 
 passed=0
