@@ -1,8 +1,9 @@
 //! `caps` and `run`: the VMM proper, over /dev/stile.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use stile_abi::run_page::HostAction;
+use stile_abi::run_page::{ExitReason, HostAction};
 use stile_abi::{caps as capbits, slot::SlotKind, Reason};
 use stile_vmm::args::{self, RunArgs};
 use stile_vmm::checks::{self, Checks};
@@ -130,6 +131,30 @@ struct Shared {
     dev: Device,
     table: SlotTable,
     state: Mutex<(VmBus, [bool; SLOTS as usize])>,
+    vcpus: u32,
+    /// vCPUs powered off (PSCI) and waiting for a CPU_ON.
+    off: AtomicU32,
+    /// A vCPU stopped the machine (SYSTEM_OFF/RESET, an error): the waiting ones give up.
+    stopping: AtomicBool,
+}
+
+/// A vCPU that is powered off (its CPU_OFF, or created off as a secondary) and may be
+/// turned on by another vCPU's CPU_ON: wait a little and run it again (VCPU_RUN returns at
+/// once while it is off). False when it never will: the machine is stopping, or every vCPU
+/// is off.
+fn wait_while_off(vm: &Shared, was_off: &mut bool) -> bool {
+    if !*was_off {
+        *was_off = true;
+        vm.off.fetch_add(1, Ordering::AcqRel);
+    }
+    if vm.vcpus < 2
+        || vm.stopping.load(Ordering::Acquire)
+        || vm.off.load(Ordering::Acquire) >= vm.vcpus
+    {
+        return false;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1));
+    true
 }
 
 /// Registers slot `index`; on refusal, says why in the user's words.
@@ -171,7 +196,16 @@ fn vcpu_loop(vm: Arc<Shared>, vcpu: u32, mut page: RunPageMap, pin: Option<usize
             }
         }
     }
+    let stop = vcpu_runs(&vm, vcpu, &mut page);
+    if !matches!(stop, Stop::CpuOff) {
+        vm.stopping.store(true, Ordering::Release);
+    }
+    stop
+}
+
+fn vcpu_runs(vm: &Shared, vcpu: u32, page: &mut RunPageMap) -> Stop {
     let mut replays = (u64::MAX, 0u32);
+    let mut off = false;
     loop {
         if let Err(e) = vm.dev.run(vcpu) {
             if e.errno == libc::EINTR {
@@ -180,6 +214,16 @@ fn vcpu_loop(vm: Arc<Shared>, vcpu: u32, mut page: RunPageMap, pin: Option<usize
             return Stop::Error(format!("vcpu {vcpu}: {e}"));
         }
         let p = page.read();
+        if p.exit_reason == ExitReason::SystemEvent as u32 && p.system_event == exits::PSCI_CPU_OFF
+        {
+            if wait_while_off(vm, &mut off) {
+                continue;
+            }
+            return Stop::CpuOff;
+        }
+        if std::mem::take(&mut off) {
+            vm.off.fetch_sub(1, Ordering::AcqRel);
+        }
         let mut st = vm.state.lock().unwrap_or_else(|e| e.into_inner());
         let (bus, registered) = &mut *st;
         let d = exits::decide(vcpu, &p, bus, &vm.table, registered);
@@ -306,8 +350,11 @@ fn run_vm(a: &RunArgs) -> Result<i32, String> {
         (None, None) => a.x0,
     };
     let mut pages = Vec::new();
-    for _ in 0..a.cpus {
-        let v = dev.create_vcpu(entry, x0).map_err(|e| e.to_string())?;
+    for i in 0..a.cpus {
+        // A Linux guest starts its secondaries itself, with PSCI CPU_ON.
+        let v = dev
+            .create_vcpu(entry, x0, a.linux && i > 0)
+            .map_err(|e| e.to_string())?;
         pages.push((
             v,
             dev.map_run_page(v)
@@ -326,6 +373,9 @@ fn run_vm(a: &RunArgs) -> Result<i32, String> {
         dev,
         table,
         state: Mutex::new((bus, registered)),
+        vcpus: a.cpus,
+        off: AtomicU32::new(0),
+        stopping: AtomicBool::new(false),
     });
     let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads: Vec<_> = pages

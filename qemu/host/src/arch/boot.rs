@@ -178,7 +178,9 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
         vmm::image::GUEST_IMAGE,
         &mut report,
     );
-    // Phase 5: a second CPU, and guests on two CPUs at once.
+    // Phase 5: a guest's own SMP (PSCI CPU_ON between its vCPUs), then a second host CPU,
+    // and guests on two CPUs at once.
+    super::guest_smp::run(&facts, cpu.dcache_line as usize, &mut report);
     smp::run(
         &facts,
         platform.cpus.iter().map(|c| c.mpidr),
