@@ -10,6 +10,7 @@ mod console;
 mod exceptions;
 pub mod fatal;
 mod hostile;
+mod hostile_smp;
 mod layout;
 mod mmu;
 mod probe;
