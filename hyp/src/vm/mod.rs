@@ -21,4 +21,6 @@ pub mod vcpu;
 pub mod world_regs;
 
 #[cfg(test)]
+mod abi_slot_tests;
+#[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@ mod exceptions;
 pub mod fatal;
 mod guest_smp;
 mod hostile;
+mod hostile_smp;
 mod layout;
 mod mmu;
 mod probe;

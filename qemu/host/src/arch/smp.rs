@@ -36,13 +36,15 @@ host_smp_guest_spin:
 .global host_smp_guest_end
 host_smp_guest_end:
 
-// The second CPU, started by PSCI CPU_ON: x0 = &START (MMU off). It takes the first
-// CPU's EL1 map (same tables), its stack, and goes on in Rust with x0 unchanged.
+// Another CPU, started by PSCI CPU_ON: x0 = its Start block (MMU off). It takes the first
+// CPU's EL1 map (same tables), its own stack, and goes on in Rust at `main` with x0
+// unchanged.
 .global host_secondary_entry
 host_secondary_entry:
     ldp     x1, x2, [x0]                // stack top, MAIR
     ldp     x3, x4, [x0, #16]           // TCR, TTBR0
     ldp     x5, x6, [x0, #32]           // SCTLR, VBAR
+    ldr     x7, [x0, #48]               // main
     mov     sp, x1
     msr     vbar_el1, x6
     msr     mair_el1, x2
@@ -57,7 +59,7 @@ host_secondary_entry:
     ic      iallu
     dsb     nsh
     isb
-    bl      host_secondary_main
+    blr     x7
 3:  wfe
     b       3b
 "#
@@ -70,11 +72,44 @@ extern "C" {
     static host_secondary_entry: u8;
 }
 
-/// What the second CPU starts with (read with its MMU off: cleaned to PoC before CPU_ON).
+/// What a CPU started by the payload starts with (read with its MMU off: cleaned to PoC
+/// before CPU_ON, see [`Start::prepare`]).
 #[repr(C, align(64))]
-struct Start {
+pub(super) struct Start {
     stack_top: u64,
     mmu: [u64; 5],
+    /// Where it goes on, with MMU and stack: `extern "C" fn(start: u64) -> !`.
+    main: u64,
+}
+
+impl Start {
+    pub(super) const EMPTY: Start = Start {
+        stack_top: 0,
+        mmu: [0; 5],
+        main: 0,
+    };
+
+    /// Fill in this CPU's EL1 map, `stack_top` and `main`, and clean it to PoC.
+    pub(super) fn prepare(&mut self, stack_top: u64, main: extern "C" fn(u64) -> !, line: usize) {
+        *self = Start {
+            stack_top,
+            mmu: sysreg::el1_mmu_regs(),
+            main: main as usize as u64,
+        };
+        // SAFETY: cleaning our own block to PoC loses nothing.
+        unsafe {
+            cache::clean_dcache_range(
+                (self as *const Start) as usize,
+                core::mem::size_of::<Start>(),
+                line,
+            )
+        };
+    }
+}
+
+/// The entry point a started CPU is given (with its Start block as the context id).
+pub(super) fn entry() -> u64 {
+    (&raw const host_secondary_entry) as u64
 }
 
 #[repr(C, align(4096))]
@@ -82,10 +117,7 @@ struct Page([u8; 4096]);
 #[repr(C, align(16))]
 struct Stack([u8; 32 * 1024]);
 
-static mut START: Start = Start {
-    stack_top: 0,
-    mmu: [0; 5],
-};
+static mut START: Start = Start::EMPTY;
 static mut SECONDARY_STACK: Stack = Stack([0; 32 * 1024]);
 /// One run page per guest (A, B, C).
 static mut RUN_PAGES: [Page; 3] = [const { Page([0; 4096]) }; 3];
@@ -246,15 +278,7 @@ fn prepare_start(line: usize) {
     // ours to hand over (nothing else uses it).
     unsafe {
         let top = (&raw mut SECONDARY_STACK) as u64 + core::mem::size_of::<Stack>() as u64;
-        START = Start {
-            stack_top: top,
-            mmu: sysreg::el1_mmu_regs(),
-        };
-        cache::clean_dcache_range(
-            (&raw const START) as usize,
-            core::mem::size_of::<Start>(),
-            line,
-        );
+        (*(&raw mut START)).prepare(top, host_secondary_main, line);
     }
 }
 
@@ -264,10 +288,7 @@ fn start_second(target: u64, job: u64, over_hvc: bool) -> Result<(), Fail> {
     SEEN_MPIDR.store(u64::MAX, Release);
     SEEN_START.store(0, Release);
     FINISHED.store(false, Release);
-    let (entry, start) = (
-        (&raw const host_secondary_entry) as u64,
-        (&raw const START) as u64,
-    );
+    let (entry, start) = (entry(), (&raw const START) as u64);
     let args = [psci::CPU_ON, target, entry, start];
     let x0 = if over_hvc {
         smccc::hvc(args)[0]
@@ -416,7 +437,6 @@ fn wait_off(target: u64) -> Result<(), Fail> {
 
 /// The second CPU, from `host_secondary_entry` (MMU on, our stack). Records who it is,
 /// does its job, turns itself off.
-#[no_mangle]
 extern "C" fn host_secondary_main(start: u64) -> ! {
     SEEN_START.store(start, Release);
     SEEN_MPIDR.store(sysreg::mpidr_el1(), Release);
