@@ -25,6 +25,8 @@ pub enum SpinRefusal {
     Misaligned,
     /// `cpu-release-addr` is not in the DT's RAM: EL2 maps no such memory to write it.
     OutsideRam,
+    /// `cpu-release-addr` is in `no-map` reserved memory, which EL2 does not map.
+    NoMap,
     /// More mailbox pages than [`MAX_SPIN_PAGES`].
     TooManyPages,
 }
@@ -34,6 +36,7 @@ impl SpinRefusal {
         match self {
             SpinRefusal::Misaligned => "cpu-release-addr not 8-byte aligned",
             SpinRefusal::OutsideRam => "cpu-release-addr outside the DT's RAM",
+            SpinRefusal::NoMap => "cpu-release-addr in no-map reserved memory",
             SpinRefusal::TooManyPages => "too many spin-table mailbox pages",
         }
     }
@@ -68,6 +71,12 @@ impl SpinTable {
                         .is_some_and(|end| end <= r.end())
             }) {
                 Err(SpinRefusal::OutsideRam)
+            } else if platform
+                .reserved
+                .iter()
+                .any(|r| r.no_map && r.range.overlaps(&PhysRange::new(release_addr, 8)))
+            {
+                Err(SpinRefusal::NoMap)
             } else {
                 t.add_page(release_addr)
             };

@@ -110,6 +110,8 @@ fn build(name: &str, original: &[u8], cpu: &CpuFeatures) -> Built {
         remove_initrd: true,
         bootargs: None,
         extra_chosen: &[],
+        spin_table_to_psci: false,
+        add_psci_hvc: false,
     };
     let mut out = vec![0; original.len() + 64 * 1024];
     let len = build_host_dtb(original, &edits, &mut out).unwrap();

@@ -5,7 +5,7 @@ use super::{parse_ok, BOARD_16550};
 use crate::addr::PhysRange;
 use crate::dt::parse::discover;
 use crate::dt::spin_table::{SpinCpu, SpinRefusal, SpinTable};
-use crate::dt::{Cpu, EnableMethod, Platform};
+use crate::dt::{Cpu, EnableMethod, Platform, Reserved, ReservedSource};
 
 const RPI3B: &[u8] = include_bytes!("../../../testdata/boards/bcm2837-rpi-3-b.dtb");
 
@@ -64,6 +64,7 @@ fn misaligned_or_outside_ram_mailboxes_are_refused_and_never_held() {
         spin(3, 0x4fff_fffc),
         spin(4, u64::MAX - 7),
         spin(5, 0x4000_2000),
+        spin(7, 0x4800_0010),
         Cpu {
             mpidr: 6,
             enable_method: EnableMethod::Psci,
@@ -71,6 +72,13 @@ fn misaligned_or_outside_ram_mailboxes_are_refused_and_never_held() {
     ] {
         p.cpus.push(cpu).unwrap();
     }
+    p.reserved
+        .push(Reserved {
+            range: PhysRange::new(0x4800_0000, 0x1000),
+            source: ReservedSource::ReservedMemoryNode,
+            no_map: true,
+        })
+        .unwrap();
     let t = SpinTable::from_platform(&p, 0);
     assert_eq!(
         t.refused.as_slice(),
@@ -79,6 +87,7 @@ fn misaligned_or_outside_ram_mailboxes_are_refused_and_never_held() {
             (2, SpinRefusal::OutsideRam),
             (3, SpinRefusal::Misaligned),
             (4, SpinRefusal::OutsideRam),
+            (7, SpinRefusal::NoMap),
         ]
     );
     assert_eq!(
