@@ -15,5 +15,6 @@ mod mmu;
 mod probe;
 mod smccc;
 mod smp;
+mod smp_all;
 mod sysreg;
 mod vmm;

@@ -70,11 +70,29 @@ extern "C" {
     static host_secondary_entry: u8;
 }
 
-/// What the second CPU starts with (read with its MMU off: cleaned to PoC before CPU_ON).
+/// What a started CPU starts with (read with its MMU off: cleaned to PoC before CPU_ON).
 #[repr(C, align(64))]
-struct Start {
+pub(super) struct Start {
     stack_top: u64,
     mmu: [u64; 5],
+    /// Which of smp_all.rs's CPUs this is (unused by the second CPU's jobs).
+    slot: u64,
+}
+
+impl Start {
+    pub(super) const ZERO: Start = Start {
+        stack_top: 0,
+        mmu: [0; 5],
+        slot: 0,
+    };
+
+    pub(super) fn new(stack_top: u64, mmu: [u64; 5], slot: u64) -> Start {
+        Start {
+            stack_top,
+            mmu,
+            slot,
+        }
+    }
 }
 
 #[repr(C, align(4096))]
@@ -82,10 +100,7 @@ struct Page([u8; 4096]);
 #[repr(C, align(16))]
 struct Stack([u8; 32 * 1024]);
 
-static mut START: Start = Start {
-    stack_top: 0,
-    mmu: [0; 5],
-};
+static mut START: Start = Start::ZERO;
 static mut SECONDARY_STACK: Stack = Stack([0; 32 * 1024]);
 /// One run page per guest (A, B, C).
 static mut RUN_PAGES: [Page; 3] = [const { Page([0; 4096]) }; 3];
@@ -111,6 +126,8 @@ static FINISHED: AtomicBool = AtomicBool::new(false);
 
 const JOB_CONTEST: u64 = 1;
 const JOB_BRIEF: u64 = 2;
+/// smp_all.rs: stay online until every CPU is.
+pub(super) const JOB_ONLINE: u64 = 3;
 
 /// Run the SMP checks if the DT has a second CPU (`cpus`: the DT's MPIDRs).
 pub fn run<W: fmt::Write>(
@@ -121,7 +138,8 @@ pub fn run<W: fmt::Write>(
 ) {
     const AFFINITY: u64 = 0xff_00ff_ffff;
     let me = sysreg::mpidr_el1() & AFFINITY;
-    let Some(target) = cpus.map(|m| m & AFFINITY).find(|&m| m != me) else {
+    let others: heapless::Vec<u64, 64> = cpus.map(|m| m & AFFINITY).filter(|&m| m != me).collect();
+    let Some(&target) = others.first() else {
         report.note(format_args!("smp: one CPU in the DT: SMP checks skipped"));
         return;
     };
@@ -173,6 +191,11 @@ pub fn run<W: fmt::Write>(
         refusal("VM_DESTROY", x)
     });
     report.check("smp-vms-destroyed", destroyed);
+    let online = super::smp_all::all_online(&others, dcache_line);
+    if let Ok(n) = online {
+        report.note(format_args!("smp: {n} CPUs online at once"));
+    }
+    report.check("smp-all-cpus-online", online.map(|_| ()));
 }
 
 /// Three small guests, A and B exiting with HVC in a loop, C counting down first.
@@ -241,10 +264,7 @@ fn prepare_start(line: usize) {
     // ours to hand over (nothing else uses it).
     unsafe {
         let top = (&raw mut SECONDARY_STACK) as u64 + core::mem::size_of::<Stack>() as u64;
-        START = Start {
-            stack_top: top,
-            mmu: sysreg::el1_mmu_regs(),
-        };
+        START = Start::new(top, sysreg::el1_mmu_regs(), 0);
         cache::clean_dcache_range(
             (&raw const START) as usize,
             core::mem::size_of::<Start>(),
@@ -255,14 +275,16 @@ fn prepare_start(line: usize) {
 
 /// CPU_ON for the second CPU with `job`, over HVC or SMC.
 fn start_second(target: u64, job: u64, over_hvc: bool) -> Result<(), Fail> {
-    JOB.store(job, Release);
     SEEN_MPIDR.store(u64::MAX, Release);
     SEEN_START.store(0, Release);
     FINISHED.store(false, Release);
-    let (entry, start) = (
-        (&raw const host_secondary_entry) as u64,
-        (&raw const START) as u64,
-    );
+    start_cpu(target, job, (&raw const START) as u64, over_hvc)
+}
+
+/// CPU_ON of `target` with `job` and the start block at `start` (the context id).
+pub(super) fn start_cpu(target: u64, job: u64, start: u64, over_hvc: bool) -> Result<(), Fail> {
+    JOB.store(job, Release);
+    let entry = (&raw const host_secondary_entry) as u64;
     let args = [psci::CPU_ON, target, entry, start];
     let x0 = if over_hvc {
         smccc::hvc(args)[0]
@@ -279,7 +301,7 @@ fn start_second(target: u64, job: u64, over_hvc: bool) -> Result<(), Fail> {
 }
 
 /// Wait up to 30 s of the virtual counter for `done`.
-fn wait(mut done: impl FnMut() -> bool) -> bool {
+pub(super) fn wait(mut done: impl FnMut() -> bool) -> bool {
     let (start, freq) = sysreg::counter();
     while !done() {
         if sysreg::counter().0.wrapping_sub(start) > 30 * freq {
@@ -397,15 +419,13 @@ fn wait_finished() -> Result<(), Fail> {
     }
 }
 
-/// AFFINITY_INFO says the second CPU is off (after its CPU_OFF).
-fn wait_off(target: u64) -> Result<(), Fail> {
+/// AFFINITY_INFO says the CPU is off (after its CPU_OFF).
+pub(super) fn wait_off(target: u64) -> Result<(), Fail> {
     let off = || ret32(smccc::smc([psci::AFFINITY_INFO, target, 0, 0])[0]) == psci::AFFINITY_OFF;
     if wait(off) {
         Ok(())
     } else {
-        Err(Fail::Setup(
-            "AFFINITY_INFO never said the second CPU is off",
-        ))
+        Err(Fail::Setup("AFFINITY_INFO never said the CPU is off"))
     }
 }
 
@@ -413,6 +433,11 @@ fn wait_off(target: u64) -> Result<(), Fail> {
 /// does its job, turns itself off.
 #[no_mangle]
 extern "C" fn host_secondary_main(start: u64) -> ! {
+    if JOB.load(Acquire) == JOB_ONLINE {
+        // SAFETY: smp_all.rs passed one of its start blocks, written before this CPU_ON.
+        let slot = unsafe { (*(start as *const Start)).slot };
+        super::smp_all::online(slot as usize)
+    }
     SEEN_START.store(start, Release);
     SEEN_MPIDR.store(sysreg::mpidr_el1(), Release);
     let b = VMS[1].load(Acquire);
