@@ -14,6 +14,7 @@ use std::process::Command;
 
 mod mutated;
 mod refused;
+mod spin_psci;
 
 const MIB: u64 = 1 << 20;
 
