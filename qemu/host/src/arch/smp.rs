@@ -144,7 +144,7 @@ pub fn run<W: fmt::Write>(
         return;
     };
     if !facts.psci {
-        // The Raspberry Pis: spin-table CPUs, which Stile does not start for the host yet.
+        // A DT with CPUs and no PSCI (Stile gives the host PSCI for the CPUs it holds).
         report.note(format_args!("smp: no PSCI in the DT: SMP checks skipped"));
         return;
     }
