@@ -188,7 +188,8 @@ fn hold_spin_table(p: &Platform, boot: u64, dcache_line: usize) -> Option<SpinTa
     }
     // The released CPUs say so themselves; wait for them briefly so the log is in order.
     let (start, freq) = sysreg::counter();
-    while smp::held_arrived() < released.cpus && sysreg::counter().0 - start < freq / 10 {
+    while smp::held_arrived() < released.cpus && sysreg::counter().0.wrapping_sub(start) < freq / 10
+    {
         core::hint::spin_loop();
     }
     info!(
