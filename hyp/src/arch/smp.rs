@@ -9,8 +9,9 @@
 
 use crate::arch::firmware;
 use crate::arch::host_entry::HostSetup;
+use crate::vm::psci_held::PowerRecord;
 use crate::vm::psci_policy::{
-    FirmwareCalls, PSCI_ALREADY_ON, PSCI_DENIED, PSCI_INVALID_PARAMETERS, PSCI_ON_PENDING,
+    FirmwareCalls, PSCI_DENIED, PSCI_INVALID_PARAMETERS, PSCI_ON_PENDING,
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use smccc::psci as p;
@@ -36,8 +37,8 @@ struct CpuSlot {
     context: AtomicU64,
     /// Stile holds this CPU (vm/psci_held.rs): its power is `power`, not the firmware's.
     held: AtomicBool,
-    /// What the host has been told (an `AffinityState`), for a held CPU.
-    power: AtomicU8,
+    /// What the host has been told, for a held CPU.
+    power: PowerRecord,
     /// A held CPU has reached EL2 once (from the spin table).
     arrived: AtomicBool,
 }
@@ -49,7 +50,7 @@ static CPUS: [CpuSlot; MAX_CPUS] = [const {
         entry: AtomicU64::new(0),
         context: AtomicU64::new(0),
         held: AtomicBool::new(false),
-        power: AtomicU8::new(AffinityState::Off as u8),
+        power: PowerRecord::new(),
         arrived: AtomicBool::new(false),
     }
 }; MAX_CPUS];
@@ -210,7 +211,7 @@ pub fn take_start_request(index: usize) -> Option<(u64, u64)> {
 /// `power`.
 pub fn hold(index: usize, power: AffinityState) {
     if let Some(slot) = CPUS.get(index) {
-        slot.power.store(power as u8, Ordering::Relaxed);
+        slot.power.set(power);
         slot.held.store(true, Ordering::Release);
     }
 }
@@ -233,18 +234,10 @@ pub fn is_held(index: usize) -> bool {
         .is_some_and(|s| s.held.load(Ordering::Acquire))
 }
 
-fn affinity(v: u8) -> AffinityState {
-    match v {
-        0 => AffinityState::On,
-        2 => AffinityState::OnPending,
-        _ => AffinityState::Off,
-    }
-}
-
 /// What the host has been told about CPU `mpidr`, if Stile holds it.
 pub fn held_power(mpidr: u64) -> Option<AffinityState> {
     let i = index_of(mpidr)?;
-    is_held(i).then(|| affinity(CPUS[i].power.load(Ordering::Acquire)))
+    is_held(i).then(|| CPUS[i].power.get())
 }
 
 /// PSCI CPU_ON of held CPU `target`: it leaves its wait at EL2 for the host's `entry`.
@@ -252,15 +245,8 @@ pub fn held_on(target: u64, entry: u64, context: u64) -> i64 {
     let Some(i) = index_of(target).filter(|&i| is_held(i)) else {
         return PSCI_INVALID_PARAMETERS;
     };
-    let off = AffinityState::Off as u8;
-    let pending = AffinityState::OnPending as u8;
-    match CPUS[i]
-        .power
-        .compare_exchange(off, pending, Ordering::AcqRel, Ordering::Acquire)
-    {
-        Ok(_) => {}
-        Err(0) => return PSCI_ALREADY_ON,
-        Err(_) => return PSCI_ON_PENDING,
+    if let Err(status) = CPUS[i].power.begin_on() {
+        return status;
     }
     if !claim(i, entry, context) {
         // A start request without the record saying so: the CPU is on its way in.
@@ -287,7 +273,7 @@ pub fn wait_for_start(index: usize) -> (u64, u64) {
     loop {
         if let Some(start) = take_start_request(index) {
             if let Some(slot) = CPUS.get(index) {
-                slot.power.store(AffinityState::On as u8, Ordering::Release);
+                slot.power.set(AffinityState::On);
             }
             return start;
         }
@@ -306,8 +292,7 @@ pub fn held_arrived() -> usize {
 /// CPU_ON; the host's frames on this stack are abandoned when it enters the host again.
 pub fn held_off(index: usize) -> ! {
     if let Some(slot) = CPUS.get(index) {
-        slot.power
-            .store(AffinityState::Off as u8, Ordering::Release);
+        slot.power.set(AffinityState::Off);
     }
     // SAFETY: boot/src/secondary.rs's entry for a CPU in EL2 with its per-CPU block set
     // up, which this one is (it ran the host); it never returns.

@@ -15,6 +15,7 @@ use super::psci_policy::{
     PsciAction, PSCI_ALREADY_ON, PSCI_DENIED, PSCI_INVALID_PARAMETERS, PSCI_NOT_SUPPORTED,
     PSCI_ON_PENDING,
 };
+use core::sync::atomic::{AtomicU8, Ordering};
 use smccc::psci as p;
 use smccc::psci::{AffinityState, MigrateType};
 
@@ -115,6 +116,49 @@ pub fn features(fid: u32) -> i64 {
         | p::PSCI_SYSTEM_RESET
         | p::PSCI_FEATURES => 0,
         _ => PSCI_NOT_SUPPORTED,
+    }
+}
+
+/// A held CPU's power as the host has been told it, shared between that CPU (which turns
+/// it on when it enters the host and off on CPU_OFF) and the others' CPU_ON and
+/// AFFINITY_INFO. Starts off.
+pub struct PowerRecord(AtomicU8);
+
+impl Default for PowerRecord {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PowerRecord {
+    pub const fn new() -> PowerRecord {
+        PowerRecord(AtomicU8::new(AffinityState::Off as u8))
+    }
+
+    pub fn get(&self) -> AffinityState {
+        match self.0.load(Ordering::Acquire) {
+            0 => AffinityState::On,
+            2 => AffinityState::OnPending,
+            _ => AffinityState::Off,
+        }
+    }
+
+    pub fn set(&self, state: AffinityState) {
+        self.0.store(state as u8, Ordering::Release);
+    }
+
+    /// CPU_ON's claim: off -> on-pending, for exactly one caller; the others get the PSCI
+    /// status for what they found (ALREADY_ON, ON_PENDING).
+    pub fn begin_on(&self) -> Result<(), i64> {
+        let (off, pending) = (AffinityState::Off as u8, AffinityState::OnPending as u8);
+        match self
+            .0
+            .compare_exchange(off, pending, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => Ok(()),
+            Err(v) if v == AffinityState::On as u8 => Err(PSCI_ALREADY_ON),
+            Err(_) => Err(PSCI_ON_PENDING),
+        }
     }
 }
 

@@ -220,3 +220,38 @@ fn nothing_held_changes_nothing() {
         }
     ));
 }
+
+#[test]
+fn the_power_record_moves_off_pending_on_off() {
+    let r = PowerRecord::new();
+    assert_eq!(r.get(), AffinityState::Off);
+    assert_eq!(r.begin_on(), Ok(()));
+    assert_eq!(r.get(), AffinityState::OnPending);
+    assert_eq!(r.begin_on(), Err(PSCI_ON_PENDING));
+    r.set(AffinityState::On);
+    assert_eq!(r.begin_on(), Err(PSCI_ALREADY_ON));
+    r.set(AffinityState::Off);
+    assert_eq!(r.begin_on(), Ok(()));
+}
+
+#[test]
+fn of_cpu_ons_racing_for_one_cpu_exactly_one_wins() {
+    for _ in 0..50 {
+        let r = std::sync::Arc::new(PowerRecord::new());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let r = r.clone();
+                std::thread::spawn(move || r.begin_on())
+            })
+            .collect();
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        assert!(results
+            .iter()
+            .all(|r| matches!(r, Ok(()) | Err(PSCI_ON_PENDING))));
+    }
+}
