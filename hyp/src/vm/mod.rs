@@ -14,6 +14,7 @@ pub mod inject;
 pub mod machine;
 pub mod memslot;
 pub mod mmio;
+pub mod psci_held;
 pub mod psci_policy;
 pub mod run;
 pub mod sysreg;

@@ -85,6 +85,11 @@ macro_rules! boot {
                 } else {
                     "smp: one CPU in the DT: SMP checks skipped"
                 }),
+                Expect::Starts(if $smp > 1 {
+                    "check smp-all-cpus-online: ok"
+                } else {
+                    "smp: one CPU in the DT: SMP checks skipped"
+                }),
                 Expect::Never("stile: fatal:"),
                 Expect::Never("panic"),
                 // The host payload ran every check and powered off through PSCI.

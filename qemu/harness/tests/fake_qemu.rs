@@ -109,6 +109,7 @@ echo "stile: boot complete"
 echo "check guest-fault-storm-10000: ok"
 if [ "$smp" -gt 1 ]; then
     echo "check smp-vcpu-busy-on-other-cpu: ok"
+    echo "check smp-all-cpus-online: ok"
 else
     echo "smp: one CPU in the DT: SMP checks skipped"
 fi

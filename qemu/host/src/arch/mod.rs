@@ -17,5 +17,6 @@ mod mmu;
 mod probe;
 mod smccc;
 mod smp;
+mod smp_all;
 mod sysreg;
 mod vmm;
