@@ -13,6 +13,7 @@ pub mod machine;
 pub mod memslot;
 pub mod mmio;
 pub mod psci_policy;
+pub mod revoke;
 pub mod run;
 pub mod sysreg;
 pub mod vcpu;

@@ -812,6 +812,10 @@ impl VmmMachine for FakeStile {
             Function::VcpuRun => self.vcpu_run(a[0], a[1]),
             Function::MemslotSet => self.memslot_set(a),
             Function::MemslotClear => self.memslot_clear(a[0], a[1]),
+            // The payload's checks do not revoke regions (yet).
+            Function::RegionRevoke | Function::RegionRestore => {
+                [Status::NotSupported.as_u64(), 0, 0, 0]
+            }
         }
     }
 
