@@ -8,6 +8,8 @@ usage: stile-vmm caps
        stile-vmm run --image FILE [--mem SIZE] [--ram-ipa ADDR] [--ram-size SIZE]
                      [--slot SPEC]... [--config FILE] [--cpus N] [--pin] [--x0 VALUE]
                      [--uart ADDR|none] [--checks] [--translate IPA]...
+                     [--revoke-after N [--revoke-region PA]]
+       stile-vmm region revoke|restore PA
        stile-vmm fuzz [--seed N] [--count N]
 
   caps       what this Stile supports, and for each thing it does not, why
@@ -24,6 +26,11 @@ usage: stile-vmm caps
     --checks     the repo's guest payload (make guest): its slots, its protocol, and
                  a `check <name>: ok|FAIL` line per scenario
     --translate  after the run, TRANSLATE these IPAs and print the memory type
+    --revoke-after  after N exits, revoke the board region behind the first device
+                 slot (or --revoke-region): the guest's next access there exits
+                 SLOT_CHANGED; the VMM restores the region, registers the slot again
+                 and replays (a device reset behind the VMM's back, end to end)
+  region     revoke a board region (by its base PA) from every guest, or restore it
   fuzz       a seeded loop of random ioctls on /dev/stile (driver robustness)
 ";
 
@@ -41,13 +48,23 @@ pub struct RunArgs {
     pub uart: Option<u64>,
     pub checks: bool,
     pub translate: Vec<u64>,
+    pub revoke_after: Option<u64>,
+    pub revoke_region: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Caps,
     Run(RunArgs),
-    Fuzz { seed: u64, count: u64 },
+    Fuzz {
+        seed: u64,
+        count: u64,
+    },
+    /// REGION_REVOKE (`restore` false) or REGION_RESTORE.
+    Region {
+        restore: bool,
+        base: u64,
+    },
     Help,
 }
 
@@ -79,6 +96,18 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
             Ok(Command::Fuzz { seed, count })
         }
+        Some("region") => {
+            let restore = match it.next() {
+                Some("revoke") => false,
+                Some("restore") => true,
+                _ => return Err("region: revoke or restore?".into()),
+            };
+            let base = number(&mut it, "region")?;
+            match it.next() {
+                None => Ok(Command::Region { restore, base }),
+                Some(a) => Err(format!("region: unknown argument '{a}'")),
+            }
+        }
         Some("run") => {
             let mut r = RunArgs {
                 image: String::new(),
@@ -93,6 +122,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 uart: Some(0x0900_0000),
                 checks: false,
                 translate: Vec::new(),
+                revoke_after: None,
+                revoke_region: None,
             };
             while let Some(a) = it.next() {
                 match a {
@@ -123,6 +154,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                     }
                     "--checks" => r.checks = true,
                     "--translate" => r.translate.push(number(&mut it, a)?),
+                    "--revoke-after" => r.revoke_after = Some(number(&mut it, a)?),
+                    "--revoke-region" => r.revoke_region = Some(number(&mut it, a)?),
                     _ => return Err(format!("run: unknown argument '{a}'")),
                 }
             }
@@ -131,6 +164,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
             if r.checks && r.cpus != 1 {
                 return Err("--checks runs the guest payload on one vCPU".into());
+            }
+            if r.revoke_region.is_some() && r.revoke_after.is_none() {
+                return Err("--revoke-region goes with --revoke-after".into());
             }
             Ok(Command::Run(r))
         }
@@ -192,11 +228,46 @@ mod tests {
             ("run --image g --slot ipa=1", "needs at least"),
             ("run --image g --bogus", "unknown argument"),
             ("caps now", "no arguments"),
+            ("region", "revoke or restore"),
+            ("region revoke", "needs a value"),
+            ("region restore 0x7b000000 now", "unknown argument"),
+            (
+                "run --image g --revoke-region 0x7b000000",
+                "goes with --revoke-after",
+            ),
             ("dance", "unknown command"),
         ] {
             let e = parse(&args(line)).unwrap_err();
             assert!(e.contains(why), "{line}: {e}");
         }
+    }
+
+    #[test]
+    fn region_and_revoke_after() {
+        assert_eq!(
+            parse(&args("region revoke 0x7b000000")),
+            Ok(Command::Region {
+                restore: false,
+                base: 0x7b00_0000
+            })
+        );
+        assert_eq!(
+            parse(&args("region restore 0x7c000000")),
+            Ok(Command::Region {
+                restore: true,
+                base: 0x7c00_0000
+            })
+        );
+        let c = parse(&args(
+            "run --image g --revoke-after 3 --revoke-region 0x7b000000",
+        ));
+        let Ok(Command::Run(r)) = c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(
+            (r.revoke_after, r.revoke_region),
+            (Some(3), Some(0x7b00_0000))
+        );
     }
 
     #[test]

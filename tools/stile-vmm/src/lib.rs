@@ -9,6 +9,7 @@ pub mod exits;
 pub mod image;
 pub mod numbers;
 pub mod pl011;
+pub mod revoke;
 pub mod slots;
 pub mod uapi;
 

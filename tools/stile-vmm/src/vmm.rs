@@ -10,6 +10,7 @@ use stile_vmm::dev::{DevError, Device, RunPageMap};
 use stile_vmm::exits::{self, Bus, Decision, Stop};
 use stile_vmm::image;
 use stile_vmm::pl011::Pl011;
+use stile_vmm::revoke::RevokePlan;
 use stile_vmm::slots::{SlotSpec, SlotTable, SLOTS};
 
 fn say(msg: impl std::fmt::Display) {
@@ -56,6 +57,27 @@ pub fn caps() -> i32 {
         }
     }
     0
+}
+
+/// `region revoke|restore PA`: the host's side of a device reset, from a shell.
+pub fn region(restore: bool, base: u64) -> i32 {
+    let Some(dev) = open() else { return 1 };
+    match dev.region(base, restore) {
+        Ok((slots, vms)) if !restore => {
+            say(format_args!(
+                "region {base:#x} revoked: {slots} slots in {vms} VMs unmapped"
+            ));
+            0
+        }
+        Ok(_) => {
+            say(format_args!("region {base:#x} restored"));
+            0
+        }
+        Err(e) => {
+            say(format_args!("region {base:#x}: {e}"));
+            1
+        }
+    }
 }
 
 /// The VM's devices and call channel, shared by its vCPU threads.
@@ -130,6 +152,49 @@ struct Shared {
     dev: Device,
     table: SlotTable,
     state: Mutex<(VmBus, [bool; SLOTS as usize])>,
+    revoke: Option<RevokePlan>,
+}
+
+impl Shared {
+    /// `--revoke-after`: count the exit just answered; revoke the region at the Nth.
+    fn exit_answered(&self) {
+        let Some(plan) = self.revoke.as_ref().filter(|p| p.exit_seen()) else {
+            return;
+        };
+        match self.dev.region(plan.region, false) {
+            Ok((slots, vms)) => say(format_args!(
+                "REGION_REVOKE {:#x} (a device reset behind the guest's back): {slots} slots in {vms} VMs unmapped",
+                plan.region
+            )),
+            Err(e) => say(format_args!("region {:#x}: {e}", plan.region)),
+        }
+    }
+
+    /// Registers slot `index` again after SLOT_CHANGED. While its region is revoked:
+    /// restore it if this VMM revoked it, else wait up to 10 s for someone to.
+    fn register_again(&self, index: u32, s: &SlotSpec) -> Result<(), DevError> {
+        let mut r = register(&self.dev, index, s);
+        let revoked =
+            |r: &Result<(), DevError>| matches!(r, Err(e) if e.reason == Reason::Revoked as u64);
+        if revoked(&r) && self.revoke.as_ref().is_some_and(|p| p.take_back()) {
+            let base = self.revoke.as_ref().map_or(0, |p| p.region);
+            match self.dev.region(base, true) {
+                Ok(_) => say(format_args!("REGION_RESTORE {base:#x}: the device is back")),
+                Err(e) => say(format_args!("region {base:#x}: {e}")),
+            }
+            r = register(&self.dev, index, s);
+        }
+        for _ in 0..500 {
+            if !revoked(&r) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            r = self
+                .dev
+                .set_memslot(index, s.ipa, s.backing, s.size, s.word());
+        }
+        r
+    }
 }
 
 /// Registers slot `index`; on refusal, says why in the user's words.
@@ -145,6 +210,7 @@ fn register(dev: &Device, index: u32, s: &SlotSpec) -> Result<(), DevError> {
                 ": the backing is neither this VM's memory nor an assignable board region"
             }
             Some(Reason::BadKind) => ": the board region is of another kind",
+            Some(Reason::Revoked) => ": the board region is revoked until REGION_RESTORE",
             _ => "",
         };
         say(format_args!(
@@ -195,6 +261,7 @@ fn vcpu_loop(vm: Arc<Shared>, vcpu: u32, mut page: RunPageMap, pin: Option<usize
                     say(n);
                 }
                 page.answer(action, data, hvc);
+                vm.exit_answered();
             }
             Decision::AddSlot { index, spec, note } => {
                 say(note);
@@ -212,7 +279,7 @@ fn vcpu_loop(vm: Arc<Shared>, vcpu: u32, mut page: RunPageMap, pin: Option<usize
                 if registered[index as usize] {
                     let _ = vm.dev.clear_memslot(index);
                 }
-                if register(&vm.dev, index, &spec).is_ok() {
+                if vm.register_again(index, &spec).is_ok() {
                     registered[index as usize] = true;
                     page.answer(HostAction::Complete, 0, [0; 4]);
                 } else {
@@ -264,6 +331,10 @@ fn run_vm(a: &RunArgs) -> Result<i32, String> {
         specs.extend(args::parse_config(&text).map_err(|e| format!("{path}: {e}"))?);
     }
     let table = SlotTable::new(&specs)?;
+    let revoke = match a.revoke_after {
+        Some(n) => Some(RevokePlan::new(n, a.revoke_region, &specs)?),
+        None => None,
+    };
 
     let dev = open().ok_or("no device")?;
     dev.create_vm(mem).map_err(|e| e.to_string())?;
@@ -313,6 +384,7 @@ fn run_vm(a: &RunArgs) -> Result<i32, String> {
         dev,
         table,
         state: Mutex::new((bus, registered)),
+        revoke,
     });
     let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads: Vec<_> = pages
