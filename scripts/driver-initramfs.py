@@ -3,7 +3,8 @@
 as /init, the module (/stile.ko), the VMM (/bin/stile-vmm), the guest payload (/guest.bin) and
 /spin.bin, a guest that spins forever (for the SIGKILL check), /hello.bin, a guest
 that prints a line on a PL011 and powers off, and /window.bin, a guest that writes and
-reads back a board region's slot in rounds (for the SLOT_CHANGED round trip).
+reads back a board region's slot in rounds (for the SLOT_CHANGED round trip), and
+/mmio-bench.bin, which times MMIO reads answered by the VMM (make bench-driver).
 
 usage: driver-initramfs.py --busybox BIN --module stile.ko --vmm stile-vmm --guest guest.bin
                            -o OUT.cpio.gz
@@ -100,6 +101,39 @@ def window_image():
     return bytes(header) + body
 
 
+def mmio_bench_image():
+    """An arm64 Image that times x0 (>= 1) MMIO reads of the PL011 with CNTVCT and reports
+    them to stile-vmm with one HVC (x0 = BENCH_REPORT 0xc600be0c, x1 = reads, x2 = ticks),
+    then PSCI SYSTEM_OFF. Assembled once with aarch64-linux-gnu-as:
+        movz x1, #0x0900, lsl #16      // the PL011: an mmio slot
+        mov  x9, x0                    // round trips
+        isb
+        mrs  x10, cntvct_el0
+    1:  ldr  w5, [x1, #0x18]           // UARTFR: an MMIO read exit
+        subs x9, x9, #1
+        b.ne 1b
+        isb
+        mrs  x11, cntvct_el0
+        sub  x2, x11, x10
+        mov  x1, x0
+        movz x0, #0xc600, lsl #16
+        movk x0, #0xbe0c
+        hvc  #0
+        movz x0, #0x8400, lsl #16
+        movk x0, #8                    // PSCI SYSTEM_OFF
+        hvc  #0
+        b    .
+    """
+    code = [0xD2A12001, 0xAA0003E9, 0xD5033FDF, 0xD53BE04A, 0xB9401825, 0xF1000529,
+            0x54FFFFC1, 0xD5033FDF, 0xD53BE04B, 0xCB0A0162, 0xAA0003E1, 0xD2B8C000,
+            0xF297C180, 0xD4000002, 0xD2B08000, 0xF2800100, 0xD4000002, 0x14000000]
+    header = bytearray(64)
+    struct.pack_into("<I", header, 0, 0x14000010)  # code0: b 0x40
+    struct.pack_into("<QQ", header, 8, 0, 0x1000)  # text_offset 0, image_size 4 KiB
+    header[0x38:0x3C] = b"ARM\x64"
+    return bytes(header) + struct.pack("<18I", *code)
+
+
 WINDOW_OK = b"\nwindow: every round read back what it wrote\n"
 WINDOW_BAD = b"\nwindow: FAIL: a round read back something else\n"
 
@@ -124,6 +158,7 @@ def main():
     ar.file("spin.bin", spin_image())
     ar.file("hello.bin", hello_image())
     ar.file("window.bin", window_image())
+    ar.file("mmio-bench.bin", mmio_bench_image())
     with open(args.o, "wb") as f:
         f.write(ar.gzipped())
 

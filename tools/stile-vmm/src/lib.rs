@@ -4,6 +4,7 @@
 //! `main.rs` the command line around it.
 
 pub mod args;
+pub mod bench;
 pub mod checks;
 pub mod exits;
 pub mod image;

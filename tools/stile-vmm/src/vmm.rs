@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use stile_abi::run_page::HostAction;
 use stile_abi::{caps as capbits, slot::SlotKind, Reason};
 use stile_vmm::args::{self, RunArgs};
+use stile_vmm::bench::{self, Spans, BENCH_REPORT};
 use stile_vmm::checks::{self, Checks};
 use stile_vmm::dev::{DevError, Device, RunPageMap};
 use stile_vmm::exits::{self, Bus, Decision, Stop};
@@ -84,6 +85,8 @@ pub fn region(restore: bool, base: u64) -> i32 {
 struct VmBus {
     uart: Option<(u64, Pl011)>,
     checks: Option<Checks>,
+    /// RUN ioctls that ended in MMIO exits, timed (for the guest's BENCH_REPORT).
+    spans: Spans,
 }
 
 impl VmBus {
@@ -143,6 +146,12 @@ impl Bus for VmBus {
     fn hvc(&mut self, vcpu: u32, x: &[u64; 8]) -> [u64; 4] {
         match &mut self.checks {
             Some(c) => c.hvc(vcpu, x),
+            None if x[0] == BENCH_REPORT => {
+                for line in bench::report(x[1], x[2], self.spans, bench::frequency()) {
+                    say(line);
+                }
+                [0; 4]
+            }
             None => [u64::MAX, 0, 0, 0], // SMCCC NOT_SUPPORTED: no guest calls without --checks
         }
     }
@@ -239,15 +248,21 @@ fn vcpu_loop(vm: Arc<Shared>, vcpu: u32, mut page: RunPageMap, pin: Option<usize
     }
     let mut replays = (u64::MAX, 0u32);
     loop {
+        let t0 = bench::counter();
         if let Err(e) = vm.dev.run(vcpu) {
             if e.errno == libc::EINTR {
                 continue;
             }
             return Stop::Error(format!("vcpu {vcpu}: {e}"));
         }
+        let span = bench::counter().wrapping_sub(t0);
         let p = page.read();
         let mut st = vm.state.lock().unwrap_or_else(|e| e.into_inner());
         let (bus, registered) = &mut *st;
+        if p.exit_reason == stile_abi::ExitReason::Mmio as u32 {
+            bus.spans.ticks = bus.spans.ticks.wrapping_add(span);
+            bus.spans.runs += 1;
+        }
         let d = exits::decide(vcpu, &p, bus, &vm.table, registered);
         bus.flush_checks();
         match d {
@@ -379,6 +394,7 @@ fn run_vm(a: &RunArgs) -> Result<i32, String> {
             a.uart.map(|u| (u, Pl011::new()))
         },
         checks: a.checks.then(Checks::new),
+        spans: Spans::default(),
     };
     let vm = Arc::new(Shared {
         dev,
