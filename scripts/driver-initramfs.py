@@ -59,20 +59,25 @@ HELLO = b"hello from a guest, through stile-vmm's PL011\n"
 
 
 def window_image():
-    """An arm64 Image that, in 8 rounds, writes the round's number to IPA 0xa0000000 (a slot
-    over a board region), reads it back and prints the round's digit on the PL011 (an exit
-    to the VMM each); then a line saying whether every round read back what it wrote, and
-    PSCI SYSTEM_OFF. Assembled once with aarch64-linux-gnu-as:
+    """An arm64 Image that, in rounds (x0 at entry, or 8), writes the round's number to IPA
+    0xa0000000 (a slot over a board region), reads it back, and for the last 8 rounds prints
+    the round's digit on the PL011 (an exit to the VMM each); then a line saying whether every
+    round read back what it wrote, and PSCI SYSTEM_OFF. Assembled once with
+    aarch64-linux-gnu-as:
         movz x1, #0x0900, lsl #16      // the UART
         movz x2, #0xa000, lsl #16      // the window
-        mov  x4, #8                    // rounds
+        mov  x4, #8
+        cbz  x0, 1f
+        mov  x4, x0                    // rounds: x0 at entry, else 8
     1:  str  x4, [x2]
         ldr  x5, [x2]
         cmp  x5, x4
         b.ne 3f
-        add  w6, w4, #0x30             // the round's digit
+        cmp  x4, #8
+        b.hi 5f                        // only the last 8 rounds print their digit
+        add  w6, w4, #0x30
         strb w6, [x1]
-        subs x4, x4, #1
+    5:  subs x4, x4, #1
         b.ne 1b
         adr  x2, ok
         b    2f
@@ -85,19 +90,20 @@ def window_image():
         movk x0, #8                    // PSCI SYSTEM_OFF
         hvc  #0
         b    .
-    ok:  .asciz "..."                  // at 0x58, right after the code
-    bad: .asciz "..."                  // right after ok (0x86)
+    ok:  .asciz "..."                  // at 0x68, right after the code
+    bad: .asciz "..."                  // right after ok (0x96)
     """
-    code = [0xD2A12001, 0xD2B40002, 0xD2800104, 0xF9000044, 0xF9400045, 0xEB0400BF,
-            0x540000E1, 0x1100C086, 0x39000026, 0xF1000484, 0x54FFFF21, 0x10000162,
-            0x14000002, 0x50000282, 0x38401443, 0x34000063, 0x39000023, 0x17FFFFFD,
-            0xD2B08000, 0xF2800100, 0xD4000002, 0x14000000]
-    assert len(code) * 4 == 0x58 and 0x58 + len(WINDOW_OK) + 1 == 0x86  # the adr offsets
+    code = [0xD2A12001, 0xD2B40002, 0xD2800104, 0xB4000040, 0xAA0003E4, 0xF9000044,
+            0xF9400045, 0xEB0400BF, 0x54000121, 0xF100209F, 0x54000068, 0x1100C086,
+            0x39000026, 0xF1000484, 0x54FFFEE1, 0x10000162, 0x14000002, 0x50000282,
+            0x38401443, 0x34000063, 0x39000023, 0x17FFFFFD, 0xD2B08000, 0xF2800100,
+            0xD4000002, 0x14000000]
+    assert len(code) * 4 == 0x68 and 0x68 + len(WINDOW_OK) + 1 == 0x96  # the adr offsets
     header = bytearray(64)
     struct.pack_into("<I", header, 0, 0x14000010)  # code0: b 0x40
     struct.pack_into("<QQ", header, 8, 0, 0x1000)  # text_offset 0, image_size 4 KiB
     header[0x38:0x3C] = b"ARM\x64"
-    body = struct.pack("<22I", *code) + WINDOW_OK + b"\0" + WINDOW_BAD + b"\0"
+    body = struct.pack("<26I", *code) + WINDOW_OK + b"\0" + WINDOW_BAD + b"\0"
     return bytes(header) + body
 
 

@@ -193,14 +193,19 @@ impl Shared {
             }
             r = register(&self.dev, index, s);
         }
-        for _ in 0..500 {
-            if !revoked(&r) {
-                break;
-            }
+        let mut waited = 0;
+        while revoked(&r) && waited < 500 {
             std::thread::sleep(std::time::Duration::from_millis(20));
+            waited += 1;
             r = self
                 .dev
                 .set_memslot(index, s.ipa, s.backing, s.size, s.word());
+        }
+        if waited > 0 && r.is_ok() {
+            say(format_args!(
+                "slot {index} registered again once its region was restored ({} ms)",
+                waited * 20
+            ));
         }
         r
     }
