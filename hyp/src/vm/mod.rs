@@ -3,6 +3,7 @@
 pub mod dispatch;
 pub mod fault;
 pub mod guest;
+pub mod guest_psci;
 pub mod host;
 pub mod host_tick;
 pub mod hvc;
