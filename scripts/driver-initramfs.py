@@ -2,12 +2,14 @@
 """Builds the driver test's initramfs: a static busybox, /dev/console, linux/driver/test/init
 as /init, the module (/stile.ko), the VMM (/bin/stile-vmm), the guest payload (/guest.bin) and
 /spin.bin, a guest that spins forever (for the SIGKILL check), /hello.bin, a guest
-that prints a line on a PL011 and powers off, and /window.bin, a guest that writes and
+that prints a line on a PL011 and powers off, /window.bin, a guest that writes and
 reads back a board region's slot in rounds (for the SLOT_CHANGED round trip), and
-/mmio-bench.bin, which times MMIO reads answered by the VMM (make bench-driver).
+/mmio-bench.bin, which times MMIO reads answered by the VMM (make bench-driver). With
+--linux-guest, also a Linux kernel for a guest (/linux/Image) and its initramfs
+(/linux/guest.cpio.gz: busybox and linux/guest/init).
 
 usage: driver-initramfs.py --busybox BIN --module stile.ko --vmm stile-vmm --guest guest.bin
-                           -o OUT.cpio.gz
+                           [--linux-guest Image] -o OUT.cpio.gz
 Uses scripts/newc.py (the Linux host's initramfs writer) for the archive format.
 """
 import argparse
@@ -149,6 +151,7 @@ def main():
     for a in ("--busybox", "--module", "--vmm", "--guest", "-o"):
         p.add_argument(a, required=True)
     p.add_argument("--init", default=os.path.join(here, "..", "linux", "driver", "test", "init"))
+    p.add_argument("--linux-guest")
     args = p.parse_args()
     read = lambda path: open(path, "rb").read()  # noqa: E731
     ar = newc.Archive()
@@ -165,6 +168,17 @@ def main():
     ar.file("hello.bin", hello_image())
     ar.file("window.bin", window_image())
     ar.file("mmio-bench.bin", mmio_bench_image())
+    if args.linux_guest:
+        guest = newc.Archive()
+        for d in ("bin", "dev", "proc"):
+            guest.dir(d)
+        guest.chardev("dev/console", 5, 1)
+        guest.file("bin/busybox", read(args.busybox), 0o755)
+        guest.symlink("bin/sh", "busybox")
+        guest.file("init", read(os.path.join(here, "..", "linux", "guest", "init")), 0o755)
+        ar.dir("linux")
+        ar.file("linux/Image", read(args.linux_guest))
+        ar.file("linux/guest.cpio.gz", guest.gzipped())
     with open(args.o, "wb") as f:
         f.write(ar.gzipped())
 

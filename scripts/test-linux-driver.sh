@@ -22,7 +22,8 @@ while (($#)); do
     --timeout) timeout=${2:?}; shift 2 ;;
     --demo) mode=demo; shift ;;
     --bench) mode=bench; shift ;;
-    *) echo "usage: scripts/test-linux-driver.sh [--cpu \"cortex-a72 max\"] [--timeout SECS] [--demo|--bench]" >&2; exit 2 ;;
+    --guest-demo) mode=guest; shift ;;
+    *) echo "usage: scripts/test-linux-driver.sh [--cpu \"cortex-a72 max\"] [--timeout SECS] [--demo | --guest-demo | --bench]" >&2; exit 2 ;;
     esac
 done
 
@@ -42,7 +43,7 @@ fi
 # shellcheck source=/dev/null
 source build/linux/linux.env
 python3 scripts/driver-initramfs.py --busybox "$BUSYBOX" --module "$module" --vmm "$vmm" \
-    --guest "$guest" -o "$work/initramfs.cpio.gz"
+    --guest "$guest" --linux-guest "$LINUX_IMAGE" -o "$work/initramfs.cpio.gz"
 size=$(stat -c %s "$work/initramfs.cpio.gz")
 
 qemu_args() { # cpu [smp]
@@ -50,11 +51,12 @@ qemu_args() { # cpu [smp]
         -nographic -no-reboot -kernel "$image" -initrd "$LINUX_IMAGE" \
         -device loader,file="$work/initramfs.cpio.gz",addr=0x70000000,force-raw=on
 }
-if [[ $mode == demo ]]; then
+if [[ $mode == demo || $mode == guest ]]; then
     # `make run-driver`: the module, `stile-vmm caps`, the guest payload's run, power-off.
+    # `make run-guest`: the module, then Debian's kernel as a guest through stile-vmm.
     # shellcheck disable=SC2046
     exec qemu-system-aarch64 $(qemu_args "${cpus%% *}") \
-        -append "console=ttyAMA0 quiet initrd=0x70000000,$size rdinit=/init stiledrv.mode=demo"
+        -append "console=ttyAMA0 quiet cma=256M initrd=0x70000000,$size rdinit=/init stiledrv.mode=$mode"
 fi
 
 if [[ $mode == bench ]]; then
@@ -109,7 +111,7 @@ for cpu in $cpus; do
     set +e
     # shellcheck disable=SC2046
     timeout "$timeout" qemu-system-aarch64 $(qemu_args "$cpu") \
-        -append "console=ttyAMA0 quiet panic=-1 oops=panic initrd=0x70000000,$size rdinit=/init stiledrv.mode=check" \
+        -append "console=ttyAMA0 quiet panic=-1 oops=panic cma=256M initrd=0x70000000,$size rdinit=/init stiledrv.mode=check" \
         </dev/null >"$log" 2>&1
     status=$?
     set -e

@@ -10,6 +10,7 @@ pub mod limits;
 pub mod psci;
 pub mod run_page;
 pub mod slot;
+pub mod vcpu;
 
 pub use run_page::{ExitReason, RunPage};
 
@@ -48,7 +49,7 @@ pub enum Function {
     /// VM_DESTROY(x1 = vm id): the VM's RAM is scrubbed and given back to the host.
     VmDestroy = FN_BASE | 0x11,
     /// VCPU_CREATE(x1 = vm id, x2 = entry PC (IPA), x3 = run page PA (host RAM), x4 = x0 for
-    /// the guest) -> x1 = vcpu id.
+    /// the guest, x5 = [`vcpu`] flags) -> x1 = vcpu id.
     VcpuCreate = FN_BASE | 0x12,
     /// VCPU_RUN(x1 = vm id, x2 = vcpu id) -> x1 = [`ExitReason`]; details in the run page.
     VcpuRun = FN_BASE | 0x13,

@@ -111,6 +111,7 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
     };
     let (entry, dtb) = (loaded.kernel, loaded.dtb);
 
+    stile_hyp::arch::host_tick::set_source(b.platform.gic.as_ref(), b.platform.timer.as_ref());
     let setup = HostSetup {
         vttbr: host.stage2.vttbr(),
         vtcr: host.stage2.vtcr().vtcr,

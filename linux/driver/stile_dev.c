@@ -8,6 +8,7 @@
  * The last close of the file (the VMM exiting, even by SIGKILL: the kernel closes its
  * files) destroys the VM; Stile scrubs its memory and gives it back before we free it.
  */
+#include <linux/dma-mapping.h>
 #include <linux/fs.h>
 #include <linux/gfp.h>
 #include <linux/miscdevice.h>
@@ -29,9 +30,11 @@ enum stile_vm_state { VM_EMPTY, VM_LOADING, VM_DONATED };
 struct stile_vm {
 	struct mutex lock; /* state, memory, slots, vCPU creation */
 	enum stile_vm_state state;
-	struct page *mem;  /* 2^order pages, physically contiguous */
-	unsigned int order;
-	u64 mem_size;      /* bytes donated (<= 2^order pages) */
+	struct page *mem;  /* the donated range's first page: contiguous, 2 MiB aligned */
+	unsigned int order; /* a buddy block of 2^order pages, or */
+	struct page *cma;  /* a CMA allocation of cma_size bytes holding mem */
+	size_t cma_size;
+	u64 mem_size;      /* bytes donated */
 	u64 id;            /* Stile's VM id once DONATED */
 	unsigned long run_pages[STILE_MAX_VCPUS];
 	unsigned int nr_vcpus; /* read without the lock by RUN and mmap: smp_load_acquire */
@@ -45,6 +48,47 @@ static int stile_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	mutex_init(&vm->lock);
 	file->private_data = vm;
+	return 0;
+}
+
+static struct miscdevice stile_misc;
+
+static void free_guest_mem(struct stile_vm *vm)
+{
+	if (vm->cma)
+		dma_free_pages(stile_misc.this_device, vm->cma_size, vm->cma, 0, DMA_BIDIRECTIONAL);
+	else
+		__free_pages(vm->mem, vm->order);
+}
+
+/*
+ * Guest memory: up to 4 MiB is one buddy block (contiguous, aligned to its size). More
+ * than the buddy allocator's largest block (a Linux guest) comes from the kernel's CMA area
+ * (the host's `cma=` size) through the DMA API, 2 MiB more than asked so that an aligned
+ * range fits inside; the slack stays the host's and is never donated.
+ */
+static int alloc_guest_mem(struct stile_vm *vm, u64 size)
+{
+	unsigned int order = get_order(size);
+	dma_addr_t unused;
+	u64 pa;
+
+	if (order < MAX_ORDER) {
+		vm->mem = alloc_pages(GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN, order);
+		vm->order = order;
+		return vm->mem ? 0 : -ENOMEM;
+	}
+	vm->cma_size = size + PMD_SIZE;
+	vm->cma = dma_alloc_pages(stile_misc.this_device, vm->cma_size, &unused, DMA_BIDIRECTIONAL,
+				  GFP_KERNEL | __GFP_NOWARN);
+	if (!vm->cma) {
+		pr_warn_ratelimited("stile: no %llu MiB of contiguous memory for a VM (the host's cma= size bounds it)\n",
+				    size >> 20);
+		return -ENOMEM;
+	}
+	pa = round_up(page_to_phys(vm->cma), PMD_SIZE);
+	vm->mem = phys_to_page(pa);
+	memset(page_address(vm->mem), 0, size);
 	return 0;
 }
 
@@ -75,7 +119,7 @@ static int stile_release(struct inode *inode, struct file *file)
 		/* The ABI's promise, checked: nothing the guest wrote comes back to the host. */
 		if (vm->state == VM_DONATED && memchr_inv(page_address(vm->mem), 0, vm->mem_size))
 			pr_err("stile: VM %llu: memory back from VM_DESTROY but not zeroed\n", vm->id);
-		__free_pages(vm->mem, vm->order);
+		free_guest_mem(vm);
 	}
 	/* Run pages are host RAM again after VM_DESTROY (and never left it before). */
 	for (i = 0; vm_gone && i < vm->nr_vcpus; i++)
@@ -100,8 +144,8 @@ static long get_caps(struct stile_caps *a)
 
 static long create_vm(struct stile_vm *vm, struct stile_create_vm *a)
 {
-	unsigned int order;
 	u64 size;
+	int err;
 
 	if (a->flags || !a->mem_size || a->mem_size % PAGE_SIZE || a->mem_size > STILE_UAPI_MAX_MEM)
 		return -EINVAL;
@@ -113,14 +157,9 @@ static long create_vm(struct stile_vm *vm, struct stile_create_vm *a)
 	 * their accesses: docs/LINUX-DRIVER.md). The caller learns the size in mem_size.
 	 */
 	size = round_up(a->mem_size, PMD_SIZE);
-	order = get_order(size);
-	if (order >= MAX_ORDER)
-		return -E2BIG;
-	/* A buddy block: contiguous and aligned to its size. */
-	vm->mem = alloc_pages(GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN, order);
-	if (!vm->mem)
-		return -ENOMEM;
-	vm->order = order;
+	err = alloc_guest_mem(vm, size);
+	if (err)
+		return err;
 	vm->mem_size = size;
 	a->mem_size = size;
 	vm->state = VM_LOADING;
@@ -378,6 +417,9 @@ static int __init stile_init(void)
 	if (err)
 		return err;
 	err = misc_register(&stile_misc);
+	/* The DMA API hands out CMA memory only to a device with a DMA mask (large VMs). */
+	if (!err && dma_coerce_mask_and_coherent(stile_misc.this_device, DMA_BIT_MASK(64)))
+		pr_warn("stile: no DMA mask: VMs are limited to 4 MiB\n");
 	if (!err)
 		pr_info("stile: /dev/stile ready (ABI %u.%u)\n", STILE_REVISION_MAJOR,
 			STILE_REVISION_MINOR);

@@ -16,8 +16,9 @@
 
 #define STILE_IOC_MAGIC 0xB7
 
-/* Largest VM memory the driver allocates (one buddy block: 4 MiB with 4 KiB pages). */
-#define STILE_UAPI_MAX_MEM (4ull << 20)
+/* Largest VM memory the driver allocates: up to 4 MiB one buddy block, above that the
+ * kernel's CMA area (the host's `cma=` boot parameter bounds it; Debian's default is 64M). */
+#define STILE_UAPI_MAX_MEM (1ull << 30)
 
 /* GET_CAPS: GET_CAPS' x1 and x2, and the ABI revision. Any fd, before CREATE_VM too. */
 struct stile_caps {

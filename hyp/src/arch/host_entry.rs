@@ -105,6 +105,7 @@ pub unsafe fn enter_host(setup: &HostSetup, ctx: *mut Context, stack_top: u64) -
             vmpidr: mpidr,
         },
         &host_traps(mdcr),
+        crate::arch::host_tick::locate_for(mpidr),
     );
     let mut first = Context::ZERO;
     first.x[0] = setup.x0;

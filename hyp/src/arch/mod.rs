@@ -10,6 +10,7 @@ pub mod el2_world;
 pub mod exceptions;
 pub mod firmware;
 pub mod host_entry;
+pub mod host_tick;
 pub mod machine;
 pub mod mmu;
 pub mod psci;

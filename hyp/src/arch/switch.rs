@@ -15,9 +15,11 @@ use crate::arch::el2_world::{
     guest_feature_traps, guest_hcr, guest_traps, trap_fp, El2World, Traps, CPTR_EL2_TFP,
     HCR_APK_API,
 };
+use crate::arch::host_tick;
 use crate::arch::smp::MAX_CPUS;
 use crate::arch::world::{bind_state, cpu_index, state_ptr, Context};
 use crate::vm::dispatch::{GuestStage2, Running};
+use crate::vm::host_tick::{host_deadline, TickEnable};
 use crate::vm::id_regs::{GuestIdRegs, IsolationFeatures};
 use crate::vm::sysreg::GuestCpu;
 use crate::vm::vcpu::{El1Regs, FpRegs, OptionalRegs, PauthKeys, Vcpu};
@@ -53,6 +55,11 @@ pub struct CpuState {
     /// SME or RAS: registers to switch beyond El1Regs (one test on the switch path).
     optional: bool,
     pub guest_ids: GuestIdRegs,
+    /// Where this CPU enables the EL2 timer's PPI, which stands in for the host's tick while a
+    /// guest runs (vm/host_tick.rs); None: no guard on this CPU.
+    tick: Option<TickEnable>,
+    /// Whether the EL2 timer is armed for the running guest.
+    tick_armed: bool,
 }
 
 /// One per physical CPU, found through the per-CPU block's index.
@@ -103,6 +110,8 @@ impl CpuState {
         },
         guest_ids: GuestIdRegs::EMPTY,
         optional: false,
+        tick: None,
+        tick_armed: false,
     };
 }
 
@@ -121,7 +130,7 @@ pub unsafe fn this_cpu() -> &'static mut CpuState {
 
 /// Record the host's EL2 view (it cannot change it) before the host first runs on this CPU,
 /// and derive the guests' from it and from this CPU's ID registers.
-pub fn set_host_world(w: &El2World, traps: &Traps) {
+pub fn set_host_world(w: &El2World, traps: &Traps, tick: Option<TickEnable>) {
     let i = cpu_index().min(MAX_CPUS - 1);
     bind_state(CPUS[i].0.get().cast());
     // SAFETY: called before the host runs on this CPU, so no trap holds this CPU's state;
@@ -143,6 +152,8 @@ pub fn set_host_world(w: &El2World, traps: &Traps) {
         guest_hcr(w.hcr, true) | extra,
     ];
     cpu.host_traps = *traps;
+    cpu.tick = tick;
+    cpu.tick_armed = false;
     cpu.guest_traps = guest_traps(traps, &f);
     if i != 0 {
         return;
@@ -203,6 +214,13 @@ fn write_world(w: &El2World, t: &Traps, trap_fp: bool) {
 pub fn to_guest(cpu: &mut CpuState, vc: &mut Vcpu, s2: &GuestStage2, run: Running) -> *mut Context {
     switch_el1(&mut cpu.host_el1, &vc.el1);
     vc.el1_injected = false;
+    if let (Some(t), Some(deadline)) = (
+        cpu.tick,
+        host_deadline(cpu.host_el1.cntv_ctl, cpu.host_el1.cntv_cval),
+    ) {
+        host_tick::arm(t, deadline);
+        cpu.tick_armed = true;
+    }
     if cpu.optional {
         optional_to_guest(cpu, &vc.optional);
     }
@@ -244,6 +262,9 @@ pub fn to_host(cpu: &mut CpuState, vc: Option<&mut Vcpu>) -> *mut Context {
     // compiler knows.
     let guest_fp = core::mem::replace(&mut cpu.guest_owns_fp, false);
     let guest_keys = core::mem::replace(&mut cpu.guest_owns_keys, false);
+    if core::mem::replace(&mut cpu.tick_armed, false) {
+        host_tick::disarm();
+    }
     let optional = cpu.optional;
     match vc {
         Some(vc) => {

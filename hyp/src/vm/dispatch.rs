@@ -11,14 +11,14 @@ use crate::vm::hyp::{Calls, Hyp};
 use crate::vm::inject::{self, El1Exception};
 use crate::vm::machine::Machine;
 use crate::vm::psci_policy::{self, FirmwareCalls, PsciAction};
-use crate::vm::run::{self, GuestTrap, Handled, TrapKind};
+use crate::vm::run::{self, GuestTrap, Handled, Prepared, TrapKind};
 use crate::vm::sysreg::{self, GuestCpu, Local};
 use crate::vm::vcpu::{Context, Vcpu};
 use alloc::boxed::Box;
 use core::fmt;
 use log::{info, Level};
 use spin::Mutex;
-use stile_abi::{Reason, Status};
+use stile_abi::{ExitReason, Reason, Status};
 
 #[cfg(test)]
 mod tests;
@@ -142,16 +142,25 @@ fn host_vcpu_run<C: TrapCpu>(
             vtcr: v.stage2.vtcr().vtcr,
             fwb: v.stage2.fwb(),
         };
-        let vc = run::prepare(v, vcpu, &mut m)?;
+        let vc = match run::prepare(v, vcpu, &mut m)? {
+            Prepared::Enter(vc) => vc,
+            Prepared::PoweredOff => return Ok(None),
+        };
         let run = Running {
             vm,
             vcpu,
             host_ctx: host,
         };
-        Ok(cpu.enter_guest(vc, &s2, run))
+        Ok(Some(cpu.enter_guest(vc, &s2, run)))
     });
     match entered {
-        Ok(guest) => Some(guest),
+        Ok(Some(guest)) => Some(guest),
+        // Nothing ran: the exit (SYSTEM_EVENT, CPU_OFF) is in the run page already.
+        Ok(None) => {
+            host.x[0] = Status::Success.as_u64();
+            host.x[1] = ExitReason::SystemEvent as u64;
+            None
+        }
         Err(r) => {
             reply_refused(host, r);
             None

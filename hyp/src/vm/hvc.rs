@@ -44,7 +44,14 @@ pub trait HvcBackend {
     fn stats(&mut self, vm: u64) -> Result<[u64; 3], Refused>;
     fn vm_create(&mut self, ram_pa: u64, ram_size: u64, flags: u64) -> Result<u64, Refused>;
     fn vm_destroy(&mut self, vm: u64) -> Result<(), Refused>;
-    fn vcpu_create(&mut self, vm: u64, pc: u64, run_page: u64, x0: u64) -> Result<u64, Refused>;
+    fn vcpu_create(
+        &mut self,
+        vm: u64,
+        pc: u64,
+        run_page: u64,
+        x0: u64,
+        flags: u64,
+    ) -> Result<u64, Refused>;
     fn memslot_set(&mut self, vm: u64, req: &SlotRequest) -> Result<(), Refused>;
     fn memslot_clear(&mut self, vm: u64, slot: u64) -> Result<(), Refused>;
     fn region_revoke(&mut self, base: u64) -> Result<Revoked, Refused>;
@@ -110,7 +117,7 @@ pub fn dispatch(x: &[u64; 7], backend: &mut impl HvcBackend) -> Dispatch {
         },
         Function::VmCreate => done(backend.vm_create(x[1], x[2], x[3]), |id| id),
         Function::VmDestroy => done(backend.vm_destroy(x[1]), |_| 0),
-        Function::VcpuCreate => done(backend.vcpu_create(x[1], x[2], x[3], x[4]), |id| id),
+        Function::VcpuCreate => done(backend.vcpu_create(x[1], x[2], x[3], x[4], x[5]), |id| id),
         Function::VcpuRun => Dispatch::Run {
             vm: x[1],
             vcpu: x[2],
@@ -142,6 +149,8 @@ mod tests {
     #[derive(Default)]
     struct Fake {
         last: Option<(&'static str, [u64; 4])>,
+        /// VCPU_CREATE's fifth argument.
+        flags: u64,
         refuse: Option<Reason>,
     }
 
@@ -176,7 +185,15 @@ mod tests {
         fn vm_destroy(&mut self, vm: u64) -> Result<(), Refused> {
             self.answer("vm_destroy", [vm, 0, 0, 0], ())
         }
-        fn vcpu_create(&mut self, vm: u64, pc: u64, run: u64, x0: u64) -> Result<u64, Refused> {
+        fn vcpu_create(
+            &mut self,
+            vm: u64,
+            pc: u64,
+            run: u64,
+            x0: u64,
+            flags: u64,
+        ) -> Result<u64, Refused> {
+            self.flags = flags;
             self.answer("vcpu_create", [vm, pc, run, x0], 2)
         }
         fn memslot_set(&mut self, vm: u64, r: &SlotRequest) -> Result<(), Refused> {
@@ -251,6 +268,7 @@ mod tests {
             fake.last,
             Some(("vcpu_create", [1, 0x4000_0000, 0x4100_0000, 5]))
         );
+        assert_eq!(fake.flags, 9, "x5 is VCPU_CREATE's flags");
         call(
             [
                 f(Function::MemslotSet),

@@ -265,8 +265,18 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
         back.map(|_| ()).map_err(|_| Reason::NoMemory)
     }
 
-    fn vcpu_create(&mut self, vm: u64, pc: u64, run_page: u64, x0: u64) -> Result<u64, Refused> {
+    fn vcpu_create(
+        &mut self,
+        vm: u64,
+        pc: u64,
+        run_page: u64,
+        x0: u64,
+        flags: u64,
+    ) -> Result<u64, Refused> {
         let page = PhysRange::new(run_page, PAGE);
+        if flags & !stile_abi::vcpu::KNOWN_FLAGS != 0 {
+            return Err(Reason::BadArgument);
+        }
         if run_page & (PAGE - 1) != 0 || pc & 3 != 0 {
             return Err(Reason::Misaligned);
         }
@@ -287,8 +297,13 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
             return Err(Reason::Limit);
         }
         let index = v.vcpus.len() as u64;
-        v.vcpus
-            .push(Box::new(Vcpu::new(index, pc, x0, PhysAddr(run_page))));
+        v.vcpus.push(Box::new(Vcpu::new(
+            index,
+            pc,
+            x0,
+            PhysAddr(run_page),
+            flags & stile_abi::vcpu::START_OFF != 0,
+        )));
         h.run_pages.push((vm, page)).map_err(|_| Reason::Limit)?;
         self.m.write_run_page(
             run_page,

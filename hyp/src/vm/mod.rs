@@ -3,7 +3,9 @@
 pub mod dispatch;
 pub mod fault;
 pub mod guest;
+pub mod guest_psci;
 pub mod host;
+pub mod host_tick;
 pub mod hvc;
 pub mod hyp;
 pub mod id_regs;

@@ -36,7 +36,7 @@ fn second_guest(f: &mut Fixture) -> u64 {
         .vm_create(GUEST_RAM + GUEST_RAM_SIZE, GUEST_RAM_SIZE, 0)
         .unwrap();
     f.calls()
-        .vcpu_create(vm, 0x4000_0000, RUN_PAGE + 0x1000, 0)
+        .vcpu_create(vm, 0x4000_0000, RUN_PAGE + 0x1000, 0, 0)
         .unwrap();
     vm
 }

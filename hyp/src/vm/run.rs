@@ -4,12 +4,14 @@
 use crate::esr::{ec, Esr};
 use crate::vm::fault::{classify, Abort, Outcome};
 use crate::vm::guest::Vm;
+use crate::vm::guest_psci;
 use crate::vm::hvc::Refused;
 use crate::vm::hyp::Hyp;
 use crate::vm::inject;
 use crate::vm::machine::Machine;
 use crate::vm::mmio::MmioAccess;
 use crate::vm::vcpu::{Pending, Vcpu, VcpuState};
+use alloc::boxed::Box;
 use stile_abi::run_page::{self, word, ExitReason, HostAction, RUN_PAGE_VERSION};
 use stile_abi::Reason;
 
@@ -31,6 +33,17 @@ pub struct GuestTrap {
     /// The faulting IPA of an abort (from HPFAR, or translated from FAR where HPFAR is not
     /// valid).
     pub ipa: u64,
+}
+
+impl GuestTrap {
+    /// No trap (an exit record written without one: a powered-off vCPU's).
+    pub const NONE: GuestTrap = GuestTrap {
+        kind: TrapKind::Sync,
+        esr: Esr(0),
+        far: 0,
+        hpfar: 0,
+        ipa: 0,
+    };
 }
 
 /// [`GuestTrap::class`] of an IRQ, and of an FIQ or SError (beyond any exception class).
@@ -59,27 +72,43 @@ pub enum Decision {
 
 // A guest's PSCI calls, in their SMC32 form (`hvc` folds SMC64 IDs onto them).
 use smccc::psci::{
-    PSCI_CPU_OFF, PSCI_CPU_ON_32 as PSCI_CPU_ON, PSCI_FEATURES, PSCI_SYSTEM_OFF, PSCI_SYSTEM_RESET,
-    PSCI_VERSION,
+    PSCI_AFFINITY_INFO_32 as PSCI_AFFINITY_INFO, PSCI_CPU_OFF, PSCI_CPU_ON_32 as PSCI_CPU_ON,
+    PSCI_FEATURES, PSCI_SYSTEM_OFF, PSCI_SYSTEM_RESET, PSCI_VERSION,
 };
 const PSCI_1_0: u64 = 0x1_0000;
 const PSCI_NOT_SUPPORTED: u64 = crate::vm::psci_policy::PSCI_NOT_SUPPORTED as u64;
-const PSCI_DENIED: u64 = crate::vm::psci_policy::PSCI_DENIED as u64;
 
-/// The vCPU VCPU_RUN names, ready to enter: its last exit completed as the host asked.
-/// Reads only the run-page words the pending exit needs.
+/// What VCPU_RUN does with the vCPU it names.
+pub enum Prepared<'v> {
+    /// Enter it: its last exit completed as the host asked.
+    Enter(&'v mut Vcpu),
+    /// It is powered off (PSCI): the run page says SYSTEM_EVENT (CPU_OFF); nothing runs.
+    PoweredOff,
+}
+
+/// The vCPU VCPU_RUN names, ready to enter. Reads only the run-page words the pending exit
+/// needs.
 pub fn prepare<'v>(
     v: &'v mut Vm,
     vcpu: u64,
     m: &mut impl Machine,
-) -> Result<&'v mut Vcpu, Refused> {
+) -> Result<Prepared<'v>, Refused> {
     let Vm { vcpus, stats, .. } = v;
     let vc = vcpus.get_mut(vcpu as usize).ok_or(Reason::NoSuchVcpu)?;
-    if vc.state != VcpuState::Runnable {
-        return Err(Reason::NoSuchVcpu);
-    }
     if vc.running {
         return Err(Reason::Busy);
+    }
+    match vc.state {
+        VcpuState::Runnable => {}
+        VcpuState::PoweredOff => {
+            let detail = ExitDetail {
+                system_event: u64::from(PSCI_CPU_OFF),
+                ..ExitDetail::default()
+            };
+            write_exit(m, vc, ExitReason::SystemEvent, &GuestTrap::NONE, &detail);
+            return Ok(Prepared::PoweredOff);
+        }
+        VcpuState::Off => return Err(Reason::NoSuchVcpu),
     }
     let page = vc.run_page.0;
     let action_word = m.run_page_word(page, word::ACCESS_ACTION);
@@ -126,7 +155,7 @@ pub fn prepare<'v>(
     }
     // The caller switches to it now; the exit releases it (handle_trap).
     vc.running = true;
-    Ok(vc)
+    Ok(Prepared::Enter(vc))
 }
 
 /// What an exit reports beyond what every exit carries; the record's other words read 0.
@@ -250,6 +279,11 @@ pub fn handle_trap<'h>(
         None
     };
     let Vm { vcpus, stats, .. } = v;
+    if abort_exit.is_none() && (class == ec::HVC64 || class == ec::SMC64) {
+        if let Some(resume) = smp_psci(vcpus, vcpu as usize, class) {
+            return resume;
+        }
+    }
     let Some(vc) = vcpus.get_mut(vcpu as usize).map(|b| &mut **b) else {
         return Handled::Exit(abort_exit.unwrap_or(ExitReason::Unknown), None);
     };
@@ -265,6 +299,22 @@ pub fn handle_trap<'h>(
     write_exit(m, vc, reason, trap, &detail);
     vc.running = false;
     Handled::Exit(reason, Some(vc))
+}
+
+/// A guest's CPU_ON or AFFINITY_INFO, answered from its VM's vCPUs (vm/guest_psci.rs):
+/// the guest resumes with the answer in x0. None for any other call.
+#[inline]
+fn smp_psci<'h>(vcpus: &mut [Box<Vcpu>], me: usize, class: u8) -> Option<Handled<'h>> {
+    let x = &vcpus.get(me)?.ctx.x;
+    let fid = x[0] as u32 & !(1 << 30);
+    let args = [x[1], x[2], x[3]];
+    let answer = guest_psci::call(vcpus, me, fid, args)?;
+    let vc = vcpus.get_mut(me)?;
+    vc.ctx.x[0] = answer;
+    if class == ec::SMC64 {
+        vc.ctx.elr = vc.ctx.elr.wrapping_add(4);
+    }
+    Some(Handled::Resume)
 }
 
 /// Any trap but a stage-2 abort (`class`: [`GuestTrap::class`]).
@@ -393,14 +443,20 @@ fn hvc(vc: &mut Vcpu, record: &mut ExitDetail) -> Decision {
                         | PSCI_SYSTEM_OFF
                         | PSCI_SYSTEM_RESET
                         | PSCI_CPU_OFF
+                        | PSCI_CPU_ON
+                        | PSCI_AFFINITY_INFO
                 ) {
                     0
                 } else {
                     PSCI_NOT_SUPPORTED
                 }
             }
-            PSCI_CPU_ON => PSCI_DENIED,
-            PSCI_SYSTEM_OFF | PSCI_SYSTEM_RESET | PSCI_CPU_OFF => {
+            PSCI_CPU_OFF => {
+                vc.state = VcpuState::PoweredOff;
+                record.system_event = vc.ctx.x[0];
+                return Decision::Exit(ExitReason::SystemEvent);
+            }
+            PSCI_SYSTEM_OFF | PSCI_SYSTEM_RESET => {
                 vc.state = VcpuState::Off;
                 record.system_event = vc.ctx.x[0];
                 return Decision::Exit(ExitReason::SystemEvent);

@@ -181,7 +181,7 @@ impl Fixture {
             .vm_create(GUEST_RAM, GUEST_RAM_SIZE, 0)
             .unwrap();
         assert_eq!(
-            self.calls().vcpu_create(vm, 0x4000_0000, RUN_PAGE, 0),
+            self.calls().vcpu_create(vm, 0x4000_0000, RUN_PAGE, 0, 0),
             Ok(0)
         );
         let ram = SlotRequest {
@@ -359,26 +359,26 @@ fn vcpu_limits_and_run_page_rules() {
     let mut f = fixture(false);
     let vm = f.calls().vm_create(GUEST_RAM, GUEST_RAM_SIZE, 0).unwrap();
     assert_eq!(
-        f.calls().vcpu_create(vm, 0, GUEST_RAM, 0),
+        f.calls().vcpu_create(vm, 0, GUEST_RAM, 0, 0),
         Err(Reason::Busy),
         "run page in donated RAM"
     );
     assert_eq!(
-        f.calls().vcpu_create(vm, 0, RUN_PAGE + 8, 0),
+        f.calls().vcpu_create(vm, 0, RUN_PAGE + 8, 0, 0),
         Err(Reason::Misaligned)
     );
     assert_eq!(
-        f.calls().vcpu_create(9, 0, RUN_PAGE, 0),
+        f.calls().vcpu_create(9, 0, RUN_PAGE, 0, 0),
         Err(Reason::NoSuchVm)
     );
     for i in 0..MAX_VCPUS as u64 {
         assert_eq!(
-            f.calls().vcpu_create(vm, 0, RUN_PAGE + i * 0x1000, 0),
+            f.calls().vcpu_create(vm, 0, RUN_PAGE + i * 0x1000, 0, 0),
             Ok(i)
         );
     }
     assert_eq!(
-        f.calls().vcpu_create(vm, 0, RUN_PAGE + 0x10_0000, 0),
+        f.calls().vcpu_create(vm, 0, RUN_PAGE + 0x10_0000, 0, 0),
         Err(Reason::Limit)
     );
     assert_eq!(
@@ -747,7 +747,7 @@ fn vm_destroy_scrubs_and_returns_the_memory() {
     assert_eq!(f.calls().vm_destroy(vm), Err(Reason::NoSuchVm));
     // The memory and the run page can be used again.
     let again = f.calls().vm_create(GUEST_RAM, GUEST_RAM_SIZE, 0).unwrap();
-    assert_eq!(f.calls().vcpu_create(again, 0, RUN_PAGE, 0), Ok(0));
+    assert_eq!(f.calls().vcpu_create(again, 0, RUN_PAGE, 0, 0), Ok(0));
 }
 
 #[test]

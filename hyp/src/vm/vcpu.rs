@@ -163,7 +163,10 @@ pub enum Pending {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VcpuState {
     Runnable,
-    /// Powered off by the guest (PSCI): never runs again.
+    /// Created with `START_OFF`, or the guest called CPU_OFF: waits for a CPU_ON from another
+    /// vCPU of its VM (vm/guest_psci.rs); VCPU_RUN returns at once with a CPU_OFF event.
+    PoweredOff,
+    /// The guest called SYSTEM_OFF or SYSTEM_RESET: never runs again.
     Off,
 }
 
@@ -190,8 +193,9 @@ pub struct Vcpu {
 pub const SPSR_EL1H_MASKED: u64 = 0x3c5;
 
 impl Vcpu {
-    /// A vCPU that starts at `pc` in EL1h, MMU off, with `x0`.
-    pub fn new(index: u64, pc: u64, x0: u64, run_page: PhysAddr) -> Vcpu {
+    /// A vCPU that starts at `pc` in EL1h, MMU off, with `x0` (or powered off, waiting for
+    /// a PSCI CPU_ON, if `off`).
+    pub fn new(index: u64, pc: u64, x0: u64, run_page: PhysAddr, off: bool) -> Vcpu {
         let mut ctx = Context::ZERO;
         ctx.x[0] = x0;
         ctx.elr = pc;
@@ -208,7 +212,11 @@ impl Vcpu {
             // Aff0 = index; bit 31 is RES1 in MPIDR.
             vmpidr: 1 << 31 | index,
             run_page,
-            state: VcpuState::Runnable,
+            state: if off {
+                VcpuState::PoweredOff
+            } else {
+                VcpuState::Runnable
+            },
             pending: Pending::Nothing,
             exits: 0,
             el1_injected: false,

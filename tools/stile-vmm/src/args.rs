@@ -10,6 +10,7 @@ usage: stile-vmm caps
                      [--uart ADDR|none] [--checks] [--translate IPA]...
                      [--revoke-after N [--revoke-region PA]]
        stile-vmm region revoke|restore PA
+                     [--linux] [--initrd FILE] [--cmdline TEXT]
        stile-vmm fuzz [--seed N] [--count N]
 
   caps       what this Stile supports, and for each thing it does not, why
@@ -31,6 +32,11 @@ usage: stile-vmm caps
                  SLOT_CHANGED; the VMM restores the region, registers the slot again
                  and replays (a device reset behind the VMM's back, end to end)
   region     revoke a board region (by its base PA) from every guest, or restore it
+    --linux      boot the image as a Linux kernel: stile-vmm writes a device tree for the
+                 VM (RAM, vCPUs with PSCI, timer, GICv3, the PL011, chosen) at the end of
+                 guest RAM and enters the kernel with x0 = its address
+    --initrd     an initramfs for --linux, placed below the device tree
+    --cmdline    the kernel's command line for --linux (at most 2047 bytes)
   fuzz       a seeded loop of random ioctls on /dev/stile (driver robustness)
 ";
 
@@ -50,12 +56,16 @@ pub struct RunArgs {
     pub translate: Vec<u64>,
     pub revoke_after: Option<u64>,
     pub revoke_region: Option<u64>,
+    pub linux: bool,
+    pub initrd: Option<String>,
+    pub cmdline: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Caps,
-    Run(RunArgs),
+    /// Boxed: far larger than the other commands.
+    Run(Box<RunArgs>),
     Fuzz {
         seed: u64,
         count: u64,
@@ -124,6 +134,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 translate: Vec::new(),
                 revoke_after: None,
                 revoke_region: None,
+                linux: false,
+                initrd: None,
+                cmdline: String::new(),
             };
             while let Some(a) = it.next() {
                 match a {
@@ -156,11 +169,20 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                     "--translate" => r.translate.push(number(&mut it, a)?),
                     "--revoke-after" => r.revoke_after = Some(number(&mut it, a)?),
                     "--revoke-region" => r.revoke_region = Some(number(&mut it, a)?),
+                    "--linux" => r.linux = true,
+                    "--initrd" => r.initrd = Some(value(&mut it, a)?.to_string()),
+                    "--cmdline" => r.cmdline = value(&mut it, a)?.to_string(),
                     _ => return Err(format!("run: unknown argument '{a}'")),
                 }
             }
             if r.image.is_empty() {
                 return Err("run needs --image FILE".into());
+            }
+            if (r.initrd.is_some() || !r.cmdline.is_empty()) && !r.linux {
+                return Err("--initrd and --cmdline are for a Linux guest: add --linux".into());
+            }
+            if r.checks && r.linux {
+                return Err("--checks runs the guest payload, not a Linux kernel".into());
             }
             if r.checks && r.cpus != 1 {
                 return Err("--checks runs the guest payload on one vCPU".into());
@@ -168,7 +190,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             if r.revoke_region.is_some() && r.revoke_after.is_none() {
                 return Err("--revoke-region goes with --revoke-after".into());
             }
-            Ok(Command::Run(r))
+            Ok(Command::Run(Box::new(r)))
         }
         Some(c) => Err(format!("unknown command '{c}'")),
     }
@@ -194,7 +216,7 @@ mod tests {
 
     #[test]
     fn run_takes_every_flag() {
-        let c = parse(&args("run --image g.bin --mem 2M --ram-ipa 0x40000000 --ram-size 1M --slot ipa=0x9000000,size=4K,kind=mmio --cpus 2 --pin --x0 0x44 --uart none --translate 0x40000000")).unwrap();
+        let c = parse(&args("run --image g.bin --mem 2M --ram-ipa 0x40000000 --ram-size 1M --slot ipa=0x9000000,size=4K,kind=mmio --cpus 2 --pin --x0 0x44 --uart none --translate 0x40000000 --linux --initrd i.cpio --cmdline console=ttyAMA0")).unwrap();
         let Command::Run(r) = c else { panic!("{c:?}") };
         assert_eq!(r.image, "g.bin");
         assert_eq!(
@@ -204,6 +226,10 @@ mod tests {
         assert_eq!((r.cpus, r.pin, r.x0, r.uart), (2, true, 0x44, None));
         assert_eq!(r.slots.len(), 1);
         assert_eq!(r.translate, [0x4000_0000]);
+        assert_eq!(
+            (r.linux, r.initrd.as_deref(), r.cmdline.as_str()),
+            (true, Some("i.cpio"), "console=ttyAMA0")
+        );
     }
 
     #[test]
@@ -227,6 +253,8 @@ mod tests {
             ("run --image g --checks --cpus 2", "one vCPU"),
             ("run --image g --slot ipa=1", "needs at least"),
             ("run --image g --bogus", "unknown argument"),
+            ("run --image g --initrd i", "add --linux"),
+            ("run --image g --linux --checks", "not a Linux kernel"),
             ("caps now", "no arguments"),
             ("region", "revoke or restore"),
             ("region revoke", "needs a value"),

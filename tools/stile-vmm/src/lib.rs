@@ -8,6 +8,7 @@ pub mod bench;
 pub mod checks;
 pub mod exits;
 pub mod image;
+pub mod linux_boot;
 pub mod numbers;
 pub mod pl011;
 pub mod revoke;

@@ -5,7 +5,7 @@
 use core::mem::size_of;
 
 pub const MAGIC: u64 = 0xB7;
-pub const MAX_MEM: u64 = 4 << 20;
+pub const MAX_MEM: u64 = 1 << 30;
 
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]

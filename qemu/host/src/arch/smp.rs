@@ -158,9 +158,14 @@ pub fn run<W: fmt::Write>(
     if !up {
         return;
     }
-    report.check("smp-two-guests-at-once", two_at_once(vms[0]));
-    report.check("smp-vcpu-busy-on-other-cpu", contest(vms[2]));
-    report.check("smp-cpu-off", wait_off(target));
+    // The second CPU goes through EL2 (whose log shares our UART) until it is off: print
+    // these results only then, so no EL2 line lands in the middle of a check line.
+    let two = two_at_once(vms[0]);
+    let busy = contest(vms[2]);
+    let off = wait_off(target);
+    report.check("smp-two-guests-at-once", two);
+    report.check("smp-vcpu-busy-on-other-cpu", busy);
+    report.check("smp-cpu-off", off);
     report.check(
         "smp-cpu-on-again-over-hvc",
         start_second(target, JOB_BRIEF, true)
