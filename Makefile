@@ -25,7 +25,7 @@ QEMU_CMD := qemu-system-aarch64 -M virt,virtualization=on,gic-version=$(GIC) -cp
 # A user's RUSTFLAGS would replace .cargo/config.toml's (position-independent code): drop it.
 CARGO := env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS cargo
 
-.PHONY: all image host guest run debug test test-boards board-images bench bench-kvm setup clean fuzz mutants linux run-linux bench-linux driver vmm test-driver run-driver run-guest FORCE
+.PHONY: all image host guest run debug test test-boards board-images bench bench-kvm setup clean fuzz mutants linux run-linux bench-linux driver vmm test-driver run-driver run-guest bench-driver FORCE
 
 all: image
 
@@ -152,6 +152,10 @@ test-driver: setup image guest driver vmm
 # payload's checks, power-off.
 run-driver: setup image guest driver vmm
 	@scripts/test-linux-driver.sh --demo --cpu $(CPU)
+
+# A guest MMIO read answered by stile-vmm, in instructions under -icount (docs/PERFORMANCE.md).
+bench-driver: setup image guest driver vmm
+	@scripts/test-linux-driver.sh --bench --cpu max
 
 # Linux host -> stile-vmm -> Debian's kernel as a guest, its console on the VMM's stdout.
 run-guest: setup image guest driver vmm

@@ -21,8 +21,9 @@ while (($#)); do
     --cpu) cpus=${2:?}; shift 2 ;;
     --timeout) timeout=${2:?}; shift 2 ;;
     --demo) mode=demo; shift ;;
+    --bench) mode=bench; shift ;;
     --guest-demo) mode=guest; shift ;;
-    *) echo "usage: scripts/test-linux-driver.sh [--cpu \"cortex-a72 max\"] [--timeout SECS] [--demo | --guest-demo]" >&2; exit 2 ;;
+    *) echo "usage: scripts/test-linux-driver.sh [--cpu \"cortex-a72 max\"] [--timeout SECS] [--demo | --guest-demo | --bench]" >&2; exit 2 ;;
     esac
 done
 
@@ -45,8 +46,8 @@ python3 scripts/driver-initramfs.py --busybox "$BUSYBOX" --module "$module" --vm
     --guest "$guest" --linux-guest "$LINUX_IMAGE" -o "$work/initramfs.cpio.gz"
 size=$(stat -c %s "$work/initramfs.cpio.gz")
 
-qemu_args() { # cpu, mode
-    echo -M virt,virtualization=on,highmem=off,gic-version=3 -cpu "$1" -smp 4 -m 1G \
+qemu_args() { # cpu [smp]
+    echo -M virt,virtualization=on,highmem=off,gic-version=3 -cpu "$1" -smp "${2:-4}" -m 1G \
         -nographic -no-reboot -kernel "$image" -initrd "$LINUX_IMAGE" \
         -device loader,file="$work/initramfs.cpio.gz",addr=0x70000000,force-raw=on
 }
@@ -56,6 +57,51 @@ if [[ $mode == demo || $mode == guest ]]; then
     # shellcheck disable=SC2046
     exec qemu-system-aarch64 $(qemu_args "${cpus%% *}") \
         -append "console=ttyAMA0 quiet cma=256M initrd=0x70000000,$size rdinit=/init stiledrv.mode=$mode"
+fi
+
+if [[ $mode == bench ]]; then
+    # `make bench-driver` (docs/PERFORMANCE.md, "Linux userspace VMM"): one CPU under
+    # -icount shift=0 (one instruction per nanosecond, so CNTVCT counts instructions), with a
+    # clock and seed that make every run count the same. The guest times its MMIO reads and
+    # the VMM its RUN ioctls (tools/stile-vmm/src/bench.rs); the TCG plugin of bench-linux
+    # counts the instructions in Stile's image. Two boots, N and 2N reads: the differences
+    # per read are the round trip and its EL2 part, whatever the boot and the warm-up cost.
+    cpu=${cpus%% *}
+    plugin=$work/insn-split.so
+    gcc -O2 -Wall -Wextra -shared -fPIC -fvisibility=hidden -o "$plugin" linux/bench/insn-split.c
+    el2_lo=0x40200000 # QEMU puts -kernel at RAM base + 2 MiB
+    el2=$(printf '%x-%x' $el2_lo $((el2_lo + $(stat -c %s "$image"))))
+    echo "bench-driver: $(qemu-system-aarch64 --version | head -n 1); -cpu $cpu -smp 1; $LINUX_PKG $LINUX_VERSION"
+    declare -A tot el2n
+    for n in 10000 20000; do
+        log=$work/bench-$cpu-$n.log
+        # shellcheck disable=SC2046
+        timeout "$timeout" qemu-system-aarch64 $(qemu_args "$cpu" 1) \
+            -icount shift=0,sleep=off -seed 1 -rtc base=2025-01-01T00:00:00,clock=vm \
+            -d plugin -D "$log.plugin" -plugin "$plugin,el2=$el2,ram=40000000-80000000" \
+            -append "console=ttyAMA0 quiet panic=-1 initrd=0x70000000,$size rdinit=/init stiledrv.mode=bench stiledrv.reads=$n" \
+            </dev/null >"$log" 2>&1 || true
+        grep -q "image \[$el2_lo\.\." "$log" || { echo "bench-driver: Stile's image is not at $el2_lo (log $log)" >&2; exit 1; }
+        lines=$(tr -d '\r' <"$log" | sed -n 's/^stile-vmm: bench: /bench-driver: /p' | tail -n 2)
+        [[ -n $lines ]] || { echo "bench-driver: no bench lines (log $log)" >&2; exit 1; }
+        echo "$lines" | sed "s/^bench-driver: /bench-driver: $n reads: /"
+        split=$(grep -h '^insn-split:' "$log.plugin")
+        tot[$n]=$(sed -n 's/.* total \([0-9]*\).*/\1/p' <<<"$split")
+        el2n[$n]=$(sed -n 's/.* el2 \([0-9]*\).*/\1/p' <<<"$split")
+    done
+    total=$(sed -n 's/^bench-driver: mmio-read-round-trip \([0-9.]*\).*/\1/p' <<<"$lines")
+    span=$(sed -n 's/^bench-driver: run-ioctl-span \([0-9.]*\).*/\1/p' <<<"$lines")
+    user=$(sed -n 's/.*; userspace \([0-9.]*\).*/\1/p' <<<"$lines")
+    awk -v t0="${tot[10000]}" -v t1="${tot[20000]}" -v e0="${el2n[10000]}" -v e1="${el2n[20000]}" \
+        -v total="$total" -v span="$span" -v user="$user" 'BEGIN {
+        per = (t1 - t0) / 10000; el2 = (e1 - e0) / 10000
+        printf "bench-driver: guest MMIO read to stile-vmm and back: %s instructions (goal <= 2500: %s)\n",
+            total, (total <= 2500) ? "met" : "not met"
+        printf "bench-driver: the plugin, 20000 - 10000 reads: %.2f per read, of which EL2 %.2f\n", per, el2
+        printf "bench-driver: split: EL2 %.2f, Linux kernel and driver %.2f (RUN ioctl %s less EL2), VMM userspace %s\n",
+            el2, span - el2, span, user
+    }'
+    exit 0
 fi
 
 passed=0

@@ -41,19 +41,23 @@
  *   VCPU_RUN(x1 vm, x2 vcpu) -> x1 STILE_EXIT_*
  *   MEMSLOT_SET(x1 vm, x2 slot, x3 IPA, x4 PA, x5 size, x6 descriptor word)
  *   MEMSLOT_CLEAR(x1 vm, x2 slot)
+ *   REGION_REVOKE(x1 region base PA) -> x1 slots unmapped, x2 VMs
+ *   REGION_RESTORE(x1 region base PA)
  */
-#define STILE_FN_BASE          0xc6000000u
-#define STILE_FN_CALL_UID      0x8600ff01u
-#define STILE_FN_REVISION      0x8600ff03u
-#define STILE_FN_TRANSLATE     0xc6000001u
-#define STILE_FN_GET_CAPS      0xc6000002u
-#define STILE_FN_STATS         0xc6000003u
-#define STILE_FN_VM_CREATE     0xc6000010u
-#define STILE_FN_VM_DESTROY    0xc6000011u
-#define STILE_FN_VCPU_CREATE   0xc6000012u
-#define STILE_FN_VCPU_RUN      0xc6000013u
-#define STILE_FN_MEMSLOT_SET   0xc6000020u
-#define STILE_FN_MEMSLOT_CLEAR 0xc6000021u
+#define STILE_FN_BASE           0xc6000000u
+#define STILE_FN_CALL_UID       0x8600ff01u
+#define STILE_FN_REVISION       0x8600ff03u
+#define STILE_FN_TRANSLATE      0xc6000001u
+#define STILE_FN_GET_CAPS       0xc6000002u
+#define STILE_FN_STATS          0xc6000003u
+#define STILE_FN_VM_CREATE      0xc6000010u
+#define STILE_FN_VM_DESTROY     0xc6000011u
+#define STILE_FN_VCPU_CREATE    0xc6000012u
+#define STILE_FN_VCPU_RUN       0xc6000013u
+#define STILE_FN_MEMSLOT_SET    0xc6000020u
+#define STILE_FN_MEMSLOT_CLEAR  0xc6000021u
+#define STILE_FN_REGION_REVOKE  0xc6000030u
+#define STILE_FN_REGION_RESTORE 0xc6000031u
 
 /* The ABI's name for `v` (as docs/ABI.md and Stile's logs spell it), or NULL. */
 static inline const char *stile_fn_name(uint32_t v)
@@ -70,6 +74,8 @@ static inline const char *stile_fn_name(uint32_t v)
 	case STILE_FN_VCPU_RUN: return "VCPU_RUN";
 	case STILE_FN_MEMSLOT_SET: return "MEMSLOT_SET";
 	case STILE_FN_MEMSLOT_CLEAR: return "MEMSLOT_CLEAR";
+	case STILE_FN_REGION_REVOKE: return "REGION_REVOKE";
+	case STILE_FN_REGION_RESTORE: return "REGION_RESTORE";
 	default: return NULL;
 	}
 }
@@ -137,6 +143,7 @@ static inline const char *stile_status_name(int64_t v)
 #define STILE_REASON_NO_SUCH_VCPU           23ull
 #define STILE_REASON_EXEC_NOT_ALLOWED       24ull
 #define STILE_REASON_BAD_ARGUMENT           25ull
+#define STILE_REASON_REVOKED                26ull
 
 /* The ABI's name for `v` (as docs/ABI.md and Stile's logs spell it), or NULL. */
 static inline const char *stile_reason_name(uint64_t v)
@@ -168,6 +175,7 @@ static inline const char *stile_reason_name(uint64_t v)
 	case STILE_REASON_NO_SUCH_VCPU: return "NO_SUCH_VCPU";
 	case STILE_REASON_EXEC_NOT_ALLOWED: return "EXEC_NOT_ALLOWED";
 	case STILE_REASON_BAD_ARGUMENT: return "BAD_ARGUMENT";
+	case STILE_REASON_REVOKED: return "REVOKED";
 	default: return NULL;
 	}
 }

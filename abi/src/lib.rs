@@ -58,10 +58,15 @@ pub enum Function {
     MemslotSet = FN_BASE | 0x20,
     /// MEMSLOT_CLEAR(x1 = vm id, x2 = slot).
     MemslotClear = FN_BASE | 0x21,
+    /// REGION_REVOKE(x1 = base PA of an assignable board region) -> x1 = slots unmapped,
+    /// x2 = VMs they belong to. Guests lose it; their slots over it fault SLOT_CHANGED.
+    RegionRevoke = FN_BASE | 0x30,
+    /// REGION_RESTORE(x1 = base PA of an assignable board region): registrable again.
+    RegionRestore = FN_BASE | 0x31,
 }
 
 impl Function {
-    pub const ALL: [Function; 9] = [
+    pub const ALL: [Function; 11] = [
         Function::Translate,
         Function::GetCaps,
         Function::Stats,
@@ -71,6 +76,8 @@ impl Function {
         Function::VcpuRun,
         Function::MemslotSet,
         Function::MemslotClear,
+        Function::RegionRevoke,
+        Function::RegionRestore,
     ];
 
     /// A `match`, not a search of [`Function::ALL`]: the trap path decodes every hypercall
@@ -85,6 +92,8 @@ impl Function {
         const VCPU_RUN: u32 = Function::VcpuRun as u32;
         const MEMSLOT_SET: u32 = Function::MemslotSet as u32;
         const MEMSLOT_CLEAR: u32 = Function::MemslotClear as u32;
+        const REGION_REVOKE: u32 = Function::RegionRevoke as u32;
+        const REGION_RESTORE: u32 = Function::RegionRestore as u32;
         Some(match id {
             TRANSLATE => Function::Translate,
             GET_CAPS => Function::GetCaps,
@@ -95,6 +104,8 @@ impl Function {
             VCPU_RUN => Function::VcpuRun,
             MEMSLOT_SET => Function::MemslotSet,
             MEMSLOT_CLEAR => Function::MemslotClear,
+            REGION_REVOKE => Function::RegionRevoke,
+            REGION_RESTORE => Function::RegionRestore,
             _ => return None,
         })
     }
@@ -111,6 +122,8 @@ impl Function {
             Function::VcpuRun => "VCPU_RUN",
             Function::MemslotSet => "MEMSLOT_SET",
             Function::MemslotClear => "MEMSLOT_CLEAR",
+            Function::RegionRevoke => "REGION_REVOKE",
+            Function::RegionRestore => "REGION_RESTORE",
         }
     }
 }
@@ -206,10 +219,12 @@ pub enum Reason {
     ExecNotAllowed = 24,
     /// A bad value in an argument (unknown kind, flag bits that mean nothing).
     BadArgument = 25,
+    /// The board region is revoked (REGION_REVOKE) until REGION_RESTORE.
+    Revoked = 26,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 26] = [
+    pub const ALL: [Reason; 27] = [
         Reason::None,
         Reason::NeedsFwb,
         Reason::NoDic,
@@ -236,6 +251,7 @@ impl Reason {
         Reason::NoSuchVcpu,
         Reason::ExecNotAllowed,
         Reason::BadArgument,
+        Reason::Revoked,
     ];
 
     /// The stable name used in logs and docs/ABI.md.
@@ -267,6 +283,7 @@ impl Reason {
             Reason::NoSuchVcpu => "NO_SUCH_VCPU",
             Reason::ExecNotAllowed => "EXEC_NOT_ALLOWED",
             Reason::BadArgument => "BAD_ARGUMENT",
+            Reason::Revoked => "REVOKED",
         }
     }
 

@@ -304,6 +304,8 @@ fn every_enum_variant_is_in_its_all_list() {
         VcpuRun,
         MemslotSet,
         MemslotClear,
+        RegionRevoke,
+        RegionRestore,
     });
     let reasons = every_variant!(Reason {
         None,
@@ -332,6 +334,7 @@ fn every_enum_variant_is_in_its_all_list() {
         NoSuchVcpu,
         ExecNotAllowed,
         BadArgument,
+        Revoked,
     });
     let exits = every_variant!(ExitReason {
         None,

@@ -178,6 +178,7 @@ fn hyp_state(host: HostVm, host_ram: RangeSet, b: HostBoot, check: &RegionCheck)
         cpu: *f,
         guest_vtcr,
         assignable,
+        revoked: Default::default(),
         vms: Default::default(),
         run_pages: heapless::Vec::new(),
     })

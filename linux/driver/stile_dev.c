@@ -311,6 +311,19 @@ static long stats(struct stile_vm *vm, struct stile_stats *a)
 	return 0;
 }
 
+/* Not a VM's: the host takes a board region from every guest, or gives it back. */
+static long region(struct stile_region *a, u32 fn)
+{
+	struct stile_ret r = stile_call(fn, a->base, 0, 0, 0, 0, 0);
+	int err = stile_errno(r, &a->reason);
+
+	if (err)
+		return err;
+	a->slots = r.x1;
+	a->vms = r.x2;
+	return 0;
+}
+
 union stile_args {
 	struct stile_caps caps;
 	struct stile_create_vm create_vm;
@@ -321,6 +334,7 @@ union stile_args {
 	struct stile_run run;
 	struct stile_translate translate;
 	struct stile_stats stats;
+	struct stile_region region;
 };
 
 static long stile_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -352,6 +366,8 @@ static long stile_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		case STILE_IOC_CREATE_VCPU: ret = create_vcpu(vm, &a.create_vcpu); break;
 		case STILE_IOC_TRANSLATE: ret = translate(vm, &a.translate); break;
 		case STILE_IOC_STATS: ret = stats(vm, &a.stats); break;
+		case STILE_IOC_REGION_REVOKE: ret = region(&a.region, STILE_FN_REGION_REVOKE); break;
+		case STILE_IOC_REGION_RESTORE: ret = region(&a.region, STILE_FN_REGION_RESTORE); break;
 		default: ret = -ENOTTY; break;
 		}
 		mutex_unlock(&vm->lock);

@@ -100,6 +100,15 @@ struct stile_stats {
 	__u64 reason;
 };
 
+/* REGION_REVOKE / REGION_RESTORE of an assignable board region, named by its base PA: its
+ * guests lose it (their next access exits SLOT_CHANGED) / it may back slots again. Any fd. */
+struct stile_region {
+	__u64 base;
+	__u64 slots; /* out (REVOKE): slots unmapped */
+	__u64 vms;   /* out (REVOKE): VMs they belong to */
+	__u64 reason;
+};
+
 #define STILE_IOC_GET_CAPS      _IOR(STILE_IOC_MAGIC, 0x00, struct stile_caps)
 #define STILE_IOC_CREATE_VM     _IOWR(STILE_IOC_MAGIC, 0x01, struct stile_create_vm)
 #define STILE_IOC_WRITE_MEM     _IOWR(STILE_IOC_MAGIC, 0x02, struct stile_write_mem)
@@ -110,5 +119,8 @@ struct stile_stats {
 #define STILE_IOC_RUN           _IOWR(STILE_IOC_MAGIC, 0x07, struct stile_run)
 #define STILE_IOC_TRANSLATE     _IOWR(STILE_IOC_MAGIC, 0x08, struct stile_translate)
 #define STILE_IOC_STATS         _IOWR(STILE_IOC_MAGIC, 0x09, struct stile_stats)
+/* Numbered as the ABI's calls. */
+#define STILE_IOC_REGION_REVOKE  _IOWR(STILE_IOC_MAGIC, 0x30, struct stile_region)
+#define STILE_IOC_REGION_RESTORE _IOWR(STILE_IOC_MAGIC, 0x31, struct stile_region)
 
 #endif /* STILE_UAPI_H */

@@ -126,6 +126,8 @@ pub fn signature(f: Function) -> &'static str {
             "MEMSLOT_SET(x1 vm, x2 slot, x3 IPA, x4 PA, x5 size, x6 descriptor word)"
         }
         Function::MemslotClear => "MEMSLOT_CLEAR(x1 vm, x2 slot)",
+        Function::RegionRevoke => "REGION_REVOKE(x1 region base PA) -> x1 slots unmapped, x2 VMs",
+        Function::RegionRestore => "REGION_RESTORE(x1 region base PA)",
     }
 }
 

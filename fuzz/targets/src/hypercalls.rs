@@ -181,6 +181,7 @@ fn build(fwb: bool) -> World {
         cpu: cpu(fwb),
         guest_vtcr: vtcr_for(5, 40, true).expect("a 40-bit IPA space"),
         assignable,
+        revoked: Default::default(),
         vms: Default::default(),
         run_pages: heapless::Vec::new(),
     };

@@ -3,6 +3,7 @@
 //! answered here: it switches worlds, so it comes back as [`Dispatch::Run`].
 
 use crate::vm::memslot::SlotRequest;
+use crate::vm::revoke::Revoked;
 use stile_abi::{Function, Reason, Status, FN_CALL_UID, FN_REVISION, REVISION, UID};
 
 /// What TRANSLATE found.
@@ -53,6 +54,8 @@ pub trait HvcBackend {
     ) -> Result<u64, Refused>;
     fn memslot_set(&mut self, vm: u64, req: &SlotRequest) -> Result<(), Refused>;
     fn memslot_clear(&mut self, vm: u64, slot: u64) -> Result<(), Refused>;
+    fn region_revoke(&mut self, base: u64) -> Result<Revoked, Refused>;
+    fn region_restore(&mut self, base: u64) -> Result<(), Refused>;
 }
 
 /// Results in x0..x3.
@@ -130,6 +133,11 @@ pub fn dispatch(x: &[u64; 7], backend: &mut impl HvcBackend) -> Dispatch {
             done(backend.memslot_set(x[1], &req), |_| 0)
         }
         Function::MemslotClear => done(backend.memslot_clear(x[1], x[2]), |_| 0),
+        Function::RegionRevoke => match backend.region_revoke(x[1]) {
+            Ok(r) => reply([Status::Success.as_u64(), r.slots, r.vms, 0]),
+            Err(r) => refused(r),
+        },
+        Function::RegionRestore => done(backend.region_restore(x[1]), |_| 0),
     }
 }
 
@@ -193,6 +201,16 @@ mod tests {
         }
         fn memslot_clear(&mut self, vm: u64, slot: u64) -> Result<(), Refused> {
             self.answer("memslot_clear", [vm, slot, 0, 0], ())
+        }
+        fn region_revoke(&mut self, base: u64) -> Result<Revoked, Refused> {
+            self.answer(
+                "region_revoke",
+                [base, 0, 0, 0],
+                Revoked { slots: 3, vms: 2 },
+            )
+        }
+        fn region_restore(&mut self, base: u64) -> Result<(), Refused> {
+            self.answer("region_restore", [base, 0, 0, 0], ())
         }
     }
 
@@ -276,6 +294,22 @@ mod tests {
             call([f(Function::VcpuRun), 1, 2, 0, 0, 0, 0], &mut fake),
             Dispatch::Run { vm: 1, vcpu: 2 }
         );
+        assert_eq!(
+            call(
+                [f(Function::RegionRevoke), 0x7c00_0000, 9, 9, 9, 9, 9],
+                &mut fake
+            ),
+            Dispatch::Reply([0, 3, 2, 0])
+        );
+        assert_eq!(fake.last, Some(("region_revoke", [0x7c00_0000, 0, 0, 0])));
+        assert_eq!(
+            call(
+                [f(Function::RegionRestore), 0x7c00_0000, 9, 9, 9, 9, 9],
+                &mut fake
+            ),
+            ok(0)
+        );
+        assert_eq!(fake.last, Some(("region_restore", [0x7c00_0000, 0, 0, 0])));
     }
 
     #[test]

@@ -14,13 +14,14 @@ use crate::vm::host::HostVm;
 use crate::vm::hvc::{HvcBackend, Refused, Translation};
 use crate::vm::machine::{GuestRegime, Machine};
 use crate::vm::memslot::{validate, Assignable, SlotRequest, SlotWorld, MAX_SLOTS};
+use crate::vm::revoke::{self, Revoked, RevokedRegions};
 use crate::vm::vcpu::Vcpu;
 use alloc::boxed::Box;
 use log::info;
 use stile_abi::{caps, Reason};
 
 const PAGE: u64 = 4096;
-const MAX_ASSIGNABLE: usize = 8;
+pub const MAX_ASSIGNABLE: usize = 8;
 const MAX_RUN_PAGES: usize = MAX_VMS * MAX_VCPUS;
 
 pub struct Hyp {
@@ -33,6 +34,8 @@ pub struct Hyp {
     /// Stage-2 geometry of every guest.
     pub guest_vtcr: VtcrConfig,
     pub assignable: heapless::Vec<Assignable, MAX_ASSIGNABLE>,
+    /// Which of them the host has revoked (REGION_REVOKE).
+    pub revoked: RevokedRegions,
     /// vm id - 1 -> VM.
     pub vms: [Option<Box<Vm>>; MAX_VMS],
     /// Host pages shared as run pages (never donated while in use).
@@ -321,6 +324,12 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
             let others: heapless::Vec<_, MAX_SLOTS> = v.other_slots(index).collect();
             validate(req, &others, &h.slot_world(donated))?
         };
+        // Last, so a VMM learns every other rule first: the one that lifts with a restore.
+        if slot.memory_kind().is_some()
+            && revoke::is_revoked(h, &PhysRange::new(slot.pa, slot.size))
+        {
+            return Err(Reason::Revoked);
+        }
         let v = h.vms[(vm - 1) as usize]
             .as_deref_mut()
             .ok_or(Reason::NoSuchVm)?;
@@ -363,5 +372,13 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
         v.unmap_slot(i, &mut h.frames, self.m);
         v.slots[i] = None;
         Ok(())
+    }
+
+    fn region_revoke(&mut self, base: u64) -> Result<Revoked, Refused> {
+        revoke::revoke(self.hyp, self.m, base)
+    }
+
+    fn region_restore(&mut self, base: u64) -> Result<(), Refused> {
+        revoke::restore(self.hyp, base)
     }
 }

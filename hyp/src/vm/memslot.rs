@@ -30,6 +30,9 @@ pub struct Slot {
     /// IPA and PA equally aligned within 2 MiB (`(ipa ^ pa) % 2 MiB == 0`): a fault may map
     /// a block wherever the slot covers one.
     congruent_2m: bool,
+    /// Its board region was revoked behind the VMM's back (vm/revoke.rs): a fault on it is
+    /// SLOT_CHANGED until MEMSLOT_SET registers it again.
+    changed: bool,
 }
 
 impl Slot {
@@ -51,7 +54,23 @@ impl Slot {
             opted_in,
             eager,
             congruent_2m: (ipa ^ pa) & (BLOCK_2M - 1) == 0,
+            changed: false,
         }
+    }
+
+    /// Whether its region was revoked since it was registered.
+    #[inline]
+    pub const fn changed(&self) -> bool {
+        self.changed
+    }
+
+    pub fn mark_changed(&mut self) {
+        self.changed = true;
+    }
+
+    /// Whether its backing lies (partly) in `pa`: never for MMIO, which has none.
+    pub fn backed_by(&self, pa: &PhysRange) -> bool {
+        self.memory_kind().is_some() && PhysRange::new(self.pa, self.size).overlaps(pa)
     }
 
     /// Whether a 2 MiB block of IPA maps to a 2 MiB-aligned PA.
@@ -257,11 +276,15 @@ pub fn check_backing(s: &Slot, world: &SlotWorld) -> Result<(), Reason> {
 /// not mapped. A RAM slot passed at registration by lying inside the VM's donated RAM, and
 /// neither can change after: a slot is replaced only by MEMSLOT_SET, which validates again,
 /// and a VM keeps its donated RAM for its life. So a RAM slot is not checked again; the
-/// other kinds are, against the board's regions and the CPU.
+/// other kinds are, against the board's regions and the CPU, and against a revocation of
+/// their region (SLOT_CHANGED).
 #[inline(always)]
 pub fn recheck_backing(s: &Slot, world: &SlotWorld) -> Result<(), Reason> {
     if s.kind == SlotKind::Ram {
         return Ok(());
+    }
+    if s.changed {
+        return Err(Reason::SlotChanged);
     }
     check_backing_in_regions(s, world)
 }

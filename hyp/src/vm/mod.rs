@@ -16,6 +16,7 @@ pub mod memslot;
 pub mod mmio;
 pub mod psci_held;
 pub mod psci_policy;
+pub mod revoke;
 pub mod run;
 pub mod sysreg;
 pub mod vcpu;

@@ -139,6 +139,7 @@ pub(crate) fn fixture(fwb: bool) -> Fixture {
         cpu: cpu(fwb),
         guest_vtcr: vtcr_for(5, 40, true).unwrap(),
         assignable,
+        revoked: Default::default(),
         vms: Default::default(),
         run_pages: heapless::Vec::new(),
     };
@@ -150,7 +151,7 @@ pub(crate) fn fixture(fwb: bool) -> Fixture {
 }
 
 impl Fixture {
-    fn call(&mut self, f: Function, args: [u64; 6]) -> [u64; 4] {
+    pub(crate) fn call(&mut self, f: Function, args: [u64; 6]) -> [u64; 4] {
         let x = [
             f as u64, args[0], args[1], args[2], args[3], args[4], args[5],
         ];
@@ -202,7 +203,7 @@ impl Fixture {
         vm
     }
 
-    fn trap(&mut self, vm: u64, esr: u64, ipa: u64) -> Decision {
+    pub(crate) fn trap(&mut self, vm: u64, esr: u64, ipa: u64) -> Decision {
         let t = GuestTrap {
             kind: TrapKind::Sync,
             esr: Esr(esr),

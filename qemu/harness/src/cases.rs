@@ -134,6 +134,8 @@ macro_rules! guests {
                 HOST_ALL_PASSED,
                 Expect::Never("stile: fatal:"),
                 Expect::Starts("check guest-fault-storm-10000: ok"),
+                // A board region revoked behind the guest's slot, and restored.
+                Expect::Starts("check guest-region-revoke: ok"),
                 // Issue 13: every register class, both guests; a refusal flood of 2,000
                 // calls is logged within the rate limit (a few seconds' worth at most),
                 // and the log says lines were dropped.

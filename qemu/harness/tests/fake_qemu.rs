@@ -107,6 +107,7 @@ else
 fi
 echo "stile: boot complete"
 echo "check guest-fault-storm-10000: ok"
+echo "check guest-region-revoke: ok"
 if [ "$smp" -gt 1 ]; then
     echo "check smp-vcpu-busy-on-other-cpu: ok"
     echo "check smp-all-cpus-online: ok"
@@ -184,8 +185,8 @@ fn healthy_boots_all_pass() {
     let text = stdout(&out);
     assert!(out.status.success(), "{text}");
     let all = select(None).len();
-    // Cases with inner checks add one result per payload check (three in the fake).
-    let inner = 3 * select(None).iter().filter(|c| c.inner_checks).count();
+    // Cases with inner checks add one result per payload check (four in the fake).
+    let inner = 4 * select(None).iter().filter(|c| c.inner_checks).count();
     assert_eq!(
         text.lines()
             .filter(|l| l.ends_with(": ok") && !l.contains('/'))

@@ -8,6 +8,8 @@ usage: stile-vmm caps
        stile-vmm run --image FILE [--mem SIZE] [--ram-ipa ADDR] [--ram-size SIZE]
                      [--slot SPEC]... [--config FILE] [--cpus N] [--pin] [--x0 VALUE]
                      [--uart ADDR|none] [--checks] [--translate IPA]...
+                     [--revoke-after N [--revoke-region PA]]
+       stile-vmm region revoke|restore PA
                      [--linux] [--initrd FILE] [--cmdline TEXT]
        stile-vmm fuzz [--seed N] [--count N]
 
@@ -25,6 +27,11 @@ usage: stile-vmm caps
     --checks     the repo's guest payload (make guest): its slots, its protocol, and
                  a `check <name>: ok|FAIL` line per scenario
     --translate  after the run, TRANSLATE these IPAs and print the memory type
+    --revoke-after  after N exits, revoke the board region behind the first device
+                 slot (or --revoke-region): the guest's next access there exits
+                 SLOT_CHANGED; the VMM restores the region, registers the slot again
+                 and replays (a device reset behind the VMM's back, end to end)
+  region     revoke a board region (by its base PA) from every guest, or restore it
     --linux      boot the image as a Linux kernel: stile-vmm writes a device tree for the
                  VM (RAM, vCPUs with PSCI, timer, GICv3, the PL011, chosen) at the end of
                  guest RAM and enters the kernel with x0 = its address
@@ -47,6 +54,8 @@ pub struct RunArgs {
     pub uart: Option<u64>,
     pub checks: bool,
     pub translate: Vec<u64>,
+    pub revoke_after: Option<u64>,
+    pub revoke_region: Option<u64>,
     pub linux: bool,
     pub initrd: Option<String>,
     pub cmdline: String,
@@ -55,8 +64,17 @@ pub struct RunArgs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Caps,
-    Run(RunArgs),
-    Fuzz { seed: u64, count: u64 },
+    /// Boxed: far larger than the other commands.
+    Run(Box<RunArgs>),
+    Fuzz {
+        seed: u64,
+        count: u64,
+    },
+    /// REGION_REVOKE (`restore` false) or REGION_RESTORE.
+    Region {
+        restore: bool,
+        base: u64,
+    },
     Help,
 }
 
@@ -88,6 +106,18 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }
             Ok(Command::Fuzz { seed, count })
         }
+        Some("region") => {
+            let restore = match it.next() {
+                Some("revoke") => false,
+                Some("restore") => true,
+                _ => return Err("region: revoke or restore?".into()),
+            };
+            let base = number(&mut it, "region")?;
+            match it.next() {
+                None => Ok(Command::Region { restore, base }),
+                Some(a) => Err(format!("region: unknown argument '{a}'")),
+            }
+        }
         Some("run") => {
             let mut r = RunArgs {
                 image: String::new(),
@@ -102,6 +132,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 uart: Some(0x0900_0000),
                 checks: false,
                 translate: Vec::new(),
+                revoke_after: None,
+                revoke_region: None,
                 linux: false,
                 initrd: None,
                 cmdline: String::new(),
@@ -135,6 +167,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                     }
                     "--checks" => r.checks = true,
                     "--translate" => r.translate.push(number(&mut it, a)?),
+                    "--revoke-after" => r.revoke_after = Some(number(&mut it, a)?),
+                    "--revoke-region" => r.revoke_region = Some(number(&mut it, a)?),
                     "--linux" => r.linux = true,
                     "--initrd" => r.initrd = Some(value(&mut it, a)?.to_string()),
                     "--cmdline" => r.cmdline = value(&mut it, a)?.to_string(),
@@ -153,7 +187,10 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             if r.checks && r.cpus != 1 {
                 return Err("--checks runs the guest payload on one vCPU".into());
             }
-            Ok(Command::Run(r))
+            if r.revoke_region.is_some() && r.revoke_after.is_none() {
+                return Err("--revoke-region goes with --revoke-after".into());
+            }
+            Ok(Command::Run(Box::new(r)))
         }
         Some(c) => Err(format!("unknown command '{c}'")),
     }
@@ -219,11 +256,46 @@ mod tests {
             ("run --image g --initrd i", "add --linux"),
             ("run --image g --linux --checks", "not a Linux kernel"),
             ("caps now", "no arguments"),
+            ("region", "revoke or restore"),
+            ("region revoke", "needs a value"),
+            ("region restore 0x7b000000 now", "unknown argument"),
+            (
+                "run --image g --revoke-region 0x7b000000",
+                "goes with --revoke-after",
+            ),
             ("dance", "unknown command"),
         ] {
             let e = parse(&args(line)).unwrap_err();
             assert!(e.contains(why), "{line}: {e}");
         }
+    }
+
+    #[test]
+    fn region_and_revoke_after() {
+        assert_eq!(
+            parse(&args("region revoke 0x7b000000")),
+            Ok(Command::Region {
+                restore: false,
+                base: 0x7b00_0000
+            })
+        );
+        assert_eq!(
+            parse(&args("region restore 0x7c000000")),
+            Ok(Command::Region {
+                restore: true,
+                base: 0x7c00_0000
+            })
+        );
+        let c = parse(&args(
+            "run --image g --revoke-after 3 --revoke-region 0x7b000000",
+        ));
+        let Ok(Command::Run(r)) = c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(
+            (r.revoke_after, r.revoke_region),
+            (Some(3), Some(0x7b00_0000))
+        );
     }
 
     #[test]

@@ -48,7 +48,8 @@ has_reason!(
     uapi::CreateVcpu,
     uapi::Run,
     uapi::Translate,
-    uapi::Stats
+    uapi::Stats,
+    uapi::Region
 );
 
 impl Device {
@@ -178,6 +179,20 @@ impl Device {
     pub fn stats(&self) -> Result<uapi::Stats, DevError> {
         let mut a = uapi::Stats::default();
         self.ioctl("STATS", uapi::STATS, &mut a).map(|_| a)
+    }
+
+    /// REGION_REVOKE (`restore` false) or REGION_RESTORE of the board region at `base`:
+    /// (slots unmapped, VMs they belong to) for a revoke.
+    pub fn region(&self, base: u64, restore: bool) -> Result<(u64, u64), DevError> {
+        let mut a = uapi::Region {
+            base,
+            ..Default::default()
+        };
+        let (what, nr) = match restore {
+            false => ("REGION_REVOKE", uapi::REGION_REVOKE),
+            true => ("REGION_RESTORE", uapi::REGION_RESTORE),
+        };
+        self.ioctl(what, nr, &mut a).map(|_| (a.slots, a.vms))
     }
 
     /// Maps vCPU `vcpu`'s run page.

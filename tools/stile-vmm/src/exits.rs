@@ -94,6 +94,7 @@ fn explain(code: u64) -> &'static str {
         Some(Reason::Permission) => "the slot's permissions forbid this access",
         Some(Reason::NoSlot) => "no slot covers it",
         Some(Reason::SlotChanged) => "the slot's backing changed behind the VMM's back",
+        Some(Reason::Revoked) => "its board region is revoked until REGION_RESTORE",
         Some(Reason::NotOwned) => "the slot's backing is not this VM's to use",
         Some(Reason::BadKind) => "the slot's kind is not allowed over its backing",
         _ => "not mapped",
@@ -192,8 +193,15 @@ fn memory_fault(
         if let Some((index, spec)) = slots.covering(p.ipa) {
             let fresh = !registered[index as usize];
             if fresh || reason == Some(Reason::SlotChanged) {
+                // The rest of the syndrome, for the fault nobody on this side caused.
+                let more = match reason {
+                    Some(Reason::SlotChanged) => {
+                        format!("; FAR {:#x}, HPFAR {:#x}, {} bytes", p.far, p.hpfar, p.size)
+                    }
+                    _ => String::new(),
+                };
                 let note = format!(
-                    "{what}: {} ({}): registering slot {index} and replaying",
+                    "{what}: {} ({}{more}): registering slot {index} and replaying",
                     reason_name(p.fault_reason),
                     explain(p.fault_reason)
                 );
@@ -346,8 +354,19 @@ mod tests {
         let mut p = page(ExitReason::MemoryFault);
         p.ipa = 0x9000_0000;
         p.fault_reason = Reason::SlotChanged as u64;
+        (p.esr, p.far, p.hpfar, p.size) = (0x9300_0007, 0x9000_0018, 0x90_0000, 8);
         let d = decide(0, &p, &mut FakeBus::default(), &table(), &regs(&[0, 2]));
-        assert!(matches!(d, Decision::AddSlot { index: 2, .. }), "{d:?}");
+        let Decision::AddSlot { index: 2, note, .. } = d else {
+            panic!("{d:?}")
+        };
+        assert!(note.contains("ESR 0x93000007"), "{note}");
+        assert!(
+            note.contains(
+                "SLOT_CHANGED (the slot's backing changed behind the VMM's back; \
+                 FAR 0x90000018, HPFAR 0x900000, 8 bytes): registering slot 2"
+            ),
+            "{note}"
+        );
     }
 
     #[test]

@@ -4,12 +4,14 @@
 //! `main.rs` the command line around it.
 
 pub mod args;
+pub mod bench;
 pub mod checks;
 pub mod exits;
 pub mod image;
 pub mod linux_boot;
 pub mod numbers;
 pub mod pl011;
+pub mod revoke;
 pub mod slots;
 pub mod uapi;
 

@@ -26,6 +26,8 @@ fn main() {
         #[cfg(target_os = "linux")]
         Command::Run(r) => vmm::run(&r),
         #[cfg(target_os = "linux")]
+        Command::Region { restore, base } => vmm::region(restore, base),
+        #[cfg(target_os = "linux")]
         Command::Fuzz { seed, count } => fuzz::run(seed, count),
         #[cfg(not(target_os = "linux"))]
         _ => {

@@ -91,6 +91,15 @@ pub struct Stats {
     pub reason: u64,
 }
 
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Region {
+    pub base: u64,
+    pub slots: u64,
+    pub vms: u64,
+    pub reason: u64,
+}
+
 const WRITE: u64 = 1;
 const READ: u64 = 2;
 
@@ -109,9 +118,11 @@ pub const CREATE_VCPU: u64 = ioc(READ | WRITE, 0x06, size_of::<CreateVcpu>());
 pub const RUN: u64 = ioc(READ | WRITE, 0x07, size_of::<Run>());
 pub const TRANSLATE: u64 = ioc(READ | WRITE, 0x08, size_of::<Translate>());
 pub const STATS: u64 = ioc(READ | WRITE, 0x09, size_of::<Stats>());
+pub const REGION_REVOKE: u64 = ioc(READ | WRITE, 0x30, size_of::<Region>());
+pub const REGION_RESTORE: u64 = ioc(READ | WRITE, 0x31, size_of::<Region>());
 
 /// Every ioctl with its C name (for the header test and the random-ioctl loop).
-pub const ALL: [(&str, u64); 10] = [
+pub const ALL: [(&str, u64); 12] = [
     ("STILE_IOC_GET_CAPS", GET_CAPS),
     ("STILE_IOC_CREATE_VM", CREATE_VM),
     ("STILE_IOC_WRITE_MEM", WRITE_MEM),
@@ -122,6 +133,8 @@ pub const ALL: [(&str, u64); 10] = [
     ("STILE_IOC_RUN", RUN),
     ("STILE_IOC_TRANSLATE", TRANSLATE),
     ("STILE_IOC_STATS", STATS),
+    ("STILE_IOC_REGION_REVOKE", REGION_REVOKE),
+    ("STILE_IOC_REGION_RESTORE", REGION_RESTORE),
 ];
 
 #[cfg(test)]
@@ -167,6 +180,7 @@ mod tests {
             "run",
             "translate",
             "stats",
+            "region",
         ] {
             src += &format!(
                 "printf(\"{s} %zu %zu\\n\", sizeof(struct stile_{s}), offsetof(struct stile_{s}, reason));\n"
@@ -205,6 +219,7 @@ mod tests {
             ("run", size_of::<Run>()),
             ("translate", size_of::<Translate>()),
             ("stats", size_of::<Stats>()),
+            ("region", size_of::<Region>()),
         ] {
             want += &format!("{s} {size} {}\n", reason(size));
         }

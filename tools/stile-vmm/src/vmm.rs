@@ -6,10 +6,12 @@ use std::sync::{Arc, Mutex};
 use stile_abi::run_page::{ExitReason, HostAction};
 use stile_abi::{caps as capbits, slot::SlotKind, Reason};
 use stile_vmm::args::{self, RunArgs};
+use stile_vmm::bench::{self, Spans, BENCH_REPORT};
 use stile_vmm::checks::{self, Checks};
 use stile_vmm::dev::{DevError, Device, RunPageMap};
 use stile_vmm::exits::{self, Bus, Decision, Stop};
 use stile_vmm::pl011::Pl011;
+use stile_vmm::revoke::RevokePlan;
 use stile_vmm::slots::{SlotSpec, SlotTable, SLOTS};
 use stile_vmm::{image, linux_boot};
 
@@ -59,10 +61,33 @@ pub fn caps() -> i32 {
     0
 }
 
+/// `region revoke|restore PA`: the host's side of a device reset, from a shell.
+pub fn region(restore: bool, base: u64) -> i32 {
+    let Some(dev) = open() else { return 1 };
+    match dev.region(base, restore) {
+        Ok((slots, vms)) if !restore => {
+            say(format_args!(
+                "region {base:#x} revoked: {slots} slots in {vms} VMs unmapped"
+            ));
+            0
+        }
+        Ok(_) => {
+            say(format_args!("region {base:#x} restored"));
+            0
+        }
+        Err(e) => {
+            say(format_args!("region {base:#x}: {e}"));
+            1
+        }
+    }
+}
+
 /// The VM's devices and call channel, shared by its vCPU threads.
 struct VmBus {
     uart: Option<(u64, Pl011)>,
     checks: Option<Checks>,
+    /// RUN ioctls that ended in MMIO exits, timed (for the guest's BENCH_REPORT).
+    spans: Spans,
 }
 
 impl VmBus {
@@ -122,6 +147,12 @@ impl Bus for VmBus {
     fn hvc(&mut self, vcpu: u32, x: &[u64; 8]) -> [u64; 4] {
         match &mut self.checks {
             Some(c) => c.hvc(vcpu, x),
+            None if x[0] == BENCH_REPORT => {
+                for line in bench::report(x[1], x[2], self.spans, bench::frequency()) {
+                    say(line);
+                }
+                [0; 4]
+            }
             None => [u64::MAX, 0, 0, 0], // SMCCC NOT_SUPPORTED: no guest calls without --checks
         }
     }
@@ -136,6 +167,7 @@ struct Shared {
     off: AtomicU32,
     /// A vCPU stopped the machine (SYSTEM_OFF/RESET, an error): the waiting ones give up.
     stopping: AtomicBool,
+    revoke: Option<RevokePlan>,
 }
 
 /// A vCPU that is powered off (its CPU_OFF, or created off as a secondary) and may be
@@ -157,6 +189,53 @@ fn wait_while_off(vm: &Shared, was_off: &mut bool) -> bool {
     true
 }
 
+impl Shared {
+    /// `--revoke-after`: count the exit just answered; revoke the region at the Nth.
+    fn exit_answered(&self) {
+        let Some(plan) = self.revoke.as_ref().filter(|p| p.exit_seen()) else {
+            return;
+        };
+        match self.dev.region(plan.region, false) {
+            Ok((slots, vms)) => say(format_args!(
+                "REGION_REVOKE {:#x} (a device reset behind the guest's back): {slots} slots in {vms} VMs unmapped",
+                plan.region
+            )),
+            Err(e) => say(format_args!("region {:#x}: {e}", plan.region)),
+        }
+    }
+
+    /// Registers slot `index` again after SLOT_CHANGED. While its region is revoked:
+    /// restore it if this VMM revoked it, else wait up to 10 s for someone to.
+    fn register_again(&self, index: u32, s: &SlotSpec) -> Result<(), DevError> {
+        let mut r = register(&self.dev, index, s);
+        let revoked =
+            |r: &Result<(), DevError>| matches!(r, Err(e) if e.reason == Reason::Revoked as u64);
+        if revoked(&r) && self.revoke.as_ref().is_some_and(|p| p.take_back()) {
+            let base = self.revoke.as_ref().map_or(0, |p| p.region);
+            match self.dev.region(base, true) {
+                Ok(_) => say(format_args!("REGION_RESTORE {base:#x}: the device is back")),
+                Err(e) => say(format_args!("region {base:#x}: {e}")),
+            }
+            r = register(&self.dev, index, s);
+        }
+        let mut waited = 0;
+        while revoked(&r) && waited < 500 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            waited += 1;
+            r = self
+                .dev
+                .set_memslot(index, s.ipa, s.backing, s.size, s.word());
+        }
+        if waited > 0 && r.is_ok() {
+            say(format_args!(
+                "slot {index} registered again once its region was restored ({} ms)",
+                waited * 20
+            ));
+        }
+        r
+    }
+}
+
 /// Registers slot `index`; on refusal, says why in the user's words.
 fn register(dev: &Device, index: u32, s: &SlotSpec) -> Result<(), DevError> {
     let r = dev.set_memslot(index, s.ipa, s.backing, s.size, s.word());
@@ -170,6 +249,7 @@ fn register(dev: &Device, index: u32, s: &SlotSpec) -> Result<(), DevError> {
                 ": the backing is neither this VM's memory nor an assignable board region"
             }
             Some(Reason::BadKind) => ": the board region is of another kind",
+            Some(Reason::Revoked) => ": the board region is revoked until REGION_RESTORE",
             _ => "",
         };
         say(format_args!(
@@ -207,12 +287,14 @@ fn vcpu_runs(vm: &Shared, vcpu: u32, page: &mut RunPageMap) -> Stop {
     let mut replays = (u64::MAX, 0u32);
     let mut off = false;
     loop {
+        let t0 = bench::counter();
         if let Err(e) = vm.dev.run(vcpu) {
             if e.errno == libc::EINTR {
                 continue;
             }
             return Stop::Error(format!("vcpu {vcpu}: {e}"));
         }
+        let span = bench::counter().wrapping_sub(t0);
         let p = page.read();
         if p.exit_reason == ExitReason::SystemEvent as u32 && p.system_event == exits::PSCI_CPU_OFF
         {
@@ -226,6 +308,10 @@ fn vcpu_runs(vm: &Shared, vcpu: u32, page: &mut RunPageMap) -> Stop {
         }
         let mut st = vm.state.lock().unwrap_or_else(|e| e.into_inner());
         let (bus, registered) = &mut *st;
+        if p.exit_reason == stile_abi::ExitReason::Mmio as u32 {
+            bus.spans.ticks = bus.spans.ticks.wrapping_add(span);
+            bus.spans.runs += 1;
+        }
         let d = exits::decide(vcpu, &p, bus, &vm.table, registered);
         bus.flush_checks();
         match d {
@@ -239,6 +325,7 @@ fn vcpu_runs(vm: &Shared, vcpu: u32, page: &mut RunPageMap) -> Stop {
                     say(n);
                 }
                 page.answer(action, data, hvc);
+                vm.exit_answered();
             }
             Decision::AddSlot { index, spec, note } => {
                 say(note);
@@ -256,7 +343,7 @@ fn vcpu_runs(vm: &Shared, vcpu: u32, page: &mut RunPageMap) -> Stop {
                 if registered[index as usize] {
                     let _ = vm.dev.clear_memslot(index);
                 }
-                if register(&vm.dev, index, &spec).is_ok() {
+                if vm.register_again(index, &spec).is_ok() {
                     registered[index as usize] = true;
                     page.answer(HostAction::Complete, 0, [0; 4]);
                 } else {
@@ -308,6 +395,10 @@ fn run_vm(a: &RunArgs) -> Result<i32, String> {
         specs.extend(args::parse_config(&text).map_err(|e| format!("{path}: {e}"))?);
     }
     let table = SlotTable::new(&specs)?;
+    let revoke = match a.revoke_after {
+        Some(n) => Some(RevokePlan::new(n, a.revoke_region, &specs)?),
+        None => None,
+    };
 
     let boot = match a.linux {
         true => Some(linux_guest(a, ram_ipa, ram_size, place)?),
@@ -368,6 +459,7 @@ fn run_vm(a: &RunArgs) -> Result<i32, String> {
             a.uart.map(|u| (u, Pl011::new()))
         },
         checks: a.checks.then(Checks::new),
+        spans: Spans::default(),
     };
     let vm = Arc::new(Shared {
         dev,
@@ -376,6 +468,7 @@ fn run_vm(a: &RunArgs) -> Result<i32, String> {
         vcpus: a.cpus,
         off: AtomicU32::new(0),
         stopping: AtomicBool::new(false),
+        revoke,
     });
     let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads: Vec<_> = pages

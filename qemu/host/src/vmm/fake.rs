@@ -52,6 +52,8 @@ pub enum Bug {
     HvcArgsTruncated,
     /// Guests run with FWB off even where the CPU has it.
     NoFwbForGuests,
+    /// REGION_REVOKE leaves the region's slots mapped.
+    RevokeKeepsMapping,
 }
 
 /// What the guest thread asks.
@@ -159,6 +161,8 @@ pub struct FakeStile {
     vcpu: Option<(u64, u64, bool)>, // entry, x0, runnable
     slots: BTreeMap<u64, Slot>,
     mapped: BTreeSet<u64>,
+    /// Base PAs of the revoked regions.
+    revoked: BTreeSet<u64>,
     stats: [u64; 3],
     pending: Option<Pending>,
     guest: Option<(Sender<Resume>, Receiver<Op>, JoinHandle<()>)>,
@@ -180,6 +184,7 @@ impl FakeStile {
             vcpu: None,
             slots: BTreeMap::new(),
             mapped: BTreeSet::new(),
+            revoked: BTreeSet::new(),
             stats: [0; 3],
             pending: None,
             guest: None,
@@ -381,6 +386,9 @@ impl FakeStile {
             if let Err(r) = owned {
                 return Self::refuse(r);
             }
+            if region.is_some_and(|(r, _)| self.revoked.contains(&r.base.0)) {
+                return Self::refuse(Reason::Revoked);
+            }
         }
         // Replacing a slot drops what the old one mapped (docs/ABI.md, MEMSLOT_SET).
         self.unmap_slot(index);
@@ -411,6 +419,38 @@ impl FakeStile {
             let pages = old.ipa / PAGE..(old.ipa + old.size) / PAGE;
             self.mapped.retain(|p| !pages.contains(p));
         }
+    }
+
+    /// REGION_REVOKE (docs/ABI.md) of the fake's one VM: unmapped, not yet marked changed
+    /// (the payload's check does not run the guest again).
+    fn region_revoke(&mut self, base: u64) -> [u64; 4] {
+        let Some(region) = [APERTURE, FB_NC].into_iter().find(|r| r.base.0 == base) else {
+            return Self::refuse(Reason::NotOwned);
+        };
+        if !self.revoked.insert(base) {
+            return Self::refuse(Reason::Revoked);
+        }
+        let over: Vec<u64> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.kind != SlotKind::Mmio && region.contains(PhysAddr(s.pa)))
+            .map(|(&i, _)| i)
+            .collect();
+        if !self.has(Bug::RevokeKeepsMapping) {
+            for &i in &over {
+                self.unmap_slot(i);
+            }
+        }
+        let n = over.len() as u64;
+        [0, n, u64::from(n > 0), 0]
+    }
+
+    fn region_restore(&mut self, base: u64) -> [u64; 4] {
+        if ![APERTURE, FB_NC].iter().any(|r| r.base.0 == base) {
+            return Self::refuse(Reason::NotOwned);
+        }
+        self.revoked.remove(&base);
+        [0; 4]
     }
 
     fn kind_of(kind: SlotKind) -> Option<MemoryKind> {
@@ -812,6 +852,8 @@ impl VmmMachine for FakeStile {
             Function::VcpuRun => self.vcpu_run(a[0], a[1]),
             Function::MemslotSet => self.memslot_set(a),
             Function::MemslotClear => self.memslot_clear(a[0], a[1]),
+            Function::RegionRevoke => self.region_revoke(a[0]),
+            Function::RegionRestore => self.region_restore(a[0]),
         }
     }
 

@@ -21,6 +21,7 @@ pub mod machine;
 pub mod memtype;
 pub mod placement;
 pub mod plan;
+mod revoke;
 mod runner;
 pub mod slots;
 mod trace;
@@ -296,6 +297,7 @@ fn with_vm<M: VmmMachine, W: fmt::Write>(
     let outcome = runner::run(m, report, &g, cx, &steps);
     checks::system_off(m, report, &g, outcome.end);
     checks::exit_accounting(m, report, &g, &outcome);
+    revoke::check(m, report, vm, windows.nc);
     Some(vcpu)
 }
 

@@ -129,6 +129,7 @@ const WITH_FWB: &[&str] = &[
     "hypercall-garbage-vcpu-run-inject-abort-after-hvc",
     "guest-system-off-event",
     "guest-exit-accounting",
+    "guest-region-revoke",
     "vm-destroy-returns-memory",
     "hypercall-garbage-vm-destroy-twice",
     "hypercall-garbage-vcpu-run-destroyed-vm",
@@ -208,7 +209,7 @@ fn a_stile_without_guests_fails_get_caps_and_stops() {
 
 #[test]
 fn each_bug_fails_the_check_that_names_it() {
-    let cases: [(Bug, &str); 12] = [
+    let cases: [(Bug, &str); 13] = [
         (
             Bug::NoSignExtend,
             "check guest-mmio-sign-extend: FAIL the guest reports wrong value (0x0 0xa5 0xffffffa5 0x0 0x0)",
@@ -250,6 +251,10 @@ fn each_bug_fails_the_check_that_names_it() {
         (
             Bug::NoFwbForGuests,
             "check guest-ram-translate: FAIL stage-2 MemAttr 0xf, want 0x6",
+        ),
+        (
+            Bug::RevokeKeepsMapping,
+            "check guest-region-revoke: FAIL access to 0xa1000000 was not blocked",
         ),
     ];
     for (bug, want) in cases {

@@ -1,0 +1,108 @@
+//! Taking a board region away from the guests behind their VMMs' backs (REGION_REVOKE: a
+//! device reset, the region handed back) and giving it back (REGION_RESTORE).
+//!
+//! Revoking unmaps the region from every guest stage 2 that maps it (break-before-make and
+//! TLB invalidation per entry, through the stage-2 engine) and marks the slots over it
+//! *changed*: a guest's next access faults, and the fault path reports SLOT_CHANGED with
+//! the whole syndrome instead of mapping it again. The mark stays until the VMM registers
+//! the slot again (MEMSLOT_SET), which is refused with REVOKED until the region is
+//! restored. So a VMM always learns that the mapping changed, even when the region is back
+//! before the guest touches it again. The host's own access to the region is not changed:
+//! the host is the one resetting the device.
+
+use crate::addr::PhysRange;
+use crate::mm::tlb::S2Maintenance;
+use crate::vm::hyp::Hyp;
+use log::info;
+use stile_abi::Reason;
+
+/// Which of [`Hyp::assignable`] are revoked: bit `i` for region `i`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RevokedRegions(u8);
+
+// One bit per assignable region.
+const _: () = assert!(crate::vm::hyp::MAX_ASSIGNABLE <= u8::BITS as usize);
+
+impl RevokedRegions {
+    pub const NONE: RevokedRegions = RevokedRegions(0);
+
+    fn has(self, i: usize) -> bool {
+        self.0 >> i & 1 != 0
+    }
+}
+
+/// What REGION_REVOKE did: slots marked changed (x1) and the VMs they belong to (x2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revoked {
+    pub slots: u64,
+    pub vms: u64,
+}
+
+/// The assignable region whose base is `base`. A region is named by its base, the address
+/// the boot log and the board config give; any other address is no region.
+fn region_at(hyp: &Hyp, base: u64) -> Result<(usize, PhysRange), Reason> {
+    hyp.assignable
+        .iter()
+        .position(|a| a.range.base.0 == base)
+        .map(|i| (i, hyp.assignable[i].range))
+        .ok_or(Reason::NotOwned)
+}
+
+/// Whether backing `pa` lies (partly) in a revoked region: MEMSLOT_SET's last check.
+pub fn is_revoked(hyp: &Hyp, pa: &PhysRange) -> bool {
+    hyp.assignable
+        .iter()
+        .enumerate()
+        .any(|(i, a)| hyp.revoked.has(i) && a.range.overlaps(pa))
+}
+
+/// REGION_REVOKE: unmap region `base` from every guest and mark the slots over it changed.
+/// Refused with `NOT_OWNED` for an address that is no assignable region's base, and with
+/// `REVOKED` when it is revoked already (nothing changes).
+pub fn revoke(hyp: &mut Hyp, tlb: &mut impl S2Maintenance, base: u64) -> Result<Revoked, Reason> {
+    let (index, range) = region_at(hyp, base)?;
+    if hyp.revoked.has(index) {
+        return Err(Reason::Revoked);
+    }
+    hyp.revoked.0 |= 1 << index;
+    let mut done = Revoked { slots: 0, vms: 0 };
+    let Hyp { vms, frames, .. } = hyp;
+    for (id, vm) in vms.iter_mut().enumerate() {
+        let Some(vm) = vm.as_deref_mut() else {
+            continue;
+        };
+        let mut hit = false;
+        for i in 0..vm.slots.len() {
+            let Some(slot) = vm.slots[i].as_mut().filter(|s| s.backed_by(&range)) else {
+                continue;
+            };
+            slot.mark_changed();
+            vm.unmap_slot(i, frames, tlb);
+            done.slots += 1;
+            hit = true;
+            info!("vm {}: slot {i}: its region at {range} was revoked", id + 1);
+        }
+        done.vms += u64::from(hit);
+    }
+    info!(
+        "region at {range}: revoked; {} slots in {} VMs unmapped",
+        done.slots, done.vms
+    );
+    Ok(done)
+}
+
+/// REGION_RESTORE: region `base` may back slots again (slots marked changed stay so until
+/// their VMM registers them again). Restoring a region that is not revoked changes
+/// nothing and succeeds; an address that is no region's base is `NOT_OWNED`.
+pub fn restore(hyp: &mut Hyp, base: u64) -> Result<(), Reason> {
+    let (index, range) = region_at(hyp, base)?;
+    if hyp.revoked.has(index) {
+        hyp.revoked.0 &= !(1 << index);
+        info!("region at {range}: restored");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "revoke_tests.rs"]
+mod tests;
