@@ -1,5 +1,6 @@
 //! `caps` and `run`: the VMM proper, over /dev/stile.
 
+use crate::guest_load::{linux_guest, write_chunked};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,12 +11,12 @@ use stile_vmm::bench::{self, Spans, BENCH_REPORT};
 use stile_vmm::checks::{self, Checks};
 use stile_vmm::dev::{DevError, Device, RunPageMap};
 use stile_vmm::exits::{self, Bus, Decision, Stop};
+use stile_vmm::image;
 use stile_vmm::pl011::Pl011;
 use stile_vmm::revoke::RevokePlan;
 use stile_vmm::slots::{SlotSpec, SlotTable, SLOTS};
-use stile_vmm::{image, linux_boot};
 
-fn say(msg: impl std::fmt::Display) {
+pub(crate) fn say(msg: impl std::fmt::Display) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "stile-vmm: {msg}");
     let _ = out.flush();
@@ -533,64 +534,6 @@ fn run_vm(a: &RunArgs) -> Result<i32, String> {
     let _ = SlotKind::Ram; // (slot kinds are named in messages through SlotSpec)
                            // Returning closes /dev/stile: the driver destroys the VM and Stile scrubs its memory.
     Ok(code)
-}
-
-/// What a Linux guest gets besides its kernel: (offset into guest RAM, bytes) to write, and
-/// the device tree's IPA for x0.
-struct LinuxGuest {
-    blobs: Vec<(u64, Vec<u8>)>,
-    dtb_ipa: u64,
-}
-
-fn linux_guest(
-    a: &RunArgs,
-    ram_ipa: u64,
-    ram_size: u64,
-    kernel: image::Placement,
-) -> Result<LinuxGuest, String> {
-    let initrd = match &a.initrd {
-        Some(path) => Some(std::fs::read(path).map_err(|e| format!("{path}: {e}"))?),
-        None => None,
-    };
-    let l = linux_boot::layout(ram_size, kernel, initrd.as_ref().map(|i| i.len() as u64))?;
-    let machine = linux_boot::Machine {
-        ram_ipa,
-        ram_size,
-        cpus: a.cpus,
-        uart: a.uart,
-        cmdline: a.cmdline.clone(),
-        initrd: l
-            .initrd
-            .zip(initrd.as_ref())
-            .map(|(at, i)| (ram_ipa + at, ram_ipa + at + i.len() as u64)),
-    };
-    let dtb = linux_boot::device_tree(&machine)?;
-    say(format_args!(
-        "Linux guest: device tree ({} bytes) at IPA {:#x}{}",
-        dtb.len(),
-        ram_ipa + l.dtb,
-        machine.initrd.map_or(String::new(), |(s, e)| format!(
-            ", initramfs at IPA {s:#x}..{e:#x}"
-        ))
-    ));
-    let mut blobs = vec![(l.dtb, dtb)];
-    if let (Some(at), Some(i)) = (l.initrd, initrd) {
-        blobs.push((at, i));
-    }
-    Ok(LinuxGuest {
-        blobs,
-        dtb_ipa: ram_ipa + l.dtb,
-    })
-}
-
-/// WRITE_MEM in 1 MiB pieces: a kernel is tens of MiB, and one copy that long would hold
-/// the CPU in the driver without a chance to reschedule.
-fn write_chunked(dev: &Device, offset: u64, bytes: &[u8]) -> Result<(), String> {
-    for (i, chunk) in bytes.chunks(1 << 20).enumerate() {
-        dev.write_mem(offset + ((i as u64) << 20), chunk)
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }
 
 fn attr_name(attr: u64) -> &'static str {
