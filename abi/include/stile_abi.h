@@ -41,6 +41,9 @@
  *   VCPU_RUN(x1 vm, x2 vcpu) -> x1 STILE_EXIT_*
  *   MEMSLOT_SET(x1 vm, x2 slot, x3 IPA, x4 PA, x5 size, x6 descriptor word)
  *   MEMSLOT_CLEAR(x1 vm, x2 slot)
+ *   VGIC_CONFIG(x1 vm, x2 GICD IPA, x3 GICR IPA)
+ *   IRQ_LINE(x1 vm, x2 SPI INTID, x3 level 0/1)
+ *   VCPU_PENDING(x1 vm, x2 vcpu) -> x1 pending 0/1, x2 INTID, x3 timer deadline
  */
 #define STILE_FN_BASE          0xc6000000u
 #define STILE_FN_CALL_UID      0x8600ff01u
@@ -54,6 +57,9 @@
 #define STILE_FN_VCPU_RUN      0xc6000013u
 #define STILE_FN_MEMSLOT_SET   0xc6000020u
 #define STILE_FN_MEMSLOT_CLEAR 0xc6000021u
+#define STILE_FN_VGIC_CONFIG   0xc6000040u
+#define STILE_FN_IRQ_LINE      0xc6000041u
+#define STILE_FN_VCPU_PENDING  0xc6000042u
 
 /* The ABI's name for `v` (as docs/ABI.md and Stile's logs spell it), or NULL. */
 static inline const char *stile_fn_name(uint32_t v)
@@ -70,6 +76,9 @@ static inline const char *stile_fn_name(uint32_t v)
 	case STILE_FN_VCPU_RUN: return "VCPU_RUN";
 	case STILE_FN_MEMSLOT_SET: return "MEMSLOT_SET";
 	case STILE_FN_MEMSLOT_CLEAR: return "MEMSLOT_CLEAR";
+	case STILE_FN_VGIC_CONFIG: return "VGIC_CONFIG";
+	case STILE_FN_IRQ_LINE: return "IRQ_LINE";
+	case STILE_FN_VCPU_PENDING: return "VCPU_PENDING";
 	default: return NULL;
 	}
 }
@@ -137,6 +146,7 @@ static inline const char *stile_status_name(int64_t v)
 #define STILE_REASON_NO_SUCH_VCPU           23ull
 #define STILE_REASON_EXEC_NOT_ALLOWED       24ull
 #define STILE_REASON_BAD_ARGUMENT           25ull
+#define STILE_REASON_NO_VGIC                27ull
 
 /* The ABI's name for `v` (as docs/ABI.md and Stile's logs spell it), or NULL. */
 static inline const char *stile_reason_name(uint64_t v)
@@ -168,6 +178,7 @@ static inline const char *stile_reason_name(uint64_t v)
 	case STILE_REASON_NO_SUCH_VCPU: return "NO_SUCH_VCPU";
 	case STILE_REASON_EXEC_NOT_ALLOWED: return "EXEC_NOT_ALLOWED";
 	case STILE_REASON_BAD_ARGUMENT: return "BAD_ARGUMENT";
+	case STILE_REASON_NO_VGIC: return "NO_VGIC";
 	default: return NULL;
 	}
 }
@@ -240,6 +251,7 @@ static inline const char *stile_slot_kind_name(uint64_t v)
 #define STILE_EXIT_SYSTEM_EVENT 5u
 #define STILE_EXIT_IRQ          6u
 #define STILE_EXIT_UNKNOWN      7u
+#define STILE_EXIT_WFI          8u
 
 /* The ABI's name for `v` (as docs/ABI.md and Stile's logs spell it), or NULL. */
 static inline const char *stile_exit_reason_name(uint32_t v)
@@ -253,6 +265,7 @@ static inline const char *stile_exit_reason_name(uint32_t v)
 	case STILE_EXIT_SYSTEM_EVENT: return "SYSTEM_EVENT";
 	case STILE_EXIT_IRQ: return "IRQ";
 	case STILE_EXIT_UNKNOWN: return "UNKNOWN";
+	case STILE_EXIT_WFI: return "WFI";
 	default: return NULL;
 	}
 }

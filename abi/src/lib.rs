@@ -57,10 +57,17 @@ pub enum Function {
     MemslotSet = FN_BASE | 0x20,
     /// MEMSLOT_CLEAR(x1 = vm id, x2 = slot).
     MemslotClear = FN_BASE | 0x21,
+    /// VGIC_CONFIG(x1 = vm id, x2 = GICD IPA, x3 = GICR IPA): give the VM a virtual GICv3.
+    VgicConfig = FN_BASE | 0x40,
+    /// IRQ_LINE(x1 = vm id, x2 = SPI INTID, x3 = level (0 or 1)).
+    IrqLine = FN_BASE | 0x41,
+    /// VCPU_PENDING(x1 = vm id, x2 = vcpu id) -> x1 = 1 if an interrupt is pending for it,
+    /// x2 = its INTID (1023: none), x3 = its virtual timer's deadline (u64::MAX: not armed).
+    VcpuPending = FN_BASE | 0x42,
 }
 
 impl Function {
-    pub const ALL: [Function; 9] = [
+    pub const ALL: [Function; 12] = [
         Function::Translate,
         Function::GetCaps,
         Function::Stats,
@@ -70,6 +77,9 @@ impl Function {
         Function::VcpuRun,
         Function::MemslotSet,
         Function::MemslotClear,
+        Function::VgicConfig,
+        Function::IrqLine,
+        Function::VcpuPending,
     ];
 
     /// A `match`, not a search of [`Function::ALL`]: the trap path decodes every hypercall
@@ -84,6 +94,9 @@ impl Function {
         const VCPU_RUN: u32 = Function::VcpuRun as u32;
         const MEMSLOT_SET: u32 = Function::MemslotSet as u32;
         const MEMSLOT_CLEAR: u32 = Function::MemslotClear as u32;
+        const VGIC_CONFIG: u32 = Function::VgicConfig as u32;
+        const IRQ_LINE: u32 = Function::IrqLine as u32;
+        const VCPU_PENDING: u32 = Function::VcpuPending as u32;
         Some(match id {
             TRANSLATE => Function::Translate,
             GET_CAPS => Function::GetCaps,
@@ -94,6 +107,9 @@ impl Function {
             VCPU_RUN => Function::VcpuRun,
             MEMSLOT_SET => Function::MemslotSet,
             MEMSLOT_CLEAR => Function::MemslotClear,
+            VGIC_CONFIG => Function::VgicConfig,
+            IRQ_LINE => Function::IrqLine,
+            VCPU_PENDING => Function::VcpuPending,
             _ => return None,
         })
     }
@@ -110,6 +126,9 @@ impl Function {
             Function::VcpuRun => "VCPU_RUN",
             Function::MemslotSet => "MEMSLOT_SET",
             Function::MemslotClear => "MEMSLOT_CLEAR",
+            Function::VgicConfig => "VGIC_CONFIG",
+            Function::IrqLine => "IRQ_LINE",
+            Function::VcpuPending => "VCPU_PENDING",
         }
     }
 }
@@ -205,10 +224,12 @@ pub enum Reason {
     ExecNotAllowed = 24,
     /// A bad value in an argument (unknown kind, flag bits that mean nothing).
     BadArgument = 25,
+    /// The VM has no virtual GIC, or this machine cannot give it one (no GICv3).
+    NoVgic = 27,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 26] = [
+    pub const ALL: [Reason; 27] = [
         Reason::None,
         Reason::NeedsFwb,
         Reason::NoDic,
@@ -235,6 +256,7 @@ impl Reason {
         Reason::NoSuchVcpu,
         Reason::ExecNotAllowed,
         Reason::BadArgument,
+        Reason::NoVgic,
     ];
 
     /// The stable name used in logs and docs/ABI.md.
@@ -266,6 +288,7 @@ impl Reason {
             Reason::NoSuchVcpu => "NO_SUCH_VCPU",
             Reason::ExecNotAllowed => "EXEC_NOT_ALLOWED",
             Reason::BadArgument => "BAD_ARGUMENT",
+            Reason::NoVgic => "NO_VGIC",
         }
     }
 

@@ -304,6 +304,9 @@ fn every_enum_variant_is_in_its_all_list() {
         VcpuRun,
         MemslotSet,
         MemslotClear,
+        VgicConfig,
+        IrqLine,
+        VcpuPending,
     });
     let reasons = every_variant!(Reason {
         None,
@@ -332,6 +335,7 @@ fn every_enum_variant_is_in_its_all_list() {
         NoSuchVcpu,
         ExecNotAllowed,
         BadArgument,
+        NoVgic,
     });
     let exits = every_variant!(ExitReason {
         None,
@@ -342,6 +346,7 @@ fn every_enum_variant_is_in_its_all_list() {
         SystemEvent,
         Irq,
         Unknown,
+        Wfi,
     });
     for (f, v) in functions {
         assert!(Function::ALL.contains(&f), "Function::ALL lacks {v}");

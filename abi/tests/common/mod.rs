@@ -126,6 +126,11 @@ pub fn signature(f: Function) -> &'static str {
             "MEMSLOT_SET(x1 vm, x2 slot, x3 IPA, x4 PA, x5 size, x6 descriptor word)"
         }
         Function::MemslotClear => "MEMSLOT_CLEAR(x1 vm, x2 slot)",
+        Function::VgicConfig => "VGIC_CONFIG(x1 vm, x2 GICD IPA, x3 GICR IPA)",
+        Function::IrqLine => "IRQ_LINE(x1 vm, x2 SPI INTID, x3 level 0/1)",
+        Function::VcpuPending => {
+            "VCPU_PENDING(x1 vm, x2 vcpu) -> x1 pending 0/1, x2 INTID, x3 timer deadline"
+        }
     }
 }
 

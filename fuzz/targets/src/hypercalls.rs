@@ -106,6 +106,9 @@ impl Machine for FakeMachine {
         };
         attr << 56 | (addr & !0xfff)
     }
+    fn counter(&mut self) -> u64 {
+        0
+    }
 }
 
 fn cpu(fwb: bool) -> CpuFeatures {
@@ -183,6 +186,7 @@ fn build(fwb: bool) -> World {
         assignable,
         vms: Default::default(),
         run_pages: heapless::Vec::new(),
+        gic_lrs: 4,
     };
     World {
         hyp,

@@ -46,6 +46,10 @@ pub trait HvcBackend {
     fn vcpu_create(&mut self, vm: u64, pc: u64, run_page: u64, x0: u64) -> Result<u64, Refused>;
     fn memslot_set(&mut self, vm: u64, req: &SlotRequest) -> Result<(), Refused>;
     fn memslot_clear(&mut self, vm: u64, slot: u64) -> Result<(), Refused>;
+    fn vgic_config(&mut self, vm: u64, gicd: u64, gicr: u64) -> Result<(), Refused>;
+    fn irq_line(&mut self, vm: u64, intid: u64, level: u64) -> Result<(), Refused>;
+    /// (pending 0/1, INTID or 1023, virtual timer deadline or u64::MAX).
+    fn vcpu_pending(&mut self, vm: u64, vcpu: u64) -> Result<[u64; 3], Refused>;
 }
 
 /// Results in x0..x3.
@@ -123,6 +127,12 @@ pub fn dispatch(x: &[u64; 7], backend: &mut impl HvcBackend) -> Dispatch {
             done(backend.memslot_set(x[1], &req), |_| 0)
         }
         Function::MemslotClear => done(backend.memslot_clear(x[1], x[2]), |_| 0),
+        Function::VgicConfig => done(backend.vgic_config(x[1], x[2], x[3]), |_| 0),
+        Function::IrqLine => done(backend.irq_line(x[1], x[2], x[3]), |_| 0),
+        Function::VcpuPending => match backend.vcpu_pending(x[1], x[2]) {
+            Ok([a, b, c]) => reply([Status::Success.as_u64(), a, b, c]),
+            Err(r) => refused(r),
+        },
     }
 }
 
@@ -176,6 +186,15 @@ mod tests {
         }
         fn memslot_clear(&mut self, vm: u64, slot: u64) -> Result<(), Refused> {
             self.answer("memslot_clear", [vm, slot, 0, 0], ())
+        }
+        fn vgic_config(&mut self, vm: u64, gicd: u64, gicr: u64) -> Result<(), Refused> {
+            self.answer("vgic_config", [vm, gicd, gicr, 0], ())
+        }
+        fn irq_line(&mut self, vm: u64, intid: u64, level: u64) -> Result<(), Refused> {
+            self.answer("irq_line", [vm, intid, level, 0], ())
+        }
+        fn vcpu_pending(&mut self, vm: u64, vcpu: u64) -> Result<[u64; 3], Refused> {
+            self.answer("vcpu_pending", [vm, vcpu, 0, 0], [1, 27, 500])
         }
     }
 
@@ -258,6 +277,21 @@ mod tests {
             call([f(Function::VcpuRun), 1, 2, 0, 0, 0, 0], &mut fake),
             Dispatch::Run { vm: 1, vcpu: 2 }
         );
+        call(
+            [f(Function::VgicConfig), 1, 0x800_0000, 0x80a_0000, 9, 9, 9],
+            &mut fake,
+        );
+        assert_eq!(
+            fake.last,
+            Some(("vgic_config", [1, 0x800_0000, 0x80a_0000, 0]))
+        );
+        call([f(Function::IrqLine), 1, 40, 1, 9, 9, 9], &mut fake);
+        assert_eq!(fake.last, Some(("irq_line", [1, 40, 1, 0])));
+        assert_eq!(
+            call([f(Function::VcpuPending), 1, 0, 9, 9, 9, 9], &mut fake),
+            Dispatch::Reply([0, 1, 27, 500])
+        );
+        assert_eq!(fake.last, Some(("vcpu_pending", [1, 0, 0, 0])));
     }
 
     #[test]

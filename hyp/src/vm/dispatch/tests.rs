@@ -46,6 +46,9 @@ impl Machine for Shared {
     fn at_s12e1r(&mut self, guest: Option<&GuestRegime>, addr: u64) -> u64 {
         self.0.borrow_mut().at_s12e1r(guest, addr)
     }
+    fn counter(&mut self) -> u64 {
+        self.0.borrow_mut().counter()
+    }
 }
 
 /// What the dispatcher asked the CPU to do.
@@ -61,6 +64,9 @@ struct FakeCpu {
     entered: usize,
     left: usize,
     ids: GuestIdRegs,
+    /// The live GIC list registers and virtual timer of the running guest.
+    lrs: [u64; 16],
+    vtimer: Vtimer,
 }
 
 impl TrapCpu for FakeCpu {
@@ -126,6 +132,24 @@ impl TrapCpu for FakeCpu {
     fn cpu_suspend(&mut self, _: u64, _: u64, _: u64) -> i64 {
         0
     }
+    fn gic_lrs(&self) -> usize {
+        4
+    }
+    fn gic_read(&mut self, regs: &mut GicCpuRegs) {
+        regs.lrs = self.lrs;
+    }
+    fn gic_write(&mut self, regs: &GicCpuRegs) {
+        self.lrs = regs.lrs;
+    }
+    fn gic_misr(&self) -> u64 {
+        0
+    }
+    fn vtimer(&self) -> Vtimer {
+        self.vtimer
+    }
+    fn set_vtimer_ctl(&mut self, ctl: u64) {
+        self.vtimer.ctl = ctl;
+    }
 }
 
 struct World {
@@ -158,6 +182,8 @@ fn world() -> World {
             entered: 0,
             left: 0,
             ids: GuestIdRegs::EMPTY,
+            lrs: [0; 16],
+            vtimer: Vtimer { ctl: 0, cval: 0 },
         },
         host,
         vm,

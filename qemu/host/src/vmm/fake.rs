@@ -812,6 +812,13 @@ impl VmmMachine for FakeStile {
             Function::VcpuRun => self.vcpu_run(a[0], a[1]),
             Function::MemslotSet => self.memslot_set(a),
             Function::MemslotClear => self.memslot_clear(a[0], a[1]),
+            // The fake has no vGIC (the VMM's plan never asks for one).
+            Function::VgicConfig | Function::IrqLine | Function::VcpuPending => {
+                match self.vm_ok(a[0]) {
+                    Ok(_) => Self::refuse(stile_abi::Reason::NoVgic),
+                    Err(r) => Self::refuse(r),
+                }
+            }
         }
     }
 
