@@ -93,3 +93,8 @@ mod tests {
         }
     }
 }
+
+/// Where the VMM puts the vGIC of the vGIC checks (VGIC_CONFIG): the distributor frame and
+/// the redistributors (128 KiB per vCPU). No memslot covers them.
+pub const VGIC_GICD: u64 = 0x0800_0000;
+pub const VGIC_GICR: u64 = 0x080a_0000;

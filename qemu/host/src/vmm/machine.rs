@@ -45,6 +45,10 @@ pub trait VmmMachine: Machine {
     /// Wait until the refusal log's one-second window has surely turned over (the count of
     /// dropped lines is printed with the next refusal after that). Fakes need not wait.
     fn let_a_second_pass(&mut self) {}
+    /// A second run page, for a second vCPU (the vGIC checks); None where there is none.
+    fn spare_run_page(&self) -> Option<PhysAddr> {
+        None
+    }
 
     // The isolation checks (vmm::isolation). The defaults are a machine that has none of
     // the registers, and the checks are then skipped.

@@ -24,6 +24,7 @@ pub mod plan;
 mod runner;
 pub mod slots;
 mod trace;
+pub mod vgic;
 pub mod windows;
 
 #[cfg(test)]
@@ -125,6 +126,7 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
         if destroyed {
             garbage::run(m, report, &garbage::after_destroy(vm, vcpu));
             isolation::run(m, report, block, &placement, image);
+            vgic::run(m, report, block, &placement, image);
         }
     } else {
         checks::destroy(m, report, vm, block);
