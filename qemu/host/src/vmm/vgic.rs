@@ -28,6 +28,8 @@ const SPI: u64 = 40;
 const SGI_SELF: u64 = 5;
 const SGI_OTHER: u64 = 3;
 const TIMER_MS: u64 = 10;
+/// VCPU_PENDING calls a WFI exit waits for the vCPU to become runnable.
+const WFI_POLLS: u32 = 200_000;
 
 fn req(f: Function, args: [u64; 3]) -> Request {
     Request::new(f, [args[0], args[1], args[2], 0, 0, 0])
@@ -292,6 +294,18 @@ fn drive<M: VmmMachine, W: fmt::Write>(
                 Some(Call::Report) => {
                     let r = GuestReport::from_regs(&x);
                     if let Some((case, seen)) = current.take() {
+                        if case == VgicCase::Timer {
+                            let d = r.detail;
+                            report.note(format_args!(
+                                "vmm: vgic: timer due at {:#x}, handler at {:#x} ({} ticks \
+                                 later, {} a second), {} WFI exits",
+                                d[2],
+                                d[3],
+                                d[3].wrapping_sub(d[2]),
+                                d[4],
+                                seen.wfis
+                            ));
+                        }
                         let result = judge(m, vm, case, &seen, &r);
                         report.check(CheckName(case), result);
                     }
@@ -335,11 +349,10 @@ fn drive<M: VmmMachine, W: fmt::Write>(
                     seen.wfis += 1;
                     seen.deadline = deadline;
                 }
-                // Wait until Stile says the vCPU has something to do.
-                for _ in 0..1_000_000 {
-                    if pending(m, vm, vcpu)[0] != 0 {
-                        break;
-                    }
+                // Wait until Stile says the vCPU has something to do (the guest's timer
+                // is 10 ms away at most; this is hundreds of ms).
+                if !(0..WFI_POLLS).any(|_| pending(m, vm, vcpu)[0] != 0) {
+                    break "the vCPU waits (WFI) and VCPU_PENDING never says it may run";
                 }
                 Reply::COMPLETE
             }
