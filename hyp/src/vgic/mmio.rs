@@ -75,6 +75,18 @@ impl Bits {
 }
 
 impl Vgic {
+    /// Whether a read at `ipa` shows pending or active state, which the running vCPU's
+    /// LRs may hold (fold them first); other reads need no LR traffic.
+    pub fn read_needs_lrs(&self, ipa: u64) -> bool {
+        let lr_state = |off: u64| (0x200..0x400).contains(&off);
+        match ipa.checked_sub(self.gicd).filter(|o| *o < GICD_SIZE) {
+            Some(off) => lr_state(off),
+            None => ipa
+                .checked_sub(self.gicr)
+                .is_some_and(|rel| lr_state((rel % GICR_STRIDE).wrapping_sub(SGI_FRAME))),
+        }
+    }
+
     /// A guest access at `ipa` by vCPU `vcpu` of `nr_vcpus`: the value read (0 for a
     /// store), or None when `ipa` is not in the vGIC's frames.
     pub fn mmio(&mut self, vcpu: usize, nr_vcpus: usize, ipa: u64, a: Access) -> Option<u64> {

@@ -193,6 +193,23 @@ fn addresses_outside_the_frames_are_not_the_vgics() {
     assert!(g.overlaps(0, u64::MAX));
 }
 
+#[test]
+fn only_pending_and_active_reads_need_the_lrs() {
+    let g = vgic();
+    for off in [0x200u64, 0x2fc, 0x300, 0x3fc] {
+        assert!(g.read_needs_lrs(GICD + off), "GICD {off:#x}");
+        assert!(
+            g.read_needs_lrs(GICR + GICR_STRIDE + SGI + off),
+            "GICR {off:#x}"
+        );
+    }
+    for off in [0x0u64, 0x4, 0x100, 0x1fc, 0x400, 0x6100] {
+        assert!(!g.read_needs_lrs(GICD + off), "GICD {off:#x}");
+        assert!(!g.read_needs_lrs(GICR + SGI + off), "GICR {off:#x}");
+    }
+    assert!(!g.read_needs_lrs(GICR + 0x200), "RD_base, not SGI_base");
+}
+
 // --- redistributors ---
 
 #[test]

@@ -164,17 +164,20 @@ fn vgic_trap<'h, C: TrapCpu>(
             let a = MmioAccess::from_esr(trap.esr)?;
             let reg = vc.ctx.x.get(a.srt as usize).copied().unwrap_or(0);
             let write = a.write.then(|| a.write_data(reg));
-            sync_in(cpu, g, i, &mut vc.gic);
-            let value = g.mmio(
-                i,
-                nr,
-                trap.ipa,
-                Access {
-                    size: a.size,
-                    write,
-                },
-            );
-            sync_out(cpu, g, i, &mut vc.gic);
+            // A write may change what is deliverable; a read of pending or active state
+            // must see the LRs. Other reads (IDs, enables, priorities...) need neither.
+            let sync = a.write || g.read_needs_lrs(trap.ipa);
+            if sync {
+                sync_in(cpu, g, i, &mut vc.gic);
+            }
+            let access = Access {
+                size: a.size,
+                write,
+            };
+            let value = g.mmio(i, nr, trap.ipa, access);
+            if sync {
+                sync_out(cpu, g, i, &mut vc.gic);
+            }
             if let (Some(value), false) = (value, a.write) {
                 if let Some(x) = vc.ctx.x.get_mut(a.srt as usize) {
                     *x = a.load_value(value);

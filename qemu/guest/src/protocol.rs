@@ -153,6 +153,10 @@ pub enum VgicCase {
     SgiOther = 5,
     /// ICC_SGI1R_EL1 on a VM without a vGIC: [1 if it was UNDEFINED].
     SgiNoVgic = 6,
+    /// x2 = count: that many GICD_TYPER reads (handled in EL2), then as many test-device
+    /// reads (each an MMIO exit to the VMM), timed: [count, ticks of the first loop, of
+    /// the second, CNTFRQ].
+    Cost = 7,
 }
 
 impl VgicCase {
@@ -164,6 +168,7 @@ impl VgicCase {
             4 => VgicCase::SgiSelf,
             5 => VgicCase::SgiOther,
             6 => VgicCase::SgiNoVgic,
+            7 => VgicCase::Cost,
             _ => return None,
         })
     }

@@ -202,6 +202,23 @@ pub fn run(case: VgicCase, arg: u64) -> [u64; 5] {
             wait_for(1, 10_000, false);
             [TAKEN.load(Ordering::Relaxed), 0, 0, 0, 0]
         }
+        VgicCase::Cost => {
+            let n = arg.min(100_000);
+            let pattern = crate::layout::DEVICE.base.0 + 0x10;
+            let t0 = counter();
+            for _ in 0..n {
+                rd(GICD + 4);
+            }
+            let t1 = counter();
+            for _ in 0..n {
+                rd(pattern);
+            }
+            let t2 = counter();
+            let freq: u64;
+            // SAFETY: reading CNTFRQ_EL0 has no side effects.
+            unsafe { asm!("mrs {}, cntfrq_el0", out(reg) freq, options(nomem, nostack)) };
+            [n, t1 - t0, t2 - t1, freq, 0]
+        }
         VgicCase::SgiNoVgic => {
             let pc = guest_sgi1r_probe_access as *const () as u64;
             // SAFETY: one MSR, armed: an UNDEFINED exception is recorded and stepped over.

@@ -28,6 +28,8 @@ const SPI: u64 = 40;
 const SGI_SELF: u64 = 5;
 const SGI_OTHER: u64 = 3;
 const TIMER_MS: u64 = 10;
+/// Accesses each way in the cost measurement.
+const COST_LOOPS: u64 = 1000;
 /// VCPU_PENDING calls a WFI exit waits for the vCPU to become runnable.
 const WFI_POLLS: u32 = 200_000;
 
@@ -83,6 +85,7 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
         (VgicCase::SgiOther, SGI_OTHER),
         (VgicCase::Spi, SPI),
         (VgicCase::Timer, TIMER_MS),
+        (VgicCase::Cost, COST_LOOPS),
     ];
     if let Err(why) = guest(m, report, block, p, image, true, &cases) {
         for c in cases {
@@ -102,6 +105,7 @@ impl fmt::Display for CheckName {
             VgicCase::SgiSelf => "vgic-sgi-to-self",
             VgicCase::SgiOther => "vgic-sgi-to-other-vcpu",
             VgicCase::SgiNoVgic => "vgic-sgi-without-vgic-undefined",
+            VgicCase::Cost => "vgic-gicd-access-cheaper-than-an-exit",
         })
     }
 }
@@ -294,6 +298,15 @@ fn drive<M: VmmMachine, W: fmt::Write>(
                 Some(Call::Report) => {
                     let r = GuestReport::from_regs(&x);
                     if let Some((case, seen)) = current.take() {
+                        if case == VgicCase::Cost {
+                            let d = r.detail;
+                            report.note(format_args!(
+                                "vmm: vgic: cost: {} GICD_TYPER reads (in EL2) {} ticks, {} \
+                                 test-device reads (MMIO exits to this VMM) {} ticks ({} a \
+                                 second)",
+                                d[0], d[1], d[0], d[2], d[3]
+                            ));
+                        }
                         if case == VgicCase::Timer {
                             let d = r.detail;
                             report.note(format_args!(
@@ -423,7 +436,8 @@ fn judge<M: VmmMachine>(
         ]),
         VgicCase::Timer => {
             let (cval, at, freq) = (d[2], d[3], d[4]);
-            // On time: not before the deadline, and within a millisecond ("a tick").
+            // On time: not before the deadline, and within a tick of a 250 Hz kernel
+            // (4 ms: QEMU's counter is wall time, and the machine may be loaded).
             all(&[
                 value("interrupts taken", d[0], 1),
                 value("INTID", d[1], 27),
@@ -436,16 +450,24 @@ fn judge<M: VmmMachine>(
                         min: cval,
                     }),
                 },
-                match at.saturating_sub(cval) <= freq / 1000 {
+                match at.saturating_sub(cval) <= freq / 250 {
                     true => Ok(()),
                     false => Err(Fail::Value {
                         what: "ticks late",
                         got: at - cval,
-                        want: freq / 1000,
+                        want: freq / 250,
                     }),
                 },
             ])
         }
         VgicCase::SgiNoVgic => value("ICC_SGI1R_EL1 write UNDEFINED", d[0], 1),
+        VgicCase::Cost => match d[0] == COST_LOOPS && d[1] < d[2] {
+            true => Ok(()),
+            false => Err(Fail::Value {
+                what: "ticks of the GICD reads (want fewer than the MMIO exits')",
+                got: d[1],
+                want: d[2],
+            }),
+        },
     }
 }
