@@ -57,7 +57,7 @@ pub struct CpuState {
     /// This CPU's GICv3 virtual interface (None: GICv2, no vGIC).
     pub gic: Option<GicHw>,
     /// The running guest's GIC registers are loaded (its VM has a vGIC).
-    gic_live: bool,
+    pub gic_live: bool,
 }
 
 /// One per physical CPU, found through the per-CPU block's index.

@@ -164,6 +164,11 @@ impl TrapCpu for CpuState {
         self.gic.map_or(0, |g| g.lrs as usize)
     }
 
+    #[inline]
+    fn vgic_live(&self) -> bool {
+        self.gic_live
+    }
+
     fn gic_read(&mut self, regs: &mut GicCpuRegs) {
         if let Some(hw) = self.gic {
             gic::read_lrs(regs, hw);

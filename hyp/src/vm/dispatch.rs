@@ -93,6 +93,8 @@ pub trait TrapCpu {
     fn cpu_suspend(&mut self, power_state: u64, entry: u64, context: u64) -> i64;
     /// List registers of this CPU's GIC virtual interface (0: none).
     fn gic_lrs(&self) -> usize;
+    /// The running guest's VM has a vGIC, and its GIC registers are loaded.
+    fn vgic_live(&self) -> bool;
     /// The running vGIC guest's live LRs into `regs.lrs`.
     fn gic_read(&mut self, regs: &mut GicCpuRegs);
     /// `regs`' LRs and ICH_HCR_EL2 into the CPU.
@@ -152,7 +154,6 @@ fn host_vcpu_run<C: TrapCpu>(
     };
     let mut m = cpu.machine(hyp);
     let (vm, vcpu) = (host.x[1], host.x[2]);
-    let lrs = cpu.gic_lrs();
     let entered = hyp.vm_mut(vm).and_then(|v| {
         let s2 = GuestStage2 {
             vttbr: v.stage2.vttbr(),
@@ -161,7 +162,7 @@ fn host_vcpu_run<C: TrapCpu>(
             vgic: v.vgic.is_some(),
         };
         if s2.vgic {
-            interrupts::before_entry(v, vcpu, lrs, m.counter());
+            interrupts::before_entry(v, vcpu, cpu.gic_lrs(), m.counter());
         }
         let vc = run::prepare(v, vcpu, &mut m)?;
         let run = Running {
@@ -404,7 +405,11 @@ fn guest<C: TrapCpu>(
     let mut m = cpu.machine(hyp);
     // The in-EL2 device hook (the vGIC), then the fault path. Only exits inject aborts
     // (run::handle_trap), so a resumed guest needs nothing more.
-    let handled = match interrupts::guest_trap(hyp, cpu, run, &trap, &mut m) {
+    let hooked = match cpu.vgic_live() {
+        true => interrupts::guest_trap(hyp, cpu, run, &trap, &mut m),
+        false => None,
+    };
+    let handled = match hooked {
         Some(h) => h,
         None => run::handle_trap(hyp, run.vm, run.vcpu, &trap, &mut m),
     };

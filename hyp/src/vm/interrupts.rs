@@ -137,9 +137,7 @@ pub fn guest_trap<'h, C: TrapCpu>(
     trap: &GuestTrap,
     m: &mut impl Machine,
 ) -> Option<Handled<'h>> {
-    let v = hyp.vm_mut(run.vm).ok()?;
-    v.vgic.as_ref()?;
-    vgic_trap(v, cpu, run, trap, m)
+    vgic_trap(hyp.vm_mut(run.vm).ok()?, cpu, run, trap, m)
 }
 
 #[inline(never)]

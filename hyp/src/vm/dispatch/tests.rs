@@ -135,6 +135,9 @@ impl TrapCpu for FakeCpu {
     fn gic_lrs(&self) -> usize {
         4
     }
+    fn vgic_live(&self) -> bool {
+        self.running.is_some()
+    }
     fn gic_read(&mut self, regs: &mut GicCpuRegs) {
         regs.lrs = self.lrs;
     }
