@@ -129,7 +129,8 @@ fn sync_out<C: TrapCpu>(cpu: &mut C, g: &mut Vgic, i: usize, regs: &mut GicCpuRe
 
 /// The in-EL2 device hook: a guest trap the vGIC handles, or None (not a vGIC VM, or not
 /// the vGIC's trap: the fault path goes on).
-#[inline]
+#[cold]
+#[inline(never)]
 pub fn guest_trap<'h, C: TrapCpu>(
     hyp: &'h mut Hyp,
     cpu: &mut C,
