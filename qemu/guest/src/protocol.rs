@@ -157,6 +157,9 @@ pub enum VgicCase {
     /// reads (each an MMIO exit to the VMM), timed: [count, ticks of the first loop, of
     /// the second, CNTFRQ].
     Cost = 7,
+    /// x2 = delay in ms: as Timer, but spinning with IRQs unmasked instead of WFI (the
+    /// interrupt comes while the vCPU runs): the same details.
+    TimerRunning = 8,
 }
 
 impl VgicCase {
@@ -169,6 +172,7 @@ impl VgicCase {
             5 => VgicCase::SgiOther,
             6 => VgicCase::SgiNoVgic,
             7 => VgicCase::Cost,
+            8 => VgicCase::TimerRunning,
             _ => return None,
         })
     }

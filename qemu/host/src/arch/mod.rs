@@ -9,6 +9,7 @@ mod cell;
 mod console;
 mod exceptions;
 pub mod fatal;
+mod gic;
 mod hostile;
 mod layout;
 mod mmu;

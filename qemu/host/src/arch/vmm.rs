@@ -97,6 +97,11 @@ impl VmmMachine for Real {
         }
     }
 
+    fn timer_ppi(&mut self, gic: (u64, u64), on: bool) -> bool {
+        super::gic::timer_ppi(gic, on);
+        true
+    }
+
     fn spare_run_page(&self) -> Option<PhysAddr> {
         Some(PhysAddr(addr_of_mut!(SPARE_RUN_PAGE) as u64))
     }

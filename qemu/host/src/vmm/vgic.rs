@@ -67,6 +67,7 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
     block: PhysRange,
     p: &Placement,
     image: &[u8],
+    gic_v3: Option<(u64, u64)>,
 ) {
     if m.spare_run_page().is_none() {
         // The build machine's fake Stile (vmm/fake.rs) has no vGIC.
@@ -76,9 +77,26 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
         return;
     }
     let plain = [(VgicCase::SgiNoVgic, 0)];
-    if let Err(why) = guest(m, report, block, p, image, false, &plain) {
+    if let Err(why) = guest(m, report, block, p, image, None, &plain) {
         report.check("vgic-sgi-without-vgic-undefined", Err(Fail::NotRun(why)));
     }
+    let Some(gic) = gic_v3 else {
+        // A GICv2 machine: no vGIC to give.
+        let r = calls::vm_create(m, block.base, block.size).map(|vm| {
+            let r = calls::call(m, &req(Function::VgicConfig, [vm, GICD, GICR]));
+            let _ = calls::vm_destroy(m, vm);
+            r
+        });
+        let result = match r {
+            Ok(r) => refused(r, "VGIC_CONFIG", Reason::NoVgic),
+            Err(refusal) => Err(Fail::Refused {
+                call: "VM_CREATE",
+                refusal,
+            }),
+        };
+        report.check("vgic-config-refused-without-gicv3", result);
+        return;
+    };
     let cases = [
         (VgicCase::Registers, 0),
         (VgicCase::SgiSelf, SGI_SELF),
@@ -86,8 +104,9 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
         (VgicCase::Spi, SPI),
         (VgicCase::Timer, TIMER_MS),
         (VgicCase::Cost, COST_LOOPS),
+        (VgicCase::TimerRunning, TIMER_MS),
     ];
-    if let Err(why) = guest(m, report, block, p, image, true, &cases) {
+    if let Err(why) = guest(m, report, block, p, image, Some(gic), &cases) {
         for c in cases {
             report.check(CheckName(c.0), Err(Fail::NotRun(why)));
         }
@@ -106,6 +125,7 @@ impl fmt::Display for CheckName {
             VgicCase::SgiOther => "vgic-sgi-to-other-vcpu",
             VgicCase::SgiNoVgic => "vgic-sgi-without-vgic-undefined",
             VgicCase::Cost => "vgic-gicd-access-cheaper-than-an-exit",
+            VgicCase::TimerRunning => "vgic-virtual-timer-while-running-injected-in-el2",
         })
     }
 }
@@ -177,9 +197,10 @@ fn guest<M: VmmMachine, W: fmt::Write>(
     block: PhysRange,
     p: &Placement,
     image: &[u8],
-    with_vgic: bool,
+    gic: Option<(u64, u64)>,
     cases: &[(VgicCase, u64)],
 ) -> Result<(), &'static str> {
+    let with_vgic = gic.is_some();
     super::load(m, report, block, p, image);
     let vm = calls::vm_create(m, block.base, block.size).map_err(|_| "VM_CREATE refused")?;
     let made = setup(m, report, vm, block, p, with_vgic);
@@ -192,7 +213,7 @@ fn guest<M: VmmMachine, W: fmt::Write>(
                 "none"
             }
         ));
-        drive(m, report, vm, vcpu, cases);
+        drive(m, report, vm, vcpu, cases, gic);
     });
     let _ = calls::vm_destroy(m, vm);
     outcome
@@ -246,6 +267,9 @@ struct Seen {
     deadline: u64,
     /// VCPU_PENDING of the vCPU that never runs, before the case.
     other_before: [u64; 3],
+    /// IRQ exits before the case, and during it.
+    irqs_before: u32,
+    irqs: u32,
 }
 
 fn pending<M: VmmMachine>(m: &mut M, vm: u64, vcpu: u64) -> [u64; 3] {
@@ -259,8 +283,10 @@ fn drive<M: VmmMachine, W: fmt::Write>(
     vm: u64,
     vcpu: u64,
     cases: &[(VgicCase, u64)],
+    gic: Option<(u64, u64)>,
 ) {
     let mut device = TestDevice::new();
+    let mut irq_exits = 0u32;
     let mut next = 0;
     let mut current: Option<(VgicCase, Seen)> = None;
     let mut reply = Reply::COMPLETE;
@@ -282,8 +308,14 @@ fn drive<M: VmmMachine, W: fmt::Write>(
                         next += 1;
                         let seen = Seen {
                             other_before: pending(m, vm, 1),
+                            irqs_before: irq_exits,
                             ..Seen::default()
                         };
+                        if case == VgicCase::TimerRunning {
+                            if let Some(g) = gic {
+                                m.timer_ppi(g, true);
+                            }
+                        }
                         current = Some((case, seen));
                         Reply::hvc([Scenario::Vgic as u64, case as u64, arg, 0])
                     }
@@ -297,7 +329,13 @@ fn drive<M: VmmMachine, W: fmt::Write>(
                 }
                 Some(Call::Report) => {
                     let r = GuestReport::from_regs(&x);
-                    if let Some((case, seen)) = current.take() {
+                    if let Some((case, mut seen)) = current.take() {
+                        if case == VgicCase::TimerRunning {
+                            if let Some(g) = gic {
+                                m.timer_ppi(g, false);
+                            }
+                        }
+                        seen.irqs = irq_exits - seen.irqs_before;
                         if case == VgicCase::Cost {
                             let d = r.detail;
                             report.note(format_args!(
@@ -307,7 +345,7 @@ fn drive<M: VmmMachine, W: fmt::Write>(
                                 d[0], d[1], d[0], d[2], d[3]
                             ));
                         }
-                        if case == VgicCase::Timer {
+                        if matches!(case, VgicCase::Timer | VgicCase::TimerRunning) {
                             let d = r.detail;
                             report.note(format_args!(
                                 "vmm: vgic: timer due at {:#x}, handler at {:#x} ({} ticks \
@@ -376,7 +414,10 @@ fn drive<M: VmmMachine, W: fmt::Write>(
                 Reply::SKIP
             }
             Exit::SystemEvent(_) => break "the guest powered off",
-            Exit::Irq => Reply::COMPLETE,
+            Exit::Irq => {
+                irq_exits += 1;
+                Reply::COMPLETE
+            }
             other => {
                 report.note(format_args!("vmm: vgic: unexpected {other}: SKIP"));
                 Reply::SKIP
@@ -434,14 +475,22 @@ fn judge<M: VmmMachine>(
             value("interrupts taken", d[0], 1),
             value("INTID", d[1], SPI),
         ]),
-        VgicCase::Timer => {
+        VgicCase::Timer | VgicCase::TimerRunning => {
             let (cval, at, freq) = (d[2], d[3], d[4]);
+            // While running: injected in EL2, so no exit at all on its way.
+            let exits = match case {
+                VgicCase::TimerRunning => all(&[
+                    value("WFI exits", seen.wfis as u64, 0),
+                    value("IRQ exits", seen.irqs as u64, 0),
+                ]),
+                _ => value("WFI exit's deadline", seen.deadline, cval),
+            };
             // On time: not before the deadline, and within a tick of a 250 Hz kernel
             // (4 ms: QEMU's counter is wall time, and the machine may be loaded).
             all(&[
                 value("interrupts taken", d[0], 1),
                 value("INTID", d[1], 27),
-                value("WFI exit's deadline", seen.deadline, cval),
+                exits,
                 match at >= cval {
                     true => Ok(()),
                     false => Err(Fail::Below {
