@@ -153,9 +153,10 @@ pub enum VgicCase {
     SgiOther = 5,
     /// ICC_SGI1R_EL1 on a VM without a vGIC: [1 if it was UNDEFINED].
     SgiNoVgic = 6,
-    /// x2 = count: that many GICD_TYPER reads (handled in EL2), then as many test-device
-    /// reads (each an MMIO exit to the VMM), timed: [count, ticks of the first loop, of
-    /// the second, CNTFRQ].
+    /// x2 = count: that many GICD_TYPER reads (handled in EL2), as many test-device reads
+    /// (each an MMIO exit to the VMM), as many GICD_ISENABLER1 writes of 0 (in EL2, with the
+    /// LRs folded and flushed), timed: [count, ticks of each loop (3), CNTFRQ in between:
+    /// count, reads, exits, CNTFRQ, writes].
     Cost = 7,
     /// x2 = delay in ms: as Timer, but spinning with IRQs unmasked instead of WFI (the
     /// interrupt comes while the vCPU runs): the same details.

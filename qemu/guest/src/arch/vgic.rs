@@ -226,10 +226,14 @@ pub fn run(case: VgicCase, arg: u64) -> [u64; 5] {
                 rd(pattern);
             }
             let t2 = counter();
+            for _ in 0..n {
+                wr(GICD + 0x104, 0);
+            }
+            let t3 = counter();
             let freq: u64;
             // SAFETY: reading CNTFRQ_EL0 has no side effects.
             unsafe { asm!("mrs {}, cntfrq_el0", out(reg) freq, options(nomem, nostack)) };
-            [n, t1 - t0, t2 - t1, freq, 0]
+            [n, t1 - t0, t2 - t1, freq, t3 - t2]
         }
         VgicCase::SgiNoVgic => {
             let pc = guest_sgi1r_probe_access as *const () as u64;

@@ -340,9 +340,10 @@ fn drive<M: VmmMachine, W: fmt::Write>(
                             let d = r.detail;
                             report.note(format_args!(
                                 "vmm: vgic: cost: {} GICD_TYPER reads (in EL2) {} ticks, {} \
-                                 test-device reads (MMIO exits to this VMM) {} ticks ({} a \
+                                 test-device reads (MMIO exits to this VMM) {} ticks, {} \
+                                 GICD_ISENABLER1 writes (in EL2, LRs synced) {} ticks ({} a \
                                  second)",
-                                d[0], d[1], d[0], d[2], d[3]
+                                d[0], d[1], d[0], d[2], d[0], d[4], d[3]
                             ));
                         }
                         if matches!(case, VgicCase::Timer | VgicCase::TimerRunning) {
