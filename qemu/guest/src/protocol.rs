@@ -161,6 +161,9 @@ pub enum VgicCase {
     /// x2 = delay in ms: as Timer, but spinning with IRQs unmasked instead of WFI (the
     /// interrupt comes while the vCPU runs): the same details.
     TimerRunning = 8,
+    /// (A VM without a vGIC, after one with:) what the virtual CPU interface shows:
+    /// [ICC_PMR_EL1, ICC_IGRPEN1_EL1, ICC_BPR1_EL1].
+    Leftover = 9,
 }
 
 impl VgicCase {
@@ -174,6 +177,7 @@ impl VgicCase {
             6 => VgicCase::SgiNoVgic,
             7 => VgicCase::Cost,
             8 => VgicCase::TimerRunning,
+            9 => VgicCase::Leftover,
             _ => return None,
         })
     }

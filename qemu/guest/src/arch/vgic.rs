@@ -235,6 +235,15 @@ pub fn run(case: VgicCase, arg: u64) -> [u64; 5] {
             unsafe { asm!("mrs {}, cntfrq_el0", out(reg) freq, options(nomem, nostack)) };
             [n, t1 - t0, t2 - t1, freq, t3 - t2]
         }
+        VgicCase::Leftover => {
+            let (pmr, grpen, bpr): (u64, u64, u64);
+            // SAFETY: reads of the (virtual) CPU interface; no side effects.
+            unsafe {
+                asm!("mrs {}, icc_pmr_el1", "mrs {}, icc_igrpen1_el1", "mrs {}, icc_bpr1_el1",
+                    out(reg) pmr, out(reg) grpen, out(reg) bpr, options(nomem, nostack))
+            };
+            [pmr, grpen, bpr, 0, 0]
+        }
         VgicCase::SgiNoVgic => {
             let pc = guest_sgi1r_probe_access as *const () as u64;
             // SAFETY: one MSR, armed: an UNDEFINED exception is recorded and stepped over.

@@ -111,6 +111,12 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
             report.check(CheckName(c.0), Err(Fail::NotRun(why)));
         }
     }
+    // The vGIC guest set its priority mask and Group 1 enable; the next guest, without a
+    // vGIC, must find the interface as reset.
+    let after = [(VgicCase::Leftover, 0)];
+    if let Err(why) = guest(m, report, block, p, image, None, &after) {
+        report.check(CheckName(VgicCase::Leftover), Err(Fail::NotRun(why)));
+    }
 }
 
 struct CheckName(VgicCase);
@@ -126,6 +132,7 @@ impl fmt::Display for CheckName {
             VgicCase::SgiNoVgic => "vgic-sgi-without-vgic-undefined",
             VgicCase::Cost => "vgic-gicd-access-cheaper-than-an-exit",
             VgicCase::TimerRunning => "vgic-virtual-timer-while-running-injected-in-el2",
+            VgicCase::Leftover => "vgic-nothing-left-for-the-next-guest",
         })
     }
 }
@@ -203,7 +210,9 @@ fn guest<M: VmmMachine, W: fmt::Write>(
     let with_vgic = gic.is_some();
     super::load(m, report, block, p, image);
     let vm = calls::vm_create(m, block.base, block.size).map_err(|_| "VM_CREATE refused")?;
-    let made = setup(m, report, vm, block, p, with_vgic);
+    // The calls' refusals are checked once, with the first guest without a vGIC.
+    let check_calls = cases.iter().any(|c| c.0 == VgicCase::SgiNoVgic);
+    let made = setup(m, report, vm, block, p, with_vgic, check_calls);
     let outcome = made.map(|vcpu| {
         report.note(format_args!(
             "vmm: vgic: vm {vm}, vcpu {vcpu}, vGIC {}",
@@ -226,12 +235,16 @@ fn setup<M: VmmMachine, W: fmt::Write>(
     block: PhysRange,
     p: &Placement,
     with_vgic: bool,
+    check_calls: bool,
 ) -> Result<u64, &'static str> {
     let run_page = m.run_page_pa();
     let vcpu =
         calls::vcpu_create(m, vm, p.entry, run_page, BOOT_X0).map_err(|_| "VCPU_CREATE refused")?;
     for s in slots::initial(block.base) {
         calls::memslot_set(m, vm, &s.req).map_err(|_| "MEMSLOT_SET refused")?;
+    }
+    if !with_vgic && !check_calls {
+        return Ok(vcpu);
     }
     if !with_vgic {
         let checks = [
@@ -511,6 +524,10 @@ fn judge<M: VmmMachine>(
             ])
         }
         VgicCase::SgiNoVgic => value("ICC_SGI1R_EL1 write UNDEFINED", d[0], 1),
+        VgicCase::Leftover => all(&[
+            value("ICC_PMR_EL1", d[0], 0),
+            value("ICC_IGRPEN1_EL1", d[1], 0),
+        ]),
         VgicCase::Cost => match d[0] == COST_LOOPS && d[1] < d[2] {
             true => Ok(()),
             false => Err(Fail::Value {
