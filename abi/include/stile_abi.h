@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR MIT */
 /*
- * stile_abi.h - Stile's hypercall ABI, revision 0.2, for C hosts
+ * stile_abi.h - Stile's hypercall ABI, revision 0.3, for C hosts
  * (a Linux driver, a VMM). Every call's arguments, results, status and reason
  * codes are explained in docs/ABI.md.
  *
@@ -43,6 +43,9 @@
  *   MEMSLOT_CLEAR(x1 vm, x2 slot)
  *   REGION_REVOKE(x1 region base PA) -> x1 slots unmapped, x2 VMs
  *   REGION_RESTORE(x1 region base PA)
+ *   VGIC_CONFIG(x1 vm, x2 GICD IPA, x3 GICR IPA)
+ *   IRQ_LINE(x1 vm, x2 SPI INTID, x3 level 0/1)
+ *   VCPU_PENDING(x1 vm, x2 vcpu) -> x1 pending 0/1, x2 INTID, x3 timer deadline
  */
 #define STILE_FN_BASE           0xc6000000u
 #define STILE_FN_CALL_UID       0x8600ff01u
@@ -58,6 +61,9 @@
 #define STILE_FN_MEMSLOT_CLEAR  0xc6000021u
 #define STILE_FN_REGION_REVOKE  0xc6000030u
 #define STILE_FN_REGION_RESTORE 0xc6000031u
+#define STILE_FN_VGIC_CONFIG    0xc6000040u
+#define STILE_FN_IRQ_LINE       0xc6000041u
+#define STILE_FN_VCPU_PENDING   0xc6000042u
 
 /* The ABI's name for `v` (as docs/ABI.md and Stile's logs spell it), or NULL. */
 static inline const char *stile_fn_name(uint32_t v)
@@ -76,6 +82,9 @@ static inline const char *stile_fn_name(uint32_t v)
 	case STILE_FN_MEMSLOT_CLEAR: return "MEMSLOT_CLEAR";
 	case STILE_FN_REGION_REVOKE: return "REGION_REVOKE";
 	case STILE_FN_REGION_RESTORE: return "REGION_RESTORE";
+	case STILE_FN_VGIC_CONFIG: return "VGIC_CONFIG";
+	case STILE_FN_IRQ_LINE: return "IRQ_LINE";
+	case STILE_FN_VCPU_PENDING: return "VCPU_PENDING";
 	default: return NULL;
 	}
 }
@@ -89,7 +98,7 @@ static inline const char *stile_fn_name(uint32_t v)
 #define STILE_UID_2          0x70657276u
 #define STILE_UID_3          0x69736f72u
 #define STILE_REVISION_MAJOR 0u
-#define STILE_REVISION_MINOR 2u
+#define STILE_REVISION_MINOR 3u
 
 /*
  * Status (x0 on return): signed 64-bit.
@@ -144,6 +153,7 @@ static inline const char *stile_status_name(int64_t v)
 #define STILE_REASON_EXEC_NOT_ALLOWED       24ull
 #define STILE_REASON_BAD_ARGUMENT           25ull
 #define STILE_REASON_REVOKED                26ull
+#define STILE_REASON_NO_VGIC                27ull
 
 /* The ABI's name for `v` (as docs/ABI.md and Stile's logs spell it), or NULL. */
 static inline const char *stile_reason_name(uint64_t v)
@@ -176,6 +186,7 @@ static inline const char *stile_reason_name(uint64_t v)
 	case STILE_REASON_EXEC_NOT_ALLOWED: return "EXEC_NOT_ALLOWED";
 	case STILE_REASON_BAD_ARGUMENT: return "BAD_ARGUMENT";
 	case STILE_REASON_REVOKED: return "REVOKED";
+	case STILE_REASON_NO_VGIC: return "NO_VGIC";
 	default: return NULL;
 	}
 }
@@ -255,6 +266,7 @@ static inline const char *stile_slot_kind_name(uint64_t v)
 #define STILE_EXIT_SYSTEM_EVENT 5u
 #define STILE_EXIT_IRQ          6u
 #define STILE_EXIT_UNKNOWN      7u
+#define STILE_EXIT_WFI          8u
 
 /* The ABI's name for `v` (as docs/ABI.md and Stile's logs spell it), or NULL. */
 static inline const char *stile_exit_reason_name(uint32_t v)
@@ -268,6 +280,7 @@ static inline const char *stile_exit_reason_name(uint32_t v)
 	case STILE_EXIT_SYSTEM_EVENT: return "SYSTEM_EVENT";
 	case STILE_EXIT_IRQ: return "IRQ";
 	case STILE_EXIT_UNKNOWN: return "UNKNOWN";
+	case STILE_EXIT_WFI: return "WFI";
 	default: return NULL;
 	}
 }

@@ -26,7 +26,7 @@ pub const FN_REVISION: u32 = 0x8600_FF03;
 /// Linux byte order the UUID is 6c697453-7948-0065-7672-6570726f7369).
 pub const UID: [u32; 4] = [0x5374_696c, 0x6500_4879, 0x7065_7276, 0x6973_6f72];
 /// ABI revision: major (incompatible changes), minor (additions).
-pub const REVISION: (u32, u32) = (0, 2);
+pub const REVISION: (u32, u32) = (0, 3);
 
 /// Stile's own calls. Arguments and results per call are in docs/ABI.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,10 +63,17 @@ pub enum Function {
     RegionRevoke = FN_BASE | 0x30,
     /// REGION_RESTORE(x1 = base PA of an assignable board region): registrable again.
     RegionRestore = FN_BASE | 0x31,
+    /// VGIC_CONFIG(x1 = vm id, x2 = GICD IPA, x3 = GICR IPA): give the VM a virtual GICv3.
+    VgicConfig = FN_BASE | 0x40,
+    /// IRQ_LINE(x1 = vm id, x2 = SPI INTID, x3 = level (0 or 1)).
+    IrqLine = FN_BASE | 0x41,
+    /// VCPU_PENDING(x1 = vm id, x2 = vcpu id) -> x1 = 1 if an interrupt is pending for it,
+    /// x2 = its INTID (1023: none), x3 = its virtual timer's deadline (u64::MAX: not armed).
+    VcpuPending = FN_BASE | 0x42,
 }
 
 impl Function {
-    pub const ALL: [Function; 11] = [
+    pub const ALL: [Function; 14] = [
         Function::Translate,
         Function::GetCaps,
         Function::Stats,
@@ -78,6 +85,9 @@ impl Function {
         Function::MemslotClear,
         Function::RegionRevoke,
         Function::RegionRestore,
+        Function::VgicConfig,
+        Function::IrqLine,
+        Function::VcpuPending,
     ];
 
     /// A `match`, not a search of [`Function::ALL`]: the trap path decodes every hypercall
@@ -94,6 +104,9 @@ impl Function {
         const MEMSLOT_CLEAR: u32 = Function::MemslotClear as u32;
         const REGION_REVOKE: u32 = Function::RegionRevoke as u32;
         const REGION_RESTORE: u32 = Function::RegionRestore as u32;
+        const VGIC_CONFIG: u32 = Function::VgicConfig as u32;
+        const IRQ_LINE: u32 = Function::IrqLine as u32;
+        const VCPU_PENDING: u32 = Function::VcpuPending as u32;
         Some(match id {
             TRANSLATE => Function::Translate,
             GET_CAPS => Function::GetCaps,
@@ -106,6 +119,9 @@ impl Function {
             MEMSLOT_CLEAR => Function::MemslotClear,
             REGION_REVOKE => Function::RegionRevoke,
             REGION_RESTORE => Function::RegionRestore,
+            VGIC_CONFIG => Function::VgicConfig,
+            IRQ_LINE => Function::IrqLine,
+            VCPU_PENDING => Function::VcpuPending,
             _ => return None,
         })
     }
@@ -124,6 +140,9 @@ impl Function {
             Function::MemslotClear => "MEMSLOT_CLEAR",
             Function::RegionRevoke => "REGION_REVOKE",
             Function::RegionRestore => "REGION_RESTORE",
+            Function::VgicConfig => "VGIC_CONFIG",
+            Function::IrqLine => "IRQ_LINE",
+            Function::VcpuPending => "VCPU_PENDING",
         }
     }
 }
@@ -221,10 +240,12 @@ pub enum Reason {
     BadArgument = 25,
     /// The board region is revoked (REGION_REVOKE) until REGION_RESTORE.
     Revoked = 26,
+    /// The VM has no virtual GIC, or this machine cannot give it one (no GICv3).
+    NoVgic = 27,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 27] = [
+    pub const ALL: [Reason; 28] = [
         Reason::None,
         Reason::NeedsFwb,
         Reason::NoDic,
@@ -252,6 +273,7 @@ impl Reason {
         Reason::ExecNotAllowed,
         Reason::BadArgument,
         Reason::Revoked,
+        Reason::NoVgic,
     ];
 
     /// The stable name used in logs and docs/ABI.md.
@@ -284,6 +306,7 @@ impl Reason {
             Reason::ExecNotAllowed => "EXEC_NOT_ALLOWED",
             Reason::BadArgument => "BAD_ARGUMENT",
             Reason::Revoked => "REVOKED",
+            Reason::NoVgic => "NO_VGIC",
         }
     }
 

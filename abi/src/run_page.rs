@@ -32,10 +32,14 @@ pub enum ExitReason {
     Irq = 6,
     /// Anything else EL2 does not handle: the raw `esr`.
     Unknown = 7,
+    /// The guest (with a vGIC) waits for an interrupt (WFI) and none is pending: `data`
+    /// holds its virtual timer's deadline (CNTV_CVAL_EL0; u64::MAX when not armed). The
+    /// next VCPU_RUN steps over the WFI.
+    Wfi = 8,
 }
 
 impl ExitReason {
-    pub const ALL: [ExitReason; 8] = [
+    pub const ALL: [ExitReason; 9] = [
         ExitReason::None,
         ExitReason::Mmio,
         ExitReason::Nisv,
@@ -44,6 +48,7 @@ impl ExitReason {
         ExitReason::SystemEvent,
         ExitReason::Irq,
         ExitReason::Unknown,
+        ExitReason::Wfi,
     ];
 
     pub const fn from_u32(v: u32) -> Option<ExitReason> {
@@ -67,6 +72,7 @@ impl ExitReason {
             ExitReason::SystemEvent => "SYSTEM_EVENT",
             ExitReason::Irq => "IRQ",
             ExitReason::Unknown => "UNKNOWN",
+            ExitReason::Wfi => "WFI",
         }
     }
 }

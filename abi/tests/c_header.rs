@@ -306,6 +306,9 @@ fn every_enum_variant_is_in_its_all_list() {
         MemslotClear,
         RegionRevoke,
         RegionRestore,
+        VgicConfig,
+        IrqLine,
+        VcpuPending,
     });
     let reasons = every_variant!(Reason {
         None,
@@ -335,6 +338,7 @@ fn every_enum_variant_is_in_its_all_list() {
         ExecNotAllowed,
         BadArgument,
         Revoked,
+        NoVgic,
     });
     let exits = every_variant!(ExitReason {
         None,
@@ -345,6 +349,7 @@ fn every_enum_variant_is_in_its_all_list() {
         SystemEvent,
         Irq,
         Unknown,
+        Wfi,
     });
     for (f, v) in functions {
         assert!(Function::ALL.contains(&f), "Function::ALL lacks {v}");

@@ -141,7 +141,8 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
     // (The kernel and initramfs were cleaned as they were moved.)
     cache::clean_to_poc(dtb.base.0 as usize, dtb.size as usize, line);
     let stack_top = b.stack_top;
-    let Some(hyp) = hyp_state(host, host_ram, b, &check) else {
+    let gic_lrs = stile_hyp::arch::gic::probe(setup.gic_v3).map_or(0, |g| g.lrs);
+    let Some(hyp) = hyp_state(host, host_ram, b, &check, gic_lrs) else {
         return "no guest stage-2 geometry for this CPU";
     };
     *HYP.lock() = Some(Box::new(hyp));
@@ -159,7 +160,13 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
 const GUEST_IPA_BITS: u8 = 40;
 
 /// EL2's bookkeeping for VMs, taking over the frame pool.
-fn hyp_state(host: HostVm, host_ram: RangeSet, b: HostBoot, check: &RegionCheck) -> Option<Hyp> {
+fn hyp_state(
+    host: HostVm,
+    host_ram: RangeSet,
+    b: HostBoot,
+    check: &RegionCheck,
+    gic_lrs: u8,
+) -> Option<Hyp> {
     let f = b.features;
     let guest_vtcr = vtcr_for(f.pa_range, GUEST_IPA_BITS.min(f.pa_bits), f.vmid_bits == 16).ok()?;
     let vmids = VmidAlloc::new(f.vmid_bits)?;
@@ -181,6 +188,7 @@ fn hyp_state(host: HostVm, host_ram: RangeSet, b: HostBoot, check: &RegionCheck)
         revoked: Default::default(),
         vms: Default::default(),
         run_pages: heapless::Vec::new(),
+        gic_lrs,
     })
 }
 

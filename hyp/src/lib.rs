@@ -16,6 +16,7 @@ pub mod dt;
 pub mod esr;
 pub mod logger;
 pub mod mm;
+pub mod vgic;
 pub mod vm;
 
 #[cfg(all(target_arch = "aarch64", feature = "el2"))]

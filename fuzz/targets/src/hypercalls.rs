@@ -106,6 +106,9 @@ impl Machine for FakeMachine {
         };
         attr << 56 | (addr & !0xfff)
     }
+    fn counter(&mut self) -> u64 {
+        0
+    }
 }
 
 fn cpu(fwb: bool) -> CpuFeatures {
@@ -184,6 +187,7 @@ fn build(fwb: bool) -> World {
         revoked: Default::default(),
         vms: Default::default(),
         run_pages: heapless::Vec::new(),
+        gic_lrs: 4,
     };
     World {
         hyp,

@@ -6,8 +6,6 @@ use core::arch::asm;
 
 /// SCTLR_EL1 with only its RES1 bits: MMU, caches and alignment checks off.
 const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
-/// ICC_SRE_EL2: system-register GIC interface, and EL1 may use it too.
-const ICC_SRE_EL2_SRE_ENABLE: u64 = 1 << 0 | 1 << 3;
 
 /// What the host VM runs with on a CPU.
 #[derive(Debug, Clone, Copy)]
@@ -91,10 +89,9 @@ pub unsafe fn enter_host(setup: &HostSetup, ctx: *mut Context, stack_top: u64) -
             sctlr = in(reg) SCTLR_EL1_RESET,
             options(nostack),
         );
-        if setup.gic_v3 {
-            asm!("msr icc_sre_el2, {}", "isb", in(reg) ICC_SRE_EL2_SRE_ENABLE, options(nostack));
-        }
     }
+    // ICC_SRE_EL2 for the host's GICv3, and this CPU's virtual interface emptied.
+    let gic = crate::arch::gic::probe(setup.gic_v3);
     crate::arch::cpu_features_el2::expose_to_host();
     // The host cannot change these: the world switch puts them back after every guest.
     crate::arch::switch::set_host_world(
@@ -105,6 +102,7 @@ pub unsafe fn enter_host(setup: &HostSetup, ctx: *mut Context, stack_top: u64) -
             vmpidr: mpidr,
         },
         &host_traps(mdcr),
+        gic,
         crate::arch::host_tick::locate_for(mpidr),
     );
     let mut first = Context::ZERO;

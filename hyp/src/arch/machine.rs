@@ -97,6 +97,10 @@ impl Machine for ArchMachine {
         }
     }
 
+    fn counter(&mut self) -> u64 {
+        crate::arch::gic::counter()
+    }
+
     fn at_s12e1r(&mut self, guest: Option<&GuestRegime>, addr: u64) -> u64 {
         let Some(g) = guest else {
             return at_s12e1r(addr);

@@ -9,6 +9,7 @@ pub mod el1_state;
 pub mod el2_world;
 pub mod exceptions;
 pub mod firmware;
+pub mod gic;
 pub mod host_entry;
 pub mod host_tick;
 pub mod machine;

@@ -15,8 +15,9 @@ use crate::arch::el1_state::{
 };
 use crate::arch::el2_world::{
     guest_feature_traps, guest_hcr, guest_traps, trap_fp, El2World, Traps, CPTR_EL2_TFP,
-    HCR_APK_API,
+    HCR_APK_API, HCR_TWI,
 };
+use crate::arch::gic::{self, GicHw};
 use crate::arch::host_tick;
 use crate::arch::smp::MAX_CPUS;
 use crate::arch::world::{bind_state, cpu_index, state_ptr, Context};
@@ -62,6 +63,10 @@ pub struct CpuState {
     tick: Option<TickEnable>,
     /// Whether the EL2 timer is armed for the running guest.
     tick_armed: bool,
+    /// This CPU's GICv3 virtual interface (None: GICv2, no vGIC).
+    pub gic: Option<GicHw>,
+    /// The running guest's GIC registers are loaded (its VM has a vGIC).
+    pub gic_live: bool,
 }
 
 /// One per physical CPU, found through the per-CPU block's index.
@@ -114,6 +119,8 @@ impl CpuState {
         optional: false,
         tick: None,
         tick_armed: false,
+        gic: None,
+        gic_live: false,
     };
 }
 
@@ -132,7 +139,7 @@ pub unsafe fn this_cpu() -> &'static mut CpuState {
 
 /// Record the host's EL2 view (it cannot change it) before the host first runs on this CPU,
 /// and derive the guests' from it and from this CPU's ID registers.
-pub fn set_host_world(w: &El2World, traps: &Traps, tick: Option<TickEnable>) {
+pub fn set_host_world(w: &El2World, traps: &Traps, gic: Option<GicHw>, tick: Option<TickEnable>) {
     let i = cpu_index().min(MAX_CPUS - 1);
     bind_state(CPUS[i].0.get().cast());
     // SAFETY: called before the host runs on this CPU, so no trap holds this CPU's state;
@@ -142,6 +149,8 @@ pub fn set_host_world(w: &El2World, traps: &Traps, tick: Option<TickEnable>) {
     cpu.running = None;
     cpu.guest_owns_fp = false;
     cpu.guest_owns_keys = false;
+    cpu.gic = gic;
+    cpu.gic_live = false;
     let raw = read_id_space();
     let f = IsolationFeatures::decode(&raw);
     cpu.features = f;
@@ -226,9 +235,13 @@ pub fn to_guest(cpu: &mut CpuState, vc: &mut Vcpu, s2: &GuestStage2, run: Runnin
     if cpu.optional {
         optional_to_guest(cpu, &vc.optional);
     }
+    let mut hcr = cpu.guest_hcr[s2.fwb as usize];
+    if s2.vgic {
+        hcr |= vgic_to_guest(cpu, vc);
+    }
     write_world(
         &El2World {
-            hcr: cpu.guest_hcr[s2.fwb as usize],
+            hcr,
             vttbr: s2.vttbr,
             vtcr: s2.vtcr,
             vmpidr: vc.vmpidr,
@@ -254,7 +267,7 @@ pub fn take_fp(cpu: &mut CpuState, vc: &Vcpu) {
 /// ESR/FAR/ELR/SPSR_EL1 that an abort injection already wrote into `vc.el1` while deciding
 /// this exit (`el1_injected`) are kept over the live values. Returns the host's Context.
 #[inline]
-pub fn to_host(cpu: &mut CpuState, vc: Option<&mut Vcpu>) -> *mut Context {
+pub fn to_host(cpu: &mut CpuState, mut vc: Option<&mut Vcpu>) -> *mut Context {
     let host_ctx = cpu
         .running
         .take()
@@ -268,6 +281,9 @@ pub fn to_host(cpu: &mut CpuState, vc: Option<&mut Vcpu>) -> *mut Context {
         host_tick::disarm();
     }
     let optional = cpu.optional;
+    if cpu.gic_live {
+        gic_to_host(cpu, vc.as_deref_mut());
+    }
     match vc {
         Some(vc) => {
             let injected = vc.el1_injected.then(|| injected_regs(&vc.el1));
@@ -331,6 +347,30 @@ pub fn take_keys(cpu: &mut CpuState, vc: &Vcpu) {
             options(nomem, nostack, preserves_flags),
         )
     };
+}
+
+/// A vGIC guest's virtual interface in; its WFI traps (HCR_EL2.TWI, returned).
+#[inline(never)]
+fn vgic_to_guest(cpu: &mut CpuState, vc: &Vcpu) -> u64 {
+    let Some(hw) = cpu.gic else {
+        return 0;
+    };
+    gic::load(&vc.gic, hw);
+    cpu.gic_live = true;
+    HCR_TWI
+}
+
+/// The vGIC guest's virtual interface out (into `vc` if EL2 still knows it), left empty.
+#[inline(never)]
+fn gic_to_host(cpu: &mut CpuState, vc: Option<&mut Vcpu>) {
+    cpu.gic_live = false;
+    let Some(hw) = cpu.gic else {
+        return;
+    };
+    match vc {
+        Some(vc) => gic::save(&mut vc.gic, hw),
+        None => gic::clear(hw),
+    }
 }
 
 // TPIDR2_EL0 (FEAT_SME) and VDISR_EL2 (FEAT_RAS), by encoding.

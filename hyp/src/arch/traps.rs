@@ -3,6 +3,7 @@
 //! registers, the firmware. No decisions are made here.
 
 use crate::arch::at::par_attr;
+use crate::arch::gic;
 use crate::arch::machine::ArchMachine;
 use crate::arch::psci;
 use crate::arch::smp;
@@ -10,6 +11,8 @@ use crate::arch::switch::{self, this_cpu, CpuState};
 use crate::arch::sysregs_el1::{trap_syndrome, vbar_el1, write_el1_exception};
 use crate::arch::world::{cpu_index, Context};
 use crate::esr::Esr;
+use crate::vgic::lr::GicCpuRegs;
+use crate::vgic::Vtimer;
 use crate::vm::dispatch::{self, Entry, GuestStage2, HypLock, Running, TrapCpu};
 use crate::vm::hyp::Hyp;
 use crate::vm::inject::El1Exception;
@@ -176,5 +179,39 @@ impl TrapCpu for CpuState {
 
     fn held_off(&mut self) -> ! {
         smp::held_off(cpu_index())
+    }
+
+    fn gic_lrs(&self) -> usize {
+        self.gic.map_or(0, |g| g.lrs as usize)
+    }
+
+    #[inline]
+    fn vgic_live(&self) -> bool {
+        self.gic_live
+    }
+
+    fn gic_read(&mut self, regs: &mut GicCpuRegs) {
+        if let Some(hw) = self.gic {
+            gic::read_lrs(regs, hw);
+        }
+    }
+
+    fn gic_write(&mut self, regs: &GicCpuRegs) {
+        if let Some(hw) = self.gic {
+            gic::write_lrs(regs, hw);
+        }
+    }
+
+    fn gic_misr(&self) -> u64 {
+        self.gic.map_or(0, |_| gic::misr())
+    }
+
+    fn vtimer(&self) -> Vtimer {
+        let (ctl, cval) = gic::vtimer();
+        Vtimer { ctl, cval }
+    }
+
+    fn set_vtimer_ctl(&mut self, ctl: u64) {
+        gic::set_vtimer_ctl(ctl);
     }
 }

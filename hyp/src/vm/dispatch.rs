@@ -6,9 +6,12 @@
 
 use crate::esr::{Esr, ExceptionClass};
 use crate::logger::{self, Source};
+use crate::vgic::lr::GicCpuRegs;
+use crate::vgic::Vtimer;
 use crate::vm::hvc::{self, status_of, Dispatch, Refused};
 use crate::vm::hyp::{Calls, Hyp};
 use crate::vm::inject::{self, El1Exception};
+use crate::vm::interrupts;
 use crate::vm::machine::Machine;
 use crate::vm::psci_held::Held;
 use crate::vm::psci_policy::{self, FirmwareCalls, PsciAction};
@@ -42,6 +45,8 @@ pub struct GuestStage2 {
     pub vttbr: u64,
     pub vtcr: u64,
     pub fwb: bool,
+    /// The VM has a vGIC: its vCPU's GIC registers are switched and WFI traps.
+    pub vgic: bool,
 }
 
 /// Which exception vector was taken.
@@ -101,6 +106,19 @@ pub trait TrapCpu {
     /// Send this held CPU back to wait at EL2 for the host's next CPU_ON of it; it never
     /// returns to the host from here. Called with no lock held.
     fn held_off(&mut self) -> !;
+    /// List registers of this CPU's GIC virtual interface (0: none).
+    fn gic_lrs(&self) -> usize;
+    /// The running guest's VM has a vGIC, and its GIC registers are loaded.
+    fn vgic_live(&self) -> bool;
+    /// The running vGIC guest's live LRs into `regs.lrs`.
+    fn gic_read(&mut self, regs: &mut GicCpuRegs);
+    /// `regs`' LRs and ICH_HCR_EL2 into the CPU.
+    fn gic_write(&mut self, regs: &GicCpuRegs);
+    /// ICH_MISR_EL2: why the maintenance interrupt is asserted (0: it is not).
+    fn gic_misr(&self) -> u64;
+    /// The running guest's virtual timer (live CNTV_CTL_EL0, CNTV_CVAL_EL0).
+    fn vtimer(&self) -> Vtimer;
+    fn set_vtimer_ctl(&mut self, ctl: u64);
 }
 
 /// Handle `entry` from the world whose registers are `ctx`; returns the world to resume.
@@ -156,7 +174,11 @@ fn host_vcpu_run<C: TrapCpu>(
             vttbr: v.stage2.vttbr(),
             vtcr: v.stage2.vtcr().vtcr,
             fwb: v.stage2.fwb(),
+            vgic: v.vgic.is_some(),
         };
+        if s2.vgic {
+            interrupts::before_entry(v, vcpu, cpu.gic_lrs(), m.counter());
+        }
         let vc = match run::prepare(v, vcpu, &mut m)? {
             Prepared::Enter(vc) => vc,
             Prepared::PoweredOff => return Ok(None),
@@ -433,8 +455,17 @@ fn guest<C: TrapCpu>(
         },
     };
     let mut m = cpu.machine(hyp);
-    // Only exits inject aborts (run::handle_trap), so a resumed guest needs nothing more.
-    let (reason, vc) = match run::handle_trap(hyp, run.vm, run.vcpu, &trap, &mut m) {
+    // The in-EL2 device hook (the vGIC), then the fault path. Only exits inject aborts
+    // (run::handle_trap), so a resumed guest needs nothing more.
+    let hooked = match cpu.vgic_live() {
+        true => interrupts::guest_trap(hyp, cpu, run, &trap, &mut m),
+        false => None,
+    };
+    let handled = match hooked {
+        Some(h) => h,
+        None => run::handle_trap(hyp, run.vm, run.vcpu, &trap, &mut m),
+    };
+    let (reason, vc) = match handled {
         Handled::Resume => return ctx,
         Handled::Exit(reason, vc) => (reason, vc),
     };
@@ -471,6 +502,29 @@ fn guest_local<C: TrapCpu>(
                     Local::TakeFp => cpu.take_fp(vc),
                     _ => cpu.take_keys(vc),
                 }
+            }
+        }
+        Local::Sgi { rt, group1 } => {
+            // SAFETY: `ctx` is the running guest's Context (trap's contract), not
+            // referenced elsewhere while it is stopped in EL2.
+            let ctx = unsafe { &mut *ctx };
+            let value = ctx.x.get(rt as usize).copied().unwrap_or(0);
+            let mut guard = hyp.lock();
+            let sent = guard.as_mut().is_some_and(|h| match group1 {
+                true => interrupts::guest_sgi(h, cpu, run, value),
+                // Group 0 and the alias: nothing to send (every interrupt is Group 1).
+                false => h.vm(run.vm).is_ok_and(|v| v.vgic.is_some()),
+            });
+            drop(guard);
+            match sent {
+                true => ctx.elr = ctx.elr.wrapping_add(4),
+                false => emulate(
+                    cpu,
+                    ctx,
+                    run,
+                    esr,
+                    Local::Undefined(sysreg::Refused::NoVgic),
+                ),
             }
         }
         // SAFETY: `ctx` is the running guest's Context (trap's contract), not referenced
@@ -511,7 +565,7 @@ fn emulate<C: TrapCpu>(cpu: &mut C, ctx: &mut Context, run: Running, esr: Esr, l
             let e = inject::undefined(ctx.elr, ctx.spsr, cpu.vbar_el1());
             deliver(cpu, ctx, &e);
         }
-        Local::TakeFp | Local::TakeKeys => {}
+        Local::TakeFp | Local::TakeKeys | Local::Sgi { .. } => {}
     }
 }
 

@@ -31,6 +31,8 @@ pub struct Vm {
     /// Boxed: a running vCPU's registers are reached through a raw pointer by the trap path.
     pub vcpus: Vec<Box<Vcpu>>,
     pub stats: VmStats,
+    /// Its virtual GIC, once VGIC_CONFIG gave it one (vm/interrupts.rs).
+    pub vgic: Option<Box<crate::vgic::Vgic>>,
 }
 
 impl Vm {
@@ -41,6 +43,7 @@ impl Vm {
             slots: Slots::new(),
             vcpus: Vec::new(),
             stats: VmStats::default(),
+            vgic: None,
         }
     }
 

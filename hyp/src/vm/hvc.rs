@@ -56,6 +56,10 @@ pub trait HvcBackend {
     fn memslot_clear(&mut self, vm: u64, slot: u64) -> Result<(), Refused>;
     fn region_revoke(&mut self, base: u64) -> Result<Revoked, Refused>;
     fn region_restore(&mut self, base: u64) -> Result<(), Refused>;
+    fn vgic_config(&mut self, vm: u64, gicd: u64, gicr: u64) -> Result<(), Refused>;
+    fn irq_line(&mut self, vm: u64, intid: u64, level: u64) -> Result<(), Refused>;
+    /// (pending 0/1, INTID or 1023, virtual timer deadline or u64::MAX).
+    fn vcpu_pending(&mut self, vm: u64, vcpu: u64) -> Result<[u64; 3], Refused>;
 }
 
 /// Results in x0..x3.
@@ -138,6 +142,12 @@ pub fn dispatch(x: &[u64; 7], backend: &mut impl HvcBackend) -> Dispatch {
             Err(r) => refused(r),
         },
         Function::RegionRestore => done(backend.region_restore(x[1]), |_| 0),
+        Function::VgicConfig => done(backend.vgic_config(x[1], x[2], x[3]), |_| 0),
+        Function::IrqLine => done(backend.irq_line(x[1], x[2], x[3]), |_| 0),
+        Function::VcpuPending => match backend.vcpu_pending(x[1], x[2]) {
+            Ok([a, b, c]) => reply([Status::Success.as_u64(), a, b, c]),
+            Err(r) => refused(r),
+        },
     }
 }
 
@@ -212,6 +222,15 @@ mod tests {
         fn region_restore(&mut self, base: u64) -> Result<(), Refused> {
             self.answer("region_restore", [base, 0, 0, 0], ())
         }
+        fn vgic_config(&mut self, vm: u64, gicd: u64, gicr: u64) -> Result<(), Refused> {
+            self.answer("vgic_config", [vm, gicd, gicr, 0], ())
+        }
+        fn irq_line(&mut self, vm: u64, intid: u64, level: u64) -> Result<(), Refused> {
+            self.answer("irq_line", [vm, intid, level, 0], ())
+        }
+        fn vcpu_pending(&mut self, vm: u64, vcpu: u64) -> Result<[u64; 3], Refused> {
+            self.answer("vcpu_pending", [vm, vcpu, 0, 0], [1, 27, 500])
+        }
     }
 
     fn call(x: [u64; 7], fake: &mut Fake) -> Dispatch {
@@ -231,7 +250,7 @@ mod tests {
         );
         assert_eq!(
             call([FN_REVISION as u64, 0, 0, 0, 0, 0, 0], &mut fake),
-            Dispatch::Reply([0, 2, 0, 0])
+            Dispatch::Reply([0, 3, 0, 0])
         );
     }
 
@@ -310,6 +329,21 @@ mod tests {
             ok(0)
         );
         assert_eq!(fake.last, Some(("region_restore", [0x7c00_0000, 0, 0, 0])));
+        call(
+            [f(Function::VgicConfig), 1, 0x800_0000, 0x80a_0000, 9, 9, 9],
+            &mut fake,
+        );
+        assert_eq!(
+            fake.last,
+            Some(("vgic_config", [1, 0x800_0000, 0x80a_0000, 0]))
+        );
+        call([f(Function::IrqLine), 1, 40, 1, 9, 9, 9], &mut fake);
+        assert_eq!(fake.last, Some(("irq_line", [1, 40, 1, 0])));
+        assert_eq!(
+            call([f(Function::VcpuPending), 1, 0, 9, 9, 9, 9], &mut fake),
+            Dispatch::Reply([0, 1, 27, 500])
+        );
+        assert_eq!(fake.last, Some(("vcpu_pending", [1, 0, 0, 0])));
     }
 
     #[test]

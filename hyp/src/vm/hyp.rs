@@ -12,6 +12,7 @@ use crate::mm::vtcr::VtcrConfig;
 use crate::vm::guest::{Vm, MAX_VCPUS, MAX_VMS};
 use crate::vm::host::HostVm;
 use crate::vm::hvc::{HvcBackend, Refused, Translation};
+use crate::vm::interrupts;
 use crate::vm::machine::{GuestRegime, Machine};
 use crate::vm::memslot::{validate, Assignable, SlotRequest, SlotWorld, MAX_SLOTS};
 use crate::vm::revoke::{self, Revoked, RevokedRegions};
@@ -40,6 +41,8 @@ pub struct Hyp {
     pub vms: [Option<Box<Vm>>; MAX_VMS],
     /// Host pages shared as run pages (never donated while in use).
     pub run_pages: heapless::Vec<(u64, PhysRange), MAX_RUN_PAGES>,
+    /// List registers of the CPUs' GICv3 virtual interface; 0: no vGIC possible (GICv2).
+    pub gic_lrs: u8,
 }
 
 impl Hyp {
@@ -322,7 +325,14 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
         let slot = {
             let v = h.vm(vm)?;
             let others: heapless::Vec<_, MAX_SLOTS> = v.other_slots(index).collect();
-            validate(req, &others, &h.slot_world(donated))?
+            let slot = validate(req, &others, &h.slot_world(donated))?;
+            if v.vgic
+                .as_ref()
+                .is_some_and(|g| g.overlaps(slot.ipa, slot.size))
+            {
+                return Err(Reason::Overlap);
+            }
+            slot
         };
         // Last, so a VMM learns every other rule first: the one that lifts with a restore.
         if slot.memory_kind().is_some()
@@ -353,6 +363,19 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
             slot.size / 1024
         );
         Ok(())
+    }
+
+    fn vgic_config(&mut self, vm: u64, gicd: u64, gicr: u64) -> Result<(), Refused> {
+        interrupts::vgic_config(self.hyp, vm, gicd, gicr)
+    }
+
+    fn irq_line(&mut self, vm: u64, intid: u64, level: u64) -> Result<(), Refused> {
+        interrupts::irq_line(self.hyp, vm, intid, level)
+    }
+
+    fn vcpu_pending(&mut self, vm: u64, vcpu: u64) -> Result<[u64; 3], Refused> {
+        let now = self.m.counter();
+        interrupts::vcpu_pending(self.hyp, vm, vcpu, now)
     }
 
     fn memslot_clear(&mut self, vm: u64, index: u64) -> Result<(), Refused> {

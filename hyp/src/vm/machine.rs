@@ -40,4 +40,7 @@ pub trait Machine: S2Maintenance {
     }
     /// `AT S12E1R` of `addr` in the running (host) regime, or in `guest`'s: PAR_EL1.
     fn at_s12e1r(&mut self, guest: Option<&GuestRegime>, addr: u64) -> u64;
+    /// The physical counter (CNTPCT_EL0), which is also every VM's virtual counter
+    /// (CNTVOFF_EL2 is 0).
+    fn counter(&mut self) -> u64;
 }

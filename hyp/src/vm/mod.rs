@@ -11,6 +11,7 @@ pub mod hyp;
 pub mod id_regs;
 pub mod image;
 pub mod inject;
+pub mod interrupts;
 pub mod machine;
 pub mod memslot;
 pub mod mmio;

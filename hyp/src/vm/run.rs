@@ -3,7 +3,7 @@
 
 use crate::esr::{ec, Esr};
 use crate::vm::fault::{classify, Abort, Outcome};
-use crate::vm::guest::Vm;
+use crate::vm::guest::{Vm, VmStats};
 use crate::vm::guest_psci;
 use crate::vm::hvc::Refused;
 use crate::vm::hyp::Hyp;
@@ -140,7 +140,9 @@ pub fn prepare<'v>(
             }
             vc.ctx.elr = vc.ctx.elr.wrapping_add(4);
         }
-        (HostAction::Complete, Pending::MmioWrite) => vc.ctx.elr = vc.ctx.elr.wrapping_add(4),
+        (HostAction::Complete, Pending::MmioWrite | Pending::Wfi) => {
+            vc.ctx.elr = vc.ctx.elr.wrapping_add(4)
+        }
         (HostAction::Complete, Pending::Hvc) => {
             for (i, x) in vc.ctx.x[..4].iter_mut().enumerate() {
                 *x = m.run_page_word(page, word::HVC + i);
@@ -315,6 +317,27 @@ fn smp_psci<'h>(vcpus: &mut [Box<Vcpu>], me: usize, class: u8) -> Option<Handled
         vc.ctx.elr = vc.ctx.elr.wrapping_add(4);
     }
     Some(Handled::Resume)
+}
+
+/// A WFI exit (vm/interrupts.rs found nothing pending): `data` = the virtual timer's
+/// deadline; the next VCPU_RUN steps over the WFI.
+pub fn wfi_exit<'h>(
+    vc: &'h mut Vcpu,
+    stats: &mut VmStats,
+    trap: &GuestTrap,
+    deadline: u64,
+    m: &mut impl Machine,
+) -> Handled<'h> {
+    let detail = ExitDetail {
+        data: deadline,
+        ..ExitDetail::default()
+    };
+    vc.pending = Pending::Wfi;
+    vc.exits += 1;
+    stats.exits += 1;
+    write_exit(m, vc, ExitReason::Wfi, trap, &detail);
+    vc.running = false;
+    Handled::Exit(ExitReason::Wfi, Some(vc))
 }
 
 /// Any trap but a stage-2 abort (`class`: [`GuestTrap::class`]).

@@ -81,6 +81,9 @@ pub enum Local {
     IgnoreWrite,
     /// Inject an undefined-instruction exception: the guest's CPU does not have this.
     Undefined(Refused),
+    /// A write to ICC_SGI1R_EL1 (`group1`), ICC_ASGI1R_EL1 or ICC_SGI0R_EL1 (trapped by
+    /// HCR_EL2.IMO): the VM's vGIC sends it (vm/interrupts.rs), or it is UNDEFINED.
+    Sgi { rt: u8, group1: bool },
 }
 
 /// Why a guest access became UNDEFINED (the log says it, docs/ISOLATION.md explains it).
@@ -96,6 +99,7 @@ pub enum Refused {
     ContextNumber,
     ImplementationDefined,
     IdRegisterWrite,
+    NoVgic,
     Unknown,
 }
 
@@ -112,6 +116,7 @@ impl Refused {
             Refused::ContextNumber => "SCXTNUM",
             Refused::ImplementationDefined => "IMPDEF_REGISTER",
             Refused::IdRegisterWrite => "ID_REGISTER_WRITE",
+            Refused::NoVgic => "NO_VGIC",
             Refused::Unknown => "NOT_EMULATED",
         }
     }
@@ -184,6 +189,11 @@ pub fn sysreg(a: &SysregAccess, cpu: &GuestCpu) -> Local {
         (3, 0 | 3, 13, 0, 7) => Local::Undefined(ContextNumber),
         // LORegions (TLOR).
         (3, 0, 10, 4, _) => Local::Undefined(LoRegions),
+        // ICC_SGI1R_EL1, ICC_ASGI1R_EL1, ICC_SGI0R_EL1 (write-only; HCR_EL2.IMO).
+        (3, 0, 12, 11, 5..=7) if !a.read => Local::Sgi {
+            rt: a.rt,
+            group1: a.op2 == 5,
+        },
         // The physical timer (CNTHCTL_EL2.EL1PCEN = 0): guests have the virtual one.
         (3, 3, 14, 2, _) => Local::Undefined(PhysicalTimer),
         _ if is_pmu(a) => Local::Undefined(Pmu),

@@ -46,6 +46,8 @@ pub(crate) struct FakeMachine {
     pages: HashMap<u64, RunPage>,
     scrubbed: Vec<PhysRange>,
     cleaned: Vec<PhysRange>,
+    /// What `counter` answers.
+    pub(crate) now: u64,
 }
 
 impl S2Maintenance for FakeMachine {
@@ -75,6 +77,9 @@ impl Machine for FakeMachine {
             0x00
         };
         attr << 56 | (addr & !0xfff)
+    }
+    fn counter(&mut self) -> u64 {
+        self.now
     }
 }
 
@@ -142,6 +147,7 @@ pub(crate) fn fixture(fwb: bool) -> Fixture {
         revoked: Default::default(),
         vms: Default::default(),
         run_pages: heapless::Vec::new(),
+        gic_lrs: 4,
     };
     Fixture {
         hyp,

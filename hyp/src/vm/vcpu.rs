@@ -2,6 +2,7 @@
 //! next run must finish first.
 
 use crate::addr::PhysAddr;
+use crate::vgic::lr::GicCpuRegs;
 use crate::vm::mmio::MmioAccess;
 
 /// General registers and return state of a world below EL2, as vectors.S saves them.
@@ -153,6 +154,8 @@ pub enum Pending {
     MmioRead(MmioAccess),
     /// Step over the store.
     MmioWrite,
+    /// Step over the WFI (a WFI exit).
+    Wfi,
     /// Load the host's results into x0..x3 (the PC is already past the HVC).
     Hvc,
     /// Re-execute the instruction (memory fault, NISV, unknown), unless the host says
@@ -187,6 +190,8 @@ pub struct Vcpu {
     /// A CPU runs it now (from VCPU_RUN's switch in to the exit's switch out): a second
     /// VCPU_RUN, from another CPU, is refused with BUSY rather than run it twice.
     pub running: bool,
+    /// Its GIC virtual CPU interface while it does not run (only with a vGIC).
+    pub gic: GicCpuRegs,
 }
 
 /// SPSR for entering EL1h with all of DAIF masked.
@@ -221,6 +226,7 @@ impl Vcpu {
             exits: 0,
             el1_injected: false,
             running: false,
+            gic: GicCpuRegs::default(),
         }
     }
 }

@@ -27,6 +27,8 @@ pub const HCR_APK_API: u64 = HCR_EL2::APK::SET.value | HCR_EL2::API::SET.value;
 /// registers (CRn 11 and 15) and ACTLR_EL1 trap.
 const HCR_GUEST_TRAPS: u64 =
     HCR_EL2::TID3::SET.value | HCR_EL2::TIDCP::SET.value | HCR_EL2::TACR::SET.value;
+/// Guests with a vGIC: WFI traps, so that EL2 can tell the host the vCPU waits.
+pub const HCR_TWI: u64 = HCR_EL2::TWI::SET.value;
 /// Guests: LORegion registers trap (only with FEAT_LOR).
 const HCR_TLOR: u64 = HCR_EL2::TLOR::SET.value;
 /// Guests: RAS error-record registers trap (only with FEAT_RAS).

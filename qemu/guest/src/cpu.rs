@@ -62,6 +62,11 @@ pub trait Cpu {
 
     /// Lets FP/SIMD and SVE through at EL1 (CPACR_EL1), so that what traps traps to EL2.
     fn enable_vector_units(&mut self) {}
+    /// One vGIC case (protocol::VgicCase) on the real GIC interface: its REPORT details, or
+    /// None where there is none (the fakes).
+    fn vgic(&mut self, _case: crate::protocol::VgicCase, _arg: u64) -> Option<[u64; 5]> {
+        None
+    }
 
     /// Unmasks (or masks again) debug exceptions (PSTATE.D).
     fn debug_exceptions(&mut self, _on: bool) {}

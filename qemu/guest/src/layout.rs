@@ -61,6 +61,11 @@ const _: () = assert!(RAM.base.is_aligned(2 * MIB));
 pub const REPLAY_VALUE: u64 = 0x5245_504c_4159_2121; // "REPLAY!!"
 pub const READ_ONLY_VALUE: u64 = 0x5245_4144_4f4e_4c59; // "READONLY"
 
+/// Where the VMM puts the vGIC of the vGIC checks (VGIC_CONFIG): the distributor frame and
+/// the redistributors (128 KiB per vCPU). No memslot covers them.
+pub const VGIC_GICD: u64 = 0x0800_0000;
+pub const VGIC_GICR: u64 = 0x080a_0000;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -127,6 +127,60 @@ pub enum Scenario {
     /// every register of the class, writes its own markers, makes one ECHO round trip, reads
     /// them all again. The VMM judges (it knows what the CPU has).
     RegClass = 17,
+    /// The vGIC checks (docs/VGIC.md): x1 = [`VgicCase`], x2 = its argument. Reports what
+    /// the guest's GIC showed it; the VMM judges.
+    Vgic = 18,
+}
+
+/// Vgic's x1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum VgicCase {
+    /// Reads and writes of GICD and GICR registers: [GICD_CTLR after enabling Group 1,
+    /// GICD_TYPER, GICD_PIDR2, ISENABLER1 | IPRIORITYR(40) << 32 after set/clear/write,
+    /// GICR_TYPER of vCPU 1].
+    Registers = 1,
+    /// x2 = SPI: enable it (edge, routed to vCPU 0), ECHO (the VMM raises the line), then
+    /// wait with IRQs unmasked: [interrupts taken, last INTID, interrupts before ECHO].
+    Spi = 2,
+    /// x2 = delay in ms: arm the virtual timer, WFI until its interrupt: [interrupts, last
+    /// INTID, CNTV_CVAL, CNTVCT in the handler, CNTFRQ].
+    Timer = 3,
+    /// x2 = SGI: ICC_SGI1R_EL1 to itself: [interrupts, last INTID].
+    SgiSelf = 4,
+    /// x2 = SGI: enable it in vCPU 1's redistributor, ICC_SGI1R_EL1 to vCPU 1 (the VMM asks
+    /// VCPU_PENDING): [interrupts here].
+    SgiOther = 5,
+    /// ICC_SGI1R_EL1 on a VM without a vGIC: [1 if it was UNDEFINED].
+    SgiNoVgic = 6,
+    /// x2 = count: that many GICD_TYPER reads (handled in EL2), as many test-device reads
+    /// (each an MMIO exit to the VMM), as many GICD_ISENABLER1 writes of 0 (in EL2, with the
+    /// LRs folded and flushed), timed: [count, ticks of each loop (3), CNTFRQ in between:
+    /// count, reads, exits, CNTFRQ, writes].
+    Cost = 7,
+    /// x2 = delay in ms: as Timer, but spinning with IRQs unmasked instead of WFI (the
+    /// interrupt comes while the vCPU runs): the same details.
+    TimerRunning = 8,
+    /// (A VM without a vGIC, after one with:) what the virtual CPU interface shows:
+    /// [ICC_PMR_EL1, ICC_IGRPEN1_EL1, ICC_BPR1_EL1].
+    Leftover = 9,
+}
+
+impl VgicCase {
+    pub const fn from_u64(v: u64) -> Option<VgicCase> {
+        Some(match v {
+            1 => VgicCase::Registers,
+            2 => VgicCase::Spi,
+            3 => VgicCase::Timer,
+            4 => VgicCase::SgiSelf,
+            5 => VgicCase::SgiOther,
+            6 => VgicCase::SgiNoVgic,
+            7 => VgicCase::Cost,
+            8 => VgicCase::TimerRunning,
+            9 => VgicCase::Leftover,
+            _ => return None,
+        })
+    }
 }
 
 /// FP/SIMD registers a scenario sets and reads back: d0 (the low half of v0) and all of v31
@@ -150,7 +204,7 @@ pub const FP_GUEST: FpRegs = FpRegs {
 pub const BENCH_READ_PMU: u64 = 1;
 
 impl Scenario {
-    pub const ALL: [Scenario; 18] = [
+    pub const ALL: [Scenario; 19] = [
         Scenario::Done,
         Scenario::MmioRead,
         Scenario::MmioWrite,
@@ -169,6 +223,7 @@ impl Scenario {
         Scenario::BenchTouch,
         Scenario::FpState,
         Scenario::RegClass,
+        Scenario::Vgic,
     ];
 
     pub const fn from_u64(v: u64) -> Option<Scenario> {
@@ -202,6 +257,7 @@ impl Scenario {
             Scenario::BenchTouch => "bench-touch",
             Scenario::FpState => "fp-state",
             Scenario::RegClass => "reg-class",
+            Scenario::Vgic => "vgic",
         }
     }
 }

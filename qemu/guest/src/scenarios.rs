@@ -41,6 +41,13 @@ pub fn run(cpu: &mut impl Cpu, scenario: Scenario, args: [u64; 3]) -> Report {
         Scenario::HvcEcho => hvc_echo(cpu),
         Scenario::FpState => fp_state(cpu),
         Scenario::RegClass => reg_class(cpu, args[0], args[1]),
+        Scenario::Vgic => match crate::protocol::VgicCase::from_u64(args[0]) {
+            Some(case) => match cpu.vgic(case, args[1]) {
+                Some(d) => report(scenario, Verdict::Pass, d),
+                None => report(scenario, Verdict::BadArgument, [args[0], 0, 0, 0, 0]),
+            },
+            None => report(scenario, Verdict::BadArgument, [args[0], 0, 0, 0, 0]),
+        },
         Scenario::BenchPing
         | Scenario::BenchMmio
         | Scenario::BenchReplay

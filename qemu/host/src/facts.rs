@@ -35,4 +35,7 @@ pub struct Facts {
     pub machine: Option<(&'static str, &'static [Region])>,
     /// The DT names a PSCI firmware (on a board without, Stile answers NOT_SUPPORTED).
     pub psci: bool,
+    /// A GICv3's distributor and first redistributor (the vGIC checks let the guest's
+    /// virtual timer reach this CPU through them); None with a GICv2.
+    pub gic_v3: Option<(u64, u64)>,
 }

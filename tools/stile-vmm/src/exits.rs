@@ -164,7 +164,10 @@ pub fn decide(
             )),
         }),
         // The driver takes host interrupts itself; should one reach us, just run again.
-        Some(ExitReason::Irq) | Some(ExitReason::None) => resume(HostAction::Complete, None),
+        // WFI: only with a vGIC, which this VMM does not configure.
+        Some(ExitReason::Irq | ExitReason::None | ExitReason::Wfi) => {
+            resume(HostAction::Complete, None)
+        }
         Some(ExitReason::Unknown) | None => Decision::Stop(Stop::Error(format!(
             "vcpu {vcpu}: exit {} (ESR {:#x}, pc {:#x}): the VMM cannot handle it",
             ExitReason::from_u32(p.exit_reason).map_or("?", |e| e.name()),

@@ -46,6 +46,9 @@ impl Machine for Shared {
     fn at_s12e1r(&mut self, guest: Option<&GuestRegime>, addr: u64) -> u64 {
         self.0.borrow_mut().at_s12e1r(guest, addr)
     }
+    fn counter(&mut self) -> u64 {
+        self.0.borrow_mut().counter()
+    }
 }
 
 /// What the dispatcher asked the CPU to do.
@@ -62,6 +65,9 @@ struct FakeCpu {
     left: usize,
     ids: GuestIdRegs,
     held: Option<FakeHeld>,
+    /// The live GIC list registers and virtual timer of the running guest.
+    lrs: [u64; 16],
+    vtimer: Vtimer,
 }
 
 impl TrapCpu for FakeCpu {
@@ -157,6 +163,27 @@ impl TrapCpu for FakeCpu {
         h.parked_lock_free = Some(h.hyp.try_lock().is_some());
         panic!("parked");
     }
+    fn gic_lrs(&self) -> usize {
+        4
+    }
+    fn vgic_live(&self) -> bool {
+        self.running.is_some()
+    }
+    fn gic_read(&mut self, regs: &mut GicCpuRegs) {
+        regs.lrs = self.lrs;
+    }
+    fn gic_write(&mut self, regs: &GicCpuRegs) {
+        self.lrs = regs.lrs;
+    }
+    fn gic_misr(&self) -> u64 {
+        0
+    }
+    fn vtimer(&self) -> Vtimer {
+        self.vtimer
+    }
+    fn set_vtimer_ctl(&mut self, ctl: u64) {
+        self.vtimer.ctl = ctl;
+    }
 }
 
 /// A fake machine whose CPUs Stile holds (no PSCI firmware), by MPIDR = index.
@@ -199,6 +226,8 @@ fn world() -> World {
             left: 0,
             ids: GuestIdRegs::EMPTY,
             held: None,
+            lrs: [0; 16],
+            vtimer: Vtimer { ctl: 0, cval: 0 },
         },
         host,
         vm,

@@ -216,6 +216,10 @@ impl Cpu for Real {
         super::regclass::enable_vector_units();
     }
 
+    fn vgic(&mut self, case: crate::protocol::VgicCase, arg: u64) -> Option<[u64; 5]> {
+        Some(super::vgic::run(case, arg))
+    }
+
     fn debug_exceptions(&mut self, on: bool) {
         super::regclass::debug_exceptions(on);
     }

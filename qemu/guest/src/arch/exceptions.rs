@@ -17,9 +17,17 @@ const _: () = assert!(core::mem::size_of::<Frame>() == 272);
 const _: () = assert!(core::mem::offset_of!(Frame, elr) == 248);
 const _: () = assert!(core::mem::offset_of!(Frame, spsr) == 256);
 
+/// "Current EL with SP_ELx, IRQ".
+const IRQ_CURRENT_SPX: u64 = 5;
+
 /// The handler qemu/el1-vectors.S calls (bound in main.rs: the vectors belong to the image,
 /// not to this library, which the host payload links too).
 pub extern "C" fn guest_exception(frame: &mut Frame, vector: u64) {
+    if vector == IRQ_CURRENT_SPX {
+        // Only the vGIC cases unmask IRQs.
+        super::vgic::irq();
+        return;
+    }
     let esr = sysreg::esr_el1();
     let far = sysreg::far_el1();
     match classify(Vector(vector), frame.elr, crate::exception::armed()) {

@@ -7,3 +7,4 @@ pub mod exceptions;
 pub mod fatal;
 pub mod regclass;
 mod sysreg;
+pub mod vgic;

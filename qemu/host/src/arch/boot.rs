@@ -119,6 +119,12 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
         reserved: heapless::Vec::new(),
         machine: host_dt.machine,
         psci: platform.psci.is_some(),
+        gic_v3: match &platform.gic {
+            Some(stile_hyp::dt::Gic::V3 { gicd, gicr }) => {
+                gicr.first().map(|r| (gicd.base.0, r.base.0))
+            }
+            _ => None,
+        },
     };
     let mut facts = facts;
     for r in platform.reserved.iter() {

@@ -9,6 +9,7 @@ mod cell;
 mod console;
 mod exceptions;
 pub mod fatal;
+mod gic;
 mod guest_smp;
 mod hostile;
 mod hostile_smp;

@@ -29,6 +29,8 @@ struct Page([u8; 4096]);
 
 /// The vCPU's run page: host RAM (inside our image), Normal-WB in our map, never donated.
 static mut RUN_PAGE: Page = Page([0; 4096]);
+/// A second vCPU's run page (the vGIC checks; that vCPU never runs).
+static mut SPARE_RUN_PAGE: Page = Page([0; 4096]);
 /// A page of our own RAM whose first word the VMM fills with the secret.
 static mut SECRET_PAGE: Page = Page([0; 4096]);
 
@@ -93,6 +95,15 @@ impl VmmMachine for Real {
         while sysreg::counter().0.wrapping_sub(start) < freq + freq / 8 {
             core::hint::spin_loop();
         }
+    }
+
+    fn timer_ppi(&mut self, gic: (u64, u64), on: bool) -> bool {
+        super::gic::timer_ppi(gic, on);
+        true
+    }
+
+    fn spare_run_page(&self) -> Option<PhysAddr> {
+        Some(PhysAddr(addr_of_mut!(SPARE_RUN_PAGE) as u64))
     }
 
     fn run_page_pa(&self) -> PhysAddr {

@@ -38,6 +38,10 @@ pub enum Exit {
     /// The PSCI function the guest called.
     SystemEvent(u64),
     Irq,
+    /// The guest waits for an interrupt (vGIC guests): its virtual timer's deadline.
+    Wfi {
+        deadline: u64,
+    },
     Unknown {
         esr: u64,
     },
@@ -69,6 +73,7 @@ pub fn decode(p: &RunPage) -> Exit {
         Some(ExitReason::Hvc) => Exit::Hvc(p.hvc),
         Some(ExitReason::SystemEvent) => Exit::SystemEvent(p.system_event),
         Some(ExitReason::Irq) => Exit::Irq,
+        Some(ExitReason::Wfi) => Exit::Wfi { deadline: p.data },
         Some(ExitReason::Unknown) => Exit::Unknown { esr: p.esr },
         Some(ExitReason::None) | None => Exit::Undefined(p.exit_reason),
     }
@@ -123,6 +128,7 @@ impl fmt::Display for Exit {
             Exit::Hvc(x) => write!(f, "HVC x0={:#x}", x[0]),
             Exit::SystemEvent(fid) => write!(f, "SYSTEM_EVENT {fid:#x}"),
             Exit::Irq => f.write_str("IRQ"),
+            Exit::Wfi { deadline } => write!(f, "WFI (timer deadline {deadline:#x})"),
             Exit::Unknown { esr } => write!(f, "UNKNOWN (ESR {esr:#x})"),
             Exit::Undefined(r) => write!(f, "exit reason {r}"),
         }

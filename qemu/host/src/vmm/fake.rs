@@ -854,6 +854,13 @@ impl VmmMachine for FakeStile {
             Function::MemslotClear => self.memslot_clear(a[0], a[1]),
             Function::RegionRevoke => self.region_revoke(a[0]),
             Function::RegionRestore => self.region_restore(a[0]),
+            // The fake has no vGIC (the VMM's plan never asks for one).
+            Function::VgicConfig | Function::IrqLine | Function::VcpuPending => {
+                match self.vm_ok(a[0]) {
+                    Ok(_) => Self::refuse(stile_abi::Reason::NoVgic),
+                    Err(r) => Self::refuse(r),
+                }
+            }
         }
     }
 

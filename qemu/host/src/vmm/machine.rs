@@ -45,6 +45,16 @@ pub trait VmmMachine: Machine {
     /// Wait until the refusal log's one-second window has surely turned over (the count of
     /// dropped lines is printed with the next refusal after that). Fakes need not wait.
     fn let_a_second_pass(&mut self) {}
+    /// Let (or stop letting) this CPU's physical virtual-timer PPI 27 through the host's
+    /// GICv3 at `gic` (GICD, this CPU's GICR): a guest's timer firing while it runs then
+    /// traps to EL2. False where the machine cannot.
+    fn timer_ppi(&mut self, _gic: (u64, u64), _on: bool) -> bool {
+        false
+    }
+    /// A second run page, for a second vCPU (the vGIC checks); None where there is none.
+    fn spare_run_page(&self) -> Option<PhysAddr> {
+        None
+    }
 
     // The isolation checks (vmm::isolation). The defaults are a machine that has none of
     // the registers, and the checks are then skipped.

@@ -25,6 +25,7 @@ mod revoke;
 mod runner;
 pub mod slots;
 mod trace;
+pub mod vgic;
 pub mod windows;
 
 #[cfg(test)]
@@ -126,6 +127,7 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
         if destroyed {
             garbage::run(m, report, &garbage::after_destroy(vm, vcpu));
             isolation::run(m, report, block, &placement, image);
+            vgic::run(m, report, block, &placement, image, facts.gic_v3);
         }
     } else {
         checks::destroy(m, report, vm, block);

@@ -1,0 +1,245 @@
+//! A guest's virtual GICv3 in EL2 (docs/VGIC.md): the distributor and one redistributor
+//! per vCPU as plain state, the MMIO registers over it ([`mmio`]), and the list-register
+//! image a vCPU runs with ([`lr`]: flush before entry, fold after exit). Arch-free:
+//! arch/gic.rs moves the image in and out of the CPU's ICH_* registers.
+//!
+//! Every interrupt is Group 1 (the guest's kernel runs in one security state), no LPIs, no
+//! ITS. INTIDs: SGIs 0..15 and PPIs 16..31 per vCPU, SPIs 32..32 + [`NR_SPIS`].
+
+pub mod lr;
+pub mod mmio;
+
+#[cfg(test)]
+mod tests;
+
+use crate::vm::guest::MAX_VCPUS;
+
+/// SPIs a vGIC has (GICD_TYPER.ITLinesNumber = 2: INTIDs up to 95).
+pub const NR_SPIS: usize = 64;
+/// The first SPI.
+pub const SPI_BASE: u32 = 32;
+/// One past the last INTID.
+pub const NR_IRQS: u32 = SPI_BASE + NR_SPIS as u32;
+/// The virtual timer's PPI (the architected one, as in the DT's timer node).
+pub const VTIMER_PPI: u32 = 27;
+/// Size of the GICD frame, and of one vCPU's redistributor (RD_base + SGI_base).
+pub const GICD_SIZE: u64 = 0x1_0000;
+pub const GICR_STRIDE: u64 = 0x2_0000;
+/// The GICR region covers every vCPU a VM may have.
+pub const GICR_SIZE: u64 = GICR_STRIDE * MAX_VCPUS as u64;
+
+/// One interrupt's state for one target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Irq {
+    pub enabled: bool,
+    /// Pending by an edge, a write to ISPENDR, an SGI, or an LR folded back as pending.
+    pub latch: bool,
+    /// The input line (level-sensitive SPIs the host raises).
+    pub line: bool,
+    pub active: bool,
+    /// Level-sensitive (ICFGR = 0b00), else edge.
+    pub level: bool,
+    pub priority: u8,
+}
+
+impl Irq {
+    #[inline]
+    pub fn pending(&self) -> bool {
+        self.latch || (self.level && self.line)
+    }
+}
+
+/// A VM's vGIC.
+pub struct Vgic {
+    /// IPAs of the GICD frame and of the GICR region (`GICR_STRIDE` per vCPU).
+    pub gicd: u64,
+    pub gicr: u64,
+    /// GICD_CTLR.EnableGrp1 (bit 1): the distributor forwards SPIs.
+    pub(crate) enable_grp1: bool,
+    /// SGIs and PPIs, per vCPU.
+    pub(crate) private: [[Irq; 32]; MAX_VCPUS],
+    /// GICR_WAKER.ProcessorSleep, per vCPU.
+    pub(crate) asleep: [bool; MAX_VCPUS],
+    pub(crate) spis: [Irq; NR_SPIS],
+    /// GICD_IROUTER<n>: Aff0 and IRM as written (Aff1..3 kept; they must be 0 to match).
+    pub(crate) route: [u64; NR_SPIS],
+}
+
+/// Why a SPI line change was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineError {
+    /// Not an SPI of this vGIC.
+    NotSpi,
+}
+
+/// IROUTER's Interrupt Routing Mode bit: any vCPU (Stile picks vCPU 0).
+const IROUTER_IRM: u64 = 1 << 31;
+const IROUTER_MASK: u64 = 0xff_0000_0000 | IROUTER_IRM | 0xff_ffff;
+
+impl Vgic {
+    pub fn new(gicd: u64, gicr: u64) -> Vgic {
+        let mut private = [[Irq::default(); 32]; MAX_VCPUS];
+        for cpu in private.iter_mut() {
+            // SGIs are always enabled-by-write, edge; PPIs reset to level (the timer).
+            for (i, irq) in cpu.iter_mut().enumerate() {
+                irq.level = i >= 16;
+            }
+        }
+        Vgic {
+            gicd,
+            gicr,
+            enable_grp1: false,
+            private,
+            asleep: [true; MAX_VCPUS],
+            spis: [Irq {
+                level: true,
+                ..Irq::default()
+            }; NR_SPIS],
+            route: [0; NR_SPIS],
+        }
+    }
+
+    /// Whether `[ipa, ipa + size)` touches the vGIC's frames.
+    pub fn overlaps(&self, ipa: u64, size: u64) -> bool {
+        let end = ipa.saturating_add(size);
+        let hits = |base: u64, len: u64| ipa < base + len && base < end;
+        hits(self.gicd, GICD_SIZE) || hits(self.gicr, GICR_SIZE)
+    }
+
+    /// The interrupt `intid` as vCPU `vcpu` sees it (SGI/PPI: its own copy).
+    pub(crate) fn irq(&self, vcpu: usize, intid: u32) -> Option<&Irq> {
+        match intid {
+            0..=31 => self.private.get(vcpu)?.get(intid as usize),
+            _ => self.spis.get((intid - SPI_BASE) as usize),
+        }
+    }
+
+    pub(crate) fn irq_mut(&mut self, vcpu: usize, intid: u32) -> Option<&mut Irq> {
+        match intid {
+            0..=31 => self.private.get_mut(vcpu)?.get_mut(intid as usize),
+            _ => self.spis.get_mut((intid - SPI_BASE) as usize),
+        }
+    }
+
+    /// The vCPU an SPI is delivered to (IROUTER: Aff0 with Aff1..3 = 0; IRM: vCPU 0).
+    pub fn spi_target(&self, spi: usize) -> Option<usize> {
+        let r = *self.route.get(spi)?;
+        if r & IROUTER_IRM != 0 {
+            return Some(0);
+        }
+        if r & !0xff != 0 {
+            return None;
+        }
+        Some(r as usize)
+    }
+
+    pub(crate) fn set_route(&mut self, spi: usize, value: u64) {
+        if let Some(r) = self.route.get_mut(spi) {
+            *r = value & IROUTER_MASK;
+        }
+    }
+
+    /// The host drives SPI `intid`'s line: a level-sensitive SPI is pending while it is
+    /// high; an edge-triggered one latches on a rising edge. Returns the target vCPU.
+    pub fn set_line(&mut self, intid: u32, high: bool) -> Result<Option<usize>, LineError> {
+        if !(SPI_BASE..NR_IRQS).contains(&intid) {
+            return Err(LineError::NotSpi);
+        }
+        let spi = (intid - SPI_BASE) as usize;
+        let irq = &mut self.spis[spi];
+        if high && !irq.line && !irq.level {
+            irq.latch = true;
+        }
+        irq.line = high;
+        Ok(self.spi_target(spi))
+    }
+
+    /// Make a private interrupt of `vcpu` pending (the virtual timer, an SGI).
+    pub fn raise_private(&mut self, vcpu: usize, intid: u32) {
+        if intid < 32 {
+            if let Some(irq) = self.irq_mut(vcpu, intid) {
+                irq.latch = true;
+            }
+        }
+    }
+
+    /// A write of `value` to ICC_SGI1R_EL1 by vCPU `from` of `nr_vcpus`: the SGI is made
+    /// pending on each target. Returns the targets as a bit mask (bit n = vCPU n).
+    /// Our vCPUs' MPIDRs are Aff0 = index, Aff1..3 = 0 (vm/vcpu.rs).
+    pub fn sgi1r(&mut self, from: usize, nr_vcpus: usize, value: u64) -> u32 {
+        let intid = ((value >> 24) & 0xf) as u32;
+        let irm = value & (1 << 40) != 0;
+        let aff_high = value & (0xff << 16 | 0xff << 32 | 0xff << 48);
+        let range_sel = (value >> 44) & 0xf;
+        let all = (1u32 << nr_vcpus.min(MAX_VCPUS)) - 1;
+        let targets = if irm {
+            all & !(1 << from)
+        } else if aff_high != 0 || range_sel != 0 {
+            0
+        } else {
+            (value & 0xffff) as u32 & all
+        };
+        for t in 0..MAX_VCPUS {
+            if targets & (1 << t) != 0 {
+                self.raise_private(t, intid);
+            }
+        }
+        targets
+    }
+
+    /// Whether `intid` can be signalled to `vcpu`: enabled, and for an SPI the
+    /// distributor on and routed there.
+    fn deliverable_to(&self, vcpu: usize, intid: u32, irq: &Irq) -> bool {
+        irq.enabled
+            && (intid < 32
+                || (self.enable_grp1 && self.spi_target((intid - SPI_BASE) as usize) == Some(vcpu)))
+    }
+
+    /// Every interrupt of `vcpu`'s that is pending or active (or whose line is up): its
+    /// SGIs and PPIs, and the SPIs routed to it. Idle ones are skipped first, cheaply: the
+    /// flush runs this around every vGIC trap.
+    fn for_vcpu(&self, vcpu: usize) -> impl Iterator<Item = (u32, &Irq)> + '_ {
+        let private = self.private.get(vcpu).into_iter().flatten();
+        let spis = self.spis.iter();
+        (0u32..)
+            .zip(private)
+            .chain((SPI_BASE..).zip(spis))
+            .filter(|(_, irq)| irq.latch | irq.line | irq.active)
+            .filter(move |(i, _)| {
+                *i < 32 || self.spi_target((*i - SPI_BASE) as usize) == Some(vcpu)
+            })
+    }
+
+    /// The highest-priority interrupt pending and deliverable to `vcpu` and not active
+    /// (what VCPU_PENDING and a WFI ask): (INTID, priority).
+    pub fn highest_pending(&self, vcpu: usize) -> Option<(u32, u8)> {
+        self.for_vcpu(vcpu)
+            .filter(|(i, irq)| irq.pending() && !irq.active && self.deliverable_to(vcpu, *i, irq))
+            .min_by_key(|(i, irq)| (irq.priority, *i))
+            .map(|(i, irq)| (i, irq.priority))
+    }
+}
+
+/// A vCPU's virtual timer from its saved CNTV_CTL_EL0 and CNTV_CVAL_EL0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vtimer {
+    pub ctl: u64,
+    pub cval: u64,
+}
+
+/// CNTV_CTL_EL0 bits.
+pub const CNTV_ENABLE: u64 = 1 << 0;
+pub const CNTV_IMASK: u64 = 1 << 1;
+pub const CNTV_ISTATUS: u64 = 1 << 2;
+
+impl Vtimer {
+    /// When it will fire, if it is armed (enabled and not masked).
+    pub fn deadline(&self) -> Option<u64> {
+        (self.ctl & (CNTV_ENABLE | CNTV_IMASK) == CNTV_ENABLE).then_some(self.cval)
+    }
+
+    /// Whether it has fired by `now` (the virtual counter; CNTVOFF_EL2 is 0).
+    pub fn fired(&self, now: u64) -> bool {
+        self.deadline().is_some_and(|d| d <= now)
+    }
+}
