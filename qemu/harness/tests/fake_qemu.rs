@@ -108,6 +108,10 @@ else
 fi
 echo "check isolation-debug-second-guest: ok"
 echo "check hypercall-refusal-flood: ok"
+echo "check vgic-sgi-without-vgic-undefined: ok"
+echo "check vgic-virtual-timer-on-time: ok"
+echo "check vgic-virtual-timer-while-running-injected-in-el2: ok"
+echo "check vgic-nothing-left-for-the-next-guest: ok"
 echo "stile: warning: log: 1968 host refusal lines dropped (rate limit)"
 echo "host: 25 checks passed, 0 failed"
 "#;
@@ -177,8 +181,8 @@ fn healthy_boots_all_pass() {
     let text = stdout(&out);
     assert!(out.status.success(), "{text}");
     let all = select(None).len();
-    // Cases with inner checks add one result per payload check (three in the fake).
-    let inner = 3 * select(None).iter().filter(|c| c.inner_checks).count();
+    // Cases with inner checks add one result per payload check (seven in the fake).
+    let inner = 7 * select(None).iter().filter(|c| c.inner_checks).count();
     assert_eq!(
         text.lines()
             .filter(|l| l.ends_with(": ok") && !l.contains('/'))
