@@ -62,7 +62,7 @@ const KINDS: [SlotKind; 5] = [
     SlotKind::DeviceNc,
     SlotKind::CacheableDevice,
 ];
-const FUNCTIONS: [Function; 10] = [
+const FUNCTIONS: [Function; 13] = [
     Function::VmCreate,
     Function::VmCreate,
     Function::VcpuCreate,
@@ -73,6 +73,9 @@ const FUNCTIONS: [Function; 10] = [
     Function::VmDestroy,
     Function::Translate,
     Function::Stats,
+    Function::VgicConfig,
+    Function::IrqLine,
+    Function::VcpuPending,
 ];
 
 #[derive(Default)]
