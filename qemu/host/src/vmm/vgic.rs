@@ -499,9 +499,11 @@ fn judge<M: VmmMachine>(
                 ]),
                 _ => value("WFI exit's deadline", seen.deadline, cval),
             };
-            // On time: not before the deadline, and within a tick of a 100 Hz kernel
-            // (10 ms: without -icount QEMU's counter is wall time, and a loaded machine
-            // has been seen to deliver 5 ms late; under -icount it is a few µs).
+            // On time: never before the deadline (that is the architecture's promise), and
+            // not lost. How late is reported above, not judged: without -icount QEMU's
+            // counter is wall time, and a loaded machine has delivered 22 ms late (a 10 ms
+            // bound failed in a full `make test`); under -icount it is a few µs. The bound
+            // below (1 s) only tells a late interrupt from a lost one.
             all(&[
                 value("interrupts taken", d[0], 1),
                 value("INTID", d[1], 27),
@@ -514,12 +516,12 @@ fn judge<M: VmmMachine>(
                         min: cval,
                     }),
                 },
-                match at.saturating_sub(cval) <= freq / 100 {
+                match at.saturating_sub(cval) <= freq {
                     true => Ok(()),
                     false => Err(Fail::Value {
-                        what: "ticks late",
+                        what: "ticks late (more than a second)",
                         got: at - cval,
-                        want: freq / 100,
+                        want: freq,
                     }),
                 },
             ])
