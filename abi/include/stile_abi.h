@@ -239,6 +239,13 @@ static inline const char *stile_slot_kind_name(uint64_t v)
 #define STILE_SLOT_FLAG_EAGER            (1ull << 17)
 #define STILE_SLOT_KNOWN_BITS            0x307ffull
 
+/*
+ * VCPU_CREATE flags (x5).
+ * Any other bit is refused (BAD_ARGUMENT).
+ */
+#define STILE_VCPU_START_OFF   (1ull << 0)
+#define STILE_VCPU_KNOWN_FLAGS 0x1ull
+
 /* VCPU_RUN exit reasons (x1 on return; run page exit_reason). */
 #define STILE_EXIT_NONE         0u
 #define STILE_EXIT_MMIO         1u

@@ -15,6 +15,7 @@ use stile_hyp::bootargs;
 use stile_hyp::bundle::{self, place, place::PlaceError};
 use stile_hyp::config::{check_regions, held_back, region_table, RegionCheck, MAX_HELD_BACK};
 use stile_hyp::cpu_features::CpuFeatures;
+use stile_hyp::dt::spin_table::MAX_SPIN_PAGES;
 use stile_hyp::dt::{self, build_host_dtb, Gic, HostDtbEdits, Platform};
 use stile_hyp::mm::frames::Frames;
 use stile_hyp::mm::ranges::RangeSet;
@@ -39,6 +40,19 @@ pub struct HostBoot<'a> {
     pub hyp: PhysRange,
     pub frames: Frames,
     pub stack_top: u64,
+    /// The spin-table mailbox pages of the CPUs Stile holds (empty if none): EL2's, never
+    /// the host's.
+    pub spin_pages: &'a [PhysRange],
+}
+
+impl HostBoot<'_> {
+    /// Memory only EL2 may touch: its own, and the mailboxes of the CPUs it released.
+    fn el2_only(&self) -> heapless::Vec<PhysRange, { 1 + MAX_SPIN_PAGES }> {
+        core::iter::once(self.hyp)
+            .chain(self.spin_pages.iter().copied())
+            .take(1 + MAX_SPIN_PAGES)
+            .collect()
+    }
 }
 
 /// The host's saved registers while EL2 runs; only ever touched through `enter_host`'s
@@ -47,11 +61,12 @@ static mut HOST_CONTEXT: Context = Context::ZERO;
 
 /// Build and enter the host. Returns only with a reason when there is nothing to run.
 pub fn boot_host(mut b: HostBoot) -> &'static str {
+    let el2_only = b.el2_only();
     let check: Box<RegionCheck> = Box::new(check_regions(
         BOARD.regions,
         b.platform,
         b.features,
-        &[b.hyp],
+        &el2_only,
         b.dtb,
     ));
     for refused in check.refused.iter() {
@@ -63,7 +78,7 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
         &check,
         b.features,
         vmid,
-        &[b.hyp],
+        &el2_only,
         &mut b.frames,
         &mut ArchTlb,
     ) {
@@ -290,7 +305,7 @@ fn build_dtb(
     bundle: &bundle::Bundle<'_>,
     plan: &place::Plan,
 ) -> Result<alloc::vec::Vec<u8>, &'static str> {
-    let held = held_back(check, b.platform, &[b.hyp], b.dtb)
+    let held = held_back(check, b.platform, &b.el2_only(), b.dtb)
         .map_err(|_| "more held-back RAM ranges than the host DTB takes")?;
     let carve: heapless::Vec<(&str, PhysRange), MAX_HELD_BACK> =
         held.iter().map(|(n, r)| (n.as_str(), *r)).collect();
@@ -303,11 +318,16 @@ fn build_dtb(
             ("linux,initrd-end", m.dst.end()),
         ]
     });
+    let held_cpus = !b.spin_pages.is_empty();
     let edits = HostDtbEdits {
         carve_outs: &carve,
         remove_initrd: true,
         bootargs: Some(args),
         extra_chosen: initrd.as_ref().map_or(&[], |i| &i[..]),
+        // The CPUs Stile holds are PSCI CPUs to the host; Stile is their PSCI, over HVC,
+        // when the DT names none.
+        spin_table_to_psci: held_cpus,
+        add_psci_hvc: held_cpus && b.platform.psci.is_none(),
     };
     // SAFETY: the original DTB was validated at boot and is still where the loader put it
     // (host RAM has a hole for it, so no move touches it).

@@ -15,9 +15,10 @@ mod selftest;
 
 use log::{error, info, LevelFilter};
 use stile_hyp::addr::PhysRange;
-use stile_hyp::arch::{cache, exceptions, mmu, psci, smp, sysreg};
+use stile_hyp::arch::{cache, exceptions, mmu, psci, smp, spin_table, sysreg};
 use stile_hyp::console::Console;
 use stile_hyp::cpu_features::CpuFeatures;
+use stile_hyp::dt::spin_table::SpinTable;
 use stile_hyp::dt::{self, Conduit, DtError, Gic, Platform};
 use stile_hyp::logger;
 use stile_hyp::mm::bump::BumpTables;
@@ -111,7 +112,7 @@ extern "C" fn stile_main(dtb: usize, entry_el: u64, _image_base: usize) -> ! {
     // Phase 4: report what we found.
     info!("cpu: {features}");
     report_platform(&platform);
-    start_smp(&platform);
+    let held = start_smp(&platform, features.dcache_line as usize);
     selftest::run(stile_hyp::bootargs::option(&platform.bootargs, "selftest"));
 
     // Phase 5: the host VM. Only returns if there is nothing to run.
@@ -122,6 +123,7 @@ extern "C" fn stile_main(dtb: usize, entry_el: u64, _image_base: usize) -> ! {
         hyp,
         frames,
         stack_top: image.stack(0).end(),
+        spin_pages: held.as_ref().map_or(&[], |t| &t.pages[..]),
     });
     error!("no host VM ({why}); powering off");
     psci::power_off_or_park(conduit)
@@ -129,11 +131,11 @@ extern "C" fn stile_main(dtb: usize, entry_el: u64, _image_base: usize) -> ! {
 
 /// Number the CPUs and learn which PSCI calls the firmware has, so the host's can be
 /// relayed. Without PSCI in the DT nothing is asked (an SMC nobody answers is UNDEFINED).
-fn start_smp(p: &Platform) {
-    let n = smp::init_cpus(
-        p.cpus.iter().map(|c| c.mpidr),
-        stile_hyp::arch::host_entry::host_mpidr(),
-    );
+/// Spin-table CPUs are released into EL2 and held for the host (arch/spin_table.rs); the
+/// spin table is returned if any was.
+fn start_smp(p: &Platform, dcache_line: usize) -> Option<SpinTable> {
+    let boot = stile_hyp::arch::host_entry::host_mpidr() & smp::MPIDR_AFFINITY;
+    let n = smp::init_cpus(p.cpus.iter().map(|c| c.mpidr), boot);
     if p.cpus.len() > n {
         error!(
             "cpus: only {n} of {} CPUs can run the host (MAX_CPUS)",
@@ -149,9 +151,56 @@ fn start_smp(p: &Platform) {
             fw.implemented.count_ones(),
             stile_hyp::vm::psci_policy::RELAYABLE.len()
         );
-    } else {
+    } else if p.psci.is_some() {
         info!("psci: no SMC firmware in the DT; the host's PSCI calls are refused");
     }
+    hold_spin_table(p, boot, dcache_line)
+}
+
+/// Release the spin-table secondaries into EL2, where they wait for the host's CPU_ON
+/// (vm/psci_held.rs); with no PSCI firmware Stile answers all the host's PSCI calls.
+fn hold_spin_table(p: &Platform, boot: u64, dcache_line: usize) -> Option<SpinTable> {
+    let spin = SpinTable::from_platform(p, boot);
+    for (mpidr, why) in spin.refused.iter() {
+        error!(
+            "cpus: spin-table CPU MPIDR {mpidr:#x} left to the firmware ({})",
+            why.reason()
+        );
+    }
+    if spin.cpus.is_empty() {
+        if p.psci.is_none() {
+            info!("psci: no PSCI firmware in the DT and no CPU to hold; the host's PSCI calls are refused");
+        }
+        return None;
+    }
+    let released = spin_table::release(&spin.cpus, dcache_line);
+    if released.no_slot > 0 {
+        error!(
+            "cpus: {} spin-table CPUs left to the firmware (MAX_CPUS)",
+            released.no_slot
+        );
+    }
+    if released.cpus == 0 {
+        return None;
+    }
+    if p.psci.is_none() {
+        smp::set_psci_emulated();
+    }
+    // The released CPUs say so themselves; wait for them briefly so the log is in order.
+    let (start, freq) = sysreg::counter();
+    while smp::held_arrived() < released.cpus && sysreg::counter().0.wrapping_sub(start) < freq / 10
+    {
+        core::hint::spin_loop();
+    }
+    info!(
+        "cpus: {} spin-table CPUs released into EL2, {} waiting there for the host's CPU_ON",
+        released.cpus,
+        smp::held_arrived()
+    );
+    if p.psci.is_none() {
+        info!("psci: no PSCI firmware in the DT; Stile answers the host's PSCI (1.0, hvc) for the CPUs it holds");
+    }
+    Some(spin)
 }
 
 /// Board regions inside RAM that are not host RAM (coherent device memory, NC windows):

@@ -1,6 +1,8 @@
 //! A CPU the host started (its PSCI CPU_ON, or a power-down CPU_SUSPEND, relayed by
-//! arch/smp.rs): entry.S's warm entry gave it its stack, vectors, per-CPU block and EL2
-//! MMU; here it enters the host where the host asked, with the host's context id.
+//! arch/smp.rs), or a spin-table CPU Stile released at boot (arch/spin_table.rs): entry.S's
+//! warm entry gave it its stack, vectors, per-CPU block and EL2 MMU; here it enters the
+//! host where the host asked, with the host's context id. A CPU Stile holds waits here for
+//! the host's CPU_ON first (and again after each CPU_OFF).
 
 use crate::layout;
 use log::{info, warn};
@@ -16,9 +18,21 @@ static mut HOST_CONTEXTS: [Context; MAX_CPUS] = [const { Context::ZERO }; MAX_CP
 /// Called by entry.S's `stile_warm_entry` with this CPU's index (< MAX_CPUS, checked there).
 #[no_mangle]
 extern "C" fn stile_secondary_main(index: usize) -> ! {
-    let Some((entry, context)) = smp::take_start_request(index) else {
-        warn!("cpu {index}: entered EL2 without a start request from the host; parked");
-        psci::park()
+    let (entry, context) = match smp::take_start_request(index) {
+        Some(start) => start,
+        None if smp::is_held(index) => {
+            if !smp::arrived(index) {
+                info!(
+                    "cpu {index}: up at EL2 from the spin table (MPIDR {:#x}); waiting for the host's CPU_ON",
+                    host_mpidr()
+                );
+            }
+            smp::wait_for_start(index)
+        }
+        None => {
+            warn!("cpu {index}: entered EL2 without a start request from the host; parked");
+            psci::park()
+        }
     };
     let (Some(host), Ok(image)) = (smp::host_setup(), layout::image_layout()) else {
         warn!("cpu {index}: no host to enter yet; parked");

@@ -187,6 +187,10 @@ impl fmt::Display for Esr {
 }
 
 #[cfg(test)]
+#[path = "esr_tests.rs"]
+mod edge_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

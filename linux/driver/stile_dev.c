@@ -235,7 +235,7 @@ static long create_vcpu(struct stile_vm *vm, struct stile_create_vcpu *a)
 	if (!page)
 		return -ENOMEM;
 	r = stile_call(STILE_FN_VCPU_CREATE, vm->id, a->entry, virt_to_phys((void *)page), a->x0,
-		      0, 0);
+		      a->flags, 0);
 	err = stile_errno(r, &a->reason);
 	if (err) {
 		free_page(page);

@@ -71,7 +71,7 @@ struct stile_create_vcpu {
 	__u64 entry; /* in: entry PC (IPA) */
 	__u64 x0;    /* in: the guest's x0 at entry */
 	__u32 vcpu;  /* out */
-	__u32 pad;
+	__u32 flags; /* in: VCPU_CREATE's x5 (STILE_VCPU_START_OFF: a PSCI secondary) */
 	__u64 reason;
 };
 

@@ -379,6 +379,16 @@ pub fn groups() -> Vec<Group> {
     });
 
     g.push(Group {
+        title: "VCPU_CREATE flags (x5)",
+        note: lines(&["Any other bit is refused (BAD_ARGUMENT)."]),
+        consts: vec![
+            idents!(U64, Bit, "VCPU_", stile_abi::vcpu::START_OFF),
+            idents!(U64, Hex, "VCPU_", stile_abi::vcpu::KNOWN_FLAGS),
+        ],
+        name_fn: None,
+    });
+
+    g.push(Group {
         title: "VCPU_RUN exit reasons (x1 on return; run page exit_reason)",
         note: Vec::new(),
         consts: ExitReason::ALL

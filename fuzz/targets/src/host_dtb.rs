@@ -6,7 +6,8 @@
 use crate::bytes::Bytes;
 use stile_hyp::addr::PhysRange;
 use stile_hyp::dt::{
-    build_host_dtb, dtb_total_size, DtError, HostDtbEdits, Platform, MAX_RESERVED,
+    build_host_dtb, dtb_total_size, Conduit, DtError, EnableMethod, HostDtbEdits, Platform,
+    MAX_RESERVED,
 };
 
 /// Names the edits choose from: plain DT names, and ones the builder must refuse.
@@ -49,6 +50,8 @@ pub fn run(data: &[u8]) {
         remove_initrd: b.bool(),
         bootargs: b.pick(&BOOTARGS),
         extra_chosen: &extra[..extras],
+        spin_table_to_psci: b.bool(),
+        add_psci_hvc: b.bool(),
     };
     let original = b.rest();
     let mut out = vec![0u8; original.len() * 2 + 8192];
@@ -69,7 +72,22 @@ pub fn run(data: &[u8]) {
         Err(e) => panic!("firmware DTB accepted, host DTB refused: {e:?}"),
     };
     assert_eq!(host.ram, firmware.ram, "RAM changed");
-    assert_eq!(host.cpus, firmware.cpus, "CPUs changed");
+    if edits.spin_table_to_psci {
+        let mpidrs = |p: &Platform| p.cpus.iter().map(|c| c.mpidr).collect::<Vec<_>>();
+        assert_eq!(mpidrs(&host), mpidrs(&firmware), "CPUs changed");
+        let spin = host
+            .cpus
+            .iter()
+            .any(|c| matches!(c.enable_method, EnableMethod::SpinTable { .. }));
+        assert!(!spin, "a spin-table CPU left for the host");
+    } else {
+        assert_eq!(host.cpus, firmware.cpus, "CPUs changed");
+    }
+    if edits.add_psci_hvc && firmware.psci.is_none() {
+        assert_eq!(host.psci.map(|p| p.conduit), Some(Conduit::Hvc), "no /psci");
+    } else if !edits.add_psci_hvc {
+        assert_eq!(host.psci, firmware.psci, "PSCI changed");
+    }
     for (name, range) in edits.carve_outs {
         let reserved = host.reserved.iter().any(|r| r.range == *range && r.no_map);
         assert!(reserved, "carve-out {name} {range:?} not reserved no-map");

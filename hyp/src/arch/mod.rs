@@ -15,6 +15,7 @@ pub mod machine;
 pub mod mmu;
 pub mod psci;
 pub mod smp;
+pub mod spin_table;
 pub mod switch;
 pub mod sysreg;
 pub mod sysregs_el1;

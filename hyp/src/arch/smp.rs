@@ -9,11 +9,13 @@
 
 use crate::arch::firmware;
 use crate::arch::host_entry::HostSetup;
+use crate::vm::psci_held::PowerRecord;
 use crate::vm::psci_policy::{
     FirmwareCalls, PSCI_DENIED, PSCI_INVALID_PARAMETERS, PSCI_ON_PENDING,
 };
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use smccc::psci as p;
+use smccc::psci::AffinityState;
 
 /// Physical CPUs EL2 can run on (stacks and per-CPU blocks are laid out for this many).
 pub const MAX_CPUS: usize = 8;
@@ -33,6 +35,12 @@ struct CpuSlot {
     request: AtomicU8,
     entry: AtomicU64,
     context: AtomicU64,
+    /// Stile holds this CPU (vm/psci_held.rs): its power is `power`, not the firmware's.
+    held: AtomicBool,
+    /// What the host has been told, for a held CPU.
+    power: PowerRecord,
+    /// A held CPU has reached EL2 once (from the spin table).
+    arrived: AtomicBool,
 }
 
 static CPUS: [CpuSlot; MAX_CPUS] = [const {
@@ -41,8 +49,14 @@ static CPUS: [CpuSlot; MAX_CPUS] = [const {
         request: AtomicU8::new(FREE),
         entry: AtomicU64::new(0),
         context: AtomicU64::new(0),
+        held: AtomicBool::new(false),
+        power: PowerRecord::new(),
+        arrived: AtomicBool::new(false),
     }
 }; MAX_CPUS];
+
+/// No PSCI firmware, and Stile holds CPUs: it answers the host's PSCI itself.
+static EMULATE: AtomicBool = AtomicBool::new(false);
 
 static FIRMWARE: spin::Once<FirmwareCalls> = spin::Once::new();
 static HOST_SETUP: spin::Once<HostSetup> = spin::Once::new();
@@ -50,6 +64,9 @@ static HOST_SETUP: spin::Once<HostSetup> = spin::Once::new();
 extern "C" {
     /// boot/src/entry.S: where the firmware starts a CPU for us (x0 = its index).
     static stile_warm_entry: u8;
+    /// boot/src/secondary.rs: a CPU in EL2, on its own stack, going into the host once
+    /// asked (x0 = its index).
+    fn stile_secondary_main(index: usize) -> !;
 }
 
 /// Number the CPUs: the boot CPU (`boot_mpidr`) is 0, the DT's others follow. CPUs past
@@ -94,7 +111,8 @@ pub fn host_setup() -> Option<&'static HostSetup> {
     HOST_SETUP.get()
 }
 
-fn index_of(mpidr: u64) -> Option<usize> {
+/// The index of the CPU with affinity `mpidr`, if it was numbered.
+pub fn index_of(mpidr: u64) -> Option<usize> {
     let m = mpidr & MPIDR_AFFINITY;
     // Bits outside the affinity fields must be zero (PSCI: target_cpu is an MPIDR value).
     if mpidr != m {
@@ -187,4 +205,96 @@ pub fn take_start_request(index: usize) -> Option<(u64, u64)> {
     );
     release(index);
     Some(start)
+}
+
+/// Hold CPU `index` (before the host runs): Stile keeps its power record, starting as
+/// `power`.
+pub fn hold(index: usize, power: AffinityState) {
+    if let Some(slot) = CPUS.get(index) {
+        slot.power.set(power);
+        slot.held.store(true, Ordering::Release);
+    }
+}
+
+/// There is no PSCI firmware and Stile holds CPUs: it answers the host's PSCI itself, and
+/// holds the boot CPU (which runs the host) too, so the host may turn it off and on like
+/// the others. Called before the host runs.
+pub fn set_psci_emulated() {
+    hold(0, AffinityState::On);
+    EMULATE.store(true, Ordering::Release);
+}
+
+pub fn psci_emulated() -> bool {
+    EMULATE.load(Ordering::Acquire)
+}
+
+/// Whether Stile holds CPU `index`.
+pub fn is_held(index: usize) -> bool {
+    CPUS.get(index)
+        .is_some_and(|s| s.held.load(Ordering::Acquire))
+}
+
+/// What the host has been told about CPU `mpidr`, if Stile holds it.
+pub fn held_power(mpidr: u64) -> Option<AffinityState> {
+    let i = index_of(mpidr)?;
+    is_held(i).then(|| CPUS[i].power.get())
+}
+
+/// PSCI CPU_ON of held CPU `target`: it leaves its wait at EL2 for the host's `entry`.
+pub fn held_on(target: u64, entry: u64, context: u64) -> i64 {
+    let Some(i) = index_of(target).filter(|&i| is_held(i)) else {
+        return PSCI_INVALID_PARAMETERS;
+    };
+    if let Err(status) = CPUS[i].power.begin_on() {
+        return status;
+    }
+    if !claim(i, entry, context) {
+        // A start request without the record saying so: the CPU is on its way in.
+        return PSCI_ON_PENDING;
+    }
+    // The request is visible before the event that wakes the waiting CPU.
+    aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::ISH);
+    aarch64_cpu::asm::sev();
+    0
+}
+
+/// Whether held CPU `index` has waited at EL2 before (false the first time, from the spin
+/// table).
+pub fn arrived(index: usize) -> bool {
+    CPUS.get(index)
+        .is_some_and(|s| s.arrived.load(Ordering::Acquire))
+}
+
+/// On held CPU `index`, in EL2: wait for the host's CPU_ON and return where to enter it.
+pub fn wait_for_start(index: usize) -> (u64, u64) {
+    if let Some(slot) = CPUS.get(index) {
+        slot.arrived.store(true, Ordering::Release);
+    }
+    loop {
+        if let Some(start) = take_start_request(index) {
+            if let Some(slot) = CPUS.get(index) {
+                slot.power.set(AffinityState::On);
+            }
+            return start;
+        }
+        aarch64_cpu::asm::wfe();
+    }
+}
+
+/// How many held CPUs have reached EL2.
+pub fn held_arrived() -> usize {
+    CPUS.iter()
+        .filter(|s| s.arrived.load(Ordering::Acquire))
+        .count()
+}
+
+/// PSCI CPU_OFF of held CPU `index` (the caller): from here it waits at EL2 for the next
+/// CPU_ON; the host's frames on this stack are abandoned when it enters the host again.
+pub fn held_off(index: usize) -> ! {
+    if let Some(slot) = CPUS.get(index) {
+        slot.power.set(AffinityState::Off);
+    }
+    // SAFETY: boot/src/secondary.rs's entry for a CPU in EL2 with its per-CPU block set
+    // up, which this one is (it ran the host); it never returns.
+    unsafe { stile_secondary_main(index) }
 }

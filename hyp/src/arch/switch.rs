@@ -3,10 +3,12 @@
 //! registers only some CPUs have, and lazy FP/SIMD and pointer-authentication-key ownership
 //! (docs/ISOLATION.md).
 //!
-//! No ISB before the ERET that follows a switch: SCTLR_EL2.EOS (set at boot, mmu.rs) makes
-//! exception return context-synchronizing, and nothing in EL2 uses the EL1&0 regime in
-//! between. The one exception is CPTR_EL2.TFP, which also traps EL2's own FP accesses:
-//! [`take_fp`] and [`to_host`] clear it with an ISB before touching FP registers.
+//! No ISB before the ERET into a guest: SCTLR_EL2.EOS (set at boot, mmu.rs) makes exception
+//! return context-synchronizing, and nothing in EL2 uses the EL1&0 regime in between. Two
+//! exceptions: CPTR_EL2.TFP, which also traps EL2's own FP accesses ([`take_fp`] and
+//! [`to_host`] clear it with an ISB before touching FP registers), and the host's VTTBR on
+//! the way out of a guest, which must be in force before EL2's lock is released (see the
+//! end of [`to_host`]).
 
 use crate::arch::el1_state::{
     load_keys, read_id_space, restore_fp, save_fp, save_keys, switch_el1,
@@ -297,6 +299,15 @@ pub fn to_host(cpu: &mut CpuState, vc: Option<&mut Vcpu>) -> *mut Context {
         load_keys(&cpu.host_keys);
     }
     write_world(&cpu.host_el2, &cpu.host_traps, false);
+    // The guest's VTTBR must be out of use before EL2 drops its lock (the caller holds it):
+    // once dropped, another CPU may destroy this VM, invalidate its VMID and free its table
+    // pages, which may then hold anything. Until a context synchronization, this CPU may
+    // still walk the guest's tables speculatively with the old VTTBR (EL1&0 walks can
+    // happen while EL2 runs) and cache what it finds under a VMID about to be reused: the
+    // ERET to the host would synchronize too late, after the unlock. One ISB per exit.
+    // Not `nomem`: the compiler must not move the unlock's store above it.
+    // SAFETY: a barrier has no memory-safety effect.
+    unsafe { asm!("isb", options(nostack, preserves_flags)) };
     host_ctx
 }
 

@@ -18,6 +18,7 @@ use crate::vm::run::TrapKind;
 use crate::vm::sysreg::GuestCpu;
 use crate::vm::vcpu::Vcpu;
 use core::arch::asm;
+use smccc::psci::AffinityState;
 use spin::Mutex;
 
 /// Everything EL2 keeps about VMs, set once at boot before the host first runs.
@@ -155,5 +156,25 @@ impl TrapCpu for CpuState {
 
     fn cpu_suspend(&mut self, power_state: u64, entry: u64, context: u64) -> i64 {
         smp::cpu_suspend(cpu_index(), power_state, entry, context)
+    }
+
+    fn psci_emulated(&self) -> bool {
+        smp::psci_emulated()
+    }
+
+    fn held_power(&self, mpidr: u64) -> Option<AffinityState> {
+        smp::held_power(mpidr)
+    }
+
+    fn held_caller(&self) -> bool {
+        smp::is_held(cpu_index())
+    }
+
+    fn held_on(&mut self, target: u64, entry: u64, context: u64) -> i64 {
+        smp::held_on(target, entry, context)
+    }
+
+    fn held_off(&mut self) -> ! {
+        smp::held_off(cpu_index())
     }
 }

@@ -43,6 +43,12 @@ pub struct HostDtbEdits<'a> {
     pub bootargs: Option<&'a str>,
     /// u64 properties set under /chosen as two cells (replacing any of the same name).
     pub extra_chosen: &'a [(&'a str, u64)],
+    /// Every `/cpus` child's `enable-method = "spin-table"` becomes `"psci"` and its
+    /// `cpu-release-addr` goes: Stile holds those CPUs and is their PSCI.
+    pub spin_table_to_psci: bool,
+    /// Add `/psci` (`compatible = "arm,psci-1.0"`, `method = "hvc"`): Stile's own PSCI
+    /// for the CPUs it holds, on a machine without PSCI firmware.
+    pub add_psci_hvc: bool,
 }
 
 /// Why no host DTB was produced. `reason()` gives the stable words for `stile:` log lines.
@@ -71,6 +77,8 @@ pub enum HostDtbError {
     ReservedMemoryCells,
     /// A carve-out's base or size does not fit /reserved-memory's 1-cell encoding.
     CarveOutTooWide,
+    /// `/psci` is to be added but the tree has one (or `/firmware/psci`) already.
+    PsciExists,
 }
 
 impl HostDtbError {
@@ -88,6 +96,7 @@ impl HostDtbError {
                 "/reserved-memory cells missing or unlike the root's"
             }
             HostDtbError::CarveOutTooWide => "carve-out does not fit /reserved-memory cells",
+            HostDtbError::PsciExists => "the DT has a /psci node already",
         }
     }
 }

@@ -301,6 +301,7 @@ mod memreserve;
 mod node;
 mod parse;
 mod psci;
+pub mod spin_table;
 mod stdout_path;
 mod structure;
 mod timer;

@@ -373,3 +373,7 @@ impl Stage2 {
 #[cfg(test)]
 #[path = "tests/stage2.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tests/stage2_attr_tests.rs"]
+mod attr_tests;

@@ -10,6 +10,7 @@ use crate::vm::hvc::{self, status_of, Dispatch, Refused};
 use crate::vm::hyp::{Calls, Hyp};
 use crate::vm::inject::{self, El1Exception};
 use crate::vm::machine::Machine;
+use crate::vm::psci_held::Held;
 use crate::vm::psci_policy::{self, FirmwareCalls, PsciAction};
 use crate::vm::run::{self, GuestTrap, Handled, Prepared, TrapKind};
 use crate::vm::sysreg::{self, GuestCpu, Local};
@@ -17,6 +18,7 @@ use crate::vm::vcpu::{Context, Vcpu};
 use alloc::boxed::Box;
 use core::fmt;
 use log::{info, Level};
+use smccc::psci::AffinityState;
 use spin::Mutex;
 use stile_abi::{ExitReason, Reason, Status};
 
@@ -86,6 +88,19 @@ pub trait TrapCpu {
     /// Turn this CPU off (returns only on failure).
     fn cpu_off(&mut self) -> i64;
     fn cpu_suspend(&mut self, power_state: u64, entry: u64, context: u64) -> i64;
+    /// Whether Stile answers the host's PSCI itself: no PSCI firmware, and it holds CPUs
+    /// (vm/psci_held.rs).
+    fn psci_emulated(&self) -> bool;
+    /// The affinity hook: what the host has been told about CPU `mpidr` if Stile holds it
+    /// (a spin-table CPU it released), else `None`.
+    fn held_power(&self, mpidr: u64) -> Option<AffinityState>;
+    /// Whether this CPU is one Stile holds.
+    fn held_caller(&self) -> bool;
+    /// PSCI status of starting held CPU `target` at the host's `entry` with `context`.
+    fn held_on(&mut self, target: u64, entry: u64, context: u64) -> i64;
+    /// Send this held CPU back to wait at EL2 for the host's next CPU_ON of it; it never
+    /// returns to the host from here. Called with no lock held.
+    fn held_off(&mut self) -> !;
 }
 
 /// Handle `entry` from the world whose registers are `ctx`; returns the world to resume.
@@ -263,7 +278,14 @@ fn deliver<C: TrapCpu>(cpu: &mut C, ctx: &mut Context, e: &El1Exception) {
 fn psci<C: TrapCpu>(cpu: &mut C, ctx: &mut Context) {
     let args = [ctx.x[0], ctx.x[1], ctx.x[2], ctx.x[3]];
     let status = |s: i64| [s as u64, 0, 0, 0];
-    let out = match psci_policy::decide(args, &cpu.firmware_calls()) {
+    let power = |mpidr| cpu.held_power(mpidr);
+    let held = Held {
+        emulate: cpu.psci_emulated(),
+        caller: cpu.held_caller(),
+        power: &power,
+    };
+    let action = psci_policy::decide(args, &cpu.firmware_calls(), &held);
+    let out = match action {
         PsciAction::Relay => cpu.relay(args, None),
         PsciAction::RelayFinal(what) => {
             info!("psci: host asked for {what}; relaying it");
@@ -295,6 +317,27 @@ fn psci<C: TrapCpu>(cpu: &mut C, ctx: &mut Context) {
             entry,
             context,
         } => status(cpu.cpu_suspend(power_state, entry, context)),
+        PsciAction::HeldOn {
+            target,
+            entry,
+            context,
+        } => {
+            let s = cpu.held_on(target, entry, context);
+            if s == 0 {
+                info!("psci: host CPU_ON MPIDR {target:#x} at {entry:#x}: started by Stile");
+            } else {
+                refusal(
+                    Source::Host,
+                    Level::Warn,
+                    format_args!("psci: host CPU_ON MPIDR {target:#x} at {entry:#x}: status {s}"),
+                );
+            }
+            status(s)
+        }
+        PsciAction::HeldOff => {
+            info!("psci: cpu {}: host CPU_OFF; waiting at EL2", cpu.index());
+            cpu.held_off()
+        }
         PsciAction::Refuse { status: s, why } => {
             refusal(
                 Source::Host,

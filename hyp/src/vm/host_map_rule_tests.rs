@@ -7,7 +7,8 @@
 use super::*;
 use crate::config::tests::qemu_virt;
 use crate::config::{check_regions, held_back, Region};
-use crate::dt::{build_host_dtb, HostDtbEdits, Platform};
+use crate::dt::spin_table::SpinTable;
+use crate::dt::{build_host_dtb, Conduit, EnableMethod, HostDtbEdits, Platform};
 use crate::mm::pgtable::tests::TestAlloc;
 use crate::mm::ranges::RangeSet;
 use crate::mm::s2_attrs::memattr;
@@ -89,27 +90,42 @@ fn regions(name: &str) -> StdVec<Region> {
     }
 }
 
+/// The spin-table CPUs Stile would hold on `p` (booted on its first CPU), as boot does.
+fn spin_table(p: &Platform) -> SpinTable {
+    SpinTable::from_platform(p, p.cpus.first().map_or(0, |c| c.mpidr))
+}
+
+/// As boot/src/host.rs does it: EL2's memory and the held CPUs' mailbox pages kept from the
+/// host, which sees the held CPUs as PSCI CPUs.
 fn build(name: &str, original: &[u8], cpu: &CpuFeatures) -> Built {
     let p = Platform::from_dtb(original).unwrap();
     let (hyp, dtb) = layout(&p);
-    let check = check_regions(&regions(name), &p, cpu, &[hyp], dtb);
+    let spin = spin_table(&p);
+    let held_cpus = !spin.cpus.is_empty();
+    let mut el2_only = vec![hyp];
+    if held_cpus {
+        el2_only.extend(spin.pages.iter().copied());
+    }
+    let check = check_regions(&regions(name), &p, cpu, &el2_only, dtb);
     let mut alloc = TestAlloc::new(512);
     let (vm, _) = HostVm::build(
         &check,
         cpu,
         Vmid::HOST,
-        &[hyp],
+        &el2_only,
         &mut alloc,
         &mut RecordingTlb::new(),
     )
     .unwrap();
-    let held = held_back(&check, &p, &[hyp], dtb).unwrap();
+    let held = held_back(&check, &p, &el2_only, dtb).unwrap();
     let carve: StdVec<(&str, PhysRange)> = held.iter().map(|(n, r)| (n.as_str(), *r)).collect();
     let edits = HostDtbEdits {
         carve_outs: &carve,
         remove_initrd: true,
         bootargs: None,
         extra_chosen: &[],
+        spin_table_to_psci: held_cpus,
+        add_psci_hvc: held_cpus && p.psci.is_none(),
     };
     let mut out = vec![0; original.len() + 64 * 1024];
     let len = build_host_dtb(original, &edits, &mut out).unwrap();
@@ -209,6 +225,45 @@ fn every_fixture_keeps_stile_out_of_the_host_and_says_so_in_its_dtb() {
         assert!(reserved(hyp), "{name}: Stile's memory not reserved");
         assert!(reserved(boot_dtb), "{name}: the boot DTB not reserved");
     }
+}
+
+#[test]
+fn held_spin_table_cpus_are_psci_cpus_to_the_host_and_their_mailboxes_are_not_its() {
+    let mut seen = 0;
+    for (name, dtb) in &fixtures() {
+        let spin = spin_table(&Platform::from_dtb(dtb).unwrap());
+        if spin.cpus.is_empty() {
+            continue;
+        }
+        seen += 1;
+        let b = build(name, dtb, &cpus()[0]);
+        for page in spin.pages.iter() {
+            assert!(
+                b.vm.stage2.lookup(Ipa(page.base.0)).is_none(),
+                "{name}: {page}"
+            );
+            let reserved =
+                b.host_dtb.reserved.iter().any(|r| {
+                    r.no_map && r.range.base.0 <= page.base.0 && page.end() <= r.range.end()
+                });
+            assert!(reserved, "{name}: mailbox page {page} not reserved no-map");
+        }
+        let spin_left = b
+            .host_dtb
+            .cpus
+            .iter()
+            .any(|c| matches!(c.enable_method, EnableMethod::SpinTable { .. }));
+        assert!(!spin_left, "{name}: a spin-table CPU left to the host");
+        assert!(
+            b.host_dtb.psci.is_some(),
+            "{name}: no PSCI for the held CPUs"
+        );
+        if Platform::from_dtb(dtb).unwrap().psci.is_none() {
+            assert_eq!(b.host_dtb.psci.map(|p| p.conduit), Some(Conduit::Hvc));
+        }
+    }
+    // The Raspberry Pi 3 and the hand-written spin-table board.
+    assert!(seen >= 2, "{seen} spin-table fixtures");
 }
 
 #[test]

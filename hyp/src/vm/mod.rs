@@ -14,6 +14,7 @@ pub mod inject;
 pub mod machine;
 pub mod memslot;
 pub mod mmio;
+pub mod psci_held;
 pub mod psci_policy;
 pub mod revoke;
 pub mod run;
@@ -21,5 +22,7 @@ pub mod sysreg;
 pub mod vcpu;
 pub mod world_regs;
 
+#[cfg(test)]
+mod abi_slot_tests;
 #[cfg(test)]
 mod tests;

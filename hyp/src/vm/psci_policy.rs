@@ -6,10 +6,14 @@
 //! with Stile's own warm entry instead; that CPU sets up EL2 first and then enters the
 //! host's entry point at EL1 with the host's context id (arch/smp.rs).
 //!
+//! The exception: CPUs Stile holds itself (spin-table CPUs it released at boot, with no
+//! firmware to relay to) are answered by Stile, vm/psci_held.rs.
+//!
 //! A call is relayed only if the firmware said it implements it (probed at boot,
 //! [`FirmwareCalls`]): an SMC the firmware does not know may be UNDEFINED at EL2 (QEMU's
 //! built-in PSCI with no EL3), which would take EL2 down.
 
+use super::psci_held::{self, Held};
 use smccc::arch as a;
 use smccc::psci as p;
 
@@ -34,6 +38,14 @@ pub enum PsciAction {
     },
     /// Turn this CPU off (relayed; returns only on failure).
     CpuOff,
+    /// Start CPU `target`, which Stile holds (vm/psci_held.rs), at the host's `entry`.
+    HeldOn {
+        target: u64,
+        entry: u64,
+        context: u64,
+    },
+    /// Send this CPU, which Stile holds, back to wait at EL2 (never returns to the host).
+    HeldOff,
     /// Suspend this CPU in `power_state`; if it powers down it resumes at `entry`.
     CpuSuspend {
         power_state: u64,
@@ -145,13 +157,25 @@ impl FirmwareCalls {
 }
 
 /// Decide for the call in `x` (x0 = function ID; SMC32 arguments are 32 bits wide).
-pub fn decide(x: [u64; 4], fw: &FirmwareCalls) -> PsciAction {
+/// Calls about CPUs Stile holds (`held`) are answered by Stile (vm/psci_held.rs).
+pub fn decide(x: [u64; 4], fw: &FirmwareCalls, held: &Held<'_>) -> PsciAction {
     let fid = x[0] as u32;
     if !RELAYABLE.contains(&fid) {
         return PsciAction::Refuse {
             status: PSCI_NOT_SUPPORTED,
             why: "not a PSCI or SMCCC architecture call EL2 relays",
         };
+    }
+    // SMC32 calls carry 32-bit arguments: the upper halves are not the caller's.
+    let arg = |i: usize| {
+        if fid & (1 << 30) != 0 {
+            x[i]
+        } else {
+            x[i] & u64::from(u32::MAX)
+        }
+    };
+    if let Some(action) = psci_held::decide(fid, arg, held) {
+        return action;
     }
     if fw.version == 0 {
         match fid {
@@ -169,14 +193,6 @@ pub fn decide(x: [u64; 4], fw: &FirmwareCalls) -> PsciAction {
             why: "the firmware does not implement it",
         };
     }
-    // SMC32 calls carry 32-bit arguments: the upper halves are not the caller's.
-    let arg = |i: usize| {
-        if fid & (1 << 30) != 0 {
-            x[i]
-        } else {
-            x[i] & u64::from(u32::MAX)
-        }
-    };
     match fid {
         p::PSCI_CPU_ON_32 | p::PSCI_CPU_ON_64 => PsciAction::CpuOn {
             target: arg(1),

@@ -470,3 +470,7 @@ fn hvc(vc: &mut Vcpu, record: &mut ExitDetail) -> Decision {
     vc.pending = Pending::Hvc;
     Decision::Exit(ExitReason::Hvc)
 }
+
+#[cfg(test)]
+#[path = "run_decide_tests.rs"]
+mod decide_tests;

@@ -203,6 +203,10 @@ fn is_pmu(a: &SysregAccess) -> bool {
 }
 
 #[cfg(test)]
+#[path = "sysreg_edge_tests.rs"]
+mod edge_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::vm::id_regs::RawIdSpace;

@@ -106,8 +106,10 @@ const IMX8MP_EVK: BoardModel = BoardModel {
 /// A board boot: Stile's boot log names the board's console and CPUs, the host payload's
 /// checks all pass, and the machine goes down: through PSCI, or on a board without PSCI
 /// (the Raspberry Pis) by parking the CPU with a message, where the harness ends the run.
+/// `smp`: what shows the host's secondaries ran.
 macro_rules! board {
-    ($name:literal, $model:expr, console $console:literal, cpus $cpus:literal, $exit:expr) => {
+    ($name:literal, $model:expr, console $console:literal, cpus $cpus:literal,
+     smp [$($smp:expr),*], $exit:expr) => {
         Case {
             name: $name,
             cpu: "",
@@ -121,6 +123,7 @@ macro_rules! board {
                 Expect::Starts($console),
                 Expect::Starts($cpus),
                 Expect::Starts("stile: boot complete"),
+                $($smp,)*
                 Expect::Never("stile: fatal:"),
                 Expect::Never("panic"),
                 HOST_ALL_PASSED,
@@ -133,23 +136,38 @@ macro_rules! board {
     };
 }
 
+/// The Raspberry Pis' secondaries: spin-table CPUs Stile releases and holds at EL2, which
+/// the host starts with Stile's PSCI (vm/psci_held.rs); all four run the payload at once.
+const HELD_SPIN_TABLE: [Expect; 4] = [
+    Expect::Starts(
+        "stile: cpus: 3 spin-table CPUs released into EL2, 3 waiting there for the host's CPU_ON",
+    ),
+    Expect::Starts("check smp-two-guests-at-once: ok"),
+    Expect::Starts("check smp-cpu-on-again-over-hvc: ok"),
+    Expect::Line("smp: 4 CPUs online at once"),
+];
+
 const PARKED: &str = "stile: error: psci: host asked for SYSTEM_OFF, but the DT has no PSCI firmware (parking this CPU)";
 
 pub const BOARD_CASES: [Case; 4] = [
     board!("q10-board-raspi4b", RASPI4B,
         console "stile: console: ns16550 at 0xfe215040 (from /chosen stdout-path)",
         cpus "stile: cpus: 4 (enable-method spin-table)",
+        smp [HELD_SPIN_TABLE[0], HELD_SPIN_TABLE[1], HELD_SPIN_TABLE[2], HELD_SPIN_TABLE[3]],
         ExitRule::StopsAt(PARKED)),
     board!("q10-board-raspi3b", RASPI3B,
         console "stile: console: ns16550 at 0x3f215040 (from /chosen stdout-path)",
         cpus "stile: cpus: 4 (enable-method spin-table)",
+        smp [HELD_SPIN_TABLE[0], HELD_SPIN_TABLE[1], HELD_SPIN_TABLE[2], HELD_SPIN_TABLE[3]],
         ExitRule::StopsAt(PARKED)),
     board!("q10-board-xlnx-zcu102", ZCU102,
         console "stile: console: cadence at 0xff000000 (from /chosen stdout-path)",
         cpus "stile: cpus: 4 (enable-method psci)",
+        smp [Expect::Line("smp: 4 CPUs online at once")],
         ExitRule::Status(0)),
     board!("q10-board-imx8mp-evk", IMX8MP_EVK,
         console "stile: console: imx at 0x30890000 (from /chosen stdout-path)",
         cpus "stile: cpus: 4 (enable-method psci)",
+        smp [],
         ExitRule::Status(0)),
 ];

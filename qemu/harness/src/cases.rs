@@ -85,6 +85,11 @@ macro_rules! boot {
                 } else {
                     "smp: one CPU in the DT: SMP checks skipped"
                 }),
+                Expect::Starts(if $smp > 1 {
+                    "check smp-all-cpus-online: ok"
+                } else {
+                    "smp: one CPU in the DT: SMP checks skipped"
+                }),
                 Expect::Never("stile: fatal:"),
                 Expect::Never("panic"),
                 // The host payload ran every check and powered off through PSCI.
@@ -268,6 +273,39 @@ const HOSTILE_HOST: Case = Case {
     inner_checks: false,
 };
 
+/// The same from four host CPUs at once: each makes its own seeded stream of calls on the
+/// same guests (BUSY is an answer), 10 phases of 10,000 calls in all; the first CPU checks
+/// the invariants after each phase, once the other three are off.
+const HOSTILE_HOST_4CPU: Case = Case {
+    name: "hostile-host-4cpu-100k",
+    cpu: "max",
+    gic: 3,
+    smp: 4,
+    mem: "1G",
+    load: Load::Kernel,
+    initrd: Initrd::Host,
+    extra_args: &["-append", "hostile=100000 hostile.seed=4004 hostile.cpus=4"],
+    expect: &[
+        Expect::StartsMentioning {
+            prefix: "hostile: seed 4004:",
+            word: "on 4 CPUs in 10 phases",
+        },
+        Expect::StartsMentioning {
+            prefix: "hostile: seed 4004:",
+            word: "invariants checked 10 times: 0 violations",
+        },
+        Expect::Starts("check hostile-host: ok"),
+        Expect::Starts("host: 1 checks passed, 0 failed"),
+        Expect::Never(HOST_CHECK_FAILED),
+        Expect::Never("stile: fatal:"),
+        Expect::Never("host: fatal:"),
+        Expect::Never("panic"),
+    ],
+    exit: ExitRule::Status(0),
+    max_secs: Some(240),
+    inner_checks: false,
+};
+
 // FEAT_S2FWB on QEMU 7.2: `max` has it, the Cortex models do not (docs/ARCHITECTURE.md).
 pub static CASES: &[Case] = &[
     boot!(cpu "max" fwb 1, gic 2, smp 1),
@@ -354,6 +392,7 @@ pub static CASES: &[Case] = &[
     BENCH_SMOKE,
     UBOOT_BOOTI,
     HOSTILE_HOST,
+    HOSTILE_HOST_4CPU,
 ];
 
 /// The board user's path (README, docs/BOARDS.md): Debian's U-Boot for QEMU virt as the

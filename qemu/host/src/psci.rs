@@ -7,7 +7,8 @@ pub const CPU_OFF: u64 = 0x8400_0002;
 pub const AFFINITY_INFO: u64 = 0xC400_0004;
 
 pub const INVALID_PARAMETERS: i32 = -2;
-/// AFFINITY_INFO's answer for a CPU that is off.
+/// AFFINITY_INFO's answers for a CPU that is on, and off.
+pub const AFFINITY_ON: i32 = 0;
 pub const AFFINITY_OFF: i32 = 1;
 
 /// PSCI returns a signed 32-bit value in w0 (the upper half of x0 is not part of it).

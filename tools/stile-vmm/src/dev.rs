@@ -142,10 +142,17 @@ impl Device {
         self.ioctl("CLEAR_MEMSLOT (MEMSLOT_CLEAR)", uapi::CLEAR_MEMSLOT, &mut a)
     }
 
-    pub fn create_vcpu(&self, entry: u64, x0: u64) -> Result<u32, DevError> {
+    /// A vCPU entered at `entry` with `x0`, or powered off until the guest's CPU_ON
+    /// (`start_off`).
+    pub fn create_vcpu(&self, entry: u64, x0: u64, start_off: bool) -> Result<u32, DevError> {
         let mut a = uapi::CreateVcpu {
             entry,
             x0,
+            flags: if start_off {
+                stile_abi::vcpu::START_OFF as u32
+            } else {
+                0
+            },
             ..Default::default()
         };
         self.ioctl("CREATE_VCPU (VCPU_CREATE)", uapi::CREATE_VCPU, &mut a)

@@ -2,6 +2,7 @@
 
 #[cfg(target_os = "linux")]
 mod fuzz;
+mod guest_load;
 #[cfg(target_os = "linux")]
 mod vmm;
 

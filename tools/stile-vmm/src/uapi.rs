@@ -59,7 +59,8 @@ pub struct CreateVcpu {
     pub entry: u64,
     pub x0: u64,
     pub vcpu: u32,
-    pub pad: u32,
+    /// VCPU_CREATE's flags (stile_abi::vcpu).
+    pub flags: u32,
     pub reason: u64,
 }
 

@@ -1,20 +1,22 @@
 //! `caps` and `run`: the VMM proper, over /dev/stile.
 
+use crate::guest_load::{linux_guest, write_chunked};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use stile_abi::run_page::HostAction;
+use stile_abi::run_page::{ExitReason, HostAction};
 use stile_abi::{caps as capbits, slot::SlotKind, Reason};
 use stile_vmm::args::{self, RunArgs};
 use stile_vmm::bench::{self, Spans, BENCH_REPORT};
 use stile_vmm::checks::{self, Checks};
 use stile_vmm::dev::{DevError, Device, RunPageMap};
 use stile_vmm::exits::{self, Bus, Decision, Stop};
+use stile_vmm::image;
 use stile_vmm::pl011::Pl011;
 use stile_vmm::revoke::RevokePlan;
 use stile_vmm::slots::{SlotSpec, SlotTable, SLOTS};
-use stile_vmm::{image, linux_boot};
 
-fn say(msg: impl std::fmt::Display) {
+pub(crate) fn say(msg: impl std::fmt::Display) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "stile-vmm: {msg}");
     let _ = out.flush();
@@ -161,7 +163,31 @@ struct Shared {
     dev: Device,
     table: SlotTable,
     state: Mutex<(VmBus, [bool; SLOTS as usize])>,
+    vcpus: u32,
+    /// vCPUs powered off (PSCI) and waiting for a CPU_ON.
+    off: AtomicU32,
+    /// A vCPU stopped the machine (SYSTEM_OFF/RESET, an error): the waiting ones give up.
+    stopping: AtomicBool,
     revoke: Option<RevokePlan>,
+}
+
+/// A vCPU that is powered off (its CPU_OFF, or created off as a secondary) and may be
+/// turned on by another vCPU's CPU_ON: wait a little and run it again (VCPU_RUN returns at
+/// once while it is off). False when it never will: the machine is stopping, or every vCPU
+/// is off.
+fn wait_while_off(vm: &Shared, was_off: &mut bool) -> bool {
+    if !*was_off {
+        *was_off = true;
+        vm.off.fetch_add(1, Ordering::AcqRel);
+    }
+    if vm.vcpus < 2
+        || vm.stopping.load(Ordering::Acquire)
+        || vm.off.load(Ordering::Acquire) >= vm.vcpus
+    {
+        return false;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1));
+    true
 }
 
 impl Shared {
@@ -251,7 +277,16 @@ fn vcpu_loop(vm: Arc<Shared>, vcpu: u32, mut page: RunPageMap, pin: Option<usize
             }
         }
     }
+    let stop = vcpu_runs(&vm, vcpu, &mut page);
+    if !matches!(stop, Stop::CpuOff) {
+        vm.stopping.store(true, Ordering::Release);
+    }
+    stop
+}
+
+fn vcpu_runs(vm: &Shared, vcpu: u32, page: &mut RunPageMap) -> Stop {
     let mut replays = (u64::MAX, 0u32);
+    let mut off = false;
     loop {
         let t0 = bench::counter();
         if let Err(e) = vm.dev.run(vcpu) {
@@ -262,6 +297,16 @@ fn vcpu_loop(vm: Arc<Shared>, vcpu: u32, mut page: RunPageMap, pin: Option<usize
         }
         let span = bench::counter().wrapping_sub(t0);
         let p = page.read();
+        if p.exit_reason == ExitReason::SystemEvent as u32 && p.system_event == exits::PSCI_CPU_OFF
+        {
+            if wait_while_off(vm, &mut off) {
+                continue;
+            }
+            return Stop::CpuOff;
+        }
+        if std::mem::take(&mut off) {
+            vm.off.fetch_sub(1, Ordering::AcqRel);
+        }
         let mut st = vm.state.lock().unwrap_or_else(|e| e.into_inner());
         let (bus, registered) = &mut *st;
         if p.exit_reason == stile_abi::ExitReason::Mmio as u32 {
@@ -397,8 +442,11 @@ fn run_vm(a: &RunArgs) -> Result<i32, String> {
         (None, None) => a.x0,
     };
     let mut pages = Vec::new();
-    for _ in 0..a.cpus {
-        let v = dev.create_vcpu(entry, x0).map_err(|e| e.to_string())?;
+    for i in 0..a.cpus {
+        // A Linux guest starts its secondaries itself, with PSCI CPU_ON.
+        let v = dev
+            .create_vcpu(entry, x0, a.linux && i > 0)
+            .map_err(|e| e.to_string())?;
         pages.push((
             v,
             dev.map_run_page(v)
@@ -418,6 +466,9 @@ fn run_vm(a: &RunArgs) -> Result<i32, String> {
         dev,
         table,
         state: Mutex::new((bus, registered)),
+        vcpus: a.cpus,
+        off: AtomicU32::new(0),
+        stopping: AtomicBool::new(false),
         revoke,
     });
     let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -483,64 +534,6 @@ fn run_vm(a: &RunArgs) -> Result<i32, String> {
     let _ = SlotKind::Ram; // (slot kinds are named in messages through SlotSpec)
                            // Returning closes /dev/stile: the driver destroys the VM and Stile scrubs its memory.
     Ok(code)
-}
-
-/// What a Linux guest gets besides its kernel: (offset into guest RAM, bytes) to write, and
-/// the device tree's IPA for x0.
-struct LinuxGuest {
-    blobs: Vec<(u64, Vec<u8>)>,
-    dtb_ipa: u64,
-}
-
-fn linux_guest(
-    a: &RunArgs,
-    ram_ipa: u64,
-    ram_size: u64,
-    kernel: image::Placement,
-) -> Result<LinuxGuest, String> {
-    let initrd = match &a.initrd {
-        Some(path) => Some(std::fs::read(path).map_err(|e| format!("{path}: {e}"))?),
-        None => None,
-    };
-    let l = linux_boot::layout(ram_size, kernel, initrd.as_ref().map(|i| i.len() as u64))?;
-    let machine = linux_boot::Machine {
-        ram_ipa,
-        ram_size,
-        cpus: a.cpus,
-        uart: a.uart,
-        cmdline: a.cmdline.clone(),
-        initrd: l
-            .initrd
-            .zip(initrd.as_ref())
-            .map(|(at, i)| (ram_ipa + at, ram_ipa + at + i.len() as u64)),
-    };
-    let dtb = linux_boot::device_tree(&machine)?;
-    say(format_args!(
-        "Linux guest: device tree ({} bytes) at IPA {:#x}{}",
-        dtb.len(),
-        ram_ipa + l.dtb,
-        machine.initrd.map_or(String::new(), |(s, e)| format!(
-            ", initramfs at IPA {s:#x}..{e:#x}"
-        ))
-    ));
-    let mut blobs = vec![(l.dtb, dtb)];
-    if let (Some(at), Some(i)) = (l.initrd, initrd) {
-        blobs.push((at, i));
-    }
-    Ok(LinuxGuest {
-        blobs,
-        dtb_ipa: ram_ipa + l.dtb,
-    })
-}
-
-/// WRITE_MEM in 1 MiB pieces: a kernel is tens of MiB, and one copy that long would hold
-/// the CPU in the driver without a chance to reschedule.
-fn write_chunked(dev: &Device, offset: u64, bytes: &[u8]) -> Result<(), String> {
-    for (i, chunk) in bytes.chunks(1 << 20).enumerate() {
-        dev.write_mem(offset + ((i as u64) << 20), chunk)
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }
 
 fn attr_name(attr: u64) -> &'static str {

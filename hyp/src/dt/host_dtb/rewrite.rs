@@ -33,11 +33,11 @@ pub(super) fn run(
                 pass.enter(name)?;
                 out.bytes(raw)?;
             }
-            Token::Prop { name, value, raw } => {
-                if pass.keep(name, value) {
-                    out.bytes(raw)?;
-                }
-            }
+            Token::Prop { name, value, raw } => match pass.keep(name, value) {
+                Keep::Copy => out.bytes(raw)?,
+                Keep::Drop => {}
+                Keep::Replace(with) => out.prop(strings.offset("enable-method")?, &[with])?,
+            },
             Token::EndNode => {
                 pass.close_props(out)?;
                 pass.leave(out)?;
@@ -55,6 +55,16 @@ enum Section {
     Other,
     Chosen,
     ReservedMemory,
+    Cpus,
+    Firmware,
+}
+
+/// What happens to one property of the original.
+enum Keep {
+    Copy,
+    Drop,
+    /// The `enable-method` of a CPU Stile holds, with this value instead.
+    Replace(&'static [u8]),
 }
 
 /// `#address-cells` / `#size-cells` as a node states them (absent stays `None`: Linux and
@@ -102,6 +112,8 @@ struct Pass<'e> {
     seen_chosen: bool,
     chosen_added: bool,
     carved: bool,
+    /// The tree has `/psci` or `/firmware/psci`.
+    seen_psci: bool,
 }
 
 impl<'e> Pass<'e> {
@@ -119,6 +131,7 @@ impl<'e> Pass<'e> {
             seen_chosen: false,
             chosen_added: false,
             carved: false,
+            seen_psci: false,
         }
     }
 
@@ -131,8 +144,11 @@ impl<'e> Pass<'e> {
             self.section = match base {
                 b"chosen" => Section::Chosen,
                 b"reserved-memory" => Section::ReservedMemory,
+                b"cpus" => Section::Cpus,
+                b"firmware" => Section::Firmware,
                 _ => Section::Other,
             };
+            self.seen_psci |= base == b"psci";
             match self.section {
                 Section::Chosen => self.seen_chosen = true,
                 Section::ReservedMemory => {
@@ -141,8 +157,10 @@ impl<'e> Pass<'e> {
                     self.rm_cells = CellCounts::default();
                     self.rm_has_ranges = false;
                 }
-                Section::Other => {}
+                Section::Other | Section::Cpus | Section::Firmware => {}
             }
+        } else if self.depth == 3 && self.section == Section::Firmware {
+            self.seen_psci |= name.split(|&b| b == b'@').next() == Some(b"psci");
         } else if self.depth == 3 && self.rm_target {
             // Replacing a firmware reservation would hand its memory to the host.
             let taken = self
@@ -157,18 +175,23 @@ impl<'e> Pass<'e> {
         Ok(())
     }
 
-    /// Whether to copy a property of the current node; notes the cells it states.
-    fn keep(&mut self, name: &[u8], value: &[u8]) -> bool {
+    /// What to do with a property of the current node; notes the cells it states.
+    fn keep(&mut self, name: &[u8], value: &[u8]) -> Keep {
         match (self.depth, self.section) {
             (1, _) => self.root_cells.note(name, value),
-            (2, Section::Chosen) => return !self.replaced(name),
+            (2, Section::Chosen) if self.replaced(name) => return Keep::Drop,
             (2, Section::ReservedMemory) => {
                 self.rm_cells.note(name, value);
                 self.rm_has_ranges |= name == b"ranges";
             }
+            (3, Section::Cpus) if self.edits.spin_table_to_psci => match name {
+                b"enable-method" if value == b"spin-table\0" => return Keep::Replace(b"psci\0"),
+                b"cpu-release-addr" => return Keep::Drop,
+                _ => {}
+            },
             _ => {}
         }
-        true
+        Keep::Copy
     }
 
     /// A /chosen property the edits drop or rewrite.
@@ -233,6 +256,9 @@ impl<'e> Pass<'e> {
                 if !self.carved && !e.carve_outs.is_empty() {
                     self.reserved_memory_node(out)?;
                 }
+                if e.add_psci_hvc {
+                    self.psci_node(out)?;
+                }
             }
             _ => {}
         }
@@ -249,6 +275,17 @@ impl<'e> Pass<'e> {
             out.prop(self.strings.offset(name)?, &[&value.to_be_bytes()])?;
         }
         Ok(())
+    }
+
+    /// `/psci` for Stile's own PSCI (vm/psci_held.rs), reached with HVC.
+    fn psci_node(&self, out: &mut Out<'_>) -> Result<(), HostDtbError> {
+        if self.seen_psci {
+            return Err(HostDtbError::PsciExists);
+        }
+        out.begin_node(&[b"psci"])?;
+        out.prop(self.strings.offset("compatible")?, &[b"arm,psci-1.0\0"])?;
+        out.prop(self.strings.offset("method")?, &[b"hvc\0"])?;
+        out.end_node()
     }
 
     /// A new /reserved-memory in the root's cells, as Linux requires.

@@ -12,6 +12,9 @@ use super::{HostDtbEdits, HostDtbError};
 /// /reserved-memory's cells and `ranges`.
 const CARVE_OUT_NAMES: [&str; 5] = ["reg", "no-map", "#address-cells", "#size-cells", "ranges"];
 
+/// Names the added `/psci` node needs.
+const PSCI_NAMES: [&str; 2] = ["compatible", "method"];
+
 #[derive(Clone, Copy)]
 pub(super) struct Strings<'a> {
     original: &'a [u8],
@@ -32,7 +35,19 @@ impl<'a> Strings<'a> {
         };
         let bootargs = self.edits.bootargs.map(|_| "bootargs");
         let extra = self.edits.extra_chosen.iter().map(|(name, _)| *name);
-        carve.iter().copied().chain(bootargs).chain(extra)
+        let enable = self.edits.spin_table_to_psci.then_some("enable-method");
+        let psci: &'static [&'static str] = if self.edits.add_psci_hvc {
+            &PSCI_NAMES
+        } else {
+            &[]
+        };
+        carve
+            .iter()
+            .copied()
+            .chain(bootargs)
+            .chain(extra)
+            .chain(enable)
+            .chain(psci.iter().copied())
     }
 
     /// Offset of `name` NUL-terminated anywhere in the original block. A match inside a

@@ -14,6 +14,7 @@ use std::process::Command;
 
 mod mutated;
 mod refused;
+mod spin_psci;
 
 const MIB: u64 = 1 << 20;
 
@@ -99,6 +100,8 @@ fn ram_cpus_gic_console_psci_and_timer_are_unchanged() {
         remove_initrd: true,
         bootargs: Some("console=ttyAMA0"),
         extra_chosen: &[("stile,hyp-base", 0x7e00_0000)],
+        spin_table_to_psci: false,
+        add_psci_hvc: false,
     };
     let firmware = parse_ok(QEMU_V3_SMP4_1G);
     let host = parse_ok(&build_ok(QEMU_V3_SMP4_1G, &edits));
@@ -148,6 +151,8 @@ fn dtc_decompiles_the_host_dtb_without_new_warnings() {
         remove_initrd: true,
         bootargs: Some("console=ttyAMA0"),
         extra_chosen: &[("stile,hyp-base", 0x7e00_0000)],
+        spin_table_to_psci: false,
+        add_psci_hvc: false,
     };
     for (tag, original) in [("qemu", QEMU_V3_SMP4_1G), ("board", BOARD_16550)] {
         let Some((ok, dts, warnings)) = dtc(&build_ok(original, &edits), tag) else {

@@ -14,6 +14,7 @@ mod host_dtb;
 mod interrupts;
 mod malformed;
 mod qemu;
+mod spin_table;
 mod stdout;
 mod total_size;
 mod translate;

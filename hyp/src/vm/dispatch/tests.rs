@@ -61,6 +61,7 @@ struct FakeCpu {
     entered: usize,
     left: usize,
     ids: GuestIdRegs,
+    held: Option<FakeHeld>,
 }
 
 impl TrapCpu for FakeCpu {
@@ -126,10 +127,49 @@ impl TrapCpu for FakeCpu {
     fn cpu_suspend(&mut self, _: u64, _: u64, _: u64) -> i64 {
         0
     }
+    fn psci_emulated(&self) -> bool {
+        self.held.is_some()
+    }
+    fn held_power(&self, mpidr: u64) -> Option<AffinityState> {
+        self.held
+            .as_ref()
+            .and_then(|h| h.power.get(mpidr as usize).copied())
+    }
+    fn held_caller(&self) -> bool {
+        self.held.is_some()
+    }
+    fn held_on(&mut self, target: u64, entry: u64, context: u64) -> i64 {
+        self.cpu_on.push((target, entry, context));
+        if let Some(p) = self
+            .held
+            .as_mut()
+            .and_then(|h| h.power.get_mut(target as usize))
+        {
+            *p = AffinityState::OnPending;
+        }
+        0
+    }
+    fn held_off(&mut self) -> ! {
+        let h = self
+            .held
+            .as_mut()
+            .expect("held_off on a CPU that holds nothing");
+        h.parked_lock_free = Some(h.hyp.try_lock().is_some());
+        panic!("parked");
+    }
+}
+
+/// A fake machine whose CPUs Stile holds (no PSCI firmware), by MPIDR = index.
+struct FakeHeld {
+    power: Vec<AffinityState>,
+    /// The dispatcher's lock, to see whether it was free when this CPU parked.
+    hyp: Rc<HypLock>,
+    /// Set when the CPU parked: whether the lock was free then.
+    parked_lock_free: Option<bool>,
 }
 
 struct World {
-    hyp: HypLock,
+    hyp: Rc<HypLock>,
     cpu: FakeCpu,
     host: Box<Context>,
     vm: u64,
@@ -145,7 +185,7 @@ fn world() -> World {
     host.elr = HOST_ELR;
     host.spsr = SPSR_EL1H;
     World {
-        hyp: Mutex::new(Some(Box::new(hyp))),
+        hyp: Rc::new(Mutex::new(Some(Box::new(hyp)))),
         cpu: FakeCpu {
             m: Shared(Rc::new(RefCell::new(m))),
             running: None,
@@ -158,6 +198,7 @@ fn world() -> World {
             entered: 0,
             left: 0,
             ids: GuestIdRegs::EMPTY,
+            held: None,
         },
         host,
         vm,
@@ -407,4 +448,59 @@ fn a_permission_fault_takes_its_ipa_from_the_guests_stage_1() {
     );
     // Not an abort: no IPA.
     assert_eq!(fault_ipa(&mut w.cpu, esr(0x16, 0), 0x678, 0x40_0050), 0);
+}
+
+/// The world on a machine without PSCI firmware whose four CPUs Stile holds: CPU 0 (the
+/// caller) on, 1..3 waiting at EL2.
+fn held_world() -> World {
+    let mut w = world();
+    w.cpu.held = Some(FakeHeld {
+        power: vec![
+            AffinityState::On,
+            AffinityState::Off,
+            AffinityState::Off,
+            AffinityState::Off,
+        ],
+        hyp: w.hyp.clone(),
+        parked_lock_free: None,
+    });
+    w
+}
+
+#[test]
+fn held_cpus_are_started_and_reported_by_stile_never_relayed() {
+    let mut w = held_world();
+    w.hvc(&[smccc::psci::PSCI_CPU_ON_64 as u64, 2, 0x4008_1000, 77]);
+    assert_eq!(
+        (w.host.x[0], w.cpu.cpu_on.as_slice()),
+        (0, &[(2, 0x4008_1000, 77)][..])
+    );
+    // The record moved: AFFINITY_INFO says ON_PENDING, a second CPU_ON says so too.
+    w.hvc(&[smccc::psci::PSCI_AFFINITY_INFO_64 as u64, 2, 0]);
+    assert_eq!(w.host.x[0], 2);
+    w.hvc(&[smccc::psci::PSCI_CPU_ON_64 as u64, 2, 0x4008_1000, 77]);
+    assert_eq!(w.host.x[0] as i64, -5);
+    w.hvc(&[smccc::psci::PSCI_AFFINITY_INFO_64 as u64, 3, 0]);
+    assert_eq!(w.host.x[0], 1);
+    w.hvc(&[smccc::psci::PSCI_VERSION as u64]);
+    assert_eq!(w.host.x[0], 0x1_0000);
+    assert!(w.cpu.relayed.is_empty());
+    assert_eq!(w.cpu.cpu_on.len(), 1);
+}
+
+#[test]
+fn cpu_off_of_a_held_cpu_parks_it_without_the_lock_and_never_returns_to_the_host() {
+    let mut w = held_world();
+    let elr = w.host.elr;
+    let back = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        w.hvc(&[smccc::psci::PSCI_CPU_OFF as u64, 0, 0, 0]);
+    }));
+    assert!(back.is_err(), "CPU_OFF returned to the host");
+    let held = w.cpu.held.as_ref().unwrap();
+    assert_eq!(held.parked_lock_free, Some(true));
+    assert_eq!(
+        (w.host.elr, w.host.x[0]),
+        (elr, smccc::psci::PSCI_CPU_OFF as u64)
+    );
+    assert!(w.cpu.relayed.is_empty());
 }

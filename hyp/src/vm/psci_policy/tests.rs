@@ -1,11 +1,16 @@
 use super::*;
 
+/// The decision with no CPU held (every machine with PSCI CPUs only).
+fn relayed(x: [u64; 4], fw: &FirmwareCalls) -> PsciAction {
+    decide(x, fw, &Held::NONE)
+}
+
 /// Each of `fids` is answered NOT_SUPPORTED by EL2, never relayed.
 fn refused_not_supported(fw: &FirmwareCalls, fids: &[u64]) {
     for &fid in fids {
         assert!(
             matches!(
-                decide([fid, 0, 0, 0], fw),
+                relayed([fid, 0, 0, 0], fw),
                 PsciAction::Refuse {
                     status: PSCI_NOT_SUPPORTED,
                     ..
@@ -36,7 +41,7 @@ fn everything() -> FirmwareCalls {
 
 #[test]
 fn cpu_on_keeps_the_host_entry_point_away_from_the_firmware() {
-    let a = decide([0xC400_0003, 0x101, 0x4008_0000, 77], &qemu_like());
+    let a = relayed([0xC400_0003, 0x101, 0x4008_0000, 77], &qemu_like());
     assert_eq!(
         a,
         PsciAction::CpuOn {
@@ -49,7 +54,7 @@ fn cpu_on_keeps_the_host_entry_point_away_from_the_firmware() {
 
 #[test]
 fn smc32_arguments_drop_their_upper_halves() {
-    let a = decide(
+    let a = relayed(
         [
             0x8400_0003,
             0xdead_0000_0000_0002,
@@ -71,9 +76,9 @@ fn smc32_arguments_drop_their_upper_halves() {
 #[test]
 fn cpu_suspend_and_off_are_handled_by_el2() {
     let fw = qemu_like();
-    assert_eq!(decide([0x8400_0002, 0, 0, 0], &fw), PsciAction::CpuOff);
+    assert_eq!(relayed([0x8400_0002, 0, 0, 0], &fw), PsciAction::CpuOff);
     assert_eq!(
-        decide([0xC400_0001, 0x1_0000, 0x4000_1000, 9], &fw),
+        relayed([0xC400_0001, 0x1_0000, 0x4000_1000, 9], &fw),
         PsciAction::CpuSuspend {
             power_state: 0x1_0000,
             entry: 0x4000_1000,
@@ -86,15 +91,15 @@ fn cpu_suspend_and_off_are_handled_by_el2() {
 fn system_off_and_resets_are_relayed_as_final() {
     let fw = everything();
     assert_eq!(
-        decide([0x8400_0008, 0, 0, 0], &fw),
+        relayed([0x8400_0008, 0, 0, 0], &fw),
         PsciAction::RelayFinal("SYSTEM_OFF")
     );
     assert_eq!(
-        decide([0x8400_0009, 0, 0, 0], &fw),
+        relayed([0x8400_0009, 0, 0, 0], &fw),
         PsciAction::RelayFinal("SYSTEM_RESET")
     );
     assert_eq!(
-        decide([0xC400_0012, 0, 0, 0], &fw),
+        relayed([0xC400_0012, 0, 0, 0], &fw),
         PsciAction::RelayFinal("SYSTEM_RESET2")
     );
 }
@@ -121,24 +126,24 @@ fn features_never_promise_a_call_el2_refuses() {
     let fw = qemu_like();
     // SYSTEM_SUSPEND: the firmware might have it, EL2 never relays it.
     assert_eq!(
-        decide([0x8400_000A, 0xC400_000E, 0, 0], &fw),
+        relayed([0x8400_000A, 0xC400_000E, 0, 0], &fw),
         PsciAction::Answer(PSCI_NOT_SUPPORTED)
     );
     assert_eq!(
-        decide([0x8400_000A, 0x8000_0000, 0, 0], &fw),
+        relayed([0x8400_000A, 0x8000_0000, 0, 0], &fw),
         PsciAction::Answer(PSCI_NOT_SUPPORTED)
     );
     assert_eq!(
-        decide([0x8400_000A, 0xC400_0003, 0, 0], &fw),
+        relayed([0x8400_000A, 0xC400_0003, 0, 0], &fw),
         PsciAction::Relay
     );
     let all = everything();
     assert_eq!(
-        decide([0x8000_0001, 0x8000_8000, 0, 0], &all),
+        relayed([0x8000_0001, 0x8000_8000, 0, 0], &all),
         PsciAction::Relay
     );
     assert_eq!(
-        decide([0x8000_0001, 0x8000_1234, 0, 0], &all),
+        relayed([0x8000_0001, 0x8000_1234, 0, 0], &all),
         PsciAction::Answer(PSCI_NOT_SUPPORTED)
     );
 }
@@ -153,7 +158,7 @@ fn questions_and_smccc_arch_calls_are_relayed_when_implemented() {
         0x8000_0000,
         0x8000_8000,
     ] {
-        assert_eq!(decide([fid, 0, 0, 0], &fw), PsciAction::Relay, "{fid:#x}");
+        assert_eq!(relayed([fid, 0, 0, 0], &fw), PsciAction::Relay, "{fid:#x}");
     }
 }
 
@@ -191,19 +196,19 @@ fn no_psci_relays_nothing_and_going_down_parks() {
     let fw = FirmwareCalls::probe(|| -1, |_| panic!(), |_| panic!());
     assert_eq!(fw, FirmwareCalls::default());
     assert_eq!(
-        decide([0x8400_0008, 0, 0, 0], &fw),
+        relayed([0x8400_0008, 0, 0, 0], &fw),
         PsciAction::Park("SYSTEM_OFF")
     );
     assert_eq!(
-        decide([0x8400_0009, 0, 0, 0], &fw),
+        relayed([0x8400_0009, 0, 0, 0], &fw),
         PsciAction::Park("SYSTEM_RESET")
     );
     assert!(matches!(
-        decide([0xC400_0003, 1, 0, 0], &fw),
+        relayed([0xC400_0003, 1, 0, 0], &fw),
         PsciAction::Refuse { .. }
     ));
     assert!(matches!(
-        decide([0x8400_0000, 0, 0, 0], &fw),
+        relayed([0x8400_0000, 0, 0, 0], &fw),
         PsciAction::Refuse { .. }
     ));
 }

@@ -125,10 +125,11 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
         // Same capacity as the parser's list: cannot fail.
         let _ = facts.reserved.push(r.range);
     }
-    if let Some((calls, seed)) = hostile::mode(&platform.bootargs) {
+    if let Some(mode) = hostile::mode(&platform.bootargs) {
         // The hostile host: a seeded campaign of random hypercalls, then power off.
         let mut report = Report::new(Out);
-        hostile::run(&facts, cpu.dcache_line as usize, calls, seed, &mut report);
+        let cpus = platform.cpus.iter().map(|c| c.mpidr);
+        hostile::run(&facts, cpus, cpu.dcache_line as usize, mode, &mut report);
         report.summary();
         fatal::power_off()
     }
@@ -178,7 +179,9 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
         vmm::image::GUEST_IMAGE,
         &mut report,
     );
-    // Phase 5: a second CPU, and guests on two CPUs at once.
+    // Phase 5: a guest's own SMP (PSCI CPU_ON between its vCPUs), then a second host CPU,
+    // and guests on two CPUs at once.
+    super::guest_smp::run(&facts, cpu.dcache_line as usize, &mut report);
     smp::run(
         &facts,
         platform.cpus.iter().map(|c| c.mpidr),

@@ -1,10 +1,13 @@
 //! The hostile host on the real CPU (the campaign is `crate::hostile`): the snippets its
-//! random guests are made of, the run pages, probe loads, and the report.
+//! random guests are made of, the run pages, probe loads, and the report. The other CPUs of
+//! a campaign on several are arch/hostile_smp.rs.
 
+use super::hostile_smp::Others;
 use super::vmm::call7;
 use super::{cache, probe};
 use crate::facts::Facts;
-use crate::hostile::{self, HostileMachine, Targets, POOL_BLOCKS, RUN_PAGES};
+use crate::hostile::{self, Alone, HostileMachine, Mode, Shared, SpinLock, Targets};
+use crate::hostile::{POOL_BLOCKS, RUN_PAGES};
 use crate::machine::Access;
 use crate::report::Report;
 use core::fmt;
@@ -63,25 +66,27 @@ struct Page([u8; 4096]);
 
 static mut RUN_PAGES_H: [Page; RUN_PAGES] = [const { Page([0; 4096]) }; RUN_PAGES];
 
-/// The hostile mode's bootargs: `hostile[=<calls>]` and `hostile.seed=<n>`.
-pub fn mode(bootargs: &str) -> Option<(u64, u64)> {
-    let mut calls = None;
-    let mut seed = 1;
-    for w in bootargs.split_ascii_whitespace() {
-        if w == "hostile" {
-            calls = Some(100_000);
-        } else if let Some(n) = w.strip_prefix("hostile=") {
-            calls = n.parse().ok();
-        } else if let Some(n) = w.strip_prefix("hostile.seed=") {
-            seed = n.parse().unwrap_or(1);
-        }
-    }
-    calls.map(|c| (c, seed))
+/// The hostile mode `bootargs` ask for, if any.
+pub fn mode(bootargs: &str) -> Option<Mode> {
+    Mode::parse(bootargs)
 }
 
-struct Real {
+/// The probe's armed state is one for all CPUs (the guest crate's `exception`): one CPU
+/// probes at a time.
+static PROBE: SpinLock<()> = SpinLock::new(());
+
+pub(super) struct Real {
     line: usize,
     menu: &'static [[u32; 2]],
+}
+
+impl Real {
+    pub(super) fn new(dcache_line: usize) -> Real {
+        Real {
+            line: dcache_line,
+            menu: menu(),
+        }
+    }
 }
 
 impl HostileMachine for Real {
@@ -90,6 +95,7 @@ impl HostileMachine for Real {
     }
 
     fn load_aborts(&mut self, addr: u64) -> bool {
+        let _one = PROBE.lock();
         // SAFETY: only ever Stile's memory or a donated guest's, which Stile must refuse;
         // if it does not, the load reads RAM, which has no side effects.
         matches!(unsafe { probe::read32(addr) }, Access::Aborted(_))
@@ -99,6 +105,7 @@ impl HostileMachine for Real {
         // SAFETY: memory VM_DESTROY gave back: host RAM in our identity map (if Stile failed
         // to give it back, the load aborts and the probe handler would not be armed: so it
         // goes through the armed probe instead).
+        let _one = PROBE.lock();
         match unsafe { probe::read32(addr) } {
             Access::Done(v) => v,
             Access::Aborted(_) => u32::MAX,
@@ -154,14 +161,22 @@ fn pool(facts: &Facts) -> Option<[PhysRange; POOL_BLOCKS]> {
     Some(blocks)
 }
 
-/// Run the campaign and report it; the caller powers off.
+/// What the campaign shares between its CPUs.
+pub(super) static SHARED: Shared = Shared::new();
+
+/// The targets, for the other CPUs (set before they start).
+pub(super) static TARGETS: SpinLock<Option<Targets>> = SpinLock::new(None);
+
+/// Run the campaign on `mode.cpus` CPUs (`cpus`: the DT's MPIDRs) and report it; the caller
+/// powers off.
 pub fn run<W: fmt::Write>(
     facts: &Facts,
+    cpus: impl Iterator<Item = u64>,
     dcache_line: usize,
-    calls: u64,
-    seed: u64,
+    mode: Mode,
     report: &mut Report<W>,
 ) {
+    let Mode { calls, seed, .. } = mode;
     let Some(pool) = pool(facts) else {
         return report.check(
             "hostile-host",
@@ -181,15 +196,22 @@ pub fn run<W: fmt::Write>(
         hyp,
         assignable,
     };
-    let mut m = Real {
-        line: dcache_line,
-        menu: menu(),
+    *TARGETS.lock() = Some(t);
+    let mut m = Real::new(dcache_line);
+    let tally = if mode.cpus > 1 {
+        let mut others = match Others::start(facts, cpus, mode, dcache_line) {
+            Ok(o) => o,
+            Err(e) => return report.check("hostile-host", Err(e)),
+        };
+        hostile::run(&mut m, &t, calls, seed, &SHARED, &mut others)
+    } else {
+        hostile::run(&mut m, &t, calls, seed, &SHARED, &mut Alone)
     };
-    let tally = hostile::run(&mut m, &t, calls, seed);
     let e = &tally.exits;
+    let n = mode.cpus;
     report.note(format_args!(
-        "hostile: seed {seed}: {} calls in {} phases: {} succeeded, {} refused; exits MMIO {}, NISV {}, MEMORY_FAULT {}, HVC {}, SYSTEM_EVENT {}, IRQ {}, UNKNOWN {}; {} VMs created, {} destroyed; invariants checked {} times: {} violations",
-        tally.calls, tally.phases, tally.succeeded, tally.refused,
+        "hostile: seed {seed}: {} calls on {n} CPU{} in {} phases: {} succeeded, {} refused; exits MMIO {}, NISV {}, MEMORY_FAULT {}, HVC {}, SYSTEM_EVENT {}, IRQ {}, UNKNOWN {}; {} VMs created, {} destroyed; invariants checked {} times: {} violations",
+        tally.calls, if n == 1 { "" } else { "s" }, tally.phases, tally.succeeded, tally.refused,
         e[1], e[2], e[3], e[4], e[5], e[6], e[7],
         tally.vms_created, tally.vms_destroyed, tally.invariant_checks, tally.violations
     ));

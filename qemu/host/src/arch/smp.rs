@@ -36,13 +36,15 @@ host_smp_guest_spin:
 .global host_smp_guest_end
 host_smp_guest_end:
 
-// The second CPU, started by PSCI CPU_ON: x0 = &START (MMU off). It takes the first
-// CPU's EL1 map (same tables), its stack, and goes on in Rust with x0 unchanged.
+// Another CPU, started by PSCI CPU_ON: x0 = its Start block (MMU off). It takes the first
+// CPU's EL1 map (same tables), its own stack, and goes on in Rust at `main` with x0
+// unchanged.
 .global host_secondary_entry
 host_secondary_entry:
     ldp     x1, x2, [x0]                // stack top, MAIR
     ldp     x3, x4, [x0, #16]           // TCR, TTBR0
     ldp     x5, x6, [x0, #32]           // SCTLR, VBAR
+    ldr     x7, [x0, #48]               // main
     mov     sp, x1
     msr     vbar_el1, x6
     msr     mair_el1, x2
@@ -57,7 +59,7 @@ host_secondary_entry:
     ic      iallu
     dsb     nsh
     isb
-    bl      host_secondary_main
+    blr     x7
 3:  wfe
     b       3b
 "#
@@ -70,11 +72,59 @@ extern "C" {
     static host_secondary_entry: u8;
 }
 
-/// What the second CPU starts with (read with its MMU off: cleaned to PoC before CPU_ON).
+/// What a CPU started by the payload starts with (read with its MMU off: cleaned to PoC
+/// before CPU_ON, see [`Start::prepare`]).
 #[repr(C, align(64))]
-struct Start {
+pub(super) struct Start {
     stack_top: u64,
     mmu: [u64; 5],
+    /// Where it goes on, with MMU and stack: `extern "C" fn(start: u64) -> !`.
+    main: u64,
+    /// Which of smp_all.rs's CPUs this is (unused by the second CPU's jobs).
+    slot: u64,
+}
+
+impl Start {
+    pub(super) const EMPTY: Start = Start {
+        stack_top: 0,
+        mmu: [0; 5],
+        main: 0,
+        slot: 0,
+    };
+
+    /// Fill in this CPU's EL1 map, `stack_top` and `main`, and clean it to PoC.
+    pub(super) fn prepare(&mut self, stack_top: u64, main: extern "C" fn(u64) -> !, line: usize) {
+        *self = Start {
+            stack_top,
+            mmu: sysreg::el1_mmu_regs(),
+            main: main as usize as u64,
+            slot: 0,
+        };
+        // SAFETY: cleaning our own block to PoC loses nothing.
+        unsafe {
+            cache::clean_dcache_range(
+                (self as *const Start) as usize,
+                core::mem::size_of::<Start>(),
+                line,
+            )
+        };
+    }
+
+    /// A block for smp_all.rs's CPU `slot`, which goes on in this file's main (the caller
+    /// cleans it to PoC).
+    pub(super) fn new(stack_top: u64, mmu: [u64; 5], slot: u64) -> Start {
+        Start {
+            stack_top,
+            mmu,
+            main: host_secondary_main as extern "C" fn(u64) -> ! as usize as u64,
+            slot,
+        }
+    }
+}
+
+/// The entry point a started CPU is given (with its Start block as the context id).
+pub(super) fn entry() -> u64 {
+    (&raw const host_secondary_entry) as u64
 }
 
 #[repr(C, align(4096))]
@@ -82,10 +132,7 @@ struct Page([u8; 4096]);
 #[repr(C, align(16))]
 struct Stack([u8; 32 * 1024]);
 
-static mut START: Start = Start {
-    stack_top: 0,
-    mmu: [0; 5],
-};
+static mut START: Start = Start::EMPTY;
 static mut SECONDARY_STACK: Stack = Stack([0; 32 * 1024]);
 /// One run page per guest (A, B, C).
 static mut RUN_PAGES: [Page; 3] = [const { Page([0; 4096]) }; 3];
@@ -111,6 +158,8 @@ static FINISHED: AtomicBool = AtomicBool::new(false);
 
 const JOB_CONTEST: u64 = 1;
 const JOB_BRIEF: u64 = 2;
+/// smp_all.rs: stay online until every CPU is.
+pub(super) const JOB_ONLINE: u64 = 3;
 
 /// Run the SMP checks if the DT has a second CPU (`cpus`: the DT's MPIDRs).
 pub fn run<W: fmt::Write>(
@@ -121,12 +170,13 @@ pub fn run<W: fmt::Write>(
 ) {
     const AFFINITY: u64 = 0xff_00ff_ffff;
     let me = sysreg::mpidr_el1() & AFFINITY;
-    let Some(target) = cpus.map(|m| m & AFFINITY).find(|&m| m != me) else {
+    let others: heapless::Vec<u64, 64> = cpus.map(|m| m & AFFINITY).filter(|&m| m != me).collect();
+    let Some(&target) = others.first() else {
         report.note(format_args!("smp: one CPU in the DT: SMP checks skipped"));
         return;
     };
     if !facts.psci {
-        // The Raspberry Pis: spin-table CPUs, which Stile does not start for the host yet.
+        // A DT with CPUs and no PSCI (Stile gives the host PSCI for the CPUs it holds).
         report.note(format_args!("smp: no PSCI in the DT: SMP checks skipped"));
         return;
     }
@@ -178,6 +228,11 @@ pub fn run<W: fmt::Write>(
         refusal("VM_DESTROY", x)
     });
     report.check("smp-vms-destroyed", destroyed);
+    let online = super::smp_all::all_online(&others, dcache_line);
+    if let Ok(n) = online {
+        report.note(format_args!("smp: {n} CPUs online at once"));
+    }
+    report.check("smp-all-cpus-online", online.map(|_| ()));
 }
 
 /// Three small guests, A and B exiting with HVC in a loop, C counting down first.
@@ -246,28 +301,22 @@ fn prepare_start(line: usize) {
     // ours to hand over (nothing else uses it).
     unsafe {
         let top = (&raw mut SECONDARY_STACK) as u64 + core::mem::size_of::<Stack>() as u64;
-        START = Start {
-            stack_top: top,
-            mmu: sysreg::el1_mmu_regs(),
-        };
-        cache::clean_dcache_range(
-            (&raw const START) as usize,
-            core::mem::size_of::<Start>(),
-            line,
-        );
+        (*(&raw mut START)).prepare(top, host_secondary_main, line);
     }
 }
 
 /// CPU_ON for the second CPU with `job`, over HVC or SMC.
 fn start_second(target: u64, job: u64, over_hvc: bool) -> Result<(), Fail> {
-    JOB.store(job, Release);
     SEEN_MPIDR.store(u64::MAX, Release);
     SEEN_START.store(0, Release);
     FINISHED.store(false, Release);
-    let (entry, start) = (
-        (&raw const host_secondary_entry) as u64,
-        (&raw const START) as u64,
-    );
+    start_cpu(target, job, (&raw const START) as u64, over_hvc)
+}
+
+/// CPU_ON of `target` with `job` and the start block at `start` (the context id).
+pub(super) fn start_cpu(target: u64, job: u64, start: u64, over_hvc: bool) -> Result<(), Fail> {
+    JOB.store(job, Release);
+    let entry = entry();
     let args = [psci::CPU_ON, target, entry, start];
     let x0 = if over_hvc {
         smccc::hvc(args)[0]
@@ -284,7 +333,7 @@ fn start_second(target: u64, job: u64, over_hvc: bool) -> Result<(), Fail> {
 }
 
 /// Wait up to 30 s of the virtual counter for `done`.
-fn wait(mut done: impl FnMut() -> bool) -> bool {
+pub(super) fn wait(mut done: impl FnMut() -> bool) -> bool {
     let (start, freq) = sysreg::counter();
     while !done() {
         if sysreg::counter().0.wrapping_sub(start) > 30 * freq {
@@ -402,22 +451,24 @@ fn wait_finished() -> Result<(), Fail> {
     }
 }
 
-/// AFFINITY_INFO says the second CPU is off (after its CPU_OFF).
-fn wait_off(target: u64) -> Result<(), Fail> {
+/// AFFINITY_INFO says the CPU is off (after its CPU_OFF).
+pub(super) fn wait_off(target: u64) -> Result<(), Fail> {
     let off = || ret32(smccc::smc([psci::AFFINITY_INFO, target, 0, 0])[0]) == psci::AFFINITY_OFF;
     if wait(off) {
         Ok(())
     } else {
-        Err(Fail::Setup(
-            "AFFINITY_INFO never said the second CPU is off",
-        ))
+        Err(Fail::Setup("AFFINITY_INFO never said the CPU is off"))
     }
 }
 
 /// The second CPU, from `host_secondary_entry` (MMU on, our stack). Records who it is,
 /// does its job, turns itself off.
-#[no_mangle]
 extern "C" fn host_secondary_main(start: u64) -> ! {
+    if JOB.load(Acquire) == JOB_ONLINE {
+        // SAFETY: smp_all.rs passed one of its start blocks, written before this CPU_ON.
+        let slot = unsafe { (*(start as *const Start)).slot };
+        super::smp_all::online(slot as usize)
+    }
     SEEN_START.store(start, Release);
     SEEN_MPIDR.store(sysreg::mpidr_el1(), Release);
     let b = VMS[1].load(Acquire);

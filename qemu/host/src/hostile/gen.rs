@@ -12,7 +12,7 @@ use stile_hyp::addr::PhysRange;
 pub struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    pub const fn new(seed: u64) -> Rng {
         Rng(seed | 1)
     }
 

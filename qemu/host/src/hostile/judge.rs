@@ -23,6 +23,9 @@ pub enum Violation {
     BooksOff { baseline: [u64; 3], now: [u64; 3] },
     /// VM_CREATE accepted memory the campaign never meant to give.
     UnplannedDonation { pa: u64 },
+    /// Another host CPU did not finish its calls of phase `phase` in time: a call that
+    /// never returned (EL2 hung or deadlocked) or a CPU that never came up.
+    Stalled { phase: u64 },
 }
 
 impl fmt::Display for Violation {
@@ -51,6 +54,10 @@ impl fmt::Display for Violation {
             Violation::UnplannedDonation { pa } => {
                 write!(f, "VM_CREATE took {pa:#x}, which was never offered")
             }
+            Violation::Stalled { phase } => write!(
+                f,
+                "another host CPU did not finish its calls of phase {phase} in time"
+            ),
         }
     }
 }

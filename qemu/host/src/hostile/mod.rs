@@ -2,15 +2,20 @@
 //! hypercalls, biased to reach deep states (guests created, slots set, vCPUs run with random
 //! code that makes MMIO, NISV, memory-fault, HVC/SMC, undefined-instruction, WFI and
 //! trapped-register exits), with EL2's invariants checked on every reply and after every
-//! phase. Arch-free: [`HostileMachine`] is the CPU (arch/hostile.rs).
+//! phase, from one host CPU or several at once. Arch-free: [`HostileMachine`] is the CPU and
+//! [`Crew`] the other CPUs (arch/hostile.rs, arch/hostile_smp.rs).
 
 mod gen;
 mod judge;
+mod lock;
+mod mode;
 #[cfg(test)]
 mod tests;
 
 pub use gen::Rng;
 pub use judge::{reply_problem, Violation};
+pub use lock::SpinLock;
+pub use mode::{Mode, MAX_CPUS};
 
 use gen::{guest_program, pick_call, with_run_page, Call};
 use stile_abi::{ExitReason, Function, Status, REVISION};
@@ -74,6 +79,97 @@ impl Tally {
         self.violations += 1;
         self.first_violation.get_or_insert(v);
     }
+
+    /// Another CPU's counts added to these (its first violation kept if there is none yet).
+    pub fn add(&mut self, o: &Tally) {
+        self.calls += o.calls;
+        self.succeeded += o.succeeded;
+        self.refused += o.refused;
+        for (e, n) in self.exits.iter_mut().zip(o.exits) {
+            *e += n;
+        }
+        self.vms_created += o.vms_created;
+        self.vms_destroyed += o.vms_destroyed;
+        self.phases += o.phases;
+        self.invariant_checks += o.invariant_checks;
+        self.violations += o.violations;
+        if self.first_violation.is_none() {
+            self.first_violation = o.first_violation;
+        }
+    }
+}
+
+/// The other host CPUs of a campaign, as the first CPU (which checks the invariants) sees
+/// them. Between phases they make no calls: stopped, or powered off.
+pub trait Crew {
+    /// How many other CPUs make calls (0: the first CPU alone).
+    fn others(&self) -> u64;
+    /// Start the next phase: each other CPU makes `calls` calls ([`share`]).
+    fn start(&mut self, calls: u64);
+    /// Wait until every other CPU has made its calls of this phase and stopped: false if
+    /// one did not in time (EL2 hung, or a CPU died).
+    fn wait(&mut self) -> bool;
+}
+
+/// The first CPU on its own.
+pub struct Alone;
+
+impl Crew for Alone {
+    fn others(&self) -> u64 {
+        0
+    }
+    fn start(&mut self, _calls: u64) {}
+    fn wait(&mut self) -> bool {
+        true
+    }
+}
+
+/// What the CPUs of a campaign share: the model of EL2's state and their counts.
+pub struct Shared {
+    model: SpinLock<Model>,
+    totals: SpinLock<Tally>,
+}
+
+impl Shared {
+    pub const fn new() -> Shared {
+        Shared {
+            model: SpinLock::new(Model {
+                vms: [None; MAX_VMS],
+                block_in_use: [false; POOL_BLOCKS],
+            }),
+            totals: SpinLock::new(Tally {
+                calls: 0,
+                succeeded: 0,
+                refused: 0,
+                exits: [0; 8],
+                vms_created: 0,
+                vms_destroyed: 0,
+                phases: 0,
+                invariant_checks: 0,
+                violations: 0,
+                first_violation: None,
+            }),
+        }
+    }
+}
+
+impl Default for Shared {
+    fn default() -> Shared {
+        Shared::new()
+    }
+}
+
+/// CPU `cpu`'s seed: its own stream, and CPU 0's is the campaign's seed itself (so one CPU
+/// alone makes the same calls as before there were several).
+pub fn cpu_seed(seed: u64, cpu: usize) -> u64 {
+    seed ^ (cpu as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// How a phase's `calls` are shared among `cpus`: each other CPU's part, and the first's
+/// (which takes the remainder). They add up to `calls`.
+pub fn split(calls: u64, cpus: u64) -> (u64, u64) {
+    let each = calls / cpus.max(1);
+    (each, calls - each * cpus.saturating_sub(1))
 }
 
 /// A guest the campaign made and has not destroyed.
@@ -103,14 +199,19 @@ impl Model {
     }
 }
 
-/// Run `calls` hypercalls from `seed` (plus the destroys and checks of each phase).
-pub fn run(m: &mut impl HostileMachine, t: &Targets, calls: u64, seed: u64) -> Tally {
-    let mut rng = Rng::new(seed);
+/// Run `calls` hypercalls from `seed` on this CPU and the `crew`'s (plus the destroys and
+/// checks of each phase), sharing `shared`, which must be fresh. This CPU checks the
+/// invariants after each phase, when the others have stopped.
+pub fn run(
+    m: &mut impl HostileMachine,
+    t: &Targets,
+    calls: u64,
+    seed: u64,
+    shared: &Shared,
+    crew: &mut impl Crew,
+) -> Tally {
+    let mut rng = Rng::new(cpu_seed(seed, 0));
     let mut tally = Tally::default();
-    let mut model = Model {
-        vms: [None; MAX_VMS],
-        block_in_use: [false; POOL_BLOCKS],
-    };
     // Warm-up: donating each pool block once splits the host's stage 2 there for good (splits
     // are never undone), so EL2's books settle; they must come back to this after each phase.
     for b in 0..POOL_BLOCKS {
@@ -124,13 +225,30 @@ pub fn run(m: &mut impl HostileMachine, t: &Targets, calls: u64, seed: u64) -> T
     let mut done = 0;
     while done < calls {
         let n = PHASE.min(calls - done);
-        for _ in 0..n {
-            step(m, t, &mut rng, &mut model, &mut tally);
+        let (each, mine) = split(n, 1 + crew.others());
+        crew.start(each);
+        share(m, t, shared, &mut rng, mine);
+        if !crew.wait() {
+            // Another CPU may still be calling: the books cannot be checked now.
+            tally.violated(Violation::Stalled {
+                phase: tally.phases,
+            });
+            break;
         }
         done += n;
-        end_phase(m, t, &mut model, &mut tally, baseline);
+        end_phase(m, t, &mut shared.model.lock(), &mut tally, baseline);
     }
+    tally.add(&shared.totals.lock());
     tally
+}
+
+/// One CPU's part of a phase: `calls` random calls, counted into the shared totals.
+pub fn share(m: &mut impl HostileMachine, t: &Targets, shared: &Shared, rng: &mut Rng, calls: u64) {
+    let mut tally = Tally::default();
+    for _ in 0..calls {
+        step(m, t, rng, shared, &mut tally);
+    }
+    shared.totals.lock().add(&tally);
 }
 
 fn stats0(m: &mut impl HostileMachine) -> [u64; 3] {
@@ -138,15 +256,20 @@ fn stats0(m: &mut impl HostileMachine) -> [u64; 3] {
     [x[1], x[2], x[3]]
 }
 
-/// One random call, its reply judged, the model updated.
+/// One random call, its reply judged, the model updated. The model is held while the call
+/// is chosen and its outcome applied; VM_CREATE and VM_DESTROY are also made with it held,
+/// as they change which VMs exist: otherwise one CPU could apply its destroy of VM n after
+/// another CPU's create of a new VM n, and the model would lose a live VM. Every other call
+/// (VCPU_RUN above all) is made without it, so the CPUs contend in EL2, not here.
 fn step(
     m: &mut impl HostileMachine,
     t: &Targets,
     rng: &mut Rng,
-    model: &mut Model,
+    shared: &Shared,
     tally: &mut Tally,
 ) {
-    let call = pick_call(rng, t, model);
+    let mut model = shared.model.lock();
+    let call = pick_call(rng, t, &model);
     if let Call::Create { block, ram } = call {
         let code = guest_program(rng, m.menu());
         m.write_code(ram.base.0, code.as_slice());
@@ -169,7 +292,18 @@ fn step(
     }
     let mut x = call.regs();
     with_run_page(&mut x, rng, m);
-    let reply = m.call(x);
+    let held = matches!(
+        Function::from_id(x[0] as u32),
+        Some(Function::VmCreate | Function::VmDestroy)
+    );
+    let reply = if held {
+        m.call(x)
+    } else {
+        drop(model);
+        let reply = m.call(x);
+        model = shared.model.lock();
+        reply
+    };
     tally.calls += 1;
     if let Some(v) = reply_problem(x, reply) {
         tally.violated(v);
@@ -182,7 +316,7 @@ fn step(
         return;
     }
     tally.succeeded += 1;
-    apply(m, model, tally, x, reply, call);
+    apply(m, &mut model, tally, x, reply, call);
 }
 
 /// Follow a successful call in the model (whatever the campaign meant by it).
@@ -223,7 +357,7 @@ fn apply(
                 if let Some(s) = v.run_pages.get_mut(reply[1] as usize) {
                     *s = page.map(|p| p as u8);
                 }
-                v.vcpus += 1;
+                v.vcpus = v.vcpus.saturating_add(1);
             }
         }
         Some(Function::VcpuRun) => {

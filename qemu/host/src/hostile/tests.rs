@@ -101,3 +101,103 @@ fn replies_are_judged_by_status_and_reason() {
         Some(Violation::BadStatus { .. })
     ));
 }
+
+#[test]
+fn the_mode_reads_calls_seed_and_cpus() {
+    assert_eq!(Mode::parse("console=ttyAMA0"), None);
+    assert_eq!(
+        Mode::parse("hostile"),
+        Some(Mode {
+            calls: 100_000,
+            seed: 1,
+            cpus: 1
+        })
+    );
+    assert_eq!(
+        Mode::parse("x hostile=500 hostile.seed=9 hostile.cpus=4"),
+        Some(Mode {
+            calls: 500,
+            seed: 9,
+            cpus: 4
+        })
+    );
+    // More CPUs than the payload has stacks for, none, or junk.
+    let cpus = |w: &str| Mode::parse(&format!("hostile {w}")).unwrap().cpus;
+    assert_eq!(cpus("hostile.cpus=9"), MAX_CPUS);
+    assert_eq!(cpus("hostile.cpus=0"), 1);
+    assert_eq!(cpus("hostile.cpus=two"), 1);
+}
+
+#[test]
+fn a_phase_is_shared_out_in_full() {
+    for calls in [0, 1, 3, 4, 10_000, 10_003] {
+        for cpus in 1..=4 {
+            let (each, first) = split(calls, cpus);
+            assert_eq!(each * (cpus - 1) + first, calls, "{calls} on {cpus}");
+            assert!(first >= each && first - each < cpus);
+        }
+    }
+}
+
+#[test]
+fn each_cpu_has_its_own_stream_and_cpu_0_the_campaigns() {
+    assert_eq!(cpu_seed(2026, 0), 2026);
+    let seeds: Vec<u64> = (0..MAX_CPUS).map(|c| cpu_seed(2026, c)).collect();
+    for (i, a) in seeds.iter().enumerate() {
+        assert!(seeds[i + 1..]
+            .iter()
+            .all(|b| Rng::new(*a).word() != Rng::new(*b).word()));
+    }
+}
+
+#[test]
+fn tallies_add_up_and_keep_the_first_violation() {
+    let mut a = Tally {
+        calls: 3,
+        exits: [0, 1, 0, 0, 0, 0, 0, 0],
+        ..Tally::default()
+    };
+    let v = Violation::Stalled { phase: 2 };
+    let b = Tally {
+        calls: 4,
+        exits: [0, 2, 0, 5, 0, 0, 0, 0],
+        violations: 1,
+        first_violation: Some(v),
+        ..Tally::default()
+    };
+    a.add(&b);
+    assert_eq!(
+        (a.calls, a.exits[1], a.exits[3], a.violations),
+        (7, 3, 5, 1)
+    );
+    assert_eq!(a.first_violation, Some(v));
+    let mut c = Tally {
+        first_violation: Some(Violation::Revision { x0: 1 }),
+        ..Tally::default()
+    };
+    c.add(&b);
+    assert_eq!(c.first_violation, Some(Violation::Revision { x0: 1 }));
+}
+
+#[test]
+fn the_spin_lock_lets_one_cpu_in_at_a_time() {
+    let lock = std::sync::Arc::new(SpinLock::new(0u64));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let lock = lock.clone();
+            std::thread::spawn(move || {
+                for _ in 0..10_000 {
+                    // A read and a write that another holder would tear apart.
+                    let mut g = lock.lock();
+                    let v = *g;
+                    std::hint::spin_loop();
+                    *g = v + 1;
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(*lock.lock(), 40_000);
+}

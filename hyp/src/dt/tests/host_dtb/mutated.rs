@@ -29,6 +29,8 @@ fn mutated_originals_never_panic_and_accepted_ones_stay_accepted() {
         remove_initrd: true,
         bootargs: Some("console=ttyAMA0"),
         extra_chosen: &[("stile,hyp-base", 0x7e00_0000)],
+        spin_table_to_psci: false,
+        add_psci_hvc: false,
     };
     let qemu = build_ok(QEMU_V3_SMP4_1G, &HostDtbEdits::default());
     let initrd = with_chosen_initrd();

@@ -1,0 +1,56 @@
+//! Each (kind, permissions) gets its own encoding: the bits a leaf holds are the ones
+//! `s2_attrs` gives for exactly that pair, not another row of the per-VM table (mutation
+//! testing, docs/FUZZING.md: `attr_index_of_bits` and `encode_attrs`).
+
+use super::*;
+use crate::mm::pgtable::tests::TestAlloc;
+use crate::mm::s2_attrs::{memattr, perms};
+use crate::mm::tlb::fake::RecordingTlb;
+
+const GIB: u64 = 1 << 30;
+
+#[test]
+fn every_kind_and_permission_set_maps_with_its_own_bits() {
+    let cfg = vtcr_for(2, 40, false).unwrap();
+    for (fwb, host) in [(false, false), (true, false), (false, true), (true, true)] {
+        let mut a = TestAlloc::new(32);
+        let mut s2 = match host {
+            true => Stage2::new_host(&mut a, cfg, Vmid::HOST, fwb).unwrap(),
+            false => Stage2::new(&mut a, cfg, Vmid::for_test(5), fwb).unwrap(),
+        };
+        let mut t = RecordingTlb::new();
+        let mut ipa = 0x4000_0000;
+        for kind in MemoryKind::ALL {
+            for bits in 0..8u8 {
+                let p = Perms {
+                    read: bits & 1 != 0,
+                    write: bits & 2 != 0,
+                    exec: bits & 4 != 0,
+                };
+                let want = match host {
+                    true => host_leaf_attrs(kind, fwb, p),
+                    false => s2_leaf_attrs(kind, fwb, p),
+                };
+                let what = format!("fwb {fwb} host {host} {kind:?} {p:?}");
+                // Through the range map and through the fault path's one leaf.
+                for one_leaf in [false, true] {
+                    ipa += 0x1000;
+                    let (at, pa) = (Ipa(ipa), PhysAddr(ipa + GIB));
+                    let got = match one_leaf {
+                        true => s2.map_leaf(&mut a, &mut t, at, pa, 3, kind, p),
+                        false => s2.map(&mut a, &mut t, at, pa, 0x1000, kind, p).map(drop),
+                    };
+                    match want {
+                        Err(e) => assert_eq!(got, Err(S2Error::Attr(e)), "{what}"),
+                        Ok(bits) => {
+                            assert_eq!(got, Ok(()), "{what}");
+                            let leaf = s2.lookup(at).unwrap();
+                            assert_eq!(perms(leaf.attrs), perms(bits), "{what}");
+                            assert_eq!(memattr(leaf.attrs), memattr(bits), "{what}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
