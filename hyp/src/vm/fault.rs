@@ -95,7 +95,7 @@ pub fn classify(abort: &Abort, slots: &Slots, world: &SlotWorld) -> Outcome {
     }
     // What can have changed since registration is checked again: a slot that no longer
     // passes is not mapped.
-    if let Err(r) = recheck_backing(slot, world) {
+    if let Err(r) = recheck_backing(slot, || slots.changed(index), world) {
         return Outcome::Fault(r);
     }
     let (ipa, size) = granule(slot, abort.ipa);

@@ -345,14 +345,14 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
             .ok_or(Reason::NoSuchVm)?;
         // Replacing a slot: what it mapped goes first (break-before-make per entry).
         v.unmap_slot(index, &mut h.frames, self.m);
-        v.slots[index] = Some(slot);
+        v.slots.put(index, Some(slot));
         let eager = slot.eager && slot.memory_kind().is_some();
         if eager
             && v.map_slot_part(index, slot.ipa, slot.size, &mut h.frames, self.m)
                 .is_err()
         {
             v.unmap_slot(index, &mut h.frames, self.m);
-            v.slots[index] = None;
+            v.slots.put(index, None);
             return Err(Reason::NoMemory);
         }
         info!(
@@ -393,7 +393,7 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
             .as_deref_mut()
             .ok_or(Reason::NoSuchVm)?;
         v.unmap_slot(i, &mut h.frames, self.m);
-        v.slots[i] = None;
+        v.slots.put(i, None);
         Ok(())
     }
 

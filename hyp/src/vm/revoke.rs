@@ -50,10 +50,13 @@ fn region_at(hyp: &Hyp, base: u64) -> Result<(usize, PhysRange), Reason> {
 
 /// Whether backing `pa` lies (partly) in a revoked region: MEMSLOT_SET's last check.
 pub fn is_revoked(hyp: &Hyp, pa: &PhysRange) -> bool {
-    hyp.assignable
-        .iter()
-        .enumerate()
-        .any(|(i, a)| hyp.revoked.has(i) && a.range.overlaps(pa))
+    // Nothing revoked, the usual case: no search.
+    hyp.revoked != RevokedRegions::NONE
+        && hyp
+            .assignable
+            .iter()
+            .enumerate()
+            .any(|(i, a)| hyp.revoked.has(i) && a.range.overlaps(pa))
 }
 
 /// REGION_REVOKE: unmap region `base` from every guest and mark the slots over it changed.
@@ -73,10 +76,10 @@ pub fn revoke(hyp: &mut Hyp, tlb: &mut impl S2Maintenance, base: u64) -> Result<
         };
         let mut hit = false;
         for i in 0..vm.slots.len() {
-            let Some(slot) = vm.slots[i].as_mut().filter(|s| s.backed_by(&range)) else {
+            if !vm.slots[i].is_some_and(|s| s.backed_by(&range)) {
                 continue;
-            };
-            slot.mark_changed();
+            }
+            vm.slots.mark_changed(i);
             vm.unmap_slot(i, frames, tlb);
             done.slots += 1;
             hit = true;

@@ -46,7 +46,7 @@ fn mapped(f: &Fixture, vm: u64, ipa: u64) -> bool {
 }
 
 fn changed(f: &Fixture, vm: u64, index: usize) -> bool {
-    f.hyp.vm(vm).unwrap().slots[index].unwrap().changed()
+    f.hyp.vm(vm).unwrap().slots.changed(index)
 }
 
 /// The syndrome of a 64-bit load into x3.
