@@ -1,6 +1,6 @@
-//! Each (kind, permissions) gets its own encoding: the bits a leaf holds are the ones
-//! `s2_attrs` gives for exactly that pair, not another row of the per-VM table (mutation
-//! testing, docs/FUZZING.md: `attr_index_of_bits` and `encode_attrs`).
+//! Stage-2 edges found by mutation testing (docs/FUZZING.md): each (kind, permissions) gets
+//! its own encoding, not another row of the per-VM table (`attr_index_of_bits`,
+//! `encode_attrs`); a fault's one leaf needs both sides aligned, each on its own.
 
 use super::*;
 use crate::mm::pgtable::tests::TestAlloc;
@@ -53,4 +53,24 @@ fn every_kind_and_permission_set_maps_with_its_own_bits() {
             }
         }
     }
+}
+
+#[test]
+fn a_leaf_needs_ipa_and_pa_aligned_even_when_they_are_equally_misaligned() {
+    let mut a = TestAlloc::new(8);
+    let s2 = Stage2::new(
+        &mut a,
+        vtcr_for(2, 40, false).unwrap(),
+        Vmid::for_test(5),
+        false,
+    )
+    .unwrap();
+    let level = |ipa: u64, pa: u64, size: u64| s2.leaf_level(Ipa(ipa), PhysAddr(pa), size);
+    // The same offset on both sides is still no block: (ipa ^ pa) would be aligned.
+    assert_eq!(level(GIB + 0x1000, 2 * GIB + 0x1000, 2 << 20), None);
+    assert_eq!(level(0x20_1000, 0x40_1000, 2 << 20), None);
+    assert_eq!(level(GIB + (2 << 20), 2 * GIB + (2 << 20), GIB), None);
+    // The last aligned block below, and the page itself, are leaves.
+    assert_eq!(level(0x20_0000, 0x40_0000, 2 << 20), Some(2));
+    assert_eq!(level(0x20_1000, 0x40_1000, 0x1000), Some(3));
 }
