@@ -74,3 +74,53 @@ fn a_leaf_needs_ipa_and_pa_aligned_even_when_they_are_equally_misaligned() {
     assert_eq!(level(0x20_0000, 0x40_0000, 2 << 20), Some(2));
     assert_eq!(level(0x20_1000, 0x40_1000, 0x1000), Some(3));
 }
+
+#[test]
+fn protect_changes_the_permissions_of_what_is_mapped_and_nothing_else() {
+    let mut a = TestAlloc::new(16);
+    let cfg = vtcr_for(2, 40, false).unwrap();
+    let mut s2 = Stage2::new(&mut a, cfg, Vmid::for_test(5), false).unwrap();
+    let mut t = RecordingTlb::new();
+    let (ram, base) = (MemoryKind::Ram, 0x4000_0000);
+    s2.map(
+        &mut a,
+        &mut t,
+        Ipa(base),
+        PhysAddr(base),
+        0x2000,
+        ram,
+        Perms::RW,
+    )
+    .unwrap();
+    // Two mapped pages and a hole after them: only the two change.
+    let stats = s2
+        .protect(&mut a, &mut t, Ipa(base), 0x3000, ram, Perms::R)
+        .unwrap();
+    assert_eq!(stats.changed, 2);
+    for ipa in [base, base + 0x1000] {
+        let leaf = s2.lookup(Ipa(ipa)).unwrap();
+        assert_eq!(perms(leaf.attrs), Perms::R, "{ipa:#x}");
+    }
+    assert_eq!(s2.lookup(Ipa(base + 0x2000)), None);
+}
+
+#[test]
+fn a_vm_keeps_the_fwb_setting_it_was_made_with() {
+    let cfg = vtcr_for(2, 40, false).unwrap();
+    for fwb in [false, true] {
+        let mut a = TestAlloc::new(4);
+        assert_eq!(
+            Stage2::new(&mut a, cfg, Vmid::for_test(5), fwb)
+                .unwrap()
+                .fwb(),
+            fwb
+        );
+        let mut a = TestAlloc::new(4);
+        assert_eq!(
+            Stage2::new_host(&mut a, cfg, Vmid::HOST, fwb)
+                .unwrap()
+                .fwb(),
+            fwb
+        );
+    }
+}
