@@ -63,4 +63,12 @@ fn a_stray_bit_in_the_permissions_never_cancels_a_kind_bit() {
     assert_eq!(SlotKind::from_u8(w as u8), Some(SlotKind::Device));
     let w = slot::word(SlotKind::Mmio, 0, 4);
     assert_eq!(SlotKind::from_u8(w as u8), Some(SlotKind::Mmio));
+    // The word is the union of its parts: a flag argument that repeats a permission bit
+    // does not take it away.
+    let w = slot::word(
+        SlotKind::Ram,
+        slot::PERM_READ,
+        slot::PERM_READ | slot::FLAG_EAGER,
+    );
+    assert_eq!(w, slot::PERM_READ | slot::FLAG_EAGER);
 }
