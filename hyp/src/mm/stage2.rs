@@ -375,5 +375,5 @@ impl Stage2 {
 mod tests;
 
 #[cfg(test)]
-#[path = "tests/stage2_attr_tests.rs"]
-mod attr_tests;
+#[path = "tests/stage2_edge_tests.rs"]
+mod edge_tests;

@@ -54,3 +54,21 @@ fn a_word_holds_kind_permissions_and_flags_side_by_side() {
     assert_eq!(slot::word(SlotKind::Mmio, 0, 0), 4);
     assert_eq!(slot::word(SlotKind::Ram, slot::PERM_WRITE, 0), 0x200);
 }
+
+#[test]
+fn a_stray_bit_in_the_permissions_never_cancels_a_kind_bit() {
+    // A host that builds its word from a bad permission value must get a word EL2 refuses
+    // (unknown bits) or the kind it asked for, never another kind: the parts are ORed.
+    let w = slot::word(SlotKind::Device, slot::PERM_READ | 1, 0);
+    assert_eq!(SlotKind::from_u8(w as u8), Some(SlotKind::Device));
+    let w = slot::word(SlotKind::Mmio, 0, 4);
+    assert_eq!(SlotKind::from_u8(w as u8), Some(SlotKind::Mmio));
+    // The word is the union of its parts: a flag argument that repeats a permission bit
+    // does not take it away.
+    let w = slot::word(
+        SlotKind::Ram,
+        slot::PERM_READ,
+        slot::PERM_READ | slot::FLAG_EAGER,
+    );
+    assert_eq!(w, slot::PERM_READ | slot::FLAG_EAGER);
+}

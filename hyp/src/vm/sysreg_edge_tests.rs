@@ -70,3 +70,24 @@ fn op0_2_is_never_the_pmu_whatever_its_other_fields() {
         assert_eq!(sysreg(&a, &cpu), Local::Read { rt: 2, value: 0 }, "{a}");
     }
 }
+
+#[test]
+fn each_refusal_has_its_own_name_for_the_log() {
+    use Refused::*;
+    let all = [
+        (Sve, "SVE"),
+        (Sme, "SME"),
+        (PointerAuth, "POINTER_AUTH"),
+        (Pmu, "PMU"),
+        (PhysicalTimer, "PHYSICAL_TIMER"),
+        (LoRegions, "LOREGIONS"),
+        (Mte, "MTE"),
+        (ContextNumber, "SCXTNUM"),
+        (ImplementationDefined, "IMPDEF_REGISTER"),
+        (IdRegisterWrite, "ID_REGISTER_WRITE"),
+        (Unknown, "NOT_EMULATED"),
+    ];
+    for (r, name) in all {
+        assert_eq!(r.name(), name, "{r:?}");
+    }
+}

@@ -307,7 +307,7 @@ const HOSTILE_HOST_4CPU: Case = Case {
         Expect::Never("panic"),
     ],
     exit: ExitRule::Status(0),
-    max_secs: Some(240),
+    max_secs: Some(300),
     inner_checks: false,
 };
 

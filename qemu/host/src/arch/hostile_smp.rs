@@ -70,7 +70,8 @@ impl Others {
             // SAFETY: no other CPU runs yet; each gets its own stack and Start block.
             unsafe {
                 let top = (&raw mut STACKS[i]) as u64 + core::mem::size_of::<Stack>() as u64;
-                (*(&raw mut STARTS[i])).prepare(top, host_hostile_cpu, line);
+                let start = &raw mut STARTS[i];
+                (*start).prepare(top, host_hostile_cpu, line);
             }
         }
         Ok(Others {

@@ -301,7 +301,8 @@ fn prepare_start(line: usize) {
     // ours to hand over (nothing else uses it).
     unsafe {
         let top = (&raw mut SECONDARY_STACK) as u64 + core::mem::size_of::<Stack>() as u64;
-        (*(&raw mut START)).prepare(top, host_secondary_main, line);
+        let start = &raw mut START;
+        (*start).prepare(top, host_secondary_main, line);
     }
 }
 
