@@ -324,6 +324,9 @@ static long region(struct stile_region *a, u32 fn)
 	return 0;
 }
 
+/* The VM's virtual GIC: VGIC_CONFIG, IRQ_LINE and VCPU_PENDING for this VM. */
+static long vgic(struct stile_vm *vm, unsigned int cmd, union stile_args *a);
+
 union stile_args {
 	struct stile_caps caps;
 	struct stile_create_vm create_vm;
@@ -335,7 +338,43 @@ union stile_args {
 	struct stile_translate translate;
 	struct stile_stats stats;
 	struct stile_region region;
+	struct stile_vgic_config vgic_config;
+	struct stile_irq_line irq_line;
+	struct stile_vcpu_pending vcpu_pending;
 };
+
+static long vgic(struct stile_vm *vm, unsigned int cmd, union stile_args *a)
+{
+	struct stile_ret r;
+	u64 *reason;
+	int err;
+
+	if (vm->state != VM_DONATED)
+		return -EPERM;
+	switch (cmd) {
+	case STILE_IOC_VGIC_CONFIG:
+		r = stile_call(STILE_FN_VGIC_CONFIG, vm->id, a->vgic_config.gicd,
+			       a->vgic_config.gicr, 0, 0, 0);
+		reason = &a->vgic_config.reason;
+		break;
+	case STILE_IOC_IRQ_LINE:
+		r = stile_call(STILE_FN_IRQ_LINE, vm->id, a->irq_line.intid, a->irq_line.level, 0,
+			       0, 0);
+		reason = &a->irq_line.reason;
+		break;
+	default:
+		r = stile_call(STILE_FN_VCPU_PENDING, vm->id, a->vcpu_pending.vcpu, 0, 0, 0, 0);
+		reason = &a->vcpu_pending.reason;
+		break;
+	}
+	err = stile_errno(r, reason);
+	if (err || cmd != STILE_IOC_VCPU_PENDING)
+		return err;
+	a->vcpu_pending.pending = r.x1;
+	a->vcpu_pending.intid = r.x2;
+	a->vcpu_pending.deadline = r.x3;
+	return 0;
+}
 
 static long stile_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
@@ -368,6 +407,9 @@ static long stile_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		case STILE_IOC_STATS: ret = stats(vm, &a.stats); break;
 		case STILE_IOC_REGION_REVOKE: ret = region(&a.region, STILE_FN_REGION_REVOKE); break;
 		case STILE_IOC_REGION_RESTORE: ret = region(&a.region, STILE_FN_REGION_RESTORE); break;
+		case STILE_IOC_VGIC_CONFIG:
+		case STILE_IOC_IRQ_LINE:
+		case STILE_IOC_VCPU_PENDING: ret = vgic(vm, cmd, &a); break;
 		default: ret = -ENOTTY; break;
 		}
 		mutex_unlock(&vm->lock);

@@ -109,6 +109,29 @@ struct stile_region {
 	__u64 reason;
 };
 
+/* VGIC_CONFIG: give this VM a virtual GICv3 (frames at these IPAs; docs/ABI.md). */
+struct stile_vgic_config {
+	__u64 gicd;
+	__u64 gicr;
+	__u64 reason;
+};
+
+/* IRQ_LINE: drive one of this VM's SPI input lines (level 0 or 1). */
+struct stile_irq_line {
+	__u32 intid;
+	__u32 level;
+	__u64 reason;
+};
+
+/* VCPU_PENDING: whether a vCPU has an interrupt to take (after a WFI exit). */
+struct stile_vcpu_pending {
+	__u32 vcpu;
+	__u32 pending;  /* out: 0 or 1 */
+	__u64 intid;    /* out: 1023 when none */
+	__u64 deadline; /* out: its virtual timer's, or UINT64_MAX */
+	__u64 reason;
+};
+
 #define STILE_IOC_GET_CAPS      _IOR(STILE_IOC_MAGIC, 0x00, struct stile_caps)
 #define STILE_IOC_CREATE_VM     _IOWR(STILE_IOC_MAGIC, 0x01, struct stile_create_vm)
 #define STILE_IOC_WRITE_MEM     _IOWR(STILE_IOC_MAGIC, 0x02, struct stile_write_mem)
@@ -122,5 +145,8 @@ struct stile_region {
 /* Numbered as the ABI's calls. */
 #define STILE_IOC_REGION_REVOKE  _IOWR(STILE_IOC_MAGIC, 0x30, struct stile_region)
 #define STILE_IOC_REGION_RESTORE _IOWR(STILE_IOC_MAGIC, 0x31, struct stile_region)
+#define STILE_IOC_VGIC_CONFIG    _IOWR(STILE_IOC_MAGIC, 0x40, struct stile_vgic_config)
+#define STILE_IOC_IRQ_LINE       _IOWR(STILE_IOC_MAGIC, 0x41, struct stile_irq_line)
+#define STILE_IOC_VCPU_PENDING   _IOWR(STILE_IOC_MAGIC, 0x42, struct stile_vcpu_pending)
 
 #endif /* STILE_UAPI_H */

@@ -307,7 +307,7 @@ const HOSTILE_HOST_4CPU: Case = Case {
         Expect::Never("panic"),
     ],
     exit: ExitRule::Status(0),
-    max_secs: Some(300),
+    max_secs: Some(420),
     inner_checks: false,
 };
 
@@ -486,7 +486,9 @@ impl Case {
     /// QEMU's arguments (without the program name) for loading `image`.
     pub fn qemu_args(&self, image: &Path, host: Option<&Path>) -> Vec<OsString> {
         if let Load::Board(board) = self.load {
-            return board.qemu_args(image, host);
+            let mut args = board.qemu_args(image, host);
+            args.extend(self.extra_args.iter().map(OsString::from));
+            return args;
         }
         let mut args: Vec<OsString> = [
             "-M",

@@ -38,4 +38,8 @@ pub struct Facts {
     /// A GICv3's distributor and first redistributor (the vGIC checks let the guest's
     /// virtual timer reach this CPU through them); None with a GICv2.
     pub gic_v3: Option<(u64, u64)>,
+    /// The GIC's virtual IRQ reaches the CPUs: false with `vgic.no-virq` on the command line
+    /// (QEMU's imx8mp-evk wires only the GIC's IRQ and FIQ outputs to its CPUs, so no
+    /// virtual interrupt can be taken there, whatever EL2 does).
+    pub virq_wired: bool,
 }

@@ -49,7 +49,10 @@ has_reason!(
     uapi::Run,
     uapi::Translate,
     uapi::Stats,
-    uapi::Region
+    uapi::Region,
+    uapi::VgicConfig,
+    uapi::IrqLine,
+    uapi::VcpuPending
 );
 
 impl Device {
@@ -193,6 +196,26 @@ impl Device {
             true => ("REGION_RESTORE", uapi::REGION_RESTORE),
         };
         self.ioctl(what, nr, &mut a).map(|_| (a.slots, a.vms))
+    }
+
+    /// VGIC_CONFIG: a virtual GICv3 for this VM, its frames at these IPAs.
+    pub fn vgic_config(&self, gicd: u64, gicr: u64) -> Result<(), DevError> {
+        let mut a = uapi::VgicConfig {
+            gicd,
+            gicr,
+            ..Default::default()
+        };
+        self.ioctl("VGIC_CONFIG", uapi::VGIC_CONFIG, &mut a)
+    }
+
+    /// IRQ_LINE: drive SPI `intid`'s line of this VM.
+    pub fn irq_line(&self, intid: u32, level: bool) -> Result<(), DevError> {
+        let mut a = uapi::IrqLine {
+            intid,
+            level: level as u32,
+            ..Default::default()
+        };
+        self.ioctl("IRQ_LINE", uapi::IRQ_LINE, &mut a)
     }
 
     /// Maps vCPU `vcpu`'s run page.

@@ -164,7 +164,7 @@ pub fn decide(
             )),
         }),
         // The driver takes host interrupts itself; should one reach us, just run again.
-        // WFI: only with a vGIC, which this VMM does not configure.
+        // WFI (a vGIC guest with nothing pending): the vCPU thread waited already.
         Some(ExitReason::Irq | ExitReason::None | ExitReason::Wfi) => {
             resume(HostAction::Complete, None)
         }

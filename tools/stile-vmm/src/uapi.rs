@@ -100,6 +100,32 @@ pub struct Region {
     pub reason: u64,
 }
 
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct VgicConfig {
+    pub gicd: u64,
+    pub gicr: u64,
+    pub reason: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IrqLine {
+    pub intid: u32,
+    pub level: u32,
+    pub reason: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct VcpuPending {
+    pub vcpu: u32,
+    pub pending: u32,
+    pub intid: u64,
+    pub deadline: u64,
+    pub reason: u64,
+}
+
 const WRITE: u64 = 1;
 const READ: u64 = 2;
 
@@ -120,9 +146,12 @@ pub const TRANSLATE: u64 = ioc(READ | WRITE, 0x08, size_of::<Translate>());
 pub const STATS: u64 = ioc(READ | WRITE, 0x09, size_of::<Stats>());
 pub const REGION_REVOKE: u64 = ioc(READ | WRITE, 0x30, size_of::<Region>());
 pub const REGION_RESTORE: u64 = ioc(READ | WRITE, 0x31, size_of::<Region>());
+pub const VGIC_CONFIG: u64 = ioc(READ | WRITE, 0x40, size_of::<VgicConfig>());
+pub const IRQ_LINE: u64 = ioc(READ | WRITE, 0x41, size_of::<IrqLine>());
+pub const VCPU_PENDING: u64 = ioc(READ | WRITE, 0x42, size_of::<VcpuPending>());
 
 /// Every ioctl with its C name (for the header test and the random-ioctl loop).
-pub const ALL: [(&str, u64); 12] = [
+pub const ALL: [(&str, u64); 15] = [
     ("STILE_IOC_GET_CAPS", GET_CAPS),
     ("STILE_IOC_CREATE_VM", CREATE_VM),
     ("STILE_IOC_WRITE_MEM", WRITE_MEM),
@@ -135,6 +164,9 @@ pub const ALL: [(&str, u64); 12] = [
     ("STILE_IOC_STATS", STATS),
     ("STILE_IOC_REGION_REVOKE", REGION_REVOKE),
     ("STILE_IOC_REGION_RESTORE", REGION_RESTORE),
+    ("STILE_IOC_VGIC_CONFIG", VGIC_CONFIG),
+    ("STILE_IOC_IRQ_LINE", IRQ_LINE),
+    ("STILE_IOC_VCPU_PENDING", VCPU_PENDING),
 ];
 
 #[cfg(test)]
@@ -181,6 +213,9 @@ mod tests {
             "translate",
             "stats",
             "region",
+            "vgic_config",
+            "irq_line",
+            "vcpu_pending",
         ] {
             src += &format!(
                 "printf(\"{s} %zu %zu\\n\", sizeof(struct stile_{s}), offsetof(struct stile_{s}, reason));\n"
@@ -220,6 +255,9 @@ mod tests {
             ("translate", size_of::<Translate>()),
             ("stats", size_of::<Stats>()),
             ("region", size_of::<Region>()),
+            ("vgic_config", size_of::<VgicConfig>()),
+            ("irq_line", size_of::<IrqLine>()),
+            ("vcpu_pending", size_of::<VcpuPending>()),
         ] {
             want += &format!("{s} {size} {}\n", reason(size));
         }

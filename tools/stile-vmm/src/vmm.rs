@@ -11,10 +11,10 @@ use stile_vmm::bench::{self, Spans, BENCH_REPORT};
 use stile_vmm::checks::{self, Checks};
 use stile_vmm::dev::{DevError, Device, RunPageMap};
 use stile_vmm::exits::{self, Bus, Decision, Stop};
-use stile_vmm::image;
 use stile_vmm::pl011::Pl011;
 use stile_vmm::revoke::RevokePlan;
 use stile_vmm::slots::{SlotSpec, SlotTable, SLOTS};
+use stile_vmm::{image, linux_boot};
 
 pub(crate) fn say(msg: impl std::fmt::Display) {
     let mut out = std::io::stdout().lock();
@@ -171,6 +171,20 @@ struct Shared {
     revoke: Option<RevokePlan>,
 }
 
+/// A vCPU waiting in WFI with nothing pending: sleep until its virtual timer's `deadline`
+/// (counter ticks; `u64::MAX`: none), at most 1 ms, then run it again: an interrupt raised
+/// meanwhile (an IPI from another vCPU, a line) is then delivered, and if there is still
+/// nothing the guest's idle loop comes back here.
+fn wait_for_interrupt(deadline: u64) {
+    let now = bench::counter();
+    let freq = bench::frequency().max(1);
+    let ticks = deadline.saturating_sub(now);
+    let nanos = (u128::from(ticks) * 1_000_000_000 / u128::from(freq)).min(1_000_000) as u64;
+    if nanos > 0 {
+        std::thread::sleep(std::time::Duration::from_nanos(nanos));
+    }
+}
+
 /// A vCPU that is powered off (its CPU_OFF, or created off as a secondary) and may be
 /// turned on by another vCPU's CPU_ON: wait a little and run it again (VCPU_RUN returns at
 /// once while it is off). False when it never will: the machine is stopping, or every vCPU
@@ -307,6 +321,9 @@ fn vcpu_runs(vm: &Shared, vcpu: u32, page: &mut RunPageMap) -> Stop {
         if std::mem::take(&mut off) {
             vm.off.fetch_sub(1, Ordering::AcqRel);
         }
+        if p.exit_reason == ExitReason::Wfi as u32 {
+            wait_for_interrupt(p.data);
+        }
         let mut st = vm.state.lock().unwrap_or_else(|e| e.into_inner());
         let (bus, registered) = &mut *st;
         if p.exit_reason == stile_abi::ExitReason::Mmio as u32 {
@@ -426,6 +443,19 @@ fn run_vm(a: &RunArgs) -> Result<i32, String> {
         a.image,
         bytes.len()
     ));
+    if a.linux {
+        // The GICv3 the guest's device tree describes, emulated in EL2.
+        match dev.vgic_config(linux_boot::GICD_IPA, linux_boot::GICR_IPA) {
+            Ok(()) => say(format_args!(
+                "VM {id}: virtual GICv3 (distributor at IPA {:#x}, redistributors at {:#x})",
+                linux_boot::GICD_IPA,
+                linux_boot::GICR_IPA
+            )),
+            Err(e) => say(format_args!(
+                "VM {id}: no virtual GIC ({e}): the guest stops at its interrupt controller"
+            )),
+        }
+    }
 
     let mut registered = [false; SLOTS as usize];
     for (index, s) in &table.slots {

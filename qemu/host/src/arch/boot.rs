@@ -125,6 +125,10 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
             }
             _ => None,
         },
+        virq_wired: !platform
+            .bootargs
+            .split_ascii_whitespace()
+            .any(|w| w == "vgic.no-virq"),
     };
     let mut facts = facts;
     for r in platform.reserved.iter() {

@@ -27,6 +27,7 @@ fn facts(ram_size: u64, fwb: bool) -> Facts {
         machine: Some(("qemu-virt", &crate::oracle::QEMU_VIRT)),
         psci: true,
         gic_v3: None,
+        virq_wired: true,
     }
 }
 

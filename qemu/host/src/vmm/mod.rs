@@ -127,7 +127,15 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
         if destroyed {
             garbage::run(m, report, &garbage::after_destroy(vm, vcpu));
             isolation::run(m, report, block, &placement, image);
-            vgic::run(m, report, block, &placement, image, facts.gic_v3);
+            vgic::run(
+                m,
+                report,
+                block,
+                &placement,
+                image,
+                facts.gic_v3,
+                facts.virq_wired,
+            );
         }
     } else {
         checks::destroy(m, report, vm, block);

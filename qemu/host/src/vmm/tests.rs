@@ -36,6 +36,7 @@ pub(crate) fn facts(fwb: bool) -> Facts {
         machine: Some(("qemu-virt", &crate::oracle::QEMU_VIRT)),
         psci: true,
         gic_v3: None,
+        virq_wired: true,
     }
 }
 
