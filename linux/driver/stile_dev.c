@@ -324,9 +324,6 @@ static long region(struct stile_region *a, u32 fn)
 	return 0;
 }
 
-/* The VM's virtual GIC: VGIC_CONFIG, IRQ_LINE and VCPU_PENDING for this VM. */
-static long vgic(struct stile_vm *vm, unsigned int cmd, union stile_args *a);
-
 union stile_args {
 	struct stile_caps caps;
 	struct stile_create_vm create_vm;
@@ -343,6 +340,7 @@ union stile_args {
 	struct stile_vcpu_pending vcpu_pending;
 };
 
+/* The VM's virtual GIC: VGIC_CONFIG, IRQ_LINE and VCPU_PENDING for this VM. */
 static long vgic(struct stile_vm *vm, unsigned int cmd, union stile_args *a)
 {
 	struct stile_ret r;
