@@ -289,6 +289,21 @@ fn host_abort<C: TrapCpu>(
     deliver(cpu, ctx, &e);
 }
 
+/// The reply to the host's CPU_ON of `target` with PSCI status `s` (`how`: who started it),
+/// logged: a start as information, a refusal as a rate-limited warning.
+fn cpu_on_logged(s: i64, target: u64, entry: u64, how: &str) -> [u64; 4] {
+    if s == 0 {
+        info!("psci: host CPU_ON MPIDR {target:#x} at {entry:#x}: {how}");
+    } else {
+        refusal(
+            Source::Host,
+            Level::Warn,
+            format_args!("psci: host CPU_ON MPIDR {target:#x} at {entry:#x}: status {s}"),
+        );
+    }
+    [s as u64, 0, 0, 0]
+}
+
 fn deliver<C: TrapCpu>(cpu: &mut C, ctx: &mut Context, e: &El1Exception) {
     cpu.write_el1_exception(e);
     ctx.elr = e.elr_el2;
@@ -317,19 +332,7 @@ fn psci<C: TrapCpu>(cpu: &mut C, ctx: &mut Context) {
             target,
             entry,
             context,
-        } => {
-            let s = cpu.cpu_on(target, entry, context);
-            if s == 0 {
-                info!("psci: host CPU_ON MPIDR {target:#x} at {entry:#x}: relayed");
-            } else {
-                refusal(
-                    Source::Host,
-                    Level::Warn,
-                    format_args!("psci: host CPU_ON MPIDR {target:#x} at {entry:#x}: status {s}"),
-                );
-            }
-            status(s)
-        }
+        } => cpu_on_logged(cpu.cpu_on(target, entry, context), target, entry, "relayed"),
         PsciAction::CpuOff => {
             info!("psci: cpu {}: host CPU_OFF; relaying it", cpu.index());
             status(cpu.cpu_off())
@@ -343,19 +346,12 @@ fn psci<C: TrapCpu>(cpu: &mut C, ctx: &mut Context) {
             target,
             entry,
             context,
-        } => {
-            let s = cpu.held_on(target, entry, context);
-            if s == 0 {
-                info!("psci: host CPU_ON MPIDR {target:#x} at {entry:#x}: started by Stile");
-            } else {
-                refusal(
-                    Source::Host,
-                    Level::Warn,
-                    format_args!("psci: host CPU_ON MPIDR {target:#x} at {entry:#x}: status {s}"),
-                );
-            }
-            status(s)
-        }
+        } => cpu_on_logged(
+            cpu.held_on(target, entry, context),
+            target,
+            entry,
+            "started by Stile",
+        ),
         PsciAction::HeldOff => {
             info!("psci: cpu {}: host CPU_OFF; waiting at EL2", cpu.index());
             cpu.held_off()
