@@ -26,7 +26,12 @@ const AFFINITY: u64 = 0xff_00ff_ffff;
 
 /// PSCI's answer to a CPU_ON or AFFINITY_INFO (`fid` with the SMC64 bit folded off) from
 /// vCPU `me` of `vcpus` with arguments `x` (x1..x3), or None if `fid` is neither.
+#[inline]
 pub fn call(vcpus: &mut [Box<Vcpu>], me: usize, fid: u32, x: [u64; 3]) -> Option<u64> {
+    // Every guest HVC comes through here: anything else leaves at once.
+    if fid != PSCI_CPU_ON_32 && fid != PSCI_AFFINITY_INFO_32 {
+        return None;
+    }
     let target = x[0] & AFFINITY;
     let index = vcpus.iter().position(|v| v.vmpidr & AFFINITY == target);
     let answer = match fid {

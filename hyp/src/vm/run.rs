@@ -172,6 +172,9 @@ struct ExitDetail {
     system_event: u64,
     /// An HVC exit carries the guest's x0..x7.
     hvc: bool,
+    /// The guest's HVC was a CPU_ON or AFFINITY_INFO: answered from its VM's other vCPUs
+    /// before it resumes.
+    vcpus_psci: bool,
 }
 
 // write_exit stores the record in pairs of neighbouring words.
@@ -281,20 +284,26 @@ pub fn handle_trap<'h>(
         None
     };
     let Vm { vcpus, stats, .. } = v;
-    if abort_exit.is_none() && (class == ec::HVC64 || class == ec::SMC64) {
-        if let Some(resume) = smp_psci(vcpus, vcpu as usize, class) {
-            return resume;
-        }
-    }
-    let Some(vc) = vcpus.get_mut(vcpu as usize).map(|b| &mut **b) else {
-        return Handled::Exit(abort_exit.unwrap_or(ExitReason::Unknown), None);
-    };
+    let i = vcpu as usize;
     let reason = match abort_exit {
         Some(reason) => reason,
-        None => match decide(vc, class, &mut detail) {
-            Decision::Resume => return Handled::Resume,
-            Decision::Exit(reason) => reason,
-        },
+        None => {
+            let Some(vc) = vcpus.get_mut(i) else {
+                return Handled::Exit(ExitReason::Unknown, None);
+            };
+            match decide(vc, class, &mut detail) {
+                Decision::Resume => {
+                    if detail.vcpus_psci {
+                        smp_psci(vcpus, i);
+                    }
+                    return Handled::Resume;
+                }
+                Decision::Exit(reason) => reason,
+            }
+        }
+    };
+    let Some(vc) = vcpus.get_mut(i).map(|b| &mut **b) else {
+        return Handled::Exit(reason, None);
     };
     vc.exits += 1;
     stats.exits += 1;
@@ -303,20 +312,20 @@ pub fn handle_trap<'h>(
     Handled::Exit(reason, Some(vc))
 }
 
-/// A guest's CPU_ON or AFFINITY_INFO, answered from its VM's vCPUs (vm/guest_psci.rs):
-/// the guest resumes with the answer in x0. None for any other call.
-#[inline]
-fn smp_psci<'h>(vcpus: &mut [Box<Vcpu>], me: usize, class: u8) -> Option<Handled<'h>> {
-    let x = &vcpus.get(me)?.ctx.x;
+/// A guest's CPU_ON or AFFINITY_INFO (`hvc` flagged it), answered from its VM's vCPUs
+/// (vm/guest_psci.rs): the guest resumes with the answer in x0. Off the exit path: an HVC
+/// that exits never comes here.
+#[cold]
+fn smp_psci(vcpus: &mut [Box<Vcpu>], me: usize) {
+    let Some(x) = vcpus.get(me).map(|v| v.ctx.x) else {
+        return;
+    };
     let fid = x[0] as u32 & !(1 << 30);
-    let args = [x[1], x[2], x[3]];
-    let answer = guest_psci::call(vcpus, me, fid, args)?;
-    let vc = vcpus.get_mut(me)?;
-    vc.ctx.x[0] = answer;
-    if class == ec::SMC64 {
-        vc.ctx.elr = vc.ctx.elr.wrapping_add(4);
+    if let Some(answer) = guest_psci::call(vcpus, me, fid, [x[1], x[2], x[3]]) {
+        if let Some(vc) = vcpus.get_mut(me) {
+            vc.ctx.x[0] = answer;
+        }
     }
-    Some(Handled::Resume)
 }
 
 /// A WFI exit (vm/interrupts.rs found nothing pending): `data` = the virtual timer's
@@ -473,6 +482,10 @@ fn hvc(vc: &mut Vcpu, record: &mut ExitDetail) -> Decision {
                 } else {
                     PSCI_NOT_SUPPORTED
                 }
+            }
+            PSCI_CPU_ON | PSCI_AFFINITY_INFO => {
+                record.vcpus_psci = true;
+                return Decision::Resume;
             }
             PSCI_CPU_OFF => {
                 vc.state = VcpuState::PoweredOff;
