@@ -7,7 +7,7 @@ use crate::cpu::Cpu;
 use crate::device::Register;
 use crate::ipa::{Ipa, IpaRange};
 use crate::layout::{self, PAGE};
-use crate::protocol::{Report, Scenario, Verdict, BENCH_READ_PMU};
+use crate::protocol::{BenchIrq, Report, Scenario, Verdict, BENCH_READ_PMU};
 
 /// More iterations than any bench asks for: a VMM that asks for more gets BadArgument.
 pub const MAX_COUNT: u64 = 1 << 24;
@@ -27,6 +27,7 @@ pub fn run(cpu: &mut impl Cpu, s: Scenario, args: [u64; 3]) -> Report {
         Scenario::BenchMmio => mmio(cpu, args[0]),
         Scenario::BenchReplay => replay(cpu, Ipa(args[0]), Ipa(args[1]), args[2]),
         Scenario::BenchTouch => touch(cpu, Ipa(args[0]), args[1], args[2]),
+        Scenario::BenchIrq => irq(cpu, args),
         _ => report(s, Verdict::BadArgument, [0; 5]),
     }
 }
@@ -89,6 +90,19 @@ fn touch(cpu: &mut impl Cpu, first: Ipa, stride_and_flags: u64, count: u64) -> R
         Verdict::Pass,
         [fresh, again, fresh_el2, again_el2, count],
     )
+}
+
+/// Interrupts on the vGIC: the loop is the CPU's (it owns the IRQ vector meanwhile).
+fn irq(cpu: &mut impl Cpu, args: [u64; 3]) -> Report {
+    let s = Scenario::BenchIrq;
+    let (kind, count) = (BenchIrq::from_u64(args[0]), args[1]);
+    let done = kind
+        .filter(|_| count_ok(count))
+        .and_then(|k| cpu.bench_irq(k, count, args[2]));
+    match done {
+        Some(d) => report(s, Verdict::Pass, d),
+        None => report(s, Verdict::BadArgument, [args[0], count, 0, 0, 0]),
+    }
 }
 
 /// Ticks (and EL2 instructions, if `pmu`) around `f`.
@@ -201,6 +215,10 @@ mod tests {
             (Scenario::BenchTouch, [0x1_0000_0000, 0, 1]),
             (Scenario::BenchTouch, [u64::MAX - 0xfff, 0x1000, 2]),
             (Scenario::BenchTouch, [layout::RAM.base.0, 0x1000, 1]),
+            (Scenario::BenchIrq, [0, 0, 64]),
+            (Scenario::BenchIrq, [3, 1, 64]),
+            // A CPU without a GIC (this fake) has nothing to run.
+            (Scenario::BenchIrq, [0, 1, 64]),
         ] {
             let r = run(&mut cpu, s, args);
             assert_eq!(r.verdict, Verdict::BadArgument as u64, "{s:?} {args:?}");

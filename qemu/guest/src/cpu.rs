@@ -3,7 +3,7 @@
 
 use crate::access::{Load, Store};
 use crate::ipa::Ipa;
-use crate::protocol::{Call, FpRegs};
+use crate::protocol::{BenchIrq, Call, FpRegs};
 
 /// A synchronous exception the guest's vector took at an access (and stepped over).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +65,12 @@ pub trait Cpu {
     /// One vGIC case (protocol::VgicCase) on the real GIC interface: its REPORT details, or
     /// None where there is none (the fakes).
     fn vgic(&mut self, _case: crate::protocol::VgicCase, _arg: u64) -> Option<[u64; 5]> {
+        None
+    }
+
+    /// One BenchIrq (protocol::BenchIrq) loop of `count` (>= 1) interrupts: its REPORT
+    /// details, or None where there is no GIC (the fakes).
+    fn bench_irq(&mut self, _kind: BenchIrq, _count: u64, _arg: u64) -> Option<[u64; 5]> {
         None
     }
 

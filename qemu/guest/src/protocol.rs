@@ -130,6 +130,31 @@ pub enum Scenario {
     /// The vGIC checks (docs/VGIC.md): x1 = [`VgicCase`], x2 = its argument. Reports what
     /// the guest's GIC showed it; the VMM judges.
     Vgic = 18,
+    /// Bench on a vGIC guest (`crate::bench`): x1 = [`BenchIrq`], x2 = count, x3 = its
+    /// argument (timer: delay in ticks; SPI, SGI: the INTID). `count` interrupts, each timed
+    /// to the first instruction of the guest's IRQ vector; the SPI's are PING calls
+    /// (x1 = the counter the vector read), raised by the VMM before each VCPU_RUN.
+    BenchIrq = 19,
+}
+
+/// BenchIrq's x1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum BenchIrq {
+    Timer = 0,
+    Spi = 1,
+    SgiSelf = 2,
+}
+
+impl BenchIrq {
+    pub const fn from_u64(v: u64) -> Option<BenchIrq> {
+        match v {
+            0 => Some(BenchIrq::Timer),
+            1 => Some(BenchIrq::Spi),
+            2 => Some(BenchIrq::SgiSelf),
+            _ => None,
+        }
+    }
 }
 
 /// Vgic's x1.
@@ -204,7 +229,7 @@ pub const FP_GUEST: FpRegs = FpRegs {
 pub const BENCH_READ_PMU: u64 = 1;
 
 impl Scenario {
-    pub const ALL: [Scenario; 19] = [
+    pub const ALL: [Scenario; 20] = [
         Scenario::Done,
         Scenario::MmioRead,
         Scenario::MmioWrite,
@@ -224,6 +249,7 @@ impl Scenario {
         Scenario::FpState,
         Scenario::RegClass,
         Scenario::Vgic,
+        Scenario::BenchIrq,
     ];
 
     pub const fn from_u64(v: u64) -> Option<Scenario> {
@@ -258,6 +284,7 @@ impl Scenario {
             Scenario::FpState => "fp-state",
             Scenario::RegClass => "reg-class",
             Scenario::Vgic => "vgic",
+            Scenario::BenchIrq => "bench-irq",
         }
     }
 }
@@ -349,6 +376,7 @@ impl Verdict {
 /// | BenchMmio | count | last value loaded | - | - | - |
 /// | BenchReplay | count | last value loaded | - | - | - |
 /// | BenchTouch | ticks, first pass | ticks, second pass | EL2 count, first pass | EL2 count, second pass | count |
+/// | BenchIrq | count | ticks summed (timer: from CNTV_CVAL; SGI: from the read before the write) | interrupts taken | - | - |
 /// | FpState | d0 after | v31 low after | v31 high after | 1 if ECHO's results were right | - |
 /// | RegClass | what it found first, 4 bits a register | found after the ECHO | mask of UNDEFINED writes | the first value that was another world's marker | registers |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

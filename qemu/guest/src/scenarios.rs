@@ -51,7 +51,8 @@ pub fn run(cpu: &mut impl Cpu, scenario: Scenario, args: [u64; 3]) -> Report {
         Scenario::BenchPing
         | Scenario::BenchMmio
         | Scenario::BenchReplay
-        | Scenario::BenchTouch => crate::bench::run(cpu, scenario, args),
+        | Scenario::BenchTouch
+        | Scenario::BenchIrq => crate::bench::run(cpu, scenario, args),
     }
 }
 

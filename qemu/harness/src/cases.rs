@@ -235,6 +235,9 @@ const BENCH_SMOKE: Case = Case {
         Expect::Starts("bench: memslot-clear"),
         Expect::Starts("bench: lazy-map-4k"),
         Expect::Starts("bench: lazy-map-2m"),
+        Expect::Starts("bench: vtimer-delivery"),
+        Expect::Starts("bench: spi-injection"),
+        Expect::Starts("bench: sgi-self-round-trip"),
         Expect::StartsMentioning {
             prefix: "host: bench: done:",
             word: " 0 failed",

@@ -220,6 +220,10 @@ impl Cpu for Real {
         Some(super::vgic::run(case, arg))
     }
 
+    fn bench_irq(&mut self, kind: crate::protocol::BenchIrq, n: u64, arg: u64) -> Option<[u64; 5]> {
+        Some(super::vbench::run(kind, n, arg))
+    }
+
     fn debug_exceptions(&mut self, on: bool) {
         super::regclass::debug_exceptions(on);
     }

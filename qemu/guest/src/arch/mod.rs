@@ -7,4 +7,5 @@ pub mod exceptions;
 pub mod fatal;
 pub mod regclass;
 mod sysreg;
+mod vbench;
 pub mod vgic;

@@ -62,7 +62,7 @@ pub fn irq() {
 }
 
 /// CPU interface and distributor on, redistributor 0 awake.
-fn init() {
+pub(super) fn init() {
     // SAFETY: the GIC's EL1 system registers (virtual ones under Stile): SRE, priority
     // mask open, Group 1 on.
     unsafe {
@@ -99,10 +99,21 @@ fn wait_for(n: u64, spins: u32, wfi: bool) {
 }
 
 /// Enable SGI/PPI `intid` at priority 0x80 in vCPU `cpu`'s redistributor.
-fn enable_private(cpu: u64, intid: u64) {
+pub(super) fn enable_private(cpu: u64, intid: u64) {
     let sgi = GICR + cpu * GICR_STRIDE + SGI_FRAME;
     wr(sgi + 0x400 + (intid & !3), 0x8080_8080);
     wr(sgi + 0x100, 1 << intid);
+}
+
+/// SPI `arg` (masked to 0..1023) edge-triggered, priority 0x80, routed to vCPU 0, enabled.
+pub(super) fn enable_spi(arg: u64) {
+    let spi = arg & 0x3ff;
+    let (word, bit) = (4 * (spi / 32), spi % 32);
+    wr(GICD + 0xc00 + 4 * (spi / 16), 2 << (2 * (spi % 16)));
+    wr(GICD + 0x400 + (spi & !3), 0x8080_8080);
+    // SAFETY: as in `rd`: IROUTER<spi> = vCPU 0.
+    unsafe { write_volatile((GICD + 0x6000 + 8 * spi) as *mut u64, 0) };
+    wr(GICD + 0x100 + word, 1 << bit);
 }
 
 fn sgi1r(value: u64) {
@@ -138,13 +149,7 @@ pub fn run(case: VgicCase, arg: u64) -> [u64; 5] {
         }
         VgicCase::Spi => {
             init();
-            let spi = arg & 0x3ff;
-            let (word, bit) = (4 * (spi / 32), spi % 32);
-            wr(GICD + 0xc00 + 4 * (spi / 16), 2 << (2 * (spi % 16)));
-            wr(GICD + 0x400 + (spi & !3), 0x8080_8080);
-            // SAFETY: as in `rd`: IROUTER<spi> = vCPU 0.
-            unsafe { write_volatile((GICD + 0x6000 + 8 * spi) as *mut u64, 0) };
-            wr(GICD + 0x100 + word, 1 << bit);
+            enable_spi(arg);
             wait_for(1, 1000, false);
             let before = TAKEN.load(Ordering::Relaxed);
             let a = ECHO_ARGS;

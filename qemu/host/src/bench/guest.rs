@@ -37,14 +37,14 @@ pub const MMIO_VALUE: u64 = 0x600d_f00d;
 
 /// A metric that stopped; its failure is printed already (`host: bench: <what>: FAIL ..`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stopped;
+pub(super) struct Stopped;
 
-type Step<T> = Result<T, Stopped>;
+pub(super) type Step<T> = Result<T, Stopped>;
 
 /// The guest as created for the bench.
-struct BenchGuest {
-    vm: u64,
-    vcpu: u64,
+pub(super) struct BenchGuest {
+    pub(super) vm: u64,
+    pub(super) vcpu: u64,
     block: PhysRange,
     layout: BenchLayout,
 }
@@ -99,10 +99,11 @@ pub fn run<M: BenchMachine, W: fmt::Write>(
             },
         );
     }
+    super::vgic::run(s.m, facts, image, n, s.out);
 }
 
 /// The image and the replay page written, the block donated: (vm, block, entry).
-fn create<M: BenchMachine>(
+pub(super) fn create<M: BenchMachine>(
     m: &mut M,
     facts: &Facts,
     image: &[u8],
@@ -130,11 +131,11 @@ fn create<M: BenchMachine>(
     Ok((vm, block, p.entry))
 }
 
-fn refused(call: &'static str) -> impl Fn(calls::Refusal) -> Fail {
+pub(super) fn refused(call: &'static str) -> impl Fn(calls::Refusal) -> Fail {
     move |refusal| Fail::Refused { call, refusal }
 }
 
-fn setup<M: BenchMachine>(
+pub(super) fn setup<M: BenchMachine>(
     m: &mut M,
     vm: u64,
     block: PhysRange,
@@ -193,22 +194,28 @@ fn setup<M: BenchMachine>(
     })
 }
 
-struct Session<'a, M, W> {
-    m: &'a mut M,
-    g: &'a BenchGuest,
-    out: &'a mut Out<W>,
-    device: TestDevice,
-    dither: Dither,
+pub(super) struct Session<'a, M, W> {
+    pub(super) m: &'a mut M,
+    pub(super) g: &'a BenchGuest,
+    pub(super) out: &'a mut Out<W>,
+    pub(super) device: TestDevice,
+    pub(super) dither: Dither,
 }
 
 impl<M: BenchMachine, W: fmt::Write> Session<'_, M, W> {
     /// Prints `what` failing with `why`.
-    fn fail(&mut self, what: &str, why: impl fmt::Display) -> Stopped {
+    pub(super) fn fail(&mut self, what: &str, why: impl fmt::Display) -> Stopped {
         self.out.fail(what, why);
         Stopped
     }
 
-    fn value(&mut self, what: &'static str, of: &'static str, got: u64, want: u64) -> Step<()> {
+    pub(super) fn value(
+        &mut self,
+        what: &'static str,
+        of: &'static str,
+        got: u64,
+        want: u64,
+    ) -> Step<()> {
         if got == want {
             Ok(())
         } else {
@@ -241,13 +248,13 @@ impl<M: BenchMachine, W: fmt::Write> Session<'_, M, W> {
         }
     }
 
-    fn vcpu_run(&self) -> [u64; 7] {
+    pub(super) fn vcpu_run(&self) -> [u64; 7] {
         Request::vcpu_run(self.g.vm, self.g.vcpu).regs()
     }
 
     /// One VCPU_RUN with `reply` to the last exit, going on through the guest's console
     /// writes (printed as `guest: <line>`): the first other exit and its run page.
-    fn resume(&mut self, what: &'static str, reply: Reply) -> Step<(Exit, RunPage)> {
+    pub(super) fn resume(&mut self, what: &'static str, reply: Reply) -> Step<(Exit, RunPage)> {
         let mut reply = reply;
         loop {
             self.m.write_host_fields(&reply.fields());
@@ -274,14 +281,19 @@ impl<M: BenchMachine, W: fmt::Write> Session<'_, M, W> {
     }
 
     /// Runs on to the guest's next protocol call (x0..x7).
-    fn call(&mut self, what: &'static str, reply: Reply) -> Step<[u64; 8]> {
+    pub(super) fn call(&mut self, what: &'static str, reply: Reply) -> Step<[u64; 8]> {
         match self.resume(what, reply)? {
             (Exit::Hvc(x), _) => Ok(x),
             (other, _) => Err(self.fail(what, Fail::UnexpectedExit(other))),
         }
     }
 
-    fn expect_call(&mut self, what: &'static str, reply: Reply, c: Call) -> Step<[u64; 8]> {
+    pub(super) fn expect_call(
+        &mut self,
+        what: &'static str,
+        reply: Reply,
+        c: Call,
+    ) -> Step<[u64; 8]> {
         let x = self.call(what, reply)?;
         if x[0] != c as u64 {
             return Err(self.fail(what, Fail::UnexpectedExit(Exit::Hvc(x))));
@@ -291,7 +303,12 @@ impl<M: BenchMachine, W: fmt::Write> Session<'_, M, W> {
 
     /// Runs on to the REPORT of `s` (which must pass), then answers it and runs on to the
     /// next NEXT.
-    fn report(&mut self, what: &'static str, reply: Reply, s: Scenario) -> Step<GuestReport> {
+    pub(super) fn report(
+        &mut self,
+        what: &'static str,
+        reply: Reply,
+        s: Scenario,
+    ) -> Step<GuestReport> {
         let x = self.expect_call(what, reply, Call::Report)?;
         let r = GuestReport::from_regs(&x);
         if r.scenario != s as u64 || r.verdict != Verdict::Pass as u64 {

@@ -15,6 +15,7 @@ pub mod machine;
 pub mod measure;
 pub mod mode;
 pub mod table;
+mod vgic;
 
 #[cfg(test)]
 mod tests;
