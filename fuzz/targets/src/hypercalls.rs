@@ -112,6 +112,8 @@ impl Machine for FakeMachine {
     fn counter(&mut self) -> u64 {
         0
     }
+    // No CPU runs a vCPU here, so nothing is ever kicked.
+    fn kick(&mut self, _: u64) {}
 }
 
 fn cpu(fwb: bool) -> CpuFeatures {

@@ -94,6 +94,11 @@ pub unsafe fn enter_host(setup: &HostSetup, ctx: *mut Context, stack_top: u64) -
     let gic = crate::arch::gic::probe(setup.gic_v3);
     crate::arch::cpu_features_el2::expose_to_host();
     // The host cannot change these: the world switch puts them back after every guest.
+    let tick = crate::arch::host_tick::locate_for(mpidr);
+    // The kick reuses the redistributor the tick guard found (GICv3 only).
+    let kick = tick
+        .filter(|_| setup.gic_v3 && gic.is_some())
+        .map(|t| crate::vgic::kick::Kick::for_cpu(mpidr, t));
     crate::arch::switch::set_host_world(
         &El2World {
             hcr,
@@ -103,7 +108,8 @@ pub unsafe fn enter_host(setup: &HostSetup, ctx: *mut Context, stack_top: u64) -
         },
         &host_traps(mdcr),
         gic,
-        crate::arch::host_tick::locate_for(mpidr),
+        tick,
+        kick,
     );
     let mut first = Context::ZERO;
     first.x[0] = setup.x0;

@@ -101,6 +101,10 @@ impl Machine for ArchMachine {
         crate::arch::gic::counter()
     }
 
+    fn kick(&mut self, sgi1r: u64) {
+        crate::arch::kick::send(sgi1r);
+    }
+
     fn at_s12e1r(&mut self, guest: Option<&GuestRegime>, addr: u64) -> u64 {
         let Some(g) = guest else {
             return at_s12e1r(addr);

@@ -12,6 +12,7 @@ pub mod firmware;
 pub mod gic;
 pub mod host_entry;
 pub mod host_tick;
+pub mod kick;
 pub mod machine;
 pub mod mmu;
 pub mod psci;

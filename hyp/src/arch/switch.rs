@@ -19,8 +19,10 @@ use crate::arch::el2_world::{
 };
 use crate::arch::gic::{self, GicHw};
 use crate::arch::host_tick;
+use crate::arch::kick;
 use crate::arch::smp::MAX_CPUS;
 use crate::arch::world::{bind_state, cpu_index, state_ptr, Context};
+use crate::vgic::kick::Kick;
 use crate::vm::dispatch::{GuestStage2, Running};
 use crate::vm::host_tick::{host_deadline, TickEnable};
 use crate::vm::id_regs::{GuestIdRegs, IsolationFeatures};
@@ -67,6 +69,9 @@ pub struct CpuState {
     pub gic: Option<GicHw>,
     /// The running guest's GIC registers are loaded (its VM has a vGIC).
     pub gic_live: bool,
+    /// How other CPUs kick this one while it runs a vGIC guest (None: GICv2, or no
+    /// redistributor found).
+    pub kick: Option<Kick>,
 }
 
 /// One per physical CPU, found through the per-CPU block's index.
@@ -121,6 +126,7 @@ impl CpuState {
         tick_armed: false,
         gic: None,
         gic_live: false,
+        kick: None,
     };
 }
 
@@ -139,7 +145,13 @@ pub unsafe fn this_cpu() -> &'static mut CpuState {
 
 /// Record the host's EL2 view (it cannot change it) before the host first runs on this CPU,
 /// and derive the guests' from it and from this CPU's ID registers.
-pub fn set_host_world(w: &El2World, traps: &Traps, gic: Option<GicHw>, tick: Option<TickEnable>) {
+pub fn set_host_world(
+    w: &El2World,
+    traps: &Traps,
+    gic: Option<GicHw>,
+    tick: Option<TickEnable>,
+    kick: Option<Kick>,
+) {
     let i = cpu_index().min(MAX_CPUS - 1);
     bind_state(CPUS[i].0.get().cast());
     // SAFETY: called before the host runs on this CPU, so no trap holds this CPU's state;
@@ -165,6 +177,7 @@ pub fn set_host_world(w: &El2World, traps: &Traps, gic: Option<GicHw>, tick: Opt
     cpu.host_traps = *traps;
     cpu.tick = tick;
     cpu.tick_armed = false;
+    cpu.kick = kick;
     cpu.guest_traps = guest_traps(traps, &f);
     if i != 0 {
         return;
@@ -357,6 +370,9 @@ fn vgic_to_guest(cpu: &mut CpuState, vc: &Vcpu) -> u64 {
     };
     gic::load(&vc.gic, hw);
     cpu.gic_live = true;
+    if let Some(k) = &cpu.kick {
+        kick::allow(k);
+    }
     HCR_TWI
 }
 
@@ -364,6 +380,9 @@ fn vgic_to_guest(cpu: &mut CpuState, vc: &Vcpu) -> u64 {
 #[inline(never)]
 fn gic_to_host(cpu: &mut CpuState, vc: Option<&mut Vcpu>) {
     cpu.gic_live = false;
+    if let Some(k) = &cpu.kick {
+        kick::block(k);
+    }
     let Some(hw) = cpu.gic else {
         return;
     };

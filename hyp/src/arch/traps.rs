@@ -206,6 +206,15 @@ impl TrapCpu for CpuState {
         self.gic.map_or(0, |_| gic::misr())
     }
 
+    #[inline]
+    fn kick_sgi1r(&self) -> u64 {
+        self.kick.map_or(0, |k| k.sgi1r)
+    }
+
+    fn take_kick(&mut self) -> bool {
+        self.kick.as_ref().is_some_and(crate::arch::kick::take)
+    }
+
     fn vtimer(&self) -> Vtimer {
         let (ctl, cval) = gic::vtimer();
         Vtimer { ctl, cval }

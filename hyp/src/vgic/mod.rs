@@ -6,6 +6,7 @@
 //! Every interrupt is Group 1 (the guest's kernel runs in one security state), no LPIs, no
 //! ITS. INTIDs: SGIs 0..15 and PPIs 16..31 per vCPU, SPIs 32..32 + [`NR_SPIS`].
 
+pub mod kick;
 pub mod lr;
 pub mod mmio;
 

@@ -116,6 +116,10 @@ pub trait TrapCpu {
     fn gic_write(&mut self, regs: &GicCpuRegs);
     /// ICH_MISR_EL2: why the maintenance interrupt is asserted (0: it is not).
     fn gic_misr(&self) -> u64;
+    /// The ICC_SGI1R_EL1 value that kicks this CPU (vgic/kick.rs); 0: it cannot be kicked.
+    fn kick_sgi1r(&self) -> u64;
+    /// Whether this CPU was kicked (the kick is cleared).
+    fn take_kick(&mut self) -> bool;
     /// The running guest's virtual timer (live CNTV_CTL_EL0, CNTV_CVAL_EL0).
     fn vtimer(&self) -> Vtimer;
     fn set_vtimer_ctl(&mut self, ctl: u64);
@@ -183,6 +187,9 @@ fn host_vcpu_run<C: TrapCpu>(
             Prepared::Enter(vc) => vc,
             Prepared::PoweredOff => return Ok(None),
         };
+        if s2.vgic {
+            vc.kick = cpu.kick_sgi1r();
+        }
         let run = Running {
             vm,
             vcpu,

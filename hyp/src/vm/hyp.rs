@@ -370,7 +370,7 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
     }
 
     fn irq_line(&mut self, vm: u64, intid: u64, level: u64) -> Result<(), Refused> {
-        interrupts::irq_line(self.hyp, vm, intid, level)
+        interrupts::irq_line(self.hyp, self.m, vm, intid, level)
     }
 
     fn vcpu_pending(&mut self, vm: u64, vcpu: u64) -> Result<[u64; 3], Refused> {

@@ -55,8 +55,16 @@ pub fn vgic_config(h: &mut Hyp, vm: u64, gicd: u64, gicr: u64) -> Result<(), Ref
 }
 
 /// IRQ_LINE: the host drives SPI `intid` of VM `vm` to `level`.
-pub fn irq_line(h: &mut Hyp, vm: u64, intid: u64, level: u64) -> Result<(), Refused> {
-    let g = h.vm_mut(vm)?.vgic.as_deref_mut().ok_or(Reason::NoVgic)?;
+/// A target vCPU running (on another CPU: the host calls from this one) is kicked.
+pub fn irq_line(
+    h: &mut Hyp,
+    m: &mut impl Machine,
+    vm: u64,
+    intid: u64,
+    level: u64,
+) -> Result<(), Refused> {
+    let Vm { vgic, vcpus, .. } = h.vm_mut(vm)?;
+    let g = vgic.as_deref_mut().ok_or(Reason::NoVgic)?;
     let intid = u32::try_from(intid).map_err(|_| Reason::OutOfRange)?;
     if !(crate::vgic::SPI_BASE..crate::vgic::NR_IRQS).contains(&intid) {
         return Err(Reason::OutOfRange);
@@ -64,9 +72,23 @@ pub fn irq_line(h: &mut Hyp, vm: u64, intid: u64, level: u64) -> Result<(), Refu
     if level > 1 {
         return Err(Reason::BadArgument);
     }
-    g.set_line(intid, level == 1)
-        .map(|_| ())
-        .map_err(|_| Reason::OutOfRange)
+    let target = g
+        .set_line(intid, level == 1)
+        .map_err(|_| Reason::OutOfRange)?;
+    if let Some(vc) = target.and_then(|t| vcpus.get(t)) {
+        if level == 1 {
+            kick(m, vc);
+        }
+    }
+    Ok(())
+}
+
+/// If `vc` runs and its CPU can be kicked, kick it (vgic/kick.rs): it takes what was just
+/// made pending at once instead of at its next trap.
+fn kick(m: &mut impl Machine, vc: &Vcpu) {
+    if vc.running && vc.kick != 0 {
+        m.kick(vc.kick);
+    }
 }
 
 /// VCPU_PENDING at counter value `now`: [pending, INTID, virtual timer deadline].
@@ -186,10 +208,12 @@ fn vgic_trap<'h, C: TrapCpu>(
             Some(Handled::Resume)
         }
         (TrapKind::Irq, _) => {
-            // The guest's virtual timer, or our maintenance interrupt: both are level
-            // outputs this CPU's state drives, handled here; any other IRQ is the host's.
+            // The guest's virtual timer, our maintenance interrupt, or a kick from another
+            // CPU: handled here (the kick made something pending for this vCPU in the
+            // model); any other IRQ is the host's.
             let timer = take_timer(cpu);
-            if !timer && cpu.gic_misr() == 0 {
+            let kicked = cpu.take_kick();
+            if !timer && !kicked && cpu.gic_misr() == 0 {
                 return None;
             }
             sync_in(cpu, g, i, &mut vc.gic);
@@ -230,19 +254,28 @@ fn take_timer<C: TrapCpu>(cpu: &mut C) -> bool {
 }
 
 /// A guest's write of `value` to ICC_SGI1R_EL1: SGIs to its vCPUs. False if the VM has no
-/// vGIC (the write is then UNDEFINED). A target running on another CPU sees its SGI at its
-/// next trap to EL2 (no kick yet); one that is not running, at its next entry.
+/// vGIC (the write is then UNDEFINED). A target running on another CPU is kicked; one that
+/// is not running sees its SGI at its next entry.
 pub fn guest_sgi<C: TrapCpu>(hyp: &mut Hyp, cpu: &mut C, run: Running, value: u64) -> bool {
+    let mut m = cpu.machine(hyp);
     let Ok(v) = hyp.vm_mut(run.vm) else {
         return false;
     };
     let nr = v.vcpus.len();
     let i = run.vcpu as usize;
     let Vm { vgic, vcpus, .. } = v;
-    let (Some(g), Some(vc)) = (vgic.as_deref_mut(), vcpus.get_mut(i)) else {
+    let Some(g) = vgic.as_deref_mut() else {
         return false;
     };
     let targets = g.sgi1r(i, nr, value);
+    for (t, vc) in vcpus.iter().enumerate() {
+        if t != i && targets & (1 << t) != 0 {
+            kick(&mut m, vc);
+        }
+    }
+    let Some(vc) = vcpus.get_mut(i) else {
+        return false;
+    };
     if targets & (1 << i) != 0 {
         sync_in(cpu, g, i, &mut vc.gic);
         sync_out(cpu, g, i, &mut vc.gic);

@@ -43,4 +43,7 @@ pub trait Machine: S2Maintenance {
     /// The physical counter (CNTPCT_EL0), which is also every VM's virtual counter
     /// (CNTVOFF_EL2 is 0).
     fn counter(&mut self) -> u64;
+    /// Kick the CPU that ICC_SGI1R_EL1 value `sgi1r` names (vgic/kick.rs): it traps to EL2
+    /// if it runs a vGIC guest.
+    fn kick(&mut self, sgi1r: u64);
 }

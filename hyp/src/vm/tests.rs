@@ -48,6 +48,8 @@ pub(crate) struct FakeMachine {
     cleaned: Vec<PhysRange>,
     /// What `counter` answers.
     pub(crate) now: u64,
+    /// The kicks sent, in order (ICC_SGI1R_EL1 values).
+    pub(crate) kicks: Vec<u64>,
 }
 
 impl S2Maintenance for FakeMachine {
@@ -80,6 +82,9 @@ impl Machine for FakeMachine {
     }
     fn counter(&mut self) -> u64 {
         self.now
+    }
+    fn kick(&mut self, sgi1r: u64) {
+        self.kicks.push(sgi1r);
     }
 }
 

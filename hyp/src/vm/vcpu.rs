@@ -192,6 +192,9 @@ pub struct Vcpu {
     pub running: bool,
     /// Its GIC virtual CPU interface while it does not run (only with a vGIC).
     pub gic: GicCpuRegs,
+    /// While it runs (vGIC VMs only): the ICC_SGI1R_EL1 value that kicks the CPU it runs
+    /// on (vgic/kick.rs); 0 if that CPU cannot be kicked.
+    pub kick: u64,
 }
 
 /// SPSR for entering EL1h with all of DAIF masked.
@@ -227,6 +230,7 @@ impl Vcpu {
             el1_injected: false,
             running: false,
             gic: GicCpuRegs::default(),
+            kick: 0,
         }
     }
 }

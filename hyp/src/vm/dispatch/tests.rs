@@ -16,6 +16,8 @@ use stile_abi::run_page::{ExitReason, RunPage};
 use stile_abi::Function;
 
 const VBAR: u64 = 0x4100_0000;
+/// The ICC_SGI1R_EL1 value that kicks the fake CPU.
+const KICK_THIS_CPU: u64 = 15 << 24 | 1;
 /// EL1h with interrupts masked: where a host or guest runs.
 const SPSR_EL1H: u64 = 0x3c5;
 const HOST_ELR: u64 = 0x4008_0000;
@@ -49,6 +51,9 @@ impl Machine for Shared {
     fn counter(&mut self) -> u64 {
         self.0.borrow_mut().counter()
     }
+    fn kick(&mut self, sgi1r: u64) {
+        self.0.borrow_mut().kick(sgi1r)
+    }
 }
 
 /// What the dispatcher asked the CPU to do.
@@ -68,6 +73,8 @@ struct FakeCpu {
     /// The live GIC list registers and virtual timer of the running guest.
     lrs: [u64; 16],
     vtimer: Vtimer,
+    /// A kick arrived (another CPU's SGI or SPI for the running vCPU).
+    kicked: bool,
 }
 
 impl TrapCpu for FakeCpu {
@@ -178,6 +185,12 @@ impl TrapCpu for FakeCpu {
     fn gic_misr(&self) -> u64 {
         0
     }
+    fn kick_sgi1r(&self) -> u64 {
+        KICK_THIS_CPU
+    }
+    fn take_kick(&mut self) -> bool {
+        core::mem::replace(&mut self.kicked, false)
+    }
     fn vtimer(&self) -> Vtimer {
         self.vtimer
     }
@@ -228,6 +241,7 @@ fn world() -> World {
             held: None,
             lrs: [0; 16],
             vtimer: Vtimer { ctl: 0, cval: 0 },
+            kicked: false,
         },
         host,
         vm,
@@ -533,3 +547,6 @@ fn cpu_off_of_a_held_cpu_parks_it_without_the_lock_and_never_returns_to_the_host
     );
     assert!(w.cpu.relayed.is_empty());
 }
+
+#[path = "kick_tests.rs"]
+mod kick_tests;
