@@ -127,7 +127,8 @@ pub enum Scenario {
     /// every register of the class, writes its own markers, makes one ECHO round trip, reads
     /// them all again. The VMM judges (it knows what the CPU has).
     RegClass = 17,
-    /// The vGIC checks (docs/VGIC.md): x1 = [`VgicCase`], x2 = its argument. Reports what
+    /// The vGIC checks (docs/VGIC.md): x1 = [`VgicCase`], x2 = its argument, x3 = 2 on a
+    /// GICv2 (GICD_SGIR, ITARGETSR, the memory-mapped GICC), else GICv3. Reports what
     /// the guest's GIC showed it; the VMM judges.
     Vgic = 18,
     /// Bench on a vGIC guest (`crate::bench`): x1 = [`BenchIrq`], x2 = count, x3 = its

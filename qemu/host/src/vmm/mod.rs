@@ -133,7 +133,7 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
                 block,
                 &placement,
                 image,
-                facts.gic_v3,
+                facts.gic,
                 facts.virq_wired,
             );
         }

@@ -1,7 +1,8 @@
 //! The vGIC checks (docs/VGIC.md), each a `check vgic-<name>` line: first a guest on a VM
 //! without a vGIC (the calls are refused, its SGI write is UNDEFINED), then one with a vGIC
-//! at `layout::VGIC_GICD`/`VGIC_GICR` and two vCPUs (the second is never run: VCPU_PENDING
-//! shows what reached it), running the guest's vGIC cases.
+//! at `layout::VGIC_GICD`/`VGIC_GICR` (GICv2: `VGIC_GICC`) and two vCPUs (the second is
+//! never run: VCPU_PENDING shows what reached it), running the guest's vGIC cases. The
+//! machine's GIC decides which vGIC the guest gets (the same checks on GICv2 and GICv3).
 
 use super::calls::{self, Request};
 use super::device::{Event, TestDevice};
@@ -9,13 +10,14 @@ use super::exit::{decode, Exit, Reply};
 use super::image::Placement;
 use super::machine::VmmMachine;
 use super::slots;
+use crate::facts::HostGic;
 use crate::fail::Fail;
 use crate::report::Report;
 use core::fmt;
 use stile_abi::slot::{word, SlotKind};
-use stile_abi::{Function, Reason};
+use stile_abi::{caps, Function, Reason};
 use stile_guest::ipa::Ipa;
-use stile_guest::layout::{VGIC_GICD as GICD, VGIC_GICR as GICR};
+use stile_guest::layout::{VGIC_GICC as GICC, VGIC_GICD as GICD, VGIC_GICR as GICR};
 use stile_guest::protocol::{
     Call, Report as GuestReport, Scenario, VgicCase, BOOT_X0, ECHO_RESULTS,
 };
@@ -54,6 +56,14 @@ fn all(results: &[Result<(), Fail>]) -> Result<(), Fail> {
         .unwrap_or(Ok(()))
 }
 
+/// The second frame VGIC_CONFIG takes: the GICRs (GICv3) or the GICC (GICv2).
+fn cpu_frames(gic: HostGic) -> u64 {
+    match gic {
+        HostGic::V3(..) => GICR,
+        HostGic::V2(..) => GICC,
+    }
+}
+
 fn value(what: &'static str, got: u64, want: u64) -> Result<(), Fail> {
     match got == want {
         true => Ok(()),
@@ -67,7 +77,7 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
     block: PhysRange,
     p: &Placement,
     image: &[u8],
-    gic_v3: Option<(u64, u64)>,
+    gic: Option<HostGic>,
     virq_wired: bool,
 ) {
     if m.spare_run_page().is_none() {
@@ -77,12 +87,18 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
         ));
         return;
     }
+    let version = match gic {
+        Some(HostGic::V2(..)) => 2,
+        _ => 3,
+    };
     let plain = [(VgicCase::SgiNoVgic, 0)];
-    if let Err(why) = guest(m, report, block, p, image, None, &plain) {
+    if let Err(why) = guest(m, report, block, p, image, (None, version), &plain) {
         report.check("vgic-sgi-without-vgic-undefined", Err(Fail::NotRun(why)));
     }
-    let Some(gic) = gic_v3 else {
-        // A GICv2 machine: no vGIC to give.
+    let cap = calls::call(m, &Request::get_caps()).is_ok_and(|x| x[0] & caps::VGIC != 0);
+    let Some(gic) = gic.filter(|_| cap) else {
+        // No vGIC to give (a GICv2 without virtualization frames): refused, and so said.
+        report.note(format_args!("vmm: vgic: GET_CAPS says no VGIC"));
         let r = calls::vm_create(m, block.base, block.size).map(|vm| {
             let r = calls::call(m, &req(Function::VgicConfig, [vm, GICD, GICR]));
             let _ = calls::vm_destroy(m, vm);
@@ -95,7 +111,7 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
                 refusal,
             }),
         };
-        report.check("vgic-config-refused-without-gicv3", result);
+        report.check("vgic-config-refused-without-vgic-cap", result);
         return;
     };
     let all = [
@@ -120,15 +136,16 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
              CPUs (QEMU's imx8mp-evk): the checks that take a virtual interrupt are skipped"
         ));
     }
-    if let Err(why) = guest(m, report, block, p, image, Some(gic), cases) {
+    if let Err(why) = guest(m, report, block, p, image, (Some(gic), version), cases) {
         for c in cases {
             report.check(CheckName(c.0), Err(Fail::NotRun(why)));
         }
     }
-    // The vGIC guest set its priority mask and Group 1 enable; the next guest, without a
-    // vGIC, must find the interface as reset.
+    // The vGIC guest set its priority mask and group enable; the next guest, without a
+    // vGIC, must find the interface as reset (GICv3), or not find it at all (GICv2: its
+    // GICC accesses fault to this VMM, no GICV is mapped).
     let after = [(VgicCase::Leftover, 0)];
-    if let Err(why) = guest(m, report, block, p, image, None, &after) {
+    if let Err(why) = guest(m, report, block, p, image, (None, version), &after) {
         report.check(CheckName(VgicCase::Leftover), Err(Fail::NotRun(why)));
     }
 }
@@ -152,8 +169,13 @@ impl fmt::Display for CheckName {
 }
 
 /// The refusals around VGIC_CONFIG, on VM `vm` (with slot 0 at guest RAM): then it is
-/// configured.
-fn config<M: VmmMachine, W: fmt::Write>(m: &mut M, report: &mut Report<W>, vm: u64) -> bool {
+/// configured, with its second frame at `cpu` (GICR or GICC).
+fn config<M: VmmMachine, W: fmt::Write>(
+    m: &mut M,
+    report: &mut Report<W>,
+    vm: u64,
+    cpu: u64,
+) -> bool {
     let ram = stile_guest::layout::RAM.base.0;
     let cfg = |m: &mut M, gicd: u64, gicr: u64| {
         calls::call(m, &req(Function::VgicConfig, [vm, gicd, gicr]))
@@ -161,17 +183,17 @@ fn config<M: VmmMachine, W: fmt::Write>(m: &mut M, report: &mut Report<W>, vm: u
     let vgic = Function::VgicConfig.name();
     let checks = [
         refused(
-            calls::call(m, &req(Function::VgicConfig, [77, GICD, GICR])),
+            calls::call(m, &req(Function::VgicConfig, [77, GICD, cpu])),
             vgic,
             Reason::NoSuchVm,
         ),
-        refused(cfg(m, GICD + 0x1000, GICR), vgic, Reason::Misaligned),
-        refused(cfg(m, 1 << 40, GICR), vgic, Reason::OutOfRange),
+        refused(cfg(m, GICD + 0x1000, cpu), vgic, Reason::Misaligned),
+        refused(cfg(m, 1 << 40, cpu), vgic, Reason::OutOfRange),
         refused(cfg(m, GICD, GICD), vgic, Reason::Overlap),
-        refused(cfg(m, ram, GICR), vgic, Reason::Overlap),
+        refused(cfg(m, ram, cpu), vgic, Reason::Overlap),
     ];
     report.check("vgic-config-refusals", all(&checks));
-    let ok = match cfg(m, GICD, GICR) {
+    let ok = match cfg(m, GICD, cpu) {
         Ok(_) => Ok(()),
         Err(refusal) => Err(Fail::Refused {
             call: "VGIC_CONFIG",
@@ -192,7 +214,7 @@ fn config<M: VmmMachine, W: fmt::Write>(m: &mut M, report: &mut Report<W>, vm: u
     let irq = Function::IrqLine.name();
     let checks = [
         ok,
-        refused(cfg(m, GICD, GICR), vgic, Reason::Busy),
+        refused(cfg(m, GICD, cpu), vgic, Reason::Busy),
         refused(
             calls::call(m, &Request::memslot_set(vm, &over_gicd)),
             "MEMSLOT_SET",
@@ -218,25 +240,24 @@ fn guest<M: VmmMachine, W: fmt::Write>(
     block: PhysRange,
     p: &Placement,
     image: &[u8],
-    gic: Option<(u64, u64)>,
+    (gic, version): (Option<HostGic>, u64),
     cases: &[(VgicCase, u64)],
 ) -> Result<(), &'static str> {
-    let with_vgic = gic.is_some();
     super::load(m, report, block, p, image);
     let vm = calls::vm_create(m, block.base, block.size).map_err(|_| "VM_CREATE refused")?;
     // The calls' refusals are checked once, with the first guest without a vGIC.
     let check_calls = cases.iter().any(|c| c.0 == VgicCase::SgiNoVgic);
-    let made = setup(m, report, vm, block, p, with_vgic, check_calls);
+    let made = setup(m, report, vm, block, p, gic.map(cpu_frames), check_calls);
     let outcome = made.map(|vcpu| {
         report.note(format_args!(
             "vmm: vgic: vm {vm}, vcpu {vcpu}, vGIC {}",
-            if with_vgic {
-                "at 0x8000000/0x80a0000"
-            } else {
-                "none"
+            match gic {
+                Some(HostGic::V3(..)) => "v3 at 0x8000000/0x80a0000",
+                Some(HostGic::V2(..)) => "v2 at 0x8000000/0x8010000",
+                None => "none",
             }
         ));
-        drive(m, report, vm, vcpu, cases, gic);
+        drive(m, report, vm, vcpu, cases, (gic, version));
     });
     let _ = calls::vm_destroy(m, vm);
     outcome
@@ -248,9 +269,10 @@ fn setup<M: VmmMachine, W: fmt::Write>(
     vm: u64,
     block: PhysRange,
     p: &Placement,
-    with_vgic: bool,
+    cpu_frames: Option<u64>,
     check_calls: bool,
 ) -> Result<u64, &'static str> {
+    let with_vgic = cpu_frames.is_some();
     let run_page = m.run_page_pa();
     let vcpu =
         calls::vcpu_create(m, vm, p.entry, run_page, BOOT_X0).map_err(|_| "VCPU_CREATE refused")?;
@@ -278,7 +300,7 @@ fn setup<M: VmmMachine, W: fmt::Write>(
     }
     let second = m.spare_run_page().ok_or("no second run page")?;
     calls::vcpu_create(m, vm, p.entry, second, BOOT_X0).map_err(|_| "VCPU_CREATE refused")?;
-    match config(m, report, vm) {
+    match config(m, report, vm, cpu_frames.unwrap_or(GICR)) {
         true => Ok(vcpu),
         false => Err("VGIC_CONFIG refused"),
     }
@@ -310,7 +332,7 @@ fn drive<M: VmmMachine, W: fmt::Write>(
     vm: u64,
     vcpu: u64,
     cases: &[(VgicCase, u64)],
-    gic: Option<(u64, u64)>,
+    (gic, version): (Option<HostGic>, u64),
 ) {
     let mut device = TestDevice::new();
     let mut irq_exits = 0u32;
@@ -344,7 +366,7 @@ fn drive<M: VmmMachine, W: fmt::Write>(
                             }
                         }
                         current = Some((case, seen));
-                        Reply::hvc([Scenario::Vgic as u64, case as u64, arg, 0])
+                        Reply::hvc([Scenario::Vgic as u64, case as u64, arg, version])
                     }
                     None => Reply::hvc([Scenario::Done as u64, 0, 0, 0]),
                 },
@@ -385,7 +407,7 @@ fn drive<M: VmmMachine, W: fmt::Write>(
                                 seen.wfis
                             ));
                         }
-                        let result = judge(m, vm, case, &seen, &r);
+                        let result = judge(m, (vm, version), case, &seen, &r);
                         report.check(CheckName(case), result);
                     }
                     Reply::hvc([0; 4])
@@ -468,7 +490,7 @@ fn drive<M: VmmMachine, W: fmt::Write>(
 /// One case's REPORT (details per protocol::VgicCase) and what the VMM saw meanwhile.
 fn judge<M: VmmMachine>(
     m: &mut M,
-    vm: u64,
+    (vm, version): (u64, u64),
     case: VgicCase,
     seen: &Seen,
     r: &GuestReport,
@@ -481,8 +503,26 @@ fn judge<M: VmmMachine>(
             want: 0,
         });
     }
-    value("exits at the vGIC's frames", seen.gic_exits as u64, 0)?;
+    // GICv2's leftover guest has no vGIC: its two GICC reads fault out to this VMM.
+    let v2 = version == 2;
+    let gic_exits = if v2 && case == VgicCase::Leftover {
+        2
+    } else {
+        0
+    };
+    value(
+        "exits at the vGIC's frames",
+        seen.gic_exits as u64,
+        gic_exits,
+    )?;
     match case {
+        VgicCase::Registers if v2 => all(&[
+            value("GICD_CTLR", d[0], 1),
+            value("GICD_TYPER", d[1], 2 | 1 << 5),
+            value("GICD_PIDR2", d[2], 0x2b),
+            value("ISENABLER1 | IPRIORITYR40 << 32", d[3], 1 << 8 | 0xa0 << 32),
+            value("GICD_ITARGETSR0 of vCPU 0", d[4], 0x0101_0101),
+        ]),
         VgicCase::Registers => all(&[
             value("GICD_CTLR", d[0], 0x52),
             value("GICD_TYPER", d[1], 2 | 9 << 19),
@@ -546,6 +586,7 @@ fn judge<M: VmmMachine>(
             ])
         }
         VgicCase::SgiNoVgic => value("ICC_SGI1R_EL1 write UNDEFINED", d[0], 1),
+        VgicCase::Leftover if v2 => Ok(()),
         VgicCase::Leftover => all(&[
             value("ICC_PMR_EL1", d[0], 0),
             value("ICC_IGRPEN1_EL1", d[1], 0),
