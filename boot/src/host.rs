@@ -347,6 +347,9 @@ fn build_dtb(
         // when the DT names none.
         spin_table_to_psci: held_cpus,
         add_psci_hvc: held_cpus && b.platform.psci.is_none(),
+        // GICH and GICV are EL2's (and its guests'): not in the host's stage 2, so not in
+        // its DTB either.
+        trim_reg: b.platform.gic_reg_trim(),
     };
     // SAFETY: the original DTB was validated at boot and is still where the loader put it
     // (host RAM has a hole for it, so no move touches it).
