@@ -74,9 +74,9 @@ impl Vgic {
                 None => 1u64 << vcpu,
                 Some(spi) => {
                     if let Some(v) = w {
-                        self.set_route(spi as usize, (v >> (8 * i)) & 0xff);
+                        self.set_targets(spi as usize, (v >> (8 * i)) as u8);
                     }
-                    self.route.get(spi as usize).copied().unwrap_or(0) & 0xff
+                    self.targets.get(spi as usize).copied().unwrap_or(0) as u64
                 }
             };
             out |= byte << (8 * i);

@@ -96,8 +96,10 @@ pub struct Vgic {
     pub(crate) asleep: [bool; MAX_VCPUS],
     pub(crate) spis: [Irq; NR_SPIS],
     /// GICD_IROUTER<n>: Aff0 and IRM as written (Aff1..3 kept; they must be 0 to match).
-    /// GICv2: GICD_ITARGETSR<n>'s byte (bit n = vCPU n).
+    /// GICv2: the same, derived from `targets` (one lookup for both versions).
     pub(crate) route: [u64; NR_SPIS],
+    /// GICv2: GICD_ITARGETSR<n>'s byte as written (bit n = vCPU n).
+    pub(crate) targets: [u8; NR_SPIS],
 }
 
 /// Why a SPI line change was refused.
@@ -105,6 +107,15 @@ pub struct Vgic {
 pub enum LineError {
     /// Not an SPI of this vGIC.
     NotSpi,
+}
+
+/// The IROUTER value that routes like ITARGETSR's `byte`: Aff0 = its lowest vCPU, or an
+/// affinity (Aff1 = 1) no vCPU has when it names none.
+fn v2_route(byte: u8) -> u64 {
+    match byte.trailing_zeros() as usize {
+        t if t < MAX_VCPUS => t as u64,
+        _ => 1 << 8,
+    }
 }
 
 /// IROUTER's Interrupt Routing Mode bit: any vCPU (Stile picks vCPU 0).
@@ -118,6 +129,7 @@ impl Vgic {
     pub fn new_v2(gicd: u64, gicc: u64) -> Vgic {
         let mut g = Vgic {
             version: Version::V2,
+            route: [v2_route(0); NR_SPIS],
             ..Vgic::new(gicd, gicc)
         };
         for sgi in g.private.iter_mut().flat_map(|cpu| cpu.iter_mut().take(16)) {
@@ -146,6 +158,7 @@ impl Vgic {
                 ..Irq::default()
             }; NR_SPIS],
             route: [0; NR_SPIS],
+            targets: [0; NR_SPIS],
         }
     }
 
@@ -183,10 +196,6 @@ impl Vgic {
     /// GICv2: the lowest vCPU in ITARGETSR's byte (Stile picks one of a 1-of-N set).
     pub fn spi_target(&self, spi: usize) -> Option<usize> {
         let r = *self.route.get(spi)?;
-        if self.version == Version::V2 {
-            let t = (r as u8).trailing_zeros() as usize;
-            return (t < MAX_VCPUS).then_some(t);
-        }
         if r & IROUTER_IRM != 0 {
             return Some(0);
         }
@@ -194,6 +203,14 @@ impl Vgic {
             return None;
         }
         Some(r as usize)
+    }
+
+    /// GICv2: GICD_ITARGETSR<n>'s byte, and the route it means.
+    pub(crate) fn set_targets(&mut self, spi: usize, byte: u8) {
+        if let (Some(t), Some(r)) = (self.targets.get_mut(spi), self.route.get_mut(spi)) {
+            *t = byte;
+            *r = v2_route(byte);
+        }
     }
 
     pub(crate) fn set_route(&mut self, spi: usize, value: u64) {
