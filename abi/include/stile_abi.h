@@ -43,7 +43,7 @@
  *   MEMSLOT_CLEAR(x1 vm, x2 slot)
  *   REGION_REVOKE(x1 region base PA) -> x1 slots unmapped, x2 VMs
  *   REGION_RESTORE(x1 region base PA)
- *   VGIC_CONFIG(x1 vm, x2 GICD IPA, x3 GICR IPA)
+ *   VGIC_CONFIG(x1 vm, x2 GICD IPA, x3 GICR IPA; on a GICv2 machine the GICC IPA)
  *   IRQ_LINE(x1 vm, x2 SPI INTID, x3 level 0/1)
  *   VCPU_PENDING(x1 vm, x2 vcpu) -> x1 pending 0/1, x2 INTID, x3 timer deadline
  */
