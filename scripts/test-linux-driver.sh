@@ -16,14 +16,16 @@ cd "$(dirname "$0")/.."
 cpus="cortex-a72 max"
 timeout=400
 mode=check
+gic=3
 while (($#)); do
     case $1 in
     --cpu) cpus=${2:?}; shift 2 ;;
+    --gic) gic=${2:?}; shift 2 ;;
     --timeout) timeout=${2:?}; shift 2 ;;
     --demo) mode=demo; shift ;;
     --bench) mode=bench; shift ;;
     --guest-demo) mode=guest; shift ;;
-    *) echo "usage: scripts/test-linux-driver.sh [--cpu \"cortex-a72 max\"] [--timeout SECS] [--demo | --guest-demo | --bench]" >&2; exit 2 ;;
+    *) echo "usage: scripts/test-linux-driver.sh [--cpu \"cortex-a72 max\"] [--gic 2|3] [--timeout SECS] [--demo | --guest-demo | --bench]" >&2; exit 2 ;;
     esac
 done
 
@@ -47,7 +49,7 @@ python3 scripts/driver-initramfs.py --busybox "$BUSYBOX" --module "$module" --vm
 size=$(stat -c %s "$work/initramfs.cpio.gz")
 
 qemu_args() { # cpu [smp]
-    echo -M virt,virtualization=on,highmem=off,gic-version=3 -cpu "$1" -smp "${2:-4}" -m 1G \
+    echo -M virt,virtualization=on,highmem=off,gic-version="$gic" -cpu "$1" -smp "${2:-4}" -m 1G \
         -nographic -no-reboot -kernel "$image" -initrd "$LINUX_IMAGE" \
         -device loader,file="$work/initramfs.cpio.gz",addr=0x70000000,force-raw=on
 }
