@@ -152,6 +152,14 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
     cache::clean_to_poc(dtb.base.0 as usize, dtb.size as usize, line);
     let stack_top = b.stack_top;
     let gic_lrs = stile_hyp::arch::gic::probe(setup.gic_v3, setup.gich).map_or(0, |g| g.lrs);
+    match (gic_lrs, gicv) {
+        (0, _) => info!("vgic: none (no GICv3, nor GICv2 virtualization frames in the DT)"),
+        (n, None) => info!("vgic: GICv3, {n} list registers"),
+        (n, Some(v)) => info!(
+            "vgic: GICv2, {n} list registers; GICH {gich:#x} and GICV {:#x} kept from the host",
+            v[0]
+        ),
+    }
     let Some(hyp) = hyp_state(host, host_ram, b, &check, (gic_lrs, gicv)) else {
         return "no guest stage-2 geometry for this CPU";
     };

@@ -14,8 +14,8 @@ const APR: usize = 0xf0;
 const LR0: usize = 0x100;
 
 fn rd(gich: usize, off: usize) -> u32 {
-    // SAFETY: `gich` is the GICH frame EL2 maps as Device (checked at probe time to be the
-    // DT's); `off` is one of the architected 32-bit registers above (or an LR below 64).
+    // SAFETY: `gich` is the DT's GICH frame, which EL2's own map holds as Device memory
+    // (mm/el2_map.rs); `off` is one of its architected 32-bit registers (an LR: n < 64).
     unsafe { read_volatile((gich + off) as *const u32) }
 }
 
