@@ -187,9 +187,13 @@ pub enum VgicCase {
     /// x2 = delay in ms: as Timer, but spinning with IRQs unmasked instead of WFI (the
     /// interrupt comes while the vCPU runs): the same details.
     TimerRunning = 8,
-    /// (A VM without a vGIC, after one with:) what the virtual CPU interface shows:
-    /// [ICC_PMR_EL1, ICC_IGRPEN1_EL1, ICC_BPR1_EL1].
+    /// (A VM without a vGIC, after one with:) IRQs unmasked for a while, then what the
+    /// virtual CPU interface shows: [ICC_PMR_EL1, ICC_IGRPEN1_EL1, ICC_BPR1_EL1, IRQ vector
+    /// entries] (GICv2: [GICC_PMR, GICC_CTLR, 0, entries], the reads fault out to the VMM).
     Leftover = 9,
+    /// x2 = SPI: enable it, make it pending with GICD_ISPENDR while IRQs stay masked (it
+    /// waits in a list register when the vCPU exits): [GICD_ISPENDR of its word].
+    LeavePending = 10,
 }
 
 impl VgicCase {
@@ -204,6 +208,7 @@ impl VgicCase {
             7 => VgicCase::Cost,
             8 => VgicCase::TimerRunning,
             9 => VgicCase::Leftover,
+            10 => VgicCase::LeavePending,
             _ => return None,
         })
     }

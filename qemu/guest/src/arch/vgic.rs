@@ -33,6 +33,8 @@ const VTIMER: u64 = 27;
 static TAKEN: AtomicU64 = AtomicU64::new(0);
 static LAST: AtomicU64 = AtomicU64::new(1023);
 static FIRST_AT: AtomicU64 = AtomicU64::new(0);
+/// Entries to the IRQ vector, acknowledged or not.
+static ENTERED: AtomicU64 = AtomicU64::new(0);
 
 fn rd(addr: u64) -> u32 {
     // SAFETY: a vGIC register at an IPA no memslot covers: Stile emulates the access (or
@@ -59,6 +61,7 @@ fn counter() -> u64 {
 
 /// The IRQ vector: acknowledge, note, silence the timer if it was the timer, end.
 pub fn irq() {
+    ENTERED.fetch_add(1, Ordering::Relaxed);
     let raw: u64 = if v2() {
         rd(GICC + GICC_IAR) as u64
     } else {
@@ -111,6 +114,13 @@ pub(super) fn init() {
     };
     wr(GICR + 0x14, 0);
     wr(GICD, 2);
+}
+
+/// IRQ vector entries while IRQs are unmasked for a while (a guest without a vGIC: none).
+fn unmasked_entries() -> u64 {
+    ENTERED.store(0, Ordering::Relaxed);
+    wait_for(u64::MAX, 100_000, false);
+    ENTERED.load(Ordering::Relaxed)
 }
 
 /// IRQs unmasked until the vector has seen `n` interrupts or `spins` run out.
@@ -307,16 +317,29 @@ pub fn run(case: VgicCase, arg: u64, gic_v2: bool) -> [u64; 5] {
             unsafe { asm!("mrs {}, cntfrq_el0", out(reg) freq, options(nomem, nostack)) };
             [n, t1 - t0, t2 - t1, freq, t3 - t2]
         }
-        // No vGIC here: each GICC read faults out to the VMM (no GICV is mapped).
-        VgicCase::Leftover if gic_v2 => [rd(GICC + GICC_PMR) as u64, rd(GICC) as u64, 0, 0, 0],
+        VgicCase::LeavePending => {
+            init();
+            enable_spi(arg);
+            let spi = arg & 0x3ff;
+            let word = GICD + 0x200 + 4 * (spi / 32);
+            wr(word, 1 << (spi % 32));
+            [rd(word) as u64, 0, 0, 0, 0]
+        }
+        // No vGIC here: nothing may interrupt it; each GICC read faults out to the VMM (no
+        // GICV is mapped).
+        VgicCase::Leftover if gic_v2 => {
+            let entered = unmasked_entries();
+            [rd(GICC + GICC_PMR) as u64, rd(GICC) as u64, 0, entered, 0]
+        }
         VgicCase::Leftover => {
+            let entered = unmasked_entries();
             let (pmr, grpen, bpr): (u64, u64, u64);
             // SAFETY: reads of the (virtual) CPU interface; no side effects.
             unsafe {
                 asm!("mrs {}, icc_pmr_el1", "mrs {}, icc_igrpen1_el1", "mrs {}, icc_bpr1_el1",
                     out(reg) pmr, out(reg) grpen, out(reg) bpr, options(nomem, nostack))
             };
-            [pmr, grpen, bpr, 0, 0]
+            [pmr, grpen, bpr, entered, 0]
         }
         VgicCase::SgiNoVgic => {
             let pc = guest_sgi1r_probe_access as *const () as u64;

@@ -122,12 +122,14 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
         (VgicCase::Timer, TIMER_MS),
         (VgicCase::Cost, COST_LOOPS),
         (VgicCase::TimerRunning, TIMER_MS),
+        (VgicCase::LeavePending, SPI),
     ];
     // Where the machine cannot deliver a virtual interrupt at all, only what needs none.
     let undelivered = [
         (VgicCase::Registers, 0),
         (VgicCase::SgiOther, SGI_OTHER),
         (VgicCase::Cost, COST_LOOPS),
+        (VgicCase::LeavePending, SPI),
     ];
     let cases: &[(VgicCase, u64)] = if virq_wired { &all } else { &undelivered };
     if !virq_wired {
@@ -141,9 +143,10 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
             report.check(CheckName(c.0), Err(Fail::NotRun(why)));
         }
     }
-    // The vGIC guest set its priority mask and group enable; the next guest, without a
-    // vGIC, must find the interface as reset (GICv3), or not find it at all (GICv2: its
-    // GICC accesses fault to this VMM, no GICV is mapped).
+    // The vGIC guest set its priority mask and group enable and left an SPI pending in a
+    // list register; the next guest, without a vGIC, must take no interrupt and find the
+    // interface as reset (GICv3), or not find it at all (GICv2: its GICC accesses fault to
+    // this VMM, no GICV is mapped).
     let after = [(VgicCase::Leftover, 0)];
     if let Err(why) = guest(m, report, block, p, image, (None, version), &after) {
         report.check(CheckName(VgicCase::Leftover), Err(Fail::NotRun(why)));
@@ -164,6 +167,7 @@ impl fmt::Display for CheckName {
             VgicCase::Cost => "vgic-gicd-access-cheaper-than-an-exit",
             VgicCase::TimerRunning => "vgic-virtual-timer-while-running-injected-in-el2",
             VgicCase::Leftover => "vgic-nothing-left-for-the-next-guest",
+            VgicCase::LeavePending => "vgic-spi-left-pending-at-exit",
         })
     }
 }
@@ -586,8 +590,11 @@ fn judge<M: VmmMachine>(
             ])
         }
         VgicCase::SgiNoVgic => value("ICC_SGI1R_EL1 write UNDEFINED", d[0], 1),
-        VgicCase::Leftover if v2 => Ok(()),
+        VgicCase::LeavePending => value("its GICD_ISPENDR bit", d[0] >> (SPI % 32) & 1, 1),
+        // The vGIC guest left SPI 40 pending in a list register: it must not reach this one.
+        VgicCase::Leftover if v2 => value("IRQs a guest without a vGIC took", d[3], 0),
         VgicCase::Leftover => all(&[
+            value("IRQs a guest without a vGIC took", d[3], 0),
             value("ICC_PMR_EL1", d[0], 0),
             value("ICC_IGRPEN1_EL1", d[1], 0),
         ]),
