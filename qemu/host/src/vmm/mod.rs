@@ -26,6 +26,7 @@ mod runner;
 pub mod slots;
 mod trace;
 pub mod vgic;
+mod vgic_judge;
 pub mod windows;
 
 #[cfg(test)]
