@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make test-driver`: Debian's Linux as Stile's host (4 CPUs) loads /dev/stile and drives
 # guests with stile-vmm; linux/driver/test/init prints one `check linux-<name>: ok|FAIL`
-# line per check (docs/LINUX-DRIVER.md, "Tests"). One boot per CPU model; every check line
+# line per check (docs/LINUX-DRIVER.md, "Tests"). One boot per CPU model on a GICv3, and one
+# on a GICv2 (-cpu max; its checks are named `driver-max-gicv2-<name>`: the Linux guest then
+# gets a virtual GICv2); every check line
 # comes out here as `check driver-<cpu>-<name>: ...`, plus a line per boot for Stile's own
 # log (no `stile: error:` beyond the boot's region refusals, no panic), then
 # `N passed, M failed`. Exit status 0 iff all passed.
@@ -16,14 +18,16 @@ cd "$(dirname "$0")/.."
 cpus="cortex-a72 max"
 timeout=400
 mode=check
+gic=
 while (($#)); do
     case $1 in
-    --cpu) cpus=${2:?}; shift 2 ;;
+    --cpu) cpus=${2:?}; custom=1; shift 2 ;;
+    --gic) gic=${2:?}; custom=1; shift 2 ;;
     --timeout) timeout=${2:?}; shift 2 ;;
     --demo) mode=demo; shift ;;
     --bench) mode=bench; shift ;;
     --guest-demo) mode=guest; shift ;;
-    *) echo "usage: scripts/test-linux-driver.sh [--cpu \"cortex-a72 max\"] [--timeout SECS] [--demo | --guest-demo | --bench]" >&2; exit 2 ;;
+    *) echo "usage: scripts/test-linux-driver.sh [--cpu \"cortex-a72 max\"] [--gic 2|3] [--timeout SECS] [--demo | --guest-demo | --bench]" >&2; exit 2 ;;
     esac
 done
 
@@ -46,8 +50,14 @@ python3 scripts/driver-initramfs.py --busybox "$BUSYBOX" --module "$module" --vm
     --guest "$guest" --linux-guest "$LINUX_IMAGE" -o "$work/initramfs.cpio.gz"
 size=$(stat -c %s "$work/initramfs.cpio.gz")
 
-qemu_args() { # cpu [smp]
-    echo -M virt,virtualization=on,highmem=off,gic-version=3 -cpu "$1" -smp "${2:-4}" -m 1G \
+# The check boots, as cpu/gic-version: by default both CPU models on GICv3 and max on GICv2.
+boots="cortex-a72/3 max/3 max/2"
+if [[ -n ${custom:-} ]]; then
+    boots=$(for c in $cpus; do printf '%s/%s ' "$c" "${gic:-3}"; done)
+fi
+
+qemu_args() { # cpu [smp [gic]]
+    echo -M virt,virtualization=on,highmem=off,gic-version="${3:-${gic:-3}}" -cpu "$1" -smp "${2:-4}" -m 1G \
         -nographic -no-reboot -kernel "$image" -initrd "$LINUX_IMAGE" \
         -device loader,file="$work/initramfs.cpio.gz",addr=0x70000000,force-raw=on
 }
@@ -106,35 +116,38 @@ fi
 
 passed=0
 failed=0
-for cpu in $cpus; do
-    log=$work/$cpu.log
+for boot in $boots; do
+    cpu=${boot%/*} v=${boot#*/}
+    # The check names keep their GICv3 form; a GICv2 boot's say so.
+    tag=$cpu$([[ $v == 3 ]] || echo "-gicv$v")
+    log=$work/$tag.log
     set +e
     # shellcheck disable=SC2046
-    timeout "$timeout" qemu-system-aarch64 $(qemu_args "$cpu") \
+    timeout "$timeout" qemu-system-aarch64 $(qemu_args "$cpu" 4 "$v") \
         -append "console=ttyAMA0 quiet panic=-1 oops=panic cma=256M initrd=0x70000000,$size rdinit=/init stiledrv.mode=check" \
         </dev/null >"$log" 2>&1
     status=$?
     set -e
-    tr -d '\r' <"$log" | sed -n "s/^check linux-\([^:]*\): /check driver-$cpu-\1: /p"
+    tr -d '\r' <"$log" | sed -n "s/^check linux-\([^:]*\): /check driver-$tag-\1: /p"
     p=$(grep -c '^check linux-[^:]*: ok' "$log" || true)
     f=$(grep -c '^check linux-[^:]*: FAIL' "$log" || true)
     passed=$((passed + p))
     failed=$((failed + f))
     # Every check the init script runs must have printed (a hang or a crash prints fewer).
     if ! grep -q '^linux: driver checks: [0-9]* passed, 0 failed' "$log" || ((p < 11)); then
-        echo "check driver-$cpu-complete: FAIL only $p checks passed, QEMU status $status (log $log)"
+        echo "check driver-$tag-complete: FAIL only $p checks passed, QEMU status $status (log $log)"
         failed=$((failed + 1))
     else
-        echo "check driver-$cpu-complete: ok"
+        echo "check driver-$tag-complete: ok"
         passed=$((passed + 1))
     fi
     errors=$(grep 'stile: error:' "$log" | grep -v "stile: error: region '[^']*' refused" || true)
     if [[ -n $errors || $(grep -c 'panicked\|stile: fatal' "$log") != 0 ]]; then
-        echo "check driver-$cpu-stile-log: FAIL $(echo "$errors" | head -n 1)"
+        echo "check driver-$tag-stile-log: FAIL $(echo "$errors" | head -n 1)"
         failed=$((failed + 1))
     else
-        echo "driver-$cpu: $(grep -c 'refused: ' "$log") refused hypercalls logged, $(grep -c 'stile: vm [0-9]*: destroyed' "$log") VMs destroyed"
-        echo "check driver-$cpu-stile-log: ok"
+        echo "driver-$tag: $(grep -c 'refused: ' "$log") refused hypercalls logged, $(grep -c 'stile: vm [0-9]*: destroyed' "$log") VMs destroyed"
+        echo "check driver-$tag-stile-log: ok"
         passed=$((passed + 1))
     fi
 done

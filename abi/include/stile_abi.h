@@ -43,7 +43,7 @@
  *   MEMSLOT_CLEAR(x1 vm, x2 slot)
  *   REGION_REVOKE(x1 region base PA) -> x1 slots unmapped, x2 VMs
  *   REGION_RESTORE(x1 region base PA)
- *   VGIC_CONFIG(x1 vm, x2 GICD IPA, x3 GICR IPA)
+ *   VGIC_CONFIG(x1 vm, x2 GICD IPA, x3 GICR IPA; on a GICv2 machine the GICC IPA)
  *   IRQ_LINE(x1 vm, x2 SPI INTID, x3 level 0/1)
  *   VCPU_PENDING(x1 vm, x2 vcpu) -> x1 pending 0/1, x2 INTID, x3 timer deadline
  */
@@ -202,6 +202,7 @@ static inline const char *stile_reason_name(uint64_t v)
 #define STILE_CAP_NISV_EXITS            (1ull << 4)
 #define STILE_CAP_LAZY_MAPPING          (1ull << 5)
 #define STILE_CAP_FWB_GUESTS            (1ull << 6)
+#define STILE_CAP_VGIC                  (1ull << 7)
 
 /* The ABI's name for `v` (as docs/ABI.md and Stile's logs spell it), or NULL. */
 static inline const char *stile_cap_name(uint64_t v)
@@ -214,6 +215,7 @@ static inline const char *stile_cap_name(uint64_t v)
 	case STILE_CAP_NISV_EXITS: return "NISV_EXITS";
 	case STILE_CAP_LAZY_MAPPING: return "LAZY_MAPPING";
 	case STILE_CAP_FWB_GUESTS: return "FWB_GUESTS";
+	case STILE_CAP_VGIC: return "VGIC";
 	default: return NULL;
 	}
 }

@@ -19,8 +19,11 @@ pub const LAZY_MAPPING: u64 = 1 << 5;
 /// Guests run with HCR_EL2.FWB = 1: stage 2 decides cacheability even with the guest's
 /// MMU off. Needs FEAT_S2FWB.
 pub const FWB_GUESTS: u64 = 1 << 6;
+/// VGIC_CONFIG can give a VM a virtual GIC: the machine has a GICv3, or a GICv2 with its
+/// virtualization frames (GICH, GICV) in the DT (else NO_VGIC).
+pub const VGIC: u64 = 1 << 7;
 
-pub const ALL: [(u64, &str); 7] = [
+pub const ALL: [(u64, &str); 8] = [
     (CACHEABLE_DEVICE, "CACHEABLE_DEVICE"),
     (CACHEABLE_DEVICE_EXEC, "CACHEABLE_DEVICE_EXEC"),
     (DEVICE_NC, "DEVICE_NC"),
@@ -28,6 +31,7 @@ pub const ALL: [(u64, &str); 7] = [
     (NISV_EXITS, "NISV_EXITS"),
     (LAZY_MAPPING, "LAZY_MAPPING"),
     (FWB_GUESTS, "FWB_GUESTS"),
+    (VGIC, "VGIC"),
 ];
 
 /// The reason byte for capability bit `bit` out of GET_CAPS' x2.

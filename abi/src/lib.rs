@@ -63,7 +63,8 @@ pub enum Function {
     RegionRevoke = FN_BASE | 0x30,
     /// REGION_RESTORE(x1 = base PA of an assignable board region): registrable again.
     RegionRestore = FN_BASE | 0x31,
-    /// VGIC_CONFIG(x1 = vm id, x2 = GICD IPA, x3 = GICR IPA): give the VM a virtual GICv3.
+    /// VGIC_CONFIG(x1 = vm id, x2 = GICD IPA, x3 = GICR IPA, or on a GICv2 machine the GICC
+    /// IPA): give the VM a virtual GIC of the machine's version.
     VgicConfig = FN_BASE | 0x40,
     /// IRQ_LINE(x1 = vm id, x2 = SPI INTID, x3 = level (0 or 1)).
     IrqLine = FN_BASE | 0x41,

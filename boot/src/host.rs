@@ -127,12 +127,22 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
     let (entry, dtb) = (loaded.kernel, loaded.dtb);
 
     stile_hyp::arch::host_tick::set_source(b.platform.gic.as_ref(), b.platform.timer.as_ref());
+    // GICv2 with its virtualization frames: vGICs for guests.
+    let (gich, gicv) = match &b.platform.gic {
+        Some(Gic::V2 {
+            gich: Some(h),
+            gicv: Some(v),
+            ..
+        }) => (h.base.0, stile_hyp::vgic::gicv_pages(v.base.0, v.size)),
+        _ => (0, None),
+    };
     let setup = HostSetup {
         vttbr: host.stage2.vttbr(),
         vtcr: host.stage2.vtcr().vtcr,
         entry: entry.base.0,
         x0: dtb.base.0,
         gic_v3: matches!(b.platform.gic, Some(Gic::V3 { .. })),
+        gich: gicv.map(|_| gich),
         fwb,
     };
     // The host starts with its MMU and caches off: what EL2 wrote through its cacheable
@@ -141,8 +151,16 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
     // (The kernel and initramfs were cleaned as they were moved.)
     cache::clean_to_poc(dtb.base.0 as usize, dtb.size as usize, line);
     let stack_top = b.stack_top;
-    let gic_lrs = stile_hyp::arch::gic::probe(setup.gic_v3).map_or(0, |g| g.lrs);
-    let Some(hyp) = hyp_state(host, host_ram, b, &check, gic_lrs) else {
+    let gic_lrs = stile_hyp::arch::gic::probe(setup.gic_v3, setup.gich).map_or(0, |g| g.lrs);
+    match (gic_lrs, gicv) {
+        (0, _) => info!("vgic: none (no GICv3, nor GICv2 virtualization frames in the DT)"),
+        (n, None) => info!("vgic: GICv3, {n} list registers"),
+        (n, Some(v)) => info!(
+            "vgic: GICv2, {n} list registers; GICH {gich:#x} and GICV {:#x} kept from the host",
+            v[0]
+        ),
+    }
+    let Some(hyp) = hyp_state(host, host_ram, b, &check, (gic_lrs, gicv)) else {
         return "no guest stage-2 geometry for this CPU";
     };
     *HYP.lock() = Some(Box::new(hyp));
@@ -165,7 +183,7 @@ fn hyp_state(
     host_ram: RangeSet,
     b: HostBoot,
     check: &RegionCheck,
-    gic_lrs: u8,
+    (gic_lrs, gicv): (u8, Option<[u64; 2]>),
 ) -> Option<Hyp> {
     let f = b.features;
     let guest_vtcr = vtcr_for(f.pa_range, GUEST_IPA_BITS.min(f.pa_bits), f.vmid_bits == 16).ok()?;
@@ -189,6 +207,7 @@ fn hyp_state(
         vms: Default::default(),
         run_pages: heapless::Vec::new(),
         gic_lrs,
+        gicv,
     })
 }
 
@@ -336,6 +355,9 @@ fn build_dtb(
         // when the DT names none.
         spin_table_to_psci: held_cpus,
         add_psci_hvc: held_cpus && b.platform.psci.is_none(),
+        // GICH and GICV are EL2's (and its guests'): not in the host's stage 2, so not in
+        // its DTB either.
+        trim_reg: b.platform.gic_reg_trim(),
     };
     // SAFETY: the original DTB was validated at boot and is still where the loader put it
     // (host RAM has a hole for it, so no move touches it).

@@ -109,7 +109,8 @@ struct stile_region {
 	__u64 reason;
 };
 
-/* VGIC_CONFIG: give this VM a virtual GICv3 (frames at these IPAs; docs/ABI.md). */
+/* VGIC_CONFIG: give this VM a virtual GIC, the machine's version (frames at these IPAs;
+ * docs/ABI.md). On a GICv2 machine `gicr` is the guest's GICC frame. */
 struct stile_vgic_config {
 	__u64 gicd;
 	__u64 gicr;

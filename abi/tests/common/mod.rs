@@ -128,7 +128,9 @@ pub fn signature(f: Function) -> &'static str {
         Function::MemslotClear => "MEMSLOT_CLEAR(x1 vm, x2 slot)",
         Function::RegionRevoke => "REGION_REVOKE(x1 region base PA) -> x1 slots unmapped, x2 VMs",
         Function::RegionRestore => "REGION_RESTORE(x1 region base PA)",
-        Function::VgicConfig => "VGIC_CONFIG(x1 vm, x2 GICD IPA, x3 GICR IPA)",
+        Function::VgicConfig => {
+            "VGIC_CONFIG(x1 vm, x2 GICD IPA, x3 GICR IPA; on a GICv2 machine the GICC IPA)"
+        }
         Function::IrqLine => "IRQ_LINE(x1 vm, x2 SPI INTID, x3 level 0/1)",
         Function::VcpuPending => {
             "VCPU_PENDING(x1 vm, x2 vcpu) -> x1 pending 0/1, x2 INTID, x3 timer deadline"

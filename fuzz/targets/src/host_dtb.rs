@@ -52,8 +52,16 @@ pub fn run(data: &[u8]) {
         extra_chosen: &extra[..extras],
         spin_table_to_psci: b.bool(),
         add_psci_hvc: b.bool(),
+        trim_reg: None,
     };
     let original = b.rest();
+    // The GIC edit boot makes, where the tree parses (no new input bytes: seeds keep
+    // their meaning).
+    let trim = stile_hyp::dt::Platform::from_dtb(original).ok();
+    let edits = HostDtbEdits {
+        trim_reg: trim.and_then(|p| p.gic_reg_trim()),
+        ..edits
+    };
     let mut out = vec![0u8; original.len() * 2 + 8192];
     let Ok(len) = build_host_dtb(original, &edits, &mut out) else {
         return;

@@ -193,6 +193,7 @@ fn build(fwb: bool) -> World {
         vms: Default::default(),
         run_pages: heapless::Vec::new(),
         gic_lrs: 4,
+        gicv: None,
     };
     World {
         hyp,

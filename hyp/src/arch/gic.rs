@@ -1,7 +1,9 @@
-//! The GICv3 virtual CPU interface's registers (ICH_*_EL2) and the virtual timer, moved
-//! between the CPU and a vCPU's [`GicCpuRegs`]; vgic/ decides what goes in them. Only VMs
-//! with a vGIC touch these. The physical GIC (ICC_*, GICD, GICR) stays the host's.
+//! The virtual CPU interface's registers (GICv3: ICH_*_EL2; GICv2: the GICH frame, in
+//! gich.rs) and the virtual timer, moved between the CPU and a vCPU's [`GicCpuRegs`];
+//! vgic/ decides what goes in them. Only VMs with a vGIC touch these. The physical GIC
+//! (ICC_* or GICC, GICD, GICR) stays the host's.
 
+use crate::arch::gich;
 use crate::vgic::lr::{GicCpuRegs, MAX_LRS};
 use aarch64_cpu::registers::*;
 
@@ -12,16 +14,23 @@ pub struct GicHw {
     pub lrs: u8,
     /// Active-priority registers per group (1, 2 or 4: 5, 6 or 7 preemption bits).
     pub aprs: u8,
+    /// GICv2: the GICH frame's address (EL2 maps it at its PA); 0 on a GICv3.
+    pub gich: usize,
 }
 
 /// ICC_SRE_EL2: system-register GIC interface, and EL1 may use it too.
 const ICC_SRE_EL2_SRE_ENABLE: u64 = 1 << 0 | 1 << 3;
 
-/// The virtual interface of a GICv3 CPU, left empty and disabled (so a guest without a vGIC
-/// finds nothing in it); None without GICv3.
-pub fn probe(gic_v3: bool) -> Option<GicHw> {
+/// The virtual interface of this CPU, left empty and disabled (so a guest without a vGIC
+/// finds nothing in it): a GICv3's, or a GICv2's at `gich` (its GICH frame); None without
+/// either.
+pub fn probe(gic_v3: bool, gich: Option<u64>) -> Option<GicHw> {
     if !gic_v3 {
-        return None;
+        let gich = gich? as usize;
+        let (lrs, aprs) = gich::probe(gich);
+        let hw = GicHw { lrs, aprs, gich };
+        clear(hw);
+        return Some(hw);
     }
     ICC_SRE_EL2.set(ICC_SRE_EL2_SRE_ENABLE);
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
@@ -30,6 +39,7 @@ pub fn probe(gic_v3: bool) -> Option<GicHw> {
     let hw = GicHw {
         lrs: lrs.min(MAX_LRS as u8),
         aprs: 1 << pre.clamp(5, 7).saturating_sub(5),
+        gich: 0,
     };
     clear(hw);
     Some(hw)
@@ -84,6 +94,9 @@ fn write_lr(n: usize, v: u64) {
 
 /// The live LRs into `regs`.
 pub fn read_lrs(regs: &mut GicCpuRegs, hw: GicHw) {
+    if hw.gich != 0 {
+        return gich::read_lrs(hw.gich, regs, hw.lrs);
+    }
     for (n, lr) in regs.lrs.iter_mut().enumerate().take(hw.lrs as usize) {
         *lr = read_lr(n);
     }
@@ -91,6 +104,9 @@ pub fn read_lrs(regs: &mut GicCpuRegs, hw: GicHw) {
 
 /// `regs`' LRs and ICH_HCR_EL2 into the CPU (the ERET into the guest synchronizes them).
 pub fn write_lrs(regs: &GicCpuRegs, hw: GicHw) {
+    if hw.gich != 0 {
+        return gich::write_lrs(hw.gich, regs, hw.lrs);
+    }
     for (n, lr) in regs.lrs.iter().enumerate().take(hw.lrs as usize) {
         write_lr(n, *lr);
     }
@@ -130,6 +146,9 @@ fn get_aprs(n: usize) -> (u64, u64) {
 
 /// Host -> vGIC guest: its whole virtual interface in.
 pub fn load(regs: &GicCpuRegs, hw: GicHw) {
+    if hw.gich != 0 {
+        return gich::load(hw.gich, regs, hw.lrs);
+    }
     for n in 0..(hw.aprs as usize).min(4) {
         set_aprs(n, regs.ap0r[n], regs.ap1r[n]);
     }
@@ -140,6 +159,9 @@ pub fn load(regs: &GicCpuRegs, hw: GicHw) {
 /// vGIC guest -> host: its virtual interface out (the count of LRs in use is EL2's own,
 /// kept in `regs`), and the interface left empty and disabled.
 pub fn save(regs: &mut GicCpuRegs, hw: GicHw) {
+    if hw.gich != 0 {
+        return gich::save(hw.gich, regs, hw.lrs);
+    }
     read_lrs(regs, hw);
     regs.vmcr = ICH_VMCR_EL2.get();
     for n in 0..(hw.aprs as usize).min(4) {
@@ -150,6 +172,9 @@ pub fn save(regs: &mut GicCpuRegs, hw: GicHw) {
 
 /// Nothing of a guest's left: En clear, LRs, VMCR and active priorities zero.
 pub fn clear(hw: GicHw) {
+    if hw.gich != 0 {
+        return gich::clear(hw.gich, hw.lrs);
+    }
     ICH_HCR_EL2.set(0);
     for n in 0..hw.lrs as usize {
         write_lr(n, 0);
@@ -160,7 +185,10 @@ pub fn clear(hw: GicHw) {
     }
 }
 
-pub fn misr() -> u64 {
+pub fn misr(hw: GicHw) -> u64 {
+    if hw.gich != 0 {
+        return gich::misr(hw.gich);
+    }
     ICH_MISR_EL2.get()
 }
 

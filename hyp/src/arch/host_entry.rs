@@ -17,6 +17,8 @@ pub struct HostSetup {
     /// Its x0 there: the DTB on the boot CPU, the PSCI context id on the others.
     pub x0: u64,
     pub gic_v3: bool,
+    /// GICv2 with virtualization: the GICH frame (EL2's; never in the host's stage 2).
+    pub gich: Option<u64>,
     /// HCR_EL2.FWB: stage 2 may force the memory type (only on CPUs with FEAT_S2FWB).
     pub fwb: bool,
 }
@@ -91,7 +93,7 @@ pub unsafe fn enter_host(setup: &HostSetup, ctx: *mut Context, stack_top: u64) -
         );
     }
     // ICC_SRE_EL2 for the host's GICv3, and this CPU's virtual interface emptied.
-    let gic = crate::arch::gic::probe(setup.gic_v3);
+    let gic = crate::arch::gic::probe(setup.gic_v3, setup.gich);
     crate::arch::cpu_features_el2::expose_to_host();
     // The host cannot change these: the world switch puts them back after every guest.
     let tick = crate::arch::host_tick::locate_for(mpidr);

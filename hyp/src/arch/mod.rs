@@ -10,6 +10,7 @@ pub mod el2_world;
 pub mod exceptions;
 pub mod firmware;
 pub mod gic;
+pub mod gich;
 pub mod host_entry;
 pub mod host_tick;
 pub mod kick;

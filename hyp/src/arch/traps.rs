@@ -203,7 +203,7 @@ impl TrapCpu for CpuState {
     }
 
     fn gic_misr(&self) -> u64 {
-        self.gic.map_or(0, |_| gic::misr())
+        self.gic.map_or(0, gic::misr)
     }
 
     #[inline]

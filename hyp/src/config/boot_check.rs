@@ -114,8 +114,9 @@ pub const DT_DEVICES: Region = Region {
 ///
 /// The host's RAM is all DT RAM (or, if the board declares host `ram` regions, DT RAM inside
 /// them) minus `hyp`, the DTB, `no-map` reserved memory and every other region; its devices
-/// are every DT device range minus RAM, `hyp` and every region (a region such as a read-only
-/// flash overrides the DT's default of Device read-write).
+/// are every DT device range minus RAM, `hyp`, every region (a region such as a read-only
+/// flash overrides the DT's default of Device read-write) and a GICv2's virtualization
+/// frames (GICH, GICV: EL2's).
 ///
 /// Assumes `regions` passed [`super::validate`] (build.rs guarantees that for a board's
 /// regions). Regions past [`MAX_REGIONS`] are neither accepted nor refused, but their ranges
@@ -236,7 +237,9 @@ impl Machine<'_> {
             .chain(self.hyp.iter())
             .chain(self.platform.reserved.iter().map(|r| &r.range))
             .copied()
-            .chain(regions.iter().map(|r| r.range));
+            .chain(regions.iter().map(|r| r.range))
+            // GICv2's GICH and GICV: EL2's own frame, and its guests' virtual CPU interface.
+            .chain(self.platform.gic_virt_frames());
         for hole in holes {
             if ranges.remove(hole).is_err() {
                 ranges = host_ram::without_touched(&ranges, hole);

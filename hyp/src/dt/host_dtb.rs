@@ -1,7 +1,7 @@
 //! The DTB Stile hands its host VM: the firmware's tree, copied token by token, with the
 //! memory the host must not touch carved out as `no-map` /reserved-memory children, the
 //! initrd slot (which carried the host bundle to Stile) replaced by the placed initramfs or
-//! hidden, and /chosen rewritten.
+//! hidden, /chosen rewritten, and a GICv2's virtualization frames left out of its `reg`.
 //!
 //! Written straight into the caller's buffer, with no heap, so it also works before the
 //! EL2 heap is up and a too-small buffer is an error rather than an allocation failure.
@@ -49,6 +49,9 @@ pub struct HostDtbEdits<'a> {
     /// Add `/psci` (`compatible = "arm,psci-1.0"`, `method = "hvc"`): Stile's own PSCI
     /// for the CPUs it holds, on a machine without PSCI firmware.
     pub add_psci_hvc: bool,
+    /// (node ordinal in blob order, root 0; bytes): that node's `reg` keeps only its first
+    /// bytes. A GICv2's loses GICH and GICV, which are EL2's (`Platform::gic_reg_trim`).
+    pub trim_reg: Option<(u32, usize)>,
 }
 
 /// Why no host DTB was produced. `reason()` gives the stable words for `stile:` log lines.

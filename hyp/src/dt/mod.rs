@@ -44,6 +44,8 @@ pub struct Platform {
     /// for it (for the log line; cut to fit).
     pub unsupported_uart: heapless::String<MAX_COMPATIBLE>,
     pub gic: Option<Gic>,
+    /// Where `gic`'s node is, for the host DTB's edit of its `reg`.
+    pub gic_node: Option<GicNode>,
     pub psci: Option<Psci>,
     pub timer: Option<Timer>,
     /// `/chosen/bootargs` (Stile's own `stile.*` options live here).
@@ -199,6 +201,14 @@ pub enum Gic {
     },
 }
 
+/// The GIC's node: its place in blob order (the root is 0, every node counts once, as
+/// FDT_BEGIN_NODE tokens come) and the bytes one entry of its `reg` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GicNode {
+    pub ordinal: u32,
+    pub reg_entry: u32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conduit {
     Smc,
@@ -264,6 +274,23 @@ impl Platform {
     /// Parse a DTB. `dtb` is the whole blob (the caller bounds it with [`dtb_total_size`]).
     pub fn from_dtb(dtb: &[u8]) -> Result<Platform, DtError> {
         parse::parse(dtb)
+    }
+
+    /// GICv2's virtualization frames (GICH, GICV): EL2's and its guests', never the host's.
+    pub fn gic_virt_frames(&self) -> impl Iterator<Item = PhysRange> + '_ {
+        let frames = match &self.gic {
+            Some(Gic::V2 { gich, gicv, .. }) => [*gich, *gicv],
+            _ => [None, None],
+        };
+        frames.into_iter().flatten()
+    }
+
+    /// The host DTB's edit that keeps [`Platform::gic_virt_frames`] out of it: the GIC
+    /// node's `reg` cut to its first two entries (GICD, GICC), as (node ordinal, bytes).
+    pub fn gic_reg_trim(&self) -> Option<(u32, usize)> {
+        let node = self.gic_node?;
+        self.gic_virt_frames().next()?;
+        Some((node.ordinal, 2 * node.reg_entry as usize))
     }
 
     /// Total RAM in bytes over all `/memory` ranges (saturating).

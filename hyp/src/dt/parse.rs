@@ -1,6 +1,7 @@
 //! The DTB walk: check the blob ourselves, then one depth-first pass routes each node to
 //! the decoder for what it is.
 
+use super::cells::Cells;
 use super::gic::FoundGic;
 use super::node::{base_name, from_fdt, phandle, Node};
 use super::timer::RawTimer;
@@ -10,7 +11,7 @@ use super::{
     chosen, cpu, devices, earlycon, gic, header, memory, memreserve, psci, stdout_path, structure,
     timer, uart,
 };
-use super::{ConsoleSource, DtError, NoConsole, Platform, ReservedSource, MAX_COMPATIBLE};
+use super::{ConsoleSource, DtError, GicNode, NoConsole, Platform, ReservedSource, MAX_COMPATIBLE};
 use fdt::nodes::AsNode;
 use fdt::Fdt;
 
@@ -47,6 +48,7 @@ pub(super) fn discover(dtb: &[u8]) -> Result<Platform, DtError> {
         clock_rate: None,
         gic: None,
         timer: None,
+        visited: 0,
     };
     memreserve::read(blob, &h, &mut found.platform)?;
     if let Some(node) = find_path(root, "/chosen")?.and_then(|c| c.last().copied()) {
@@ -89,6 +91,8 @@ struct Found<'a> {
     clock_rate: Option<u32>,
     gic: Option<FoundGic>,
     timer: Option<RawTimer<'a>>,
+    /// Nodes visited so far (the next one's ordinal).
+    visited: u32,
 }
 
 impl<'a> Found<'a> {
@@ -96,6 +100,8 @@ impl<'a> Found<'a> {
         let Some(node) = chain.last() else {
             return Ok(());
         };
+        let ordinal = self.visited;
+        self.visited = self.visited.saturating_add(1);
         match chain {
             [_root] => return Ok(()),
             [_root, _] => {
@@ -119,6 +125,16 @@ impl<'a> Found<'a> {
         // The first GIC and timer in blob order win (a second GIC would be cascaded).
         if self.gic.is_none() {
             self.gic = gic::decode(chain)?;
+            if self.gic.is_some() {
+                let parent = chain.len().checked_sub(2).and_then(|i| chain.get(i));
+                if let Some(parent) = parent {
+                    let cells = Cells::of(parent)?;
+                    self.platform.gic_node = Some(GicNode {
+                        ordinal,
+                        reg_entry: (cells.addr + cells.size) * 4,
+                    });
+                }
+            }
         }
         if self.timer.is_none() {
             self.timer = timer::find(chain)?;

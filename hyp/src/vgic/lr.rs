@@ -1,10 +1,11 @@
-//! The GICv3 virtual CPU interface a vCPU runs with: its ICH_* register image, filled from
-//! the model before entry ([`Vgic::flush`]) and merged back after exit ([`Vgic::fold`]).
+//! The virtual CPU interface a vCPU runs with: its ICH_* (GICv3) or GICH_* (GICv2) register
+//! image, filled from the model before entry ([`Vgic::flush`]) and merged back after exit
+//! ([`Vgic::fold`]). One allocation for both; only the LR's layout differs ([`LrFormat`]).
 //! An interrupt in a list register belongs to the LR until the fold: the flush moves its
 //! pending latch into the LR, the fold moves what the guest left (pending, active, both or
 //! nothing) back.
 
-use super::{Vgic, NR_IRQS};
+use super::{Version, Vgic, NR_IRQS};
 
 /// The most list registers the architecture has (ICH_VTR_EL2.ListRegs + 1 <= 16).
 pub const MAX_LRS: usize = 16;
@@ -15,8 +16,13 @@ const LR_PENDING: u64 = 1 << 62;
 const LR_ACTIVE: u64 = 1 << 63;
 const LR_GROUP1: u64 = 1 << 60;
 const LR_PRIORITY_SHIFT: u32 = 48;
-/// ICH_HCR_EL2: En (the virtual CPU interface works), UIE (maintenance interrupt when at
-/// most one LR holds an interrupt: there were more to deliver than LRs).
+/// GICH_LR<n> fields (GICv2): virtual ID 9:0, priority's top 5 bits in 27:23, pending 28,
+/// active 29, Group 1 30 (left 0: Group 0), HW 31 (left 0: software interrupts).
+const V2_INTID_MASK: u64 = 0x3ff;
+const V2_PRIORITY_SHIFT: u32 = 23;
+const V2_STATE_SHIFT: u32 = 28;
+/// ICH_HCR_EL2 and GICH_HCR alike: En (the virtual CPU interface works), UIE (maintenance
+/// interrupt when at most one LR holds an interrupt: there were more to deliver than LRs).
 pub const ICH_HCR_EN: u64 = 1 << 0;
 pub const ICH_HCR_UIE: u64 = 1 << 1;
 
@@ -25,26 +31,55 @@ pub const ICH_HCR_UIE: u64 = 1 << 1;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GicCpuRegs {
     pub hcr: u64,
-    /// ICH_VMCR_EL2: the guest's ICC_PMR/BPR/IGRPEN and friends.
+    /// ICH_VMCR_EL2 or GICH_VMCR: the guest's PMR/BPR/group enables and friends.
     pub vmcr: u64,
     pub lrs: [u64; MAX_LRS],
+    /// GICv2: GICH_APR is `ap0r[0]`.
     pub ap0r: [u64; 4],
     pub ap1r: [u64; 4],
     pub used: u8,
 }
 
-/// The vINTID of an LR (0 for an empty one).
+/// The vINTID of a GICv3 LR (0 for an empty one).
 pub fn lr_intid(lr: u64) -> u32 {
     lr as u32
 }
 
-/// The LR for `intid` at `priority`, pending and/or active, Group 1, software (HW = 0).
+/// The GICv3 LR for `intid` at `priority`, pending and/or active, Group 1, software (HW = 0).
 pub fn lr_value(intid: u32, priority: u8, pending: bool, active: bool) -> u64 {
     ((pending as u64) * LR_PENDING)
         | ((active as u64) * LR_ACTIVE)
         | LR_GROUP1
         | (priority as u64) << LR_PRIORITY_SHIFT
         | intid as u64
+}
+
+/// An LR's layout: the architecture's, per GIC version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LrFormat(pub Version);
+
+impl LrFormat {
+    /// The LR for `intid` at `priority`, pending and/or active, software (HW = 0). GICv2's
+    /// SGI source CPU (bits 12:10) is left 0: the guest reads vCPU 0 as every SGI's sender.
+    pub fn encode(self, intid: u32, priority: u8, pending: bool, active: bool) -> u64 {
+        match self.0 {
+            Version::V3 => lr_value(intid, priority, pending, active),
+            Version::V2 => {
+                let state = pending as u64 | (active as u64) << 1;
+                state << V2_STATE_SHIFT
+                    | ((priority >> 3) as u64) << V2_PRIORITY_SHIFT
+                    | (intid as u64 & V2_INTID_MASK)
+            }
+        }
+    }
+
+    /// (vINTID, state: bit 0 pending, bit 1 active).
+    pub fn decode(self, lr: u64) -> (u32, u64) {
+        match self.0 {
+            Version::V3 => (lr_intid(lr), lr >> LR_STATE_SHIFT),
+            Version::V2 => ((lr & V2_INTID_MASK) as u32, (lr >> V2_STATE_SHIFT) & 3),
+        }
+    }
 }
 
 impl Vgic {
@@ -77,6 +112,7 @@ impl Vgic {
             }
         }
         chosen.sort_unstable();
+        let format = LrFormat(self.version);
         regs.lrs = [0; MAX_LRS];
         for (n, &(priority, _, intid)) in chosen.iter().enumerate() {
             let deliver = self
@@ -85,7 +121,7 @@ impl Vgic {
             let Some(irq) = self.irq_mut(vcpu, intid) else {
                 continue;
             };
-            regs.lrs[n] = lr_value(intid, priority, deliver, irq.active);
+            regs.lrs[n] = format.encode(intid, priority, deliver, irq.active);
             if deliver {
                 // The LR holds it now; a level line stays up in the model and is
                 // sampled again at the fold.
@@ -99,9 +135,9 @@ impl Vgic {
     /// Merge `regs`' LRs, as vCPU `vcpu` left them, back into the model and empty them.
     pub fn fold(&mut self, vcpu: usize, regs: &mut GicCpuRegs) {
         let used = (regs.used as usize).min(MAX_LRS);
+        let format = LrFormat(self.version);
         for lr in regs.lrs.iter_mut().take(used) {
-            let intid = lr_intid(*lr);
-            let state = *lr >> LR_STATE_SHIFT;
+            let (intid, state) = format.decode(*lr);
             *lr = 0;
             if intid >= NR_IRQS {
                 continue;

@@ -1,9 +1,11 @@
 //! The GICD and GICR registers a guest reads and writes (GICv3 architecture, with
 //! affinity routing always on and a single security state: GICD_CTLR.ARE and DS read 1).
+//! A GICv2 guest's distributor is in mmio_v2.rs, over the same bit, priority and config
+//! registers.
 //! Registers Stile does not model, and accesses of a size a register does not take, read
 //! as zero and ignore writes; nothing a guest writes can fail.
 
-use super::{Irq, Vgic, GICD_SIZE, GICR_SIZE, GICR_STRIDE, NR_IRQS, SPI_BASE};
+use super::{Irq, Version, Vgic, GICD_SIZE, GICR_SIZE, GICR_STRIDE, NR_IRQS, SPI_BASE};
 use crate::vm::guest::MAX_VCPUS;
 
 /// GICD_IIDR / GICR_IIDR: implementer 0 ("not a JEP106 code"), product 'S'.
@@ -31,7 +33,7 @@ pub struct Access {
 
 /// Bit-per-interrupt registers, by offset within their bank.
 #[derive(Clone, Copy)]
-enum Bits {
+pub(super) enum Bits {
     SetEnable,
     ClearEnable,
     SetPending,
@@ -41,7 +43,7 @@ enum Bits {
 }
 
 impl Bits {
-    fn at(off: u64) -> Option<(Bits, u64)> {
+    pub(super) fn at(off: u64) -> Option<(Bits, u64)> {
         let (kind, base) = match off {
             0x100..=0x17f => (Bits::SetEnable, 0x100),
             0x180..=0x1ff => (Bits::ClearEnable, 0x180),
@@ -81,6 +83,7 @@ impl Vgic {
         let lr_state = |off: u64| (0x200..0x400).contains(&off);
         match ipa.checked_sub(self.gicd).filter(|o| *o < GICD_SIZE) {
             Some(off) => lr_state(off),
+            None if self.version == Version::V2 => false,
             None => ipa
                 .checked_sub(self.gicr)
                 .is_some_and(|rel| lr_state((rel % GICR_STRIDE).wrapping_sub(SGI_FRAME))),
@@ -91,7 +94,17 @@ impl Vgic {
     /// store), or None when `ipa` is not in the vGIC's frames.
     pub fn mmio(&mut self, vcpu: usize, nr_vcpus: usize, ipa: u64, a: Access) -> Option<u64> {
         if let Some(off) = ipa.checked_sub(self.gicd).filter(|o| *o < GICD_SIZE) {
-            return Some(self.gicd_access(vcpu, off, a));
+            return Some(match self.version {
+                Version::V3 => self.gicd_access(vcpu, off, a),
+                Version::V2 => self.gicd_v2_access(vcpu, nr_vcpus, off, a),
+            });
+        }
+        if self.version == Version::V2 {
+            // The GICC window past the mapped GICV (which never traps): RAZ/WI.
+            let in_gicc = ipa
+                .checked_sub(self.gicr)
+                .is_some_and(|o| o < super::GICC_SIZE);
+            return in_gicc.then_some(0);
         }
         let rel = ipa.checked_sub(self.gicr).filter(|o| *o < GICR_SIZE)?;
         let (target, off) = ((rel / GICR_STRIDE) as usize, rel % GICR_STRIDE);
@@ -179,7 +192,7 @@ impl Vgic {
     }
 
     /// One bit-per-interrupt register covering `first..first + 32`.
-    fn bits(&mut self, vcpu: usize, bits: Bits, first: u32, w: Option<u64>) -> u64 {
+    pub(super) fn bits(&mut self, vcpu: usize, bits: Bits, first: u32, w: Option<u64>) -> u64 {
         let mut out = 0u32;
         for i in 0..32 {
             let Some(irq) = self.irq_mut(vcpu, first + i) else {
@@ -195,7 +208,7 @@ impl Vgic {
     }
 
     /// IPRIORITYR: one byte per interrupt, from `first`.
-    fn priorities(&mut self, vcpu: usize, first: u32, size: u8, w: Option<u64>) -> u64 {
+    pub(super) fn priorities(&mut self, vcpu: usize, first: u32, size: u8, w: Option<u64>) -> u64 {
         let mut out = 0u64;
         for i in 0..size as u32 {
             let Some(irq) = self.irq_mut(vcpu, first + i) else {
@@ -210,7 +223,7 @@ impl Vgic {
     }
 
     /// ICFGR: two bits per interrupt from `first` (bit 1 of each pair: edge-triggered).
-    fn config(&mut self, vcpu: usize, first: u32, w: Option<u64>) -> u64 {
+    pub(super) fn config(&mut self, vcpu: usize, first: u32, w: Option<u64>) -> u64 {
         let mut out = 0u32;
         for i in 0..16 {
             let Some(irq) = self.irq_mut(vcpu, first + i) else {

@@ -1,17 +1,23 @@
-//! A guest's virtual GICv3 in EL2 (docs/VGIC.md): the distributor and one redistributor
-//! per vCPU as plain state, the MMIO registers over it ([`mmio`]), and the list-register
-//! image a vCPU runs with ([`lr`]: flush before entry, fold after exit). Arch-free:
-//! arch/gic.rs moves the image in and out of the CPU's ICH_* registers.
+//! A guest's virtual GIC in EL2 (docs/VGIC.md): the distributor and, on a GICv3, one
+//! redistributor per vCPU as plain state, the MMIO registers over it ([`mmio`], with the
+//! GICv2 distributor's own registers in [`mmio_v2`]), and the list-register image a vCPU
+//! runs with ([`lr`]: flush before entry, fold after exit, in either LR format). Arch-free:
+//! arch/gic.rs moves the image in and out of the CPU's ICH_* registers or GICH frame.
 //!
-//! Every interrupt is Group 1 (the guest's kernel runs in one security state), no LPIs, no
-//! ITS. INTIDs: SGIs 0..15 and PPIs 16..31 per vCPU, SPIs 32..32 + [`NR_SPIS`].
+//! GICv3: every interrupt is Group 1 (the guest's kernel runs in one security state).
+//! GICv2: every interrupt is Group 0, which a GICv2 guest without security extensions
+//! enables with GICC_CTLR bit 0 and takes as IRQ. No LPIs, no ITS. INTIDs: SGIs 0..15 and
+//! PPIs 16..31 per vCPU, SPIs 32..32 + [`NR_SPIS`].
 
 pub mod kick;
 pub mod lr;
 pub mod mmio;
+mod mmio_v2;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_v2;
 
 use crate::vm::guest::MAX_VCPUS;
 
@@ -28,6 +34,31 @@ pub const GICD_SIZE: u64 = 0x1_0000;
 pub const GICR_STRIDE: u64 = 0x2_0000;
 /// The GICR region covers every vCPU a VM may have.
 pub const GICR_SIZE: u64 = GICR_STRIDE * MAX_VCPUS as u64;
+/// GICv2: the guest's GICC window (the hardware's GICV is mapped at its start, the rest of
+/// the 64 KiB reads as zero) and the part of it the architecture defines.
+pub const GICC_SIZE: u64 = 0x1_0000;
+pub const GICV_MAPPED: u64 = 0x2000;
+
+/// GICv2: the two 4 KiB pages of the hardware's GICV frame that a guest's GICC maps
+/// (GICC_CTLR..GICC_IAR.. in the first, GICC_DIR in the second): contiguous, or 64 KiB apart
+/// on boards that alias each 4 KiB page across 64 KiB (a GICV region of 128 KiB or more,
+/// as the DT describes it there). None for a frame too small or not page aligned.
+pub fn gicv_pages(base: u64, size: u64) -> Option<[u64; 2]> {
+    if !base.is_multiple_of(0x1000) || size < GICV_MAPPED {
+        return None;
+    }
+    let second = if size >= 0x2_0000 { 0x1_0000 } else { 0x1000 };
+    Some([base, base + second])
+}
+
+/// Which GIC the guest sees: the machine's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// GICD + one GICR per vCPU, the ICC_* system registers.
+    V3,
+    /// GICD (with ITARGETSR and GICD_SGIR) + a memory-mapped GICC (the hardware's GICV).
+    V2,
+}
 
 /// One interrupt's state for one target.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,10 +83,13 @@ impl Irq {
 
 /// A VM's vGIC.
 pub struct Vgic {
-    /// IPAs of the GICD frame and of the GICR region (`GICR_STRIDE` per vCPU).
+    pub version: Version,
+    /// IPAs of the GICD frame and of the GICR region (`GICR_STRIDE` per vCPU); on a GICv2,
+    /// `gicr` is the GICC frame's.
     pub gicd: u64,
     pub gicr: u64,
-    /// GICD_CTLR.EnableGrp1 (bit 1): the distributor forwards SPIs.
+    /// GICD_CTLR.EnableGrp1 (v3, bit 1) or EnableGrp0 (v2, bit 0): the distributor
+    /// forwards SPIs.
     pub(crate) enable_grp1: bool,
     /// SGIs and PPIs, per vCPU.
     pub(crate) private: [[Irq; 32]; MAX_VCPUS],
@@ -63,7 +97,10 @@ pub struct Vgic {
     pub(crate) asleep: [bool; MAX_VCPUS],
     pub(crate) spis: [Irq; NR_SPIS],
     /// GICD_IROUTER<n>: Aff0 and IRM as written (Aff1..3 kept; they must be 0 to match).
+    /// GICv2: the same, derived from `targets` (one lookup for both versions).
     pub(crate) route: [u64; NR_SPIS],
+    /// GICv2: GICD_ITARGETSR<n>'s byte as written (bit n = vCPU n).
+    pub(crate) targets: [u8; NR_SPIS],
 }
 
 /// Why a SPI line change was refused.
@@ -73,11 +110,35 @@ pub enum LineError {
     NotSpi,
 }
 
+/// The IROUTER value that routes like ITARGETSR's `byte`: Aff0 = its lowest vCPU, or an
+/// affinity (Aff1 = 1) no vCPU has when it names none.
+fn v2_route(byte: u8) -> u64 {
+    match byte.trailing_zeros() as usize {
+        t if t < MAX_VCPUS => t as u64,
+        _ => 1 << 8,
+    }
+}
+
 /// IROUTER's Interrupt Routing Mode bit: any vCPU (Stile picks vCPU 0).
 const IROUTER_IRM: u64 = 1 << 31;
 const IROUTER_MASK: u64 = 0xff_0000_0000 | IROUTER_IRM | 0xff_ffff;
 
 impl Vgic {
+    /// A GICv2 vGIC: GICD at `gicd`, the guest's GICC at `gicc`. Its SGIs are always
+    /// enabled (as on a GIC-400: GICD_ISENABLER0's SGI bits are RAO/WI), so a vCPU can
+    /// signal another whose banked enables it cannot reach.
+    pub fn new_v2(gicd: u64, gicc: u64) -> Vgic {
+        let mut g = Vgic {
+            version: Version::V2,
+            route: [v2_route(0); NR_SPIS],
+            ..Vgic::new(gicd, gicc)
+        };
+        for sgi in g.private.iter_mut().flat_map(|cpu| cpu.iter_mut().take(16)) {
+            sgi.enabled = true;
+        }
+        g
+    }
+
     pub fn new(gicd: u64, gicr: u64) -> Vgic {
         let mut private = [[Irq::default(); 32]; MAX_VCPUS];
         for cpu in private.iter_mut() {
@@ -87,6 +148,7 @@ impl Vgic {
             }
         }
         Vgic {
+            version: Version::V3,
             gicd,
             gicr,
             enable_grp1: false,
@@ -97,6 +159,7 @@ impl Vgic {
                 ..Irq::default()
             }; NR_SPIS],
             route: [0; NR_SPIS],
+            targets: [0; NR_SPIS],
         }
     }
 
@@ -104,7 +167,15 @@ impl Vgic {
     pub fn overlaps(&self, ipa: u64, size: u64) -> bool {
         let end = ipa.saturating_add(size);
         let hits = |base: u64, len: u64| ipa < base + len && base < end;
-        hits(self.gicd, GICD_SIZE) || hits(self.gicr, GICR_SIZE)
+        hits(self.gicd, GICD_SIZE) || hits(self.gicr, self.cpu_frames_size())
+    }
+
+    /// Size of the second window: the GICRs (v3) or the GICC frame (v2).
+    pub fn cpu_frames_size(&self) -> u64 {
+        match self.version {
+            Version::V3 => GICR_SIZE,
+            Version::V2 => GICC_SIZE,
+        }
     }
 
     /// The interrupt `intid` as vCPU `vcpu` sees it (SGI/PPI: its own copy).
@@ -123,6 +194,7 @@ impl Vgic {
     }
 
     /// The vCPU an SPI is delivered to (IROUTER: Aff0 with Aff1..3 = 0; IRM: vCPU 0).
+    /// GICv2: the lowest vCPU in ITARGETSR's byte (Stile picks one of a 1-of-N set).
     pub fn spi_target(&self, spi: usize) -> Option<usize> {
         let r = *self.route.get(spi)?;
         if r & IROUTER_IRM != 0 {
@@ -132,6 +204,14 @@ impl Vgic {
             return None;
         }
         Some(r as usize)
+    }
+
+    /// GICv2: GICD_ITARGETSR<n>'s byte, and the route it means.
+    pub(crate) fn set_targets(&mut self, spi: usize, byte: u8) {
+        if let (Some(t), Some(r)) = (self.targets.get_mut(spi), self.route.get_mut(spi)) {
+            *t = byte;
+            *r = v2_route(byte);
+        }
     }
 
     pub(crate) fn set_route(&mut self, spi: usize, value: u64) {
@@ -168,6 +248,10 @@ impl Vgic {
     /// pending on each target. Returns the targets as a bit mask (bit n = vCPU n).
     /// Our vCPUs' MPIDRs are Aff0 = index, Aff1..3 = 0 (vm/vcpu.rs).
     pub fn sgi1r(&mut self, from: usize, nr_vcpus: usize, value: u64) -> u32 {
+        if self.version == Version::V2 {
+            // Only GICD_SGIR raises a GICv2 guest's SGIs.
+            return 0;
+        }
         let intid = ((value >> 24) & 0xf) as u32;
         let irm = value & (1 << 40) != 0;
         let aff_high = value & (0xff << 16 | 0xff << 32 | 0xff << 48);
@@ -180,12 +264,17 @@ impl Vgic {
         } else {
             (value & 0xffff) as u32 & all
         };
+        self.raise_sgi(targets, intid);
+        targets
+    }
+
+    /// SGI `intid` pending on each vCPU in `targets` (bit n = vCPU n).
+    pub(crate) fn raise_sgi(&mut self, targets: u32, intid: u32) {
         for t in 0..MAX_VCPUS {
             if targets & (1 << t) != 0 {
                 self.raise_private(t, intid);
             }
         }
-        targets
     }
 
     /// Whether `intid` can be signalled to `vcpu`: enabled, and for an SPI the

@@ -126,6 +126,7 @@ fn build(name: &str, original: &[u8], cpu: &CpuFeatures) -> Built {
         extra_chosen: &[],
         spin_table_to_psci: held_cpus,
         add_psci_hvc: held_cpus && p.psci.is_none(),
+        trim_reg: p.gic_reg_trim(),
     };
     let mut out = vec![0; original.len() + 64 * 1024];
     let len = build_host_dtb(original, &edits, &mut out).unwrap();
@@ -180,6 +181,42 @@ fn every_fixture_host_dtb_promises_only_ram_its_stage_2_maps() {
     }
 }
 
+/// The rule for devices: every device range the host DTB describes (inside the PA range, not
+/// RAM, not EL2's memory, not a board region that overrides it) is mapped; a GICv2's GICH
+/// and GICV are neither described nor mapped.
+#[test]
+fn every_fixture_host_dtb_promises_only_devices_its_stage_2_maps() {
+    for (name, dtb) in &fixtures() {
+        for cpu in cpus() {
+            let b = build(name, dtb, &cpu);
+            let p = Platform::from_dtb(dtb).unwrap();
+            let (hyp, _) = layout(&p);
+            let limit = 1u64 << cpu.pa_bits;
+            let ram = |a: u64| p.ram.iter().any(|r| r.contains(PhysAddr(a)));
+            let board = |a: u64| regions(name).iter().any(|r| r.range.contains(PhysAddr(a)));
+            for r in b.host_dtb.devices.iter().filter(|r| r.end() <= limit) {
+                let promised = probes(*r).filter(|&a| !ram(a) && !board(a));
+                for ipa in promised.filter(|&a| !hyp.contains(PhysAddr(a))) {
+                    let mapped = b.vm.stage2.lookup(Ipa(ipa)).is_some();
+                    assert!(mapped, "{name}: device {ipa:#x} promised, unmapped");
+                }
+            }
+            for frame in p.gic_virt_frames() {
+                for ipa in probes(frame) {
+                    let mapped = b.vm.stage2.lookup(Ipa(ipa)).is_some();
+                    assert!(
+                        !mapped,
+                        "{name}: EL2's GIC frame {ipa:#x} mapped for the host"
+                    );
+                }
+            }
+            if let Some(crate::dt::Gic::V2 { gich, gicv, .. }) = &b.host_dtb.gic {
+                assert_eq!((gich, gicv), (&None, &None), "{name}: the host DTB's GIC");
+            }
+        }
+    }
+}
+
 #[test]
 fn every_fixture_maps_every_dt_device_inside_the_pa_range_as_device() {
     for (name, dtb) in &fixtures() {
@@ -191,10 +228,11 @@ fn every_fixture_maps_every_dt_device_inside_the_pa_range_as_device() {
             let ram = |a: u64| p.ram.iter().any(|r| r.contains(PhysAddr(a)));
             // The board's regions override the DT (flash read-only, carve-outs).
             let board = |a: u64| regions(name).iter().any(|r| r.range.contains(PhysAddr(a)));
+            // A GICv2's GICH and GICV are EL2's.
+            let el2_gic = |a: u64| p.gic_virt_frames().any(|r| r.contains(PhysAddr(a)));
             for r in p.devices.iter().filter(|r| r.end() <= limit) {
-                for ipa in
-                    probes(*r).filter(|&a| !ram(a) && !board(a) && !hyp.contains(PhysAddr(a)))
-                {
+                let probed = probes(*r).filter(|&a| !ram(a) && !board(a) && !el2_gic(a));
+                for ipa in probed.filter(|&a| !hyp.contains(PhysAddr(a))) {
                     let leaf = b.vm.stage2.lookup(Ipa(ipa));
                     let leaf = leaf.unwrap_or_else(|| panic!("{name}: device {ipa:#x} unmapped"));
                     assert_eq!(

@@ -41,8 +41,10 @@ pub struct Hyp {
     pub vms: [Option<Box<Vm>>; MAX_VMS],
     /// Host pages shared as run pages (never donated while in use).
     pub run_pages: heapless::Vec<(u64, PhysRange), MAX_RUN_PAGES>,
-    /// List registers of the CPUs' GICv3 virtual interface; 0: no vGIC possible (GICv2).
+    /// List registers of the CPUs' virtual interface; 0: no vGIC possible.
     pub gic_lrs: u8,
+    /// GICv2: the GICV pages a guest's GICC maps (vgic::gicv_pages); None on a GICv3.
+    pub gicv: Option<[u64; 2]>,
 }
 
 impl Hyp {
@@ -88,6 +90,7 @@ impl Hyp {
             (caps::NISV_EXITS, true, Reason::None),
             (caps::LAZY_MAPPING, true, Reason::None),
             (caps::FWB_GUESTS, f.fwb, Reason::NeedsFwb),
+            (caps::VGIC, self.gic_lrs != 0, Reason::NoVgic),
         ];
         let mut bits = 0;
         let mut reasons = 0;
@@ -366,7 +369,7 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
     }
 
     fn vgic_config(&mut self, vm: u64, gicd: u64, gicr: u64) -> Result<(), Refused> {
-        interrupts::vgic_config(self.hyp, vm, gicd, gicr)
+        interrupts::vgic_config(self.hyp, self.m, vm, gicd, gicr)
     }
 
     fn irq_line(&mut self, vm: u64, intid: u64, level: u64) -> Result<(), Refused> {

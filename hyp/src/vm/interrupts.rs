@@ -3,12 +3,14 @@
 //! trap path: GICD/GICR accesses, ICC_SGI1R_EL1 writes, the guest's virtual timer firing,
 //! the maintenance interrupt and WFI. VMs without a vGIC never get past one test.
 
+use crate::addr::PhysAddr;
 use crate::esr::ec;
+use crate::mm::kind::{MemoryKind, Perms};
+use crate::mm::stage2::Ipa;
+use crate::mm::tlb::S2Maintenance;
 use crate::vgic::lr::GicCpuRegs;
 use crate::vgic::mmio::Access;
-use crate::vgic::{
-    Vgic, Vtimer, CNTV_ENABLE, CNTV_IMASK, CNTV_ISTATUS, GICD_SIZE, GICR_SIZE, VTIMER_PPI,
-};
+use crate::vgic::{Vgic, Vtimer, CNTV_ENABLE, CNTV_IMASK, CNTV_ISTATUS, GICD_SIZE, VTIMER_PPI};
 use crate::vm::dispatch::{Running, TrapCpu};
 use crate::vm::guest::Vm;
 use crate::vm::hvc::Refused;
@@ -26,31 +28,65 @@ const EC_WFX: u8 = 0x01;
 /// VCPU_PENDING's INTID when nothing is pending.
 const NO_INTID: u64 = 1023;
 
-/// VGIC_CONFIG: give VM `vm` a vGIC with its GICD frame at `gicd` and its GICR region at
-/// `gicr` (checks in docs/ABI.md's order).
-pub fn vgic_config(h: &mut Hyp, vm: u64, gicd: u64, gicr: u64) -> Result<(), Refused> {
-    let (lrs, ipa_limit) = (h.gic_lrs, h.guest_vtcr.ipa_limit());
-    let v = h.vm_mut(vm)?;
+/// VGIC_CONFIG: give VM `vm` a vGIC with its GICD frame at `gicd` and, on a GICv3, its
+/// GICR region at `cpu` (on a GICv2, its GICC frame, where the hardware's GICV is mapped)
+/// (checks in docs/ABI.md's order).
+pub fn vgic_config(
+    h: &mut Hyp,
+    tlb: &mut impl S2Maintenance,
+    vm: u64,
+    gicd: u64,
+    cpu: u64,
+) -> Result<(), Refused> {
+    let (lrs, ipa_limit, gicv) = (h.gic_lrs, h.guest_vtcr.ipa_limit(), h.gicv);
+    let Hyp { vms, frames, .. } = h;
+    let v = vms
+        .get_mut((vm as usize).wrapping_sub(1))
+        .and_then(|v| v.as_deref_mut())
+        .ok_or(Reason::NoSuchVm)?;
     if lrs == 0 {
         return Err(Reason::NoVgic);
     }
-    if (gicd | gicr) & (GICD_SIZE - 1) != 0 {
+    if (gicd | cpu) & (GICD_SIZE - 1) != 0 {
         return Err(Reason::Misaligned);
     }
+    let g = match gicv {
+        Some(_) => Vgic::new_v2(gicd, cpu),
+        None => Vgic::new(gicd, cpu),
+    };
     let fits = |base: u64, size: u64| base.checked_add(size).is_some_and(|e| e <= ipa_limit);
-    if !fits(gicd, GICD_SIZE) || !fits(gicr, GICR_SIZE) {
+    let cpu_size = g.cpu_frames_size();
+    if !fits(gicd, GICD_SIZE) || !fits(cpu, cpu_size) {
         return Err(Reason::OutOfRange);
     }
-    let g = Vgic::new(gicd, gicr);
-    let frames_overlap = gicd < gicr + GICR_SIZE && gicr < gicd + GICD_SIZE;
+    let frames_overlap = gicd < cpu + cpu_size && cpu < gicd + GICD_SIZE;
     if frames_overlap || v.slots.iter().flatten().any(|s| g.overlaps(s.ipa, s.size)) {
         return Err(Reason::Overlap);
     }
     if v.vgic.is_some() || v.vcpus.iter().any(|c| c.running) {
         return Err(Reason::Busy);
     }
+    if let Some(pages) = gicv {
+        // The guest's GICC accesses go straight to this CPU's virtual CPU interface.
+        for (n, pa) in pages.into_iter().enumerate() {
+            let ipa = Ipa(cpu + 0x1000 * n as u64);
+            let (kind, rw) = (MemoryKind::Device, Perms::RW);
+            let mapped = v
+                .stage2
+                .map(frames, tlb, ipa, PhysAddr(pa), 0x1000, kind, rw);
+            if mapped.is_err() {
+                let _ = v.stage2.unmap(frames, tlb, Ipa(cpu), 0x2000);
+                return Err(Reason::NoMemory);
+            }
+        }
+        info!(
+            "vm {vm}: vGICv2: GICD at {gicd:#x}, GICC at {cpu:#x} (GICV {:#x})",
+            pages[0]
+        );
+    } else {
+        info!("vm {vm}: vGICv3: GICD at {gicd:#x}, GICR at {cpu:#x}");
+    }
     v.vgic = Some(Box::new(g));
-    info!("vm {vm}: vGICv3: GICD at {gicd:#x}, GICR at {gicr:#x}");
     Ok(())
 }
 

@@ -27,3 +27,5 @@ pub mod world_regs;
 mod abi_slot_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vgic_v2_tests;

@@ -153,6 +153,7 @@ pub(crate) fn fixture(fwb: bool) -> Fixture {
         vms: Default::default(),
         run_pages: heapless::Vec::new(),
         gic_lrs: 4,
+        gicv: None,
     };
     Fixture {
         hyp,

@@ -62,9 +62,9 @@ pub trait Cpu {
 
     /// Lets FP/SIMD and SVE through at EL1 (CPACR_EL1), so that what traps traps to EL2.
     fn enable_vector_units(&mut self) {}
-    /// One vGIC case (protocol::VgicCase) on the real GIC interface: its REPORT details, or
-    /// None where there is none (the fakes).
-    fn vgic(&mut self, _case: crate::protocol::VgicCase, _arg: u64) -> Option<[u64; 5]> {
+    /// One vGIC case (protocol::VgicCase) on the real GIC interface (`gic`: 2 for GICv2,
+    /// else GICv3): its REPORT details, or None where there is none (the fakes).
+    fn vgic(&mut self, _case: crate::protocol::VgicCase, _arg: u64, _gic: u64) -> Option<[u64; 5]> {
         None
     }
 

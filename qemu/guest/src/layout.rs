@@ -65,6 +65,9 @@ pub const READ_ONLY_VALUE: u64 = 0x5245_4144_4f4e_4c59; // "READONLY"
 /// the redistributors (128 KiB per vCPU). No memslot covers them.
 pub const VGIC_GICD: u64 = 0x0800_0000;
 pub const VGIC_GICR: u64 = 0x080a_0000;
+/// On a GICv2 machine, the guest's GICC frame instead of the redistributors (Stile maps
+/// the hardware's GICV there).
+pub const VGIC_GICC: u64 = 0x0801_0000;
 
 #[cfg(test)]
 mod tests {

@@ -127,7 +127,8 @@ pub enum Scenario {
     /// every register of the class, writes its own markers, makes one ECHO round trip, reads
     /// them all again. The VMM judges (it knows what the CPU has).
     RegClass = 17,
-    /// The vGIC checks (docs/VGIC.md): x1 = [`VgicCase`], x2 = its argument. Reports what
+    /// The vGIC checks (docs/VGIC.md): x1 = [`VgicCase`], x2 = its argument, x3 = 2 on a
+    /// GICv2 (GICD_SGIR, ITARGETSR, the memory-mapped GICC), else GICv3. Reports what
     /// the guest's GIC showed it; the VMM judges.
     Vgic = 18,
     /// Bench on a vGIC guest (`crate::bench`): x1 = [`BenchIrq`], x2 = count, x3 = its
@@ -186,9 +187,13 @@ pub enum VgicCase {
     /// x2 = delay in ms: as Timer, but spinning with IRQs unmasked instead of WFI (the
     /// interrupt comes while the vCPU runs): the same details.
     TimerRunning = 8,
-    /// (A VM without a vGIC, after one with:) what the virtual CPU interface shows:
-    /// [ICC_PMR_EL1, ICC_IGRPEN1_EL1, ICC_BPR1_EL1].
+    /// (A VM without a vGIC, after one with:) IRQs unmasked for a while, then what the
+    /// virtual CPU interface shows: [ICC_PMR_EL1, ICC_IGRPEN1_EL1, ICC_BPR1_EL1, IRQ vector
+    /// entries] (GICv2: [GICC_PMR, GICC_CTLR, 0, entries], the reads fault out to the VMM).
     Leftover = 9,
+    /// x2 = SPI: enable it, make it pending with GICD_ISPENDR while IRQs stay masked (it
+    /// waits in a list register when the vCPU exits): [GICD_ISPENDR of its word].
+    LeavePending = 10,
 }
 
 impl VgicCase {
@@ -203,6 +208,7 @@ impl VgicCase {
             7 => VgicCase::Cost,
             8 => VgicCase::TimerRunning,
             9 => VgicCase::Leftover,
+            10 => VgicCase::LeavePending,
             _ => return None,
         })
     }

@@ -42,7 +42,7 @@ pub fn run(cpu: &mut impl Cpu, scenario: Scenario, args: [u64; 3]) -> Report {
         Scenario::FpState => fp_state(cpu),
         Scenario::RegClass => reg_class(cpu, args[0], args[1]),
         Scenario::Vgic => match crate::protocol::VgicCase::from_u64(args[0]) {
-            Some(case) => match cpu.vgic(case, args[1]) {
+            Some(case) => match cpu.vgic(case, args[1], args[2]) {
                 Some(d) => report(scenario, Verdict::Pass, d),
                 None => report(scenario, Verdict::BadArgument, [args[0], 0, 0, 0, 0]),
             },

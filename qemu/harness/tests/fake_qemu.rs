@@ -121,6 +121,9 @@ echo "check isolation-debug-second-guest: ok"
 echo "qemu-system-aarch64: a warning on stderr" >&2
 echo "check hypercall-refusal-flood: ok"
 echo "check vgic-sgi-without-vgic-undefined: ok"
+echo "check vgic-sgi-to-self: ok"
+echo "check vgic-sgi-to-other-vcpu: ok"
+echo "check vgic-spi-from-host-reaches-handler: ok"
 echo "check vgic-virtual-timer-on-time: ok"
 echo "check vgic-virtual-timer-while-running-injected-in-el2: ok"
 echo "check vgic-nothing-left-for-the-next-guest: ok"
@@ -193,8 +196,8 @@ fn healthy_boots_all_pass() {
     let text = stdout(&out);
     assert!(out.status.success(), "{text}");
     let all = select(None).len();
-    // Cases with inner checks add one result per payload check (eight in the fake).
-    let inner = 8 * select(None).iter().filter(|c| c.inner_checks).count();
+    // Cases with inner checks add one result per payload check (eleven in the fake).
+    let inner = 11 * select(None).iter().filter(|c| c.inner_checks).count();
     assert_eq!(
         text.lines()
             .filter(|l| l.ends_with(": ok") && !l.contains('/'))
@@ -286,7 +289,7 @@ fn list_and_filter_select_cases() {
     let dir = scratch("list", false);
     let out = harness(&dir, &["--list", "--filter", "gicv2"], &[]);
     assert!(out.status.success());
-    assert_eq!(stdout(&out).lines().count(), 6);
+    assert_eq!(stdout(&out).lines().count(), 8);
     let out = harness(&dir, &["--filter", "no-such-case"], &[]);
     assert_eq!(out.status.code(), Some(2));
 }

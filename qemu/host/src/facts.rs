@@ -35,11 +35,20 @@ pub struct Facts {
     pub machine: Option<(&'static str, &'static [Region])>,
     /// The DT names a PSCI firmware (on a board without, Stile answers NOT_SUPPORTED).
     pub psci: bool,
-    /// A GICv3's distributor and first redistributor (the vGIC checks let the guest's
-    /// virtual timer reach this CPU through them); None with a GICv2.
-    pub gic_v3: Option<(u64, u64)>,
+    /// The host's own GIC (the vGIC checks let the guest's virtual timer reach this CPU
+    /// through it).
+    pub gic: Option<HostGic>,
     /// The GIC's virtual IRQ reaches the CPUs: false with `vgic.no-virq` on the command line
     /// (QEMU's imx8mp-evk wires only the GIC's IRQ and FIQ outputs to its CPUs, so no
     /// virtual interrupt can be taken there, whatever EL2 does).
     pub virq_wired: bool,
+}
+
+/// The host's own GIC's frames, as the DT gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostGic {
+    /// GICD and the first GICR.
+    V3(u64, u64),
+    /// GICD and GICC.
+    V2(u64, u64),
 }

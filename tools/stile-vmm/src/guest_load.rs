@@ -18,6 +18,7 @@ pub fn linux_guest(
     ram_ipa: u64,
     ram_size: u64,
     kernel: image::Placement,
+    gic_v2: bool,
 ) -> Result<LinuxGuest, String> {
     let initrd = match &a.initrd {
         Some(path) => Some(std::fs::read(path).map_err(|e| format!("{path}: {e}"))?),
@@ -34,6 +35,7 @@ pub fn linux_guest(
             .initrd
             .zip(initrd.as_ref())
             .map(|(at, i)| (ram_ipa + at, ram_ipa + at + i.len() as u64)),
+        gic_v2,
     };
     let dtb = linux_boot::device_tree(&machine)?;
     say(format_args!(

@@ -418,8 +418,11 @@ fn run_vm(a: &RunArgs) -> Result<i32, String> {
         None => None,
     };
 
+    // The guest's GIC is the host's version (VGIC_CONFIG gives the machine's).
+    let gic_v2 = a.linux
+        && linux_boot::host_gic_version(std::path::Path::new("/proc/device-tree")) == Some(2);
     let boot = match a.linux {
-        true => Some(linux_guest(a, ram_ipa, ram_size, place)?),
+        true => Some(linux_guest(a, ram_ipa, ram_size, place, gic_v2)?),
         false => None,
     };
 
@@ -444,12 +447,15 @@ fn run_vm(a: &RunArgs) -> Result<i32, String> {
         bytes.len()
     ));
     if a.linux {
-        // The GICv3 the guest's device tree describes, emulated in EL2.
-        match dev.vgic_config(linux_boot::GICD_IPA, linux_boot::GICR_IPA) {
+        // The GIC the guest's device tree describes, emulated in EL2.
+        let (version, cpu, what) = match gic_v2 {
+            true => (2, linux_boot::GICC_IPA, "CPU interface"),
+            false => (3, linux_boot::GICR_IPA, "redistributors"),
+        };
+        match dev.vgic_config(linux_boot::GICD_IPA, cpu) {
             Ok(()) => say(format_args!(
-                "VM {id}: virtual GICv3 (distributor at IPA {:#x}, redistributors at {:#x})",
-                linux_boot::GICD_IPA,
-                linux_boot::GICR_IPA
+                "VM {id}: virtual GICv{version} (distributor at IPA {:#x}, {what} at {cpu:#x})",
+                linux_boot::GICD_IPA
             )),
             Err(e) => say(format_args!(
                 "VM {id}: no virtual GIC ({e}): the guest stops at its interrupt controller"

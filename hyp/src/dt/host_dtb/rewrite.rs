@@ -37,6 +37,7 @@ pub(super) fn run(
                 Keep::Copy => out.bytes(raw)?,
                 Keep::Drop => {}
                 Keep::Replace(with) => out.prop(strings.offset("enable-method")?, &[with])?,
+                Keep::Cut(len) => out.prop(strings.offset("reg")?, &[&value[..len]])?,
             },
             Token::EndNode => {
                 pass.close_props(out)?;
@@ -65,6 +66,8 @@ enum Keep {
     Drop,
     /// The `enable-method` of a CPU Stile holds, with this value instead.
     Replace(&'static [u8]),
+    /// The `reg` of the node `trim_reg` names, cut to this many bytes.
+    Cut(usize),
 }
 
 /// `#address-cells` / `#size-cells` as a node states them (absent stays `None`: Linux and
@@ -114,6 +117,10 @@ struct Pass<'e> {
     carved: bool,
     /// The tree has `/psci` or `/firmware/psci`.
     seen_psci: bool,
+    /// Nodes begun so far (the next one's ordinal), and whether the current node is the
+    /// one whose `reg` is cut.
+    nodes: u32,
+    trim_here: bool,
 }
 
 impl<'e> Pass<'e> {
@@ -132,12 +139,16 @@ impl<'e> Pass<'e> {
             chosen_added: false,
             carved: false,
             seen_psci: false,
+            nodes: 0,
+            trim_here: false,
         }
     }
 
     fn enter(&mut self, name: &[u8]) -> Result<(), HostDtbError> {
         self.depth += 1;
         self.props_open = true;
+        self.trim_here = self.edits.trim_reg.is_some_and(|(at, _)| at == self.nodes);
+        self.nodes = self.nodes.saturating_add(1);
         if self.depth == 2 {
             // Matched without the unit address, as Linux's path lookup and Stile's parser do.
             let base = name.split(|&b| b == b'@').next().unwrap_or(name);
@@ -177,6 +188,11 @@ impl<'e> Pass<'e> {
 
     /// What to do with a property of the current node; notes the cells it states.
     fn keep(&mut self, name: &[u8], value: &[u8]) -> Keep {
+        if let (true, b"reg", Some((_, len))) = (self.trim_here, name, self.edits.trim_reg) {
+            if len < value.len() {
+                return Keep::Cut(len);
+            }
+        }
         match (self.depth, self.section) {
             (1, _) => self.root_cells.note(name, value),
             (2, Section::Chosen) if self.replaced(name) => return Keep::Drop,

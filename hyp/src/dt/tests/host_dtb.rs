@@ -12,6 +12,7 @@ use crate::dt::{
 use fdt::nodes::AsNode;
 use std::process::Command;
 
+mod gic_v2;
 mod mutated;
 mod refused;
 mod spin_psci;
@@ -102,6 +103,7 @@ fn ram_cpus_gic_console_psci_and_timer_are_unchanged() {
         extra_chosen: &[("stile,hyp-base", 0x7e00_0000)],
         spin_table_to_psci: false,
         add_psci_hvc: false,
+        trim_reg: None,
     };
     let firmware = parse_ok(QEMU_V3_SMP4_1G);
     let host = parse_ok(&build_ok(QEMU_V3_SMP4_1G, &edits));
@@ -153,6 +155,7 @@ fn dtc_decompiles_the_host_dtb_without_new_warnings() {
         extra_chosen: &[("stile,hyp-base", 0x7e00_0000)],
         spin_table_to_psci: false,
         add_psci_hvc: false,
+        trim_reg: None,
     };
     for (tag, original) in [("qemu", QEMU_V3_SMP4_1G), ("board", BOARD_16550)] {
         let Some((ok, dts, warnings)) = dtc(&build_ok(original, &edits), tag) else {

@@ -216,8 +216,8 @@ impl Cpu for Real {
         super::regclass::enable_vector_units();
     }
 
-    fn vgic(&mut self, case: crate::protocol::VgicCase, arg: u64) -> Option<[u64; 5]> {
-        Some(super::vgic::run(case, arg))
+    fn vgic(&mut self, case: crate::protocol::VgicCase, arg: u64, gic: u64) -> Option<[u64; 5]> {
+        Some(super::vgic::run(case, arg, gic == 2))
     }
 
     fn bench_irq(&mut self, kind: crate::protocol::BenchIrq, n: u64, arg: u64) -> Option<[u64; 5]> {

@@ -1,13 +1,29 @@
 //! The vGIC cases (protocol::VgicCase) on the guest's GICv3: GICD/GICR at the IPAs the VMM
 //! gave VGIC_CONFIG (its MMU is off: every access is one Device access, trapped by Stile),
-//! the ICC_* system registers (Stile's virtual CPU interface), and the IRQ vector.
+//! the ICC_* system registers (Stile's virtual CPU interface), and the IRQ vector. On a
+//! GICv2: GICD (with ITARGETSR and GICD_SGIR instead of GICR and ICC_SGI1R_EL1) and the
+//! memory-mapped GICC, which is the hardware's GICV frame under Stile.
 
 use crate::protocol::{Call, VgicCase, ECHO_ARGS};
 use core::arch::{asm, global_asm};
 use core::ptr::{read_volatile, write_volatile};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::layout::{VGIC_GICD as GICD, VGIC_GICR as GICR};
+use crate::layout::{VGIC_GICC as GICC, VGIC_GICD as GICD, VGIC_GICR as GICR};
+
+/// GICC registers (GICv2).
+const GICC_CTLR: u64 = 0x0;
+const GICC_PMR: u64 = 0x4;
+const GICC_IAR: u64 = 0xc;
+const GICC_EOIR: u64 = 0x10;
+const GICD_SGIR: u64 = 0xf00;
+
+/// The case being run is on a GICv2 (set by `run`; the bench's cases are GICv3).
+static V2: AtomicBool = AtomicBool::new(false);
+
+fn v2() -> bool {
+    V2.load(Ordering::Relaxed)
+}
 
 const GICR_STRIDE: u64 = 0x2_0000;
 const SGI_FRAME: u64 = 0x1_0000;
@@ -17,6 +33,8 @@ const VTIMER: u64 = 27;
 static TAKEN: AtomicU64 = AtomicU64::new(0);
 static LAST: AtomicU64 = AtomicU64::new(1023);
 static FIRST_AT: AtomicU64 = AtomicU64::new(0);
+/// Entries to the IRQ vector, acknowledged or not.
+static ENTERED: AtomicU64 = AtomicU64::new(0);
 
 fn rd(addr: u64) -> u32 {
     // SAFETY: a vGIC register at an IPA no memslot covers: Stile emulates the access (or
@@ -43,9 +61,17 @@ fn counter() -> u64 {
 
 /// The IRQ vector: acknowledge, note, silence the timer if it was the timer, end.
 pub fn irq() {
-    let intid: u64;
-    // SAFETY: the virtual CPU interface's acknowledge; the guest runs at EL1.
-    unsafe { asm!("mrs {}, icc_iar1_el1", out(reg) intid, options(nomem, nostack)) };
+    ENTERED.fetch_add(1, Ordering::Relaxed);
+    let raw: u64 = if v2() {
+        rd(GICC + GICC_IAR) as u64
+    } else {
+        let v: u64;
+        // SAFETY: the virtual CPU interface's acknowledge; the guest runs at EL1.
+        unsafe { asm!("mrs {}, icc_iar1_el1", out(reg) v, options(nomem, nostack)) };
+        v
+    };
+    // GICv2's IAR carries the SGI's source CPU in bits 12:10.
+    let intid = raw & 0x3ff;
     if intid >= 1020 {
         return;
     }
@@ -57,12 +83,25 @@ pub fn irq() {
         // SAFETY: our own virtual timer: off (its line drops).
         unsafe { asm!("msr cntv_ctl_el0, xzr", "isb", options(nomem, nostack)) };
     }
+    if v2() {
+        wr(GICC + GICC_EOIR, raw as u32);
+        return;
+    }
     // SAFETY: priority drop and deactivation (EOImode 0) of what we acknowledged.
     unsafe { asm!("msr icc_eoir1_el1, {}", "isb", in(reg) intid, options(nomem, nostack)) };
 }
 
 /// CPU interface and distributor on, redistributor 0 awake.
 pub(super) fn init() {
+    TAKEN.store(0, Ordering::Relaxed);
+    LAST.store(1023, Ordering::Relaxed);
+    if v2() {
+        // Priority mask open, Group 0 (every interrupt of a GICv2 vGIC) on, as IRQ.
+        wr(GICC + GICC_PMR, 0xff);
+        wr(GICC + GICC_CTLR, 1);
+        wr(GICD, 1);
+        return;
+    }
     // SAFETY: the GIC's EL1 system registers (virtual ones under Stile): SRE, priority
     // mask open, Group 1 on.
     unsafe {
@@ -75,8 +114,13 @@ pub(super) fn init() {
     };
     wr(GICR + 0x14, 0);
     wr(GICD, 2);
-    TAKEN.store(0, Ordering::Relaxed);
-    LAST.store(1023, Ordering::Relaxed);
+}
+
+/// IRQ vector entries while IRQs are unmasked for a while (a guest without a vGIC: none).
+fn unmasked_entries() -> u64 {
+    ENTERED.store(0, Ordering::Relaxed);
+    wait_for(u64::MAX, 100_000, false);
+    ENTERED.load(Ordering::Relaxed)
 }
 
 /// IRQs unmasked until the vector has seen `n` interrupts or `spins` run out.
@@ -98,8 +142,16 @@ fn wait_for(n: u64, spins: u32, wfi: bool) {
     unsafe { asm!("msr daifset, #2", options(nomem, nostack)) };
 }
 
-/// Enable SGI/PPI `intid` at priority 0x80 in vCPU `cpu`'s redistributor.
+/// Enable SGI/PPI `intid` at priority 0x80 in vCPU `cpu`'s redistributor. (GICv2: the
+/// distributor's banked registers reach only this vCPU's; its SGIs are always enabled.)
 pub(super) fn enable_private(cpu: u64, intid: u64) {
+    if v2() {
+        if cpu == 0 {
+            wr(GICD + 0x400 + (intid & !3), 0x8080_8080);
+            wr(GICD + 0x100, 1 << intid);
+        }
+        return;
+    }
     let sgi = GICR + cpu * GICR_STRIDE + SGI_FRAME;
     wr(sgi + 0x400 + (intid & !3), 0x8080_8080);
     wr(sgi + 0x100, 1 << intid);
@@ -111,9 +163,22 @@ pub(super) fn enable_spi(arg: u64) {
     let (word, bit) = (4 * (spi / 32), spi % 32);
     wr(GICD + 0xc00 + 4 * (spi / 16), 2 << (2 * (spi % 16)));
     wr(GICD + 0x400 + (spi & !3), 0x8080_8080);
-    // SAFETY: as in `rd`: IROUTER<spi> = vCPU 0.
-    unsafe { write_volatile((GICD + 0x6000 + 8 * spi) as *mut u64, 0) };
+    if v2() {
+        // SAFETY: as in `rd`: ITARGETSR<spi> = vCPU 0.
+        unsafe { write_volatile((GICD + 0x800 + spi) as *mut u8, 1) };
+    } else {
+        // SAFETY: as in `rd`: IROUTER<spi> = vCPU 0.
+        unsafe { write_volatile((GICD + 0x6000 + 8 * spi) as *mut u64, 0) };
+    }
     wr(GICD + 0x100 + word, 1 << bit);
+}
+
+/// SGI `sgi` to the vCPUs in `targets` (bit n = vCPU n): ICC_SGI1R_EL1 or GICD_SGIR.
+fn send_sgi(sgi: u64, targets: u64) {
+    match v2() {
+        true => wr(GICD + GICD_SGIR, (targets << 16 | sgi) as u32),
+        false => sgi1r(sgi << 24 | targets),
+    }
 }
 
 fn sgi1r(value: u64) {
@@ -134,8 +199,20 @@ extern "C" {
     fn guest_sgi1r_probe_access();
 }
 
-pub fn run(case: VgicCase, arg: u64) -> [u64; 5] {
+pub fn run(case: VgicCase, arg: u64, gic_v2: bool) -> [u64; 5] {
+    V2.store(gic_v2, Ordering::Relaxed);
     match case {
+        VgicCase::Registers if gic_v2 => {
+            wr(GICD, 1);
+            let ctlr = rd(GICD) as u64;
+            let (typer, pidr2) = (rd(GICD + 4) as u64, rd(GICD + 0xfe8) as u64);
+            wr(GICD + 0x104, 1 << 8 | 1 << 9);
+            wr(GICD + 0x184, 1 << 9);
+            // SAFETY: as in `rd`: one byte of IPRIORITYR40.
+            unsafe { write_volatile((GICD + 0x400 + 40) as *mut u8, 0xa0) };
+            let enabled = rd(GICD + 0x104) as u64 | (rd(GICD + 0x428) as u64 & 0xff) << 32;
+            [ctlr, typer, pidr2, enabled, rd(GICD + 0x800) as u64]
+        }
         VgicCase::Registers => {
             wr(GICD, 2);
             let ctlr = rd(GICD) as u64;
@@ -201,7 +278,7 @@ pub fn run(case: VgicCase, arg: u64) -> [u64; 5] {
             init();
             let sgi = arg & 0xf;
             enable_private(0, sgi);
-            sgi1r(sgi << 24 | 1);
+            send_sgi(sgi, 1);
             wait_for(1, 100_000, false);
             [
                 TAKEN.load(Ordering::Relaxed),
@@ -215,7 +292,7 @@ pub fn run(case: VgicCase, arg: u64) -> [u64; 5] {
             init();
             let sgi = arg & 0xf;
             enable_private(1, sgi);
-            sgi1r(sgi << 24 | 0b10);
+            send_sgi(sgi, 0b10);
             wait_for(1, 10_000, false);
             [TAKEN.load(Ordering::Relaxed), 0, 0, 0, 0]
         }
@@ -240,14 +317,29 @@ pub fn run(case: VgicCase, arg: u64) -> [u64; 5] {
             unsafe { asm!("mrs {}, cntfrq_el0", out(reg) freq, options(nomem, nostack)) };
             [n, t1 - t0, t2 - t1, freq, t3 - t2]
         }
+        VgicCase::LeavePending => {
+            init();
+            enable_spi(arg);
+            let spi = arg & 0x3ff;
+            let word = GICD + 0x200 + 4 * (spi / 32);
+            wr(word, 1 << (spi % 32));
+            [rd(word) as u64, 0, 0, 0, 0]
+        }
+        // No vGIC here: nothing may interrupt it; each GICC read faults out to the VMM (no
+        // GICV is mapped).
+        VgicCase::Leftover if gic_v2 => {
+            let entered = unmasked_entries();
+            [rd(GICC + GICC_PMR) as u64, rd(GICC) as u64, 0, entered, 0]
+        }
         VgicCase::Leftover => {
+            let entered = unmasked_entries();
             let (pmr, grpen, bpr): (u64, u64, u64);
             // SAFETY: reads of the (virtual) CPU interface; no side effects.
             unsafe {
                 asm!("mrs {}, icc_pmr_el1", "mrs {}, icc_igrpen1_el1", "mrs {}, icc_bpr1_el1",
                     out(reg) pmr, out(reg) grpen, out(reg) bpr, options(nomem, nostack))
             };
-            [pmr, grpen, bpr, 0, 0]
+            [pmr, grpen, bpr, entered, 0]
         }
         VgicCase::SgiNoVgic => {
             let pc = guest_sgi1r_probe_access as *const () as u64;

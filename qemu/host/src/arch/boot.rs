@@ -119,11 +119,14 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
         reserved: heapless::Vec::new(),
         machine: host_dt.machine,
         psci: platform.psci.is_some(),
-        gic_v3: match &platform.gic {
-            Some(stile_hyp::dt::Gic::V3 { gicd, gicr }) => {
-                gicr.first().map(|r| (gicd.base.0, r.base.0))
+        gic: match &platform.gic {
+            Some(stile_hyp::dt::Gic::V3 { gicd, gicr }) => gicr
+                .first()
+                .map(|r| crate::facts::HostGic::V3(gicd.base.0, r.base.0)),
+            Some(stile_hyp::dt::Gic::V2 { gicd, gicc, .. }) => {
+                Some(crate::facts::HostGic::V2(gicd.base.0, gicc.base.0))
             }
-            _ => None,
+            None => None,
         },
         virq_wired: !platform
             .bootargs

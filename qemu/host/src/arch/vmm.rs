@@ -97,7 +97,7 @@ impl VmmMachine for Real {
         }
     }
 
-    fn timer_ppi(&mut self, gic: (u64, u64), on: bool) -> bool {
+    fn timer_ppi(&mut self, gic: crate::facts::HostGic, on: bool) -> bool {
         super::gic::timer_ppi(gic, on);
         true
     }

@@ -2,7 +2,7 @@
 //! (an abort Stile injects into EL1, which the vectors record and skip).
 
 use crate::el1_map;
-use crate::facts::Facts;
+use crate::facts::{Facts, HostGic};
 use crate::fail::Fail;
 use crate::machine::{Access, Machine};
 use crate::report::Report;
@@ -95,6 +95,43 @@ pub(super) fn run<W: fmt::Write>(m: &mut impl Machine, facts: &Facts, report: &m
         // SAFETY: as for the read; a store that goes through writes back what was read.
         let write = unsafe { m.write32(addr, value) };
         report.check(format_args!("host-hyp-write-{spot}"), aborted(addr, write));
+    }
+}
+
+/// QEMU virt's GICv2 virtualization frames (its memory map: GICH at 0x0803_0000, GICV at
+/// 0x0804_0000; the host DTB no longer lists them): Stile's, so every access aborts.
+const QEMU_VIRT_GIC_V2: (u64, u64) = (0x0800_0000, 0x0801_0000);
+const QEMU_VIRT_GIC_VIRT: [(&str, u64); 2] = [("gich", 0x0803_0000), ("gicv", 0x0804_0000)];
+
+pub(super) fn gic_frames<W: fmt::Write>(
+    m: &mut impl Machine,
+    facts: &Facts,
+    report: &mut Report<W>,
+) {
+    let qemu = facts.machine.is_some_and(|(name, _)| name == "qemu-virt");
+    let (gicd, gicc) = QEMU_VIRT_GIC_V2;
+    if !qemu || facts.gic != Some(HostGic::V2(gicd, gicc)) {
+        return;
+    }
+    for (name, addr) in QEMU_VIRT_GIC_VIRT {
+        // SAFETY: aligned, below 512 GiB (Device in our map), not our memory; reading
+        // GICH_HCR or GICV_CTLR has no side effect, and a store that went through writes
+        // back what was read (or 0: interface off). Stile keeps both out of our stage 2.
+        let read = unsafe { m.read32(addr) };
+        let value = match read {
+            Access::Done(v) => v,
+            Access::Aborted(_) => 0,
+        };
+        report.check(
+            format_args!("host-{name}-read-unmapped"),
+            aborted(addr, read),
+        );
+        // SAFETY: as for the read.
+        let write = unsafe { m.write32(addr, value) };
+        report.check(
+            format_args!("host-{name}-write-unmapped"),
+            aborted(addr, write),
+        );
     }
 }
 

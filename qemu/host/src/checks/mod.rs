@@ -23,5 +23,6 @@ pub fn run_all<W: fmt::Write>(m: &mut impl Machine, facts: &Facts, report: &mut 
     smccc::run(m, report);
     translate::run(m, facts, report);
     hyp_memory::run(m, facts, report);
+    hyp_memory::gic_frames(m, facts, report);
     psci::run(m, facts, report);
 }

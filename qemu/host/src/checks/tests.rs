@@ -26,7 +26,7 @@ fn facts(ram_size: u64, fwb: bool) -> Facts {
         reserved: heapless::Vec::new(),
         machine: Some(("qemu-virt", &crate::oracle::QEMU_VIRT)),
         psci: true,
-        gic_v3: None,
+        gic: None,
         virq_wired: true,
     }
 }

@@ -244,7 +244,20 @@ pub(super) fn pick_call(rng: &mut Rng, t: &Targets, model: &Model) -> Call {
             Call::Other([f(Function::Translate), vm_id(rng, model), addr, 0, 0, 0, 0])
         }
         88..=91 => Call::Other([f(Function::Stats), vm_id(rng, model), 0, 0, 0, 0, 0]),
-        92 | 93 => Call::Other([f(Function::GetCaps), 0, 0, 0, 0, 0, 0]),
+        92 => Call::Other([f(Function::GetCaps), 0, 0, 0, 0, 0, 0]),
+        // The vGIC's calls on (mostly) live VMs: a GICv2 machine maps its GICV into the VM
+        // at the second IPA, which may be anywhere, or over a slot.
+        93..=95 => {
+            let vm = vm_id(rng, model);
+            let anywhere = rng.word() & 0xff_ffff_0000;
+            let cpu = rng.pick(&[0x0801_0000, 0x080a_0000, GUEST_RAM_IPA, anywhere]);
+            let (intid, level) = (rng.below(128), rng.below(3));
+            Call::Other(match rng.below(3) {
+                0 => [f(Function::VgicConfig), vm, 0x0800_0000, cpu, 0, 0, 0],
+                1 => [f(Function::IrqLine), vm, intid, level, 0, 0, 0],
+                _ => [f(Function::VcpuPending), vm, rng.below(5), 0, 0, 0, 0],
+            })
+        }
         // Function IDs Stile does not have, in its range and out of it.
         _ => {
             let fid = match rng.below(3) {

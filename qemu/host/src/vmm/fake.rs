@@ -448,6 +448,8 @@ impl FakeStile {
             (caps::NISV_EXITS, true, Reason::None),
             (caps::LAZY_MAPPING, true, Reason::None),
             (caps::FWB_GUESTS, self.fwb, Reason::NeedsFwb),
+            // The fake has no vGIC.
+            (caps::VGIC, false, Reason::NoVgic),
         ];
         let (mut bits, mut reasons) = (0, 0);
         for (bit, is_on, why) in on {

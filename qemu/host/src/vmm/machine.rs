@@ -46,9 +46,9 @@ pub trait VmmMachine: Machine {
     /// dropped lines is printed with the next refusal after that). Fakes need not wait.
     fn let_a_second_pass(&mut self) {}
     /// Let (or stop letting) this CPU's physical virtual-timer PPI 27 through the host's
-    /// GICv3 at `gic` (GICD, this CPU's GICR): a guest's timer firing while it runs then
-    /// traps to EL2. False where the machine cannot.
-    fn timer_ppi(&mut self, _gic: (u64, u64), _on: bool) -> bool {
+    /// GIC `gic`: a guest's timer firing while it runs then traps to EL2. False where the
+    /// machine cannot.
+    fn timer_ppi(&mut self, _gic: crate::facts::HostGic, _on: bool) -> bool {
         false
     }
     /// A second run page, for a second vCPU (the vGIC checks); None where there is none.

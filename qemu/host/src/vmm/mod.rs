@@ -26,6 +26,7 @@ mod runner;
 pub mod slots;
 mod trace;
 pub mod vgic;
+mod vgic_judge;
 pub mod windows;
 
 #[cfg(test)]
@@ -133,7 +134,7 @@ pub fn run<M: VmmMachine, W: fmt::Write>(
                 block,
                 &placement,
                 image,
-                facts.gic_v3,
+                facts.gic,
                 facts.virq_wired,
             );
         }

@@ -35,7 +35,7 @@ pub(crate) fn facts(fwb: bool) -> Facts {
         reserved,
         machine: Some(("qemu-virt", &crate::oracle::QEMU_VIRT)),
         psci: true,
-        gic_v3: None,
+        gic: None,
         virq_wired: true,
     }
 }

@@ -12,11 +12,53 @@ pub const CMDLINE_MAX: usize = 2047;
 const DTB_MAX: u64 = 2 << 20;
 const PAGE: u64 = 4096;
 
-/// QEMU virt's GICv3 frames (so the same guest kernel line works in both places).
+/// QEMU virt's GIC frames (so the same guest kernel line works in both places): GICv3's
+/// distributor and redistributors, or GICv2's distributor and CPU interface.
 pub const GICD_IPA: u64 = 0x0800_0000;
 pub const GICR_IPA: u64 = 0x080a_0000;
+pub const GICC_IPA: u64 = 0x0801_0000;
 /// One redistributor (RD + SGI frame) per vCPU.
 pub const GICR_STRIDE: u64 = 0x2_0000;
+
+/// The GIC a `compatible` value (NUL-separated strings) names: 3, 2, or None.
+pub fn gic_version(compatible: &[u8]) -> Option<u8> {
+    const V2: [&[u8]; 4] = [
+        b"arm,cortex-a15-gic",
+        b"arm,gic-400",
+        b"arm,cortex-a9-gic",
+        b"arm,cortex-a7-gic",
+    ];
+    let mut names = compatible.split(|&b| b == 0);
+    names.find_map(|n| match n {
+        b"arm,gic-v3" => Some(3),
+        n if V2.contains(&n) => Some(2),
+        _ => None,
+    })
+}
+
+/// The host's GIC version, from its device tree as Linux exposes it (`root`:
+/// /proc/device-tree): the first node, at most two levels down, whose `compatible` names a
+/// GIC. A guest gets a vGIC of the same version (VGIC_CONFIG gives the machine's).
+pub fn host_gic_version(root: &std::path::Path) -> Option<u8> {
+    let mut dirs = vec![(root.to_path_buf(), 0)];
+    while let Some((dir, depth)) = dirs.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir).ok()?.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let path = e.path();
+            if path.is_dir() {
+                if depth < 2 {
+                    dirs.push((path, depth + 1));
+                }
+            } else if e.file_name() == "compatible" {
+                if let Some(v) = std::fs::read(&path).ok().as_deref().and_then(gic_version) {
+                    return Some(v);
+                }
+            }
+        }
+    }
+    None
+}
 
 /// The machine a Linux guest is told about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +71,8 @@ pub struct Machine {
     pub cmdline: String,
     /// The initramfs' IPA range, once placed.
     pub initrd: Option<(u64, u64)>,
+    /// A GICv2 (distributor and CPU interface) instead of a GICv3.
+    pub gic_v2: bool,
 }
 
 /// Offsets into guest RAM of what goes there besides the kernel.
@@ -77,7 +121,8 @@ fn fdt_err(e: vm_fdt::Error) -> String {
 }
 
 /// The flattened device tree for `m`: memory, CPUs started with PSCI over HVC (EL2 answers
-/// PSCI), the architected timer, a GICv3 at QEMU virt's addresses, the PL011 and `chosen`.
+/// PSCI), the architected timer, a GICv3 (or GICv2) at QEMU virt's addresses, the PL011 and
+/// `chosen`.
 pub fn device_tree(m: &Machine) -> Result<Vec<u8>, String> {
     if m.cmdline.len() > CMDLINE_MAX {
         return Err(format!(
@@ -159,20 +204,24 @@ pub fn device_tree(m: &Machine) -> Result<Vec<u8>, String> {
     let gic = f
         .begin_node(&format!("intc@{GICD_IPA:x}"))
         .map_err(fdt_err)?;
-    f.property_string("compatible", "arm,gic-v3")
+    let (compatible, reg) = match m.gic_v2 {
+        // GICD's 4 KiB and GICC's 8 KiB (the hardware's GICV, mapped by Stile).
+        true => ("arm,cortex-a15-gic", [GICD_IPA, 0x1000, GICC_IPA, 0x2000]),
+        false => (
+            "arm,gic-v3",
+            [
+                GICD_IPA,
+                0x1_0000,
+                GICR_IPA,
+                GICR_STRIDE * u64::from(m.cpus),
+            ],
+        ),
+    };
+    f.property_string("compatible", compatible)
         .map_err(fdt_err)?;
     f.property_u32("#interrupt-cells", 3).map_err(fdt_err)?;
     f.property_null("interrupt-controller").map_err(fdt_err)?;
-    f.property_array_u64(
-        "reg",
-        &[
-            GICD_IPA,
-            0x1_0000,
-            GICR_IPA,
-            GICR_STRIDE * u64::from(m.cpus),
-        ],
-    )
-    .map_err(fdt_err)?;
+    f.property_array_u64("reg", &reg).map_err(fdt_err)?;
     f.property_phandle(GIC).map_err(fdt_err)?;
     f.end_node(gic).map_err(fdt_err)?;
 

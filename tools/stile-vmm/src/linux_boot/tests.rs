@@ -13,6 +13,7 @@ fn machine() -> Machine {
         uart: Some(0x0900_0000),
         cmdline: "console=ttyAMA0 earlycon rdinit=/init".into(),
         initrd: Some((0x8700_0000, 0x8710_0000)),
+        gic_v2: false,
     }
 }
 
@@ -140,4 +141,54 @@ fn what_does_not_fit_is_named() {
     assert!(layout(0, kernel, None).is_err());
     // An initramfs larger than RAM.
     assert!(layout(64 * MIB, kernel, Some(u64::MAX)).is_err());
+}
+
+#[test]
+fn a_gicv2_vm_gets_gicd_and_gicc() {
+    let m = Machine {
+        gic_v2: true,
+        ..machine()
+    };
+    let blob = device_tree(&m).unwrap();
+    assert_eq!(
+        prop(&blob, "/intc@8000000", "compatible"),
+        b"arm,cortex-a15-gic\0"
+    );
+    assert_eq!(
+        be64s(&prop(&blob, "/intc@8000000", "reg")),
+        [GICD_IPA, 0x1000, GICC_IPA, 0x2000]
+    );
+    assert_eq!(
+        be32s(&prop(&blob, "/intc@8000000", "#interrupt-cells")),
+        [3]
+    );
+}
+
+#[test]
+fn gic_versions_from_compatible() {
+    assert_eq!(gic_version(b"arm,gic-v3\0"), Some(3));
+    assert_eq!(gic_version(b"arm,cortex-a15-gic\0"), Some(2));
+    assert_eq!(gic_version(b"vendor,thing\0arm,gic-400\0"), Some(2));
+    assert_eq!(gic_version(b"arm,gic-v3-its\0"), None);
+    assert_eq!(gic_version(b"arm,pl011\0arm,primecell\0"), None);
+}
+
+#[test]
+fn host_gic_version_walks_the_device_tree() {
+    let root = std::env::temp_dir().join(format!("stile-vmm-dt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let node = |path: &str, compatible: &[u8]| {
+        let dir = root.join(path);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("compatible"), compatible).unwrap();
+    };
+    assert_eq!(host_gic_version(&root), None);
+    node("pl011@9000000", b"arm,pl011\0arm,primecell\0");
+    assert_eq!(host_gic_version(&root), None);
+    node("intc@8000000", b"arm,cortex-a15-gic\0");
+    assert_eq!(host_gic_version(&root), Some(2));
+    std::fs::remove_dir_all(&root).unwrap();
+    node("soc/interrupt-controller@1000", b"arm,gic-v3\0");
+    assert_eq!(host_gic_version(&root), Some(3));
+    std::fs::remove_dir_all(&root).unwrap();
 }

@@ -31,6 +31,7 @@ fn mutated_originals_never_panic_and_accepted_ones_stay_accepted() {
         extra_chosen: &[("stile,hyp-base", 0x7e00_0000)],
         spin_table_to_psci: false,
         add_psci_hvc: false,
+        trim_reg: None,
     };
     let qemu = build_ok(QEMU_V3_SMP4_1G, &HostDtbEdits::default());
     let initrd = with_chosen_initrd();
