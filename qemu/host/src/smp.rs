@@ -35,9 +35,9 @@ pub fn one_ran_one_busy(primary: Outcome, secondary: Outcome) -> Result<(), Fail
 }
 
 /// Two guests ran at once: the other CPU's guest made progress (`before` -> `after` exits)
-/// while this CPU ran its own `ran` round trips, all of them HVC exits (`want`).
+/// while this CPU ran its own `ran` round trips, all of them HVC exits, at least `want`.
 pub fn ran_at_once(ran: u64, want: u64, before: u64, after: u64) -> Result<(), Fail> {
-    if ran != want {
+    if ran < want {
         return Err(Fail::Value {
             what: "round trips of this CPU's guest",
             got: ran,
@@ -75,5 +75,6 @@ mod tests {
         assert!(ran_at_once(100, 100, 5, 9).is_ok());
         assert!(ran_at_once(100, 100, 9, 9).is_err());
         assert!(ran_at_once(99, 100, 5, 9).is_err());
+        assert!(ran_at_once(150, 100, 5, 6).is_ok());
     }
 }

@@ -385,8 +385,16 @@ fn two_at_once(a: u64) -> Result<(), Fail> {
     }
     let before = B_TRIPS.load(Acquire);
     let mut ran = 0;
-    while ran < TRIPS && is_hvc_exit(vcpu_run(a)) {
+    // At least TRIPS round trips, and on until guest B exits too (up to `wait`'s 30 s): QEMU
+    // runs each CPU as a host thread, and on a loaded build machine the second CPU's thread
+    // may get no host time during 2,000 quick round trips of ours.
+    let (start, freq) = sysreg::counter();
+    let b_moved = || B_TRIPS.load(Acquire) != before;
+    while (ran < TRIPS || !b_moved()) && is_hvc_exit(vcpu_run(a)) {
         ran += 1;
+        if sysreg::counter().0.wrapping_sub(start) > 30 * freq {
+            break;
+        }
     }
     let after = B_TRIPS.load(Acquire);
     A_DONE.store(true, Release);
