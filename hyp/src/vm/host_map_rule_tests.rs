@@ -181,6 +181,32 @@ fn every_fixture_host_dtb_promises_only_ram_its_stage_2_maps() {
     }
 }
 
+/// Every device address of `ranges` worth probing on one fixture and CPU: inside the PA
+/// range, not RAM, not a board region (which overrides the DT: flash read-only,
+/// carve-outs), not EL2's own memory, and (`el2_gic`) not a GICv2's GICH/GICV either.
+fn device_probes<'a>(
+    name: &str,
+    p: &'a Platform,
+    cpu: &CpuFeatures,
+    ranges: &'a RangeSet,
+) -> impl Iterator<Item = u64> + 'a {
+    let (hyp, _) = layout(p);
+    let limit = 1u64 << cpu.pa_bits;
+    let board = regions(name);
+    let skip = move |a: u64| {
+        let at = PhysAddr(a);
+        p.ram.iter().any(|r| r.contains(at))
+            || board.iter().any(|r| r.range.contains(at))
+            || p.gic_virt_frames().any(|r| r.contains(at))
+            || hyp.contains(at)
+    };
+    ranges
+        .iter()
+        .filter(move |r| r.end() <= limit)
+        .flat_map(|r| probes(*r))
+        .filter(move |&a| !skip(a))
+}
+
 /// The rule for devices: every device range the host DTB describes (inside the PA range, not
 /// RAM, not EL2's memory, not a board region that overrides it) is mapped; a GICv2's GICH
 /// and GICV are neither described nor mapped.
@@ -190,16 +216,9 @@ fn every_fixture_host_dtb_promises_only_devices_its_stage_2_maps() {
         for cpu in cpus() {
             let b = build(name, dtb, &cpu);
             let p = Platform::from_dtb(dtb).unwrap();
-            let (hyp, _) = layout(&p);
-            let limit = 1u64 << cpu.pa_bits;
-            let ram = |a: u64| p.ram.iter().any(|r| r.contains(PhysAddr(a)));
-            let board = |a: u64| regions(name).iter().any(|r| r.range.contains(PhysAddr(a)));
-            for r in b.host_dtb.devices.iter().filter(|r| r.end() <= limit) {
-                let promised = probes(*r).filter(|&a| !ram(a) && !board(a));
-                for ipa in promised.filter(|&a| !hyp.contains(PhysAddr(a))) {
-                    let mapped = b.vm.stage2.lookup(Ipa(ipa)).is_some();
-                    assert!(mapped, "{name}: device {ipa:#x} promised, unmapped");
-                }
+            for ipa in device_probes(name, &p, &cpu, &b.host_dtb.devices) {
+                let mapped = b.vm.stage2.lookup(Ipa(ipa)).is_some();
+                assert!(mapped, "{name}: device {ipa:#x} promised, unmapped");
             }
             for frame in p.gic_virt_frames() {
                 for ipa in probes(frame) {
@@ -223,24 +242,14 @@ fn every_fixture_maps_every_dt_device_inside_the_pa_range_as_device() {
         for cpu in cpus() {
             let b = build(name, dtb, &cpu);
             let p = Platform::from_dtb(dtb).unwrap();
-            let (hyp, _) = layout(&p);
-            let limit = 1u64 << cpu.pa_bits;
-            let ram = |a: u64| p.ram.iter().any(|r| r.contains(PhysAddr(a)));
-            // The board's regions override the DT (flash read-only, carve-outs).
-            let board = |a: u64| regions(name).iter().any(|r| r.range.contains(PhysAddr(a)));
-            // A GICv2's GICH and GICV are EL2's.
-            let el2_gic = |a: u64| p.gic_virt_frames().any(|r| r.contains(PhysAddr(a)));
-            for r in p.devices.iter().filter(|r| r.end() <= limit) {
-                let probed = probes(*r).filter(|&a| !ram(a) && !board(a) && !el2_gic(a));
-                for ipa in probed.filter(|&a| !hyp.contains(PhysAddr(a))) {
-                    let leaf = b.vm.stage2.lookup(Ipa(ipa));
-                    let leaf = leaf.unwrap_or_else(|| panic!("{name}: device {ipa:#x} unmapped"));
-                    assert_eq!(
-                        memattr(leaf.attrs),
-                        0b0001,
-                        "{name}: {ipa:#x} not Device-nGnRE"
-                    );
-                }
+            for ipa in device_probes(name, &p, &cpu, &p.devices) {
+                let leaf = b.vm.stage2.lookup(Ipa(ipa));
+                let leaf = leaf.unwrap_or_else(|| panic!("{name}: device {ipa:#x} unmapped"));
+                assert_eq!(
+                    memattr(leaf.attrs),
+                    0b0001,
+                    "{name}: {ipa:#x} not Device-nGnRE"
+                );
             }
         }
     }
