@@ -135,6 +135,10 @@ pub(super) fn judge<M: VmmMachine>(
 pub(super) fn judge_ipi(mode: Mode, cpu0: &Side, cpu1: &Side) -> Result<(), Fail> {
     let r0 = reported(cpu0, 0)?;
     let r1 = reported(cpu1, 1)?;
+    // Every exit but an IRQ (a physical interrupt for the host) is one the guest asked for:
+    // vCPU 0's SPI cue and report, vCPU 1's trap exits and report. The IPIs themselves
+    // cost no exit.
+    let asked = |s: &Side| u64::from(s.exits.saturating_sub(s.irq_exits));
     let traps = match mode {
         Mode::Plain => value("traps vCPU 1 made", r1.traps, 0),
         Mode::AtTraps => match r1.traps {
@@ -158,6 +162,12 @@ pub(super) fn judge_ipi(mode: Mode, cpu0: &Side, cpu1: &Side) -> Result<(), Fail
         value("traps vCPU 0 made", r0.traps, 0),
         value("trap exits on the first CPU", cpu0.trap_exits.into(), 0),
         traps,
+        value("exits of vCPU 0 but IRQs", asked(cpu0), 2),
+        value(
+            "exits of vCPU 1 but IRQs",
+            asked(cpu1),
+            u64::from(cpu1.trap_exits) + 1,
+        ),
     ])
 }
 
@@ -213,10 +223,27 @@ mod ipi_tests {
                 others: 0,
                 traps,
             }),
-            exits: 1 + trap_exits,
+            exits: 1 + u32::from(vcpu == 0) + trap_exits,
             trap_exits,
             irq_exits: 0,
         }
+    }
+
+    #[test]
+    fn the_ipis_cost_no_exit_but_irqs_are_allowed() {
+        let (mut a, mut b) = (side(0, 100, 100, 0, 0, 0), side(1, 100, 100, 1, 0, 0));
+        a.exits += 3;
+        a.irq_exits += 3;
+        assert_eq!(judge_ipi(Mode::Plain, &a, &b), Ok(()));
+        b.exits += 1;
+        assert_eq!(
+            judge_ipi(Mode::Plain, &a, &b),
+            Err(Fail::Value {
+                what: "exits of vCPU 1 but IRQs",
+                got: 2,
+                want: 1
+            })
+        );
     }
 
     #[test]
