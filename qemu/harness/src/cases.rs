@@ -90,6 +90,9 @@ macro_rules! boot {
                 } else {
                     "smp: one CPU in the DT: SMP checks skipped"
                 }),
+                // Issue 12: IPIs between two vCPUs on two CPUs (GICv3: the kick).
+                vgic_ipi!(gic $gic, smp $smp, 0),
+                vgic_ipi!(gic $gic, smp $smp, 1),
                 Expect::Never("stile: fatal:"),
                 Expect::Never("panic"),
                 // The host payload ran every check and powered off through PSCI.
@@ -97,9 +100,28 @@ macro_rules! boot {
                 Expect::Never(HOST_CHECK_FAILED),
             ],
             exit: ExitRule::Status(0),
-            max_secs: None,
+            // Two CPUs or more run guests on each and the IPI checks: more than the
+            // default 20 s on a loaded machine.
+            max_secs: if $smp > 1 { Some(60) } else { None },
             inner_checks: false,
         }
+    };
+}
+
+/// What the IPI checks across CPUs print (qemu/host/src/arch/vgic_ipi.rs): each `ok` on a
+/// GICv3 with two CPUs or more; said to be skipped on a GICv2 (no kick) or with one CPU.
+/// `$i` picks the line: 0 or 1.
+macro_rules! vgic_ipi {
+    (gic $gic:literal, smp $smp:literal, $i:literal) => {
+        Expect::Starts(if $smp < 2 {
+            "vgic-ipi: vgic-ipi-across-cpus and vgic-ipi-at-traps-across-cpus skipped: one CPU"
+        } else if $gic == 2 {
+            "vgic-ipi: vgic-ipi-across-cpus and vgic-ipi-at-traps-across-cpus skipped: GICv2"
+        } else if $i == 0 {
+            "check vgic-ipi-across-cpus: ok"
+        } else {
+            "check vgic-ipi-at-traps-across-cpus: ok"
+        })
     };
 }
 
@@ -128,7 +150,8 @@ macro_rules! guests {
             name: $name,
             cpu: $cpu,
             gic: $gic,
-            smp: 1,
+            // Two CPUs: the vGIC's IPIs between vCPUs running on both at once.
+            smp: 2,
             mem: "1G",
             load: Load::Kernel,
             initrd: Initrd::Host,
@@ -154,9 +177,11 @@ macro_rules! guests {
                 Expect::Starts("check vgic-virtual-timer-on-time: ok"),
                 Expect::Starts("check vgic-virtual-timer-while-running-injected-in-el2: ok"),
                 Expect::Starts("check vgic-nothing-left-for-the-next-guest: ok"),
+                vgic_ipi!(gic $gic, smp 2, 0),
+                vgic_ipi!(gic $gic, smp 2, 1),
             ],
             exit: ExitRule::Status(0),
-            max_secs: None,
+            max_secs: Some(60),
             inner_checks: true,
         }
     };

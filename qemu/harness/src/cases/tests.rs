@@ -103,3 +103,30 @@ fn no_dtb_boot_loads_the_elf_without_kernel() {
     assert_eq!(c.max_secs, Some(10));
     assert_eq!(c.exit, ExitRule::AnyStatus);
 }
+
+#[test]
+fn the_ipi_checks_are_wanted_wherever_two_cpus_share_a_gicv3() {
+    let ok = Expect::Starts("check vgic-ipi-across-cpus: ok");
+    let at_traps = Expect::Starts("check vgic-ipi-at-traps-across-cpus: ok");
+    for c in CASES
+        .iter()
+        .filter(|c| c.name.starts_with("boot-") || c.name.starts_with("guests-"))
+    {
+        if c.load != Load::Kernel || c.name == "boot-512m" {
+            continue;
+        }
+        let wanted = c.smp > 1 && c.gic == 3;
+        assert_eq!(c.expect.contains(&ok), wanted, "{}", c.name);
+        assert_eq!(c.expect.contains(&at_traps), wanted, "{}", c.name);
+        if c.smp > 1 {
+            assert_eq!(c.max_secs, Some(60), "{}", c.name);
+        }
+    }
+    assert_eq!(
+        select(Some("guests-"))
+            .iter()
+            .filter(|c| c.smp == 2)
+            .count(),
+        4
+    );
+}

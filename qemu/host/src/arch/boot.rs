@@ -201,6 +201,13 @@ pub fn run(dtb: usize, entry_ticks: u64) -> ! {
         cpu.dcache_line as usize,
         &mut report,
     );
+    // Phase 6: IPIs between the vCPUs of one guest running on two CPUs at once.
+    super::vgic_ipi::run(
+        &facts,
+        platform.cpus.iter().map(|c| c.mpidr),
+        cpu.dcache_line as usize,
+        &mut report,
+    );
     report.summary();
     fatal::power_off()
 }

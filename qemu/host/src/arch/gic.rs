@@ -3,6 +3,10 @@
 //! the memory-mapped CPU interface open), so that a guest's timer firing while the guest runs
 //! reaches EL2 (HCR_EL2.IMO). The payload never takes an interrupt itself (its IRQs stay
 //! masked): the line is level and drops when Stile masks the guest's timer.
+//!
+//! And, for the cross-CPU IPI checks, [`cpu_interface_on`]: what every host must do on each
+//! CPU that runs vGIC guests (docs/VGIC.md, "The kick"), or EL2's kick (SGI 15) never
+//! reaches that CPU.
 
 use crate::facts::HostGic;
 use core::arch::asm;
@@ -33,19 +37,30 @@ pub fn timer_ppi(gic: HostGic, on: bool) {
         wr(sgi + 0x180, 1 << VTIMER);
         return;
     }
-    // Awake (ProcessorSleep clear, then ChildrenAsleep clears).
+    wake(gicr);
+    wr(sgi + 0x80, rd(sgi + 0x80) | 1 << VTIMER);
+    // SAFETY: as in `rd`: one byte of IPRIORITYR.
+    unsafe { write_volatile((sgi + 0x400 + u64::from(VTIMER)) as *mut u8, 0x80) };
+    wr(gicd, rd(gicd) | 1 << 1 | 1 << 4);
+    icc_on();
+    wr(sgi + 0x100, 1 << VTIMER);
+}
+
+/// A redistributor awake (ProcessorSleep clear, then ChildrenAsleep clears).
+fn wake(gicr: u64) {
     wr(gicr + 0x14, rd(gicr + 0x14) & !(1 << 1));
     for _ in 0..100_000 {
         if rd(gicr + 0x14) & (1 << 2) == 0 {
             break;
         }
     }
-    wr(sgi + 0x80, rd(sgi + 0x80) | 1 << VTIMER);
-    // SAFETY: as in `rd`: one byte of IPRIORITYR.
-    unsafe { write_volatile((sgi + 0x400 + u64::from(VTIMER)) as *mut u8, 0x80) };
-    wr(gicd, rd(gicd) | 1 << 1 | 1 << 4);
-    // SAFETY: the host's own GIC CPU interface (EL1): system registers on, every priority
-    // let through, Group 1 on. IRQs stay masked in PSTATE.
+}
+
+/// This CPU's GICv3 CPU interface on: system registers, every priority let through, Group 1
+/// on. IRQs stay masked in PSTATE.
+fn icc_on() {
+    // SAFETY: the host's own GIC CPU interface (EL1) of this CPU; nothing but these three
+    // registers changes, and no interrupt is taken (PSTATE.I stays set).
     unsafe {
         asm!(
             "mrs {t}, icc_sre_el1", "orr {t}, {t}, #1", "msr icc_sre_el1, {t}", "isb",
@@ -54,7 +69,36 @@ pub fn timer_ppi(gic: HostGic, on: bool) {
             options(nomem, nostack),
         )
     };
-    wr(sgi + 0x100, 1 << VTIMER);
+}
+
+/// GICv3 (`gicr`: the first redistributor): this CPU's redistributor awake and its CPU
+/// interface on (ICC_SRE_EL1.SRE, ICC_PMR_EL1, ICC_IGRPEN1_EL1), as a host must have it on
+/// every CPU where vGIC guests run: EL2's kick is a Group 1 SGI, which a CPU interface with
+/// Group 1 off or a priority mask of 0 never signals. False if this CPU's redistributor is
+/// not among the first 64 frames from `gicr`.
+pub fn cpu_interface_on(gicr: u64) -> bool {
+    let mpidr = super::sysreg::mpidr_el1();
+    // GICR_TYPER.Affinity (63:32) is Aff3.Aff2.Aff1.Aff0.
+    let me = ((mpidr >> 8) & 0xff00_0000) | (mpidr & 0xff_ffff);
+    let mut frame = gicr;
+    for _ in 0..64 {
+        let typer = u64::from(rd(frame + 8)) | (u64::from(rd(frame + 0xc)) << 32);
+        if typer >> 32 == me {
+            wake(frame);
+            icc_on();
+            return true;
+        }
+        if typer & 1 << 4 != 0 {
+            break;
+        }
+        // RD_base and SGI_base, plus VLPI_base and a reserved frame with GICR_TYPER.VLPIS.
+        frame += if typer & 1 << 1 != 0 {
+            0x4_0000
+        } else {
+            0x2_0000
+        };
+    }
+    false
 }
 
 /// GICv2: GICD_ISENABLER0/ICENABLER0 and IPRIORITYR are this CPU's own (banked); the

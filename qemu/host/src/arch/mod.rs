@@ -20,4 +20,5 @@ mod smccc;
 mod smp;
 mod smp_all;
 mod sysreg;
+mod vgic_ipi;
 mod vmm;

@@ -26,6 +26,7 @@ mod runner;
 pub mod slots;
 mod trace;
 pub mod vgic;
+pub mod vgic_ipi;
 mod vgic_judge;
 pub mod windows;
 

@@ -1,9 +1,14 @@
 //! How the vGIC checks are judged (vmm/vgic.rs runs them): each case's REPORT, per
-//! protocol::VgicCase, against what the VMM saw while it ran and the machine's GIC version.
+//! protocol::VgicCase, against what the VMM saw while it ran and the machine's GIC version;
+//! and the cross-CPU IPI checks (vmm/vgic_ipi.rs, arch/vgic_ipi.rs) from what each CPU saw.
 
 use super::machine::VmmMachine;
 use super::vgic::{all, pending, value, Seen, COST_LOOPS, SGI_OTHER, SGI_SELF, SPI};
+use super::vgic_ipi::{
+    self, End, GuestReport as IpiReport, Mode, Side, ROUND_TRIPS, TRAP_EXIT_EVERY,
+};
 use crate::fail::Fail;
+use stile_abi::ExitReason;
 use stile_guest::protocol::{Report as GuestReport, Scenario, VgicCase};
 
 /// One case's REPORT (details per protocol::VgicCase) and what the VMM saw meanwhile.
@@ -121,5 +126,184 @@ pub(super) fn judge<M: VmmMachine>(
                 want: d[2],
             }),
         },
+    }
+}
+
+/// The IPI checks: both vCPUs reported, every round trip made (each SGI taken once by its
+/// target), the SPI taken by vCPU 1 and nothing else taken; in [`Mode::AtTraps`] vCPU 1
+/// trapped while it waited and the second CPU saw exactly its exits among those traps.
+pub(super) fn judge_ipi(mode: Mode, cpu0: &Side, cpu1: &Side) -> Result<(), Fail> {
+    let r0 = reported(cpu0, 0)?;
+    let r1 = reported(cpu1, 1)?;
+    // Every exit but an IRQ (a physical interrupt for the host) is one the guest asked for:
+    // vCPU 0's SPI cue and report, vCPU 1's trap exits and report. The IPIs themselves
+    // cost no exit.
+    let asked = |s: &Side| u64::from(s.exits.saturating_sub(s.irq_exits));
+    let traps = match mode {
+        Mode::Plain => value("traps vCPU 1 made", r1.traps, 0),
+        Mode::AtTraps => match r1.traps {
+            0 => Err(Fail::Setup("vCPU 1 made no trap while it waited")),
+            t => value(
+                "trap exits on the second CPU",
+                cpu1.trap_exits.into(),
+                t / TRAP_EXIT_EVERY,
+            ),
+        },
+    };
+    all(&[
+        value("round trips vCPU 0 completed", r0.round_trips, ROUND_TRIPS),
+        value("SGIs vCPU 0 took", r0.sgis, ROUND_TRIPS),
+        value("round trips vCPU 1 answered", r1.round_trips, ROUND_TRIPS),
+        value("SGIs vCPU 1 took", r1.sgis, ROUND_TRIPS),
+        value("SPIs vCPU 1 took", r1.spis, 1),
+        value("SPIs vCPU 0 took", r0.spis, 0),
+        value("other interrupts vCPU 0 took", r0.others, 0),
+        value("other interrupts vCPU 1 took", r1.others, 0),
+        value("traps vCPU 0 made", r0.traps, 0),
+        value("trap exits on the first CPU", cpu0.trap_exits.into(), 0),
+        traps,
+        value("exits of vCPU 0 but IRQs", asked(cpu0), 2),
+        value(
+            "exits of vCPU 1 but IRQs",
+            asked(cpu1),
+            u64::from(cpu1.trap_exits) + 1,
+        ),
+    ])
+}
+
+/// The REPORT of vCPU `vcpu`, or why there is none.
+fn reported(side: &Side, vcpu: u64) -> Result<IpiReport, Fail> {
+    let (refused, unexpected) = match vcpu {
+        0 => (
+            "VCPU_RUN of vCPU 0: x0",
+            "vCPU 0's exit (reason; x0 or PC below)",
+        ),
+        _ => (
+            "VCPU_RUN of vCPU 1: x0",
+            "vCPU 1's exit (reason; x0 or PC below)",
+        ),
+    };
+    match side.end {
+        End::Reported(r) if r.vcpu == vcpu => Ok(r),
+        End::Reported(r) => Err(Fail::Value {
+            what: "the reporting vCPU",
+            got: r.vcpu,
+            want: vcpu,
+        }),
+        End::NotRun(why) => Err(Fail::NotRun(why)),
+        End::Refused(x0, _) => Err(Fail::Value {
+            what: refused,
+            got: x0,
+            want: 0,
+        }),
+        End::Fatal(esr, elr) => Err(Fail::GuestFatal { esr, elr, far: 0 }),
+        End::Unexpected(reason, x) => Err(Fail::Value {
+            what: unexpected,
+            got: reason << 32 | (x & 0xffff_ffff),
+            want: (ExitReason::Hvc as u64) << 32 | vgic_ipi::CALL_REPORT,
+        }),
+        End::TooManyExits => Err(Fail::NotRun(
+            "the guest made too many exits and never reported",
+        )),
+        End::OutOfTime => Err(Fail::NotRun("the guest never reported (host time limit)")),
+    }
+}
+
+#[cfg(test)]
+mod ipi_tests {
+    use super::*;
+
+    fn side(vcpu: u64, trips: u64, sgis: u64, spis: u64, traps: u64, trap_exits: u32) -> Side {
+        Side {
+            end: End::Reported(IpiReport {
+                vcpu,
+                round_trips: trips,
+                sgis,
+                spis,
+                others: 0,
+                traps,
+            }),
+            exits: 1 + u32::from(vcpu == 0) + trap_exits,
+            trap_exits,
+            irq_exits: 0,
+        }
+    }
+
+    #[test]
+    fn the_ipis_cost_no_exit_but_irqs_are_allowed() {
+        let (mut a, mut b) = (side(0, 100, 100, 0, 0, 0), side(1, 100, 100, 1, 0, 0));
+        a.exits += 3;
+        a.irq_exits += 3;
+        assert_eq!(judge_ipi(Mode::Plain, &a, &b), Ok(()));
+        b.exits += 1;
+        assert_eq!(
+            judge_ipi(Mode::Plain, &a, &b),
+            Err(Fail::Value {
+                what: "exits of vCPU 1 but IRQs",
+                got: 2,
+                want: 1
+            })
+        );
+    }
+
+    #[test]
+    fn all_round_trips_and_the_spi_pass() {
+        let (a, b) = (side(0, 100, 100, 0, 0, 0), side(1, 100, 100, 1, 0, 0));
+        assert_eq!(judge_ipi(Mode::Plain, &a, &b), Ok(()));
+        let b = side(1, 100, 100, 1, 6400, 100);
+        assert_eq!(judge_ipi(Mode::AtTraps, &a, &b), Ok(()));
+    }
+
+    #[test]
+    fn no_round_trip_without_the_kick_fails() {
+        // What a Stile without the kick gives: vCPU 0's first wait times out.
+        let (a, b) = (side(0, 0, 0, 0, 0, 0), side(1, 0, 1, 0, 0, 0));
+        assert_eq!(
+            judge_ipi(Mode::Plain, &a, &b),
+            Err(Fail::Value {
+                what: "round trips vCPU 0 completed",
+                got: 0,
+                want: 100
+            })
+        );
+    }
+
+    #[test]
+    fn a_lost_spi_or_a_doubled_sgi_fails() {
+        let a = side(0, 100, 100, 0, 0, 0);
+        assert!(judge_ipi(Mode::Plain, &a, &side(1, 100, 100, 0, 0, 0)).is_err());
+        assert!(judge_ipi(Mode::Plain, &a, &side(1, 100, 101, 1, 0, 0)).is_err());
+        assert!(judge_ipi(Mode::Plain, &side(0, 100, 100, 1, 0, 0), &a).is_err());
+    }
+
+    #[test]
+    fn at_traps_needs_traps_and_their_exits_counted() {
+        let a = side(0, 100, 100, 0, 0, 0);
+        assert!(judge_ipi(Mode::AtTraps, &a, &side(1, 100, 100, 1, 0, 0)).is_err());
+        assert!(judge_ipi(Mode::AtTraps, &a, &side(1, 100, 100, 1, 640, 9)).is_err());
+        assert!(judge_ipi(Mode::Plain, &a, &side(1, 100, 100, 1, 640, 10)).is_err());
+    }
+
+    #[test]
+    fn a_run_that_did_not_report_says_why() {
+        let a = side(0, 100, 100, 0, 0, 0);
+        let mut b = Side::NOT_RUN;
+        b.end = End::TooManyExits;
+        assert!(matches!(
+            judge_ipi(Mode::Plain, &a, &b),
+            Err(Fail::NotRun(_))
+        ));
+        b.end = End::Refused(0xffff_fffd, 15);
+        assert!(matches!(
+            judge_ipi(Mode::Plain, &a, &b),
+            Err(Fail::Value { .. })
+        ));
+        b.end = End::Fatal(0x200_0000, 0x4000_0000);
+        assert!(matches!(
+            judge_ipi(Mode::Plain, &a, &b),
+            Err(Fail::GuestFatal { .. })
+        ));
+        // vCPU 1's report coming from the first CPU is a mix-up, not a pass.
+        assert!(judge_ipi(Mode::Plain, &side(1, 100, 100, 1, 0, 0), &a).is_err());
     }
 }
