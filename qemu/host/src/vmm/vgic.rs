@@ -342,6 +342,7 @@ fn drive<M: VmmMachine, W: fmt::Write>(
     let mut device = TestDevice::new();
     let mut irq_exits = 0u32;
     let mut next = 0;
+    let mut timer_tries = 0;
     let mut current: Option<(VgicCase, Seen)> = None;
     let mut reply = Reply::COMPLETE;
     let mut exits = 0;
@@ -412,8 +413,21 @@ fn drive<M: VmmMachine, W: fmt::Write>(
                                 seen.wfis
                             ));
                         }
-                        let result = judge(m, (vm, version), case, &seen, &r);
-                        report.check(CheckName(case), result);
+                        // The WFI case needs the guest to reach its WFI before the deadline
+                        // (10 ms): on a loaded machine QEMU may not run its CPU thread that
+                        // long, and the interrupt is then taken without a WFI. Run it again
+                        // (twice at most) rather than judge a path it never took.
+                        let beaten = case == VgicCase::Timer && seen.wfis == 0 && r.detail[0] == 1;
+                        if beaten && timer_tries < 2 {
+                            timer_tries += 1;
+                            next -= 1;
+                            report.note(format_args!(
+                                "vmm: vgic: the timer fired before the guest's WFI: again"
+                            ));
+                        } else {
+                            let result = judge(m, (vm, version), case, &seen, &r);
+                            report.check(CheckName(case), result);
+                        }
                     }
                     Reply::hvc([0; 4])
                 }
