@@ -118,14 +118,16 @@ impl Vgic {
             let deliver = self
                 .irq(vcpu, intid)
                 .is_some_and(|irq| irq.pending() && self.deliverable_to(vcpu, intid, irq));
-            let Some(irq) = self.irq_mut(vcpu, intid) else {
-                continue;
-            };
-            regs.lrs[n] = format.encode(intid, priority, deliver, irq.active);
-            if deliver {
-                // The LR holds it now; a level line stays up in the model and is
-                // sampled again at the fold.
-                irq.latch = false;
+            let lr = self.update(vcpu, intid, |irq| {
+                if deliver {
+                    // The LR holds it now; a level line stays up in the model and is
+                    // sampled again at the fold.
+                    irq.latch = false;
+                }
+                format.encode(intid, priority, deliver, irq.active)
+            });
+            if let Some(lr) = lr {
+                regs.lrs[n] = lr;
             }
         }
         regs.used = chosen.len() as u8;
@@ -142,7 +144,7 @@ impl Vgic {
             if intid >= NR_IRQS {
                 continue;
             }
-            if let Some(irq) = self.irq_mut(vcpu, intid) {
+            self.update(vcpu, intid, |irq| {
                 irq.active = state & 2 != 0;
                 // Still pending in the LR: pending again in the model. (A level line the
                 // host lowered meanwhile may so be seen once more: a spurious interrupt
@@ -150,7 +152,7 @@ impl Vgic {
                 if state & 1 != 0 {
                     irq.latch = true;
                 }
-            }
+            });
         }
         regs.used = 0;
         regs.hcr &= !ICH_HCR_UIE;

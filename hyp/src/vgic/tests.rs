@@ -355,7 +355,7 @@ fn highest_pending_prefers_priority_then_lower_intid() {
     g.raise_private(0, 9);
     g.set_line(35, true).unwrap();
     assert_eq!(g.highest_pending(0), Some((9, 0x40)));
-    g.private[0][9].active = true;
+    g.update(0, 9, |irq| irq.active = true);
     assert_eq!(
         g.highest_pending(0),
         Some((35, 0x40)),
