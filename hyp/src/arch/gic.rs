@@ -50,46 +50,31 @@ pub fn counter() -> u64 {
     CNTPCT_EL0.get()
 }
 
-fn read_lr(n: usize) -> u64 {
-    match n {
-        0 => ICH_LR0_EL2.get(),
-        1 => ICH_LR1_EL2.get(),
-        2 => ICH_LR2_EL2.get(),
-        3 => ICH_LR3_EL2.get(),
-        4 => ICH_LR4_EL2.get(),
-        5 => ICH_LR5_EL2.get(),
-        6 => ICH_LR6_EL2.get(),
-        7 => ICH_LR7_EL2.get(),
-        8 => ICH_LR8_EL2.get(),
-        9 => ICH_LR9_EL2.get(),
-        10 => ICH_LR10_EL2.get(),
-        11 => ICH_LR11_EL2.get(),
-        12 => ICH_LR12_EL2.get(),
-        13 => ICH_LR13_EL2.get(),
-        14 => ICH_LR14_EL2.get(),
-        _ => ICH_LR15_EL2.get(),
-    }
-}
-
-fn write_lr(n: usize, v: u64) {
-    match n {
-        0 => ICH_LR0_EL2.set(v),
-        1 => ICH_LR1_EL2.set(v),
-        2 => ICH_LR2_EL2.set(v),
-        3 => ICH_LR3_EL2.set(v),
-        4 => ICH_LR4_EL2.set(v),
-        5 => ICH_LR5_EL2.set(v),
-        6 => ICH_LR6_EL2.set(v),
-        7 => ICH_LR7_EL2.set(v),
-        8 => ICH_LR8_EL2.set(v),
-        9 => ICH_LR9_EL2.set(v),
-        10 => ICH_LR10_EL2.set(v),
-        11 => ICH_LR11_EL2.set(v),
-        12 => ICH_LR12_EL2.set(v),
-        13 => ICH_LR13_EL2.set(v),
-        14 => ICH_LR14_EL2.set(v),
-        _ => ICH_LR15_EL2.set(v),
-    }
+/// Runs `$body` for the first `$n` list registers in order, with `$k` the LR's number and
+/// `$reg` its ICH_LR<k>_EL2: unrolled, one compare per LR, no jump table per access.
+macro_rules! for_lrs {
+    ($n:expr, |$k:ident, $reg:ident| $body:expr) => {
+        for_lrs!(@ $n, $k, $reg, $body;
+            0 ICH_LR0_EL2, 1 ICH_LR1_EL2, 2 ICH_LR2_EL2, 3 ICH_LR3_EL2,
+            4 ICH_LR4_EL2, 5 ICH_LR5_EL2, 6 ICH_LR6_EL2, 7 ICH_LR7_EL2,
+            8 ICH_LR8_EL2, 9 ICH_LR9_EL2, 10 ICH_LR10_EL2, 11 ICH_LR11_EL2,
+            12 ICH_LR12_EL2, 13 ICH_LR13_EL2, 14 ICH_LR14_EL2, 15 ICH_LR15_EL2)
+    };
+    (@ $n:expr, $k:ident, $reg:ident, $body:expr; $($i:literal $r:ident),*) => {{
+        let n: usize = $n;
+        'lrs: {
+            $(
+                if n <= $i {
+                    break 'lrs;
+                }
+                {
+                    let $k: usize = $i;
+                    let $reg = &$r;
+                    $body;
+                }
+            )*
+        }
+    }};
 }
 
 /// The live LRs into `regs`.
@@ -97,9 +82,7 @@ pub fn read_lrs(regs: &mut GicCpuRegs, hw: GicHw) {
     if hw.gich != 0 {
         return gich::read_lrs(hw.gich, regs, hw.lrs);
     }
-    for (n, lr) in regs.lrs.iter_mut().enumerate().take(hw.lrs as usize) {
-        *lr = read_lr(n);
-    }
+    for_lrs!(hw.lrs as usize, |k, lr| regs.lrs[k] = lr.get());
 }
 
 /// `regs`' LRs and ICH_HCR_EL2 into the CPU (the ERET into the guest synchronizes them).
@@ -107,9 +90,7 @@ pub fn write_lrs(regs: &GicCpuRegs, hw: GicHw) {
     if hw.gich != 0 {
         return gich::write_lrs(hw.gich, regs, hw.lrs);
     }
-    for (n, lr) in regs.lrs.iter().enumerate().take(hw.lrs as usize) {
-        write_lr(n, *lr);
-    }
+    for_lrs!(hw.lrs as usize, |k, lr| lr.set(regs.lrs[k]));
     ICH_HCR_EL2.set(regs.hcr);
 }
 
@@ -176,9 +157,7 @@ pub fn clear(hw: GicHw) {
         return gich::clear(hw.gich, hw.lrs);
     }
     ICH_HCR_EL2.set(0);
-    for n in 0..hw.lrs as usize {
-        write_lr(n, 0);
-    }
+    for_lrs!(hw.lrs as usize, |_k, lr| lr.set(0));
     ICH_VMCR_EL2.set(0);
     for n in 0..(hw.aprs as usize).min(4) {
         set_aprs(n, 0, 0);

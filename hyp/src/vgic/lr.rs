@@ -86,7 +86,8 @@ impl Vgic {
     /// Fill `regs`' LRs for vCPU `vcpu` from the model: the interrupts that are active, or
     /// pending and deliverable, highest priority first (active first at equal priority,
     /// then lowest INTID), at most `nr_lrs` (the CPU's count). If some do not fit, the
-    /// underflow maintenance interrupt is asked for (ICH_HCR_EL2.UIE). Fold first.
+    /// underflow maintenance interrupt is asked for (ICH_HCR_EL2.UIE). Fold first. Only
+    /// the CPU's `nr_lrs` LRs are written: the others are never loaded or saved.
     pub fn flush(&mut self, vcpu: usize, regs: &mut GicCpuRegs, nr_lrs: usize) {
         let nr_lrs = nr_lrs.min(MAX_LRS);
         // (priority, not active, intid): the order LRs are filled in.
@@ -113,19 +114,25 @@ impl Vgic {
         }
         chosen.sort_unstable();
         let format = LrFormat(self.version);
-        regs.lrs = [0; MAX_LRS];
+        // The LRs the CPU has that stay empty. (Past `nr_lrs` nothing is ever written, and
+        // the fold empties what the last flush filled: no need to clear all 16.)
+        for lr in regs.lrs.iter_mut().take(nr_lrs).skip(chosen.len()) {
+            *lr = 0;
+        }
         for (n, &(priority, _, intid)) in chosen.iter().enumerate() {
             let deliver = self
                 .irq(vcpu, intid)
                 .is_some_and(|irq| irq.pending() && self.deliverable_to(vcpu, intid, irq));
-            let Some(irq) = self.irq_mut(vcpu, intid) else {
-                continue;
-            };
-            regs.lrs[n] = format.encode(intid, priority, deliver, irq.active);
-            if deliver {
-                // The LR holds it now; a level line stays up in the model and is
-                // sampled again at the fold.
-                irq.latch = false;
+            let lr = self.update(vcpu, intid, |irq| {
+                if deliver {
+                    // The LR holds it now; a level line stays up in the model and is
+                    // sampled again at the fold.
+                    irq.latch = false;
+                }
+                format.encode(intid, priority, deliver, irq.active)
+            });
+            if let Some(lr) = lr {
+                regs.lrs[n] = lr;
             }
         }
         regs.used = chosen.len() as u8;
@@ -142,7 +149,7 @@ impl Vgic {
             if intid >= NR_IRQS {
                 continue;
             }
-            if let Some(irq) = self.irq_mut(vcpu, intid) {
+            self.update(vcpu, intid, |irq| {
                 irq.active = state & 2 != 0;
                 // Still pending in the LR: pending again in the model. (A level line the
                 // host lowered meanwhile may so be seen once more: a spurious interrupt
@@ -150,7 +157,7 @@ impl Vgic {
                 if state & 1 != 0 {
                     irq.latch = true;
                 }
-            }
+            });
         }
         regs.used = 0;
         regs.hcr &= !ICH_HCR_UIE;

@@ -195,12 +195,14 @@ impl Vgic {
     pub(super) fn bits(&mut self, vcpu: usize, bits: Bits, first: u32, w: Option<u64>) -> u64 {
         let mut out = 0u32;
         for i in 0..32 {
-            let Some(irq) = self.irq_mut(vcpu, first + i) else {
+            let Some(irq) = self.irq(vcpu, first + i) else {
                 break;
             };
             match w {
                 None => out |= (bits.read(irq) as u32) << i,
-                Some(v) if v & (1 << i) != 0 => bits.write_one(irq),
+                Some(v) if v & (1 << i) != 0 => {
+                    self.update(vcpu, first + i, |irq| bits.write_one(irq));
+                }
                 Some(_) => {}
             }
         }
@@ -211,12 +213,14 @@ impl Vgic {
     pub(super) fn priorities(&mut self, vcpu: usize, first: u32, size: u8, w: Option<u64>) -> u64 {
         let mut out = 0u64;
         for i in 0..size as u32 {
-            let Some(irq) = self.irq_mut(vcpu, first + i) else {
+            let Some(irq) = self.irq(vcpu, first + i) else {
                 break;
             };
             match w {
                 None => out |= (irq.priority as u64) << (8 * i),
-                Some(v) => irq.priority = (v >> (8 * i)) as u8,
+                Some(v) => {
+                    self.update(vcpu, first + i, |irq| irq.priority = (v >> (8 * i)) as u8);
+                }
             }
         }
         out
@@ -226,12 +230,17 @@ impl Vgic {
     pub(super) fn config(&mut self, vcpu: usize, first: u32, w: Option<u64>) -> u64 {
         let mut out = 0u32;
         for i in 0..16 {
-            let Some(irq) = self.irq_mut(vcpu, first + i) else {
+            let Some(irq) = self.irq(vcpu, first + i) else {
                 break;
             };
             match w {
                 None => out |= (!irq.level as u32) << (2 * i + 1),
-                Some(v) => irq.level = v & (1 << (2 * i + 1)) == 0,
+                // A level-sensitive interrupt with its line up is pending: busy may change.
+                Some(v) => {
+                    self.update(vcpu, first + i, |irq| {
+                        irq.level = v & (1 << (2 * i + 1)) == 0
+                    });
+                }
             }
         }
         out as u64

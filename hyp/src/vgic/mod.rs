@@ -17,6 +17,8 @@ mod mmio_v2;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_busy;
+#[cfg(test)]
 mod tests_v2;
 
 use crate::vm::guest::MAX_VCPUS;
@@ -82,6 +84,12 @@ impl Irq {
 }
 
 /// A VM's vGIC.
+///
+/// Every change to an [`Irq`] goes through [`Vgic::update`], which keeps the busy bitmaps
+/// in step: an interrupt is busy while it is pending or active, and only busy interrupts
+/// can go into an LR, so the flush and [`Vgic::highest_pending`] visit those alone
+/// instead of all 96 INTIDs.
+#[derive(Clone)]
 pub struct Vgic {
     pub version: Version,
     /// IPAs of the GICD frame and of the GICR region (`GICR_STRIDE` per vCPU); on a GICv2,
@@ -101,6 +109,28 @@ pub struct Vgic {
     pub(crate) route: [u64; NR_SPIS],
     /// GICv2: GICD_ITARGETSR<n>'s byte as written (bit n = vCPU n).
     pub(crate) targets: [u8; NR_SPIS],
+    /// Bit i of `busy_private[v]`: `private[v][i]` is pending or active.
+    pub(crate) busy_private: [u32; MAX_VCPUS],
+    /// Bit n: `spis[n]` is pending or active (whatever its route).
+    pub(crate) busy_spis: u64,
+}
+
+// One bit per SPI in `busy_spis`.
+const _: () = assert!(NR_SPIS <= 64);
+
+/// The set bits of `bits`, lowest first.
+fn set_bits(mut bits: u64) -> impl Iterator<Item = u32> {
+    core::iter::from_fn(move || {
+        let n = bits.trailing_zeros();
+        bits &= bits.wrapping_sub(1);
+        (n < 64).then_some(n)
+    })
+}
+
+/// Where an interrupt's busy bit lives.
+enum Busy<'a> {
+    Private(&'a mut u32),
+    Spis(&'a mut u64),
 }
 
 /// Why a SPI line change was refused.
@@ -160,6 +190,8 @@ impl Vgic {
             }; NR_SPIS],
             route: [0; NR_SPIS],
             targets: [0; NR_SPIS],
+            busy_private: [0; MAX_VCPUS],
+            busy_spis: 0,
         }
     }
 
@@ -186,11 +218,35 @@ impl Vgic {
         }
     }
 
-    pub(crate) fn irq_mut(&mut self, vcpu: usize, intid: u32) -> Option<&mut Irq> {
-        match intid {
-            0..=31 => self.private.get_mut(vcpu)?.get_mut(intid as usize),
-            _ => self.spis.get_mut((intid - SPI_BASE) as usize),
+    /// Change the interrupt `intid` of vCPU `vcpu` (SGI/PPI: its own copy) with `f`, and
+    /// its busy bit with it: the one way the model's interrupts change. None if there is
+    /// no such interrupt.
+    #[inline]
+    pub(crate) fn update<R>(
+        &mut self,
+        vcpu: usize,
+        intid: u32,
+        f: impl FnOnce(&mut Irq) -> R,
+    ) -> Option<R> {
+        let (irq, word, bit) = match intid {
+            0..=31 => {
+                let irq = self.private.get_mut(vcpu)?.get_mut(intid as usize)?;
+                let word = self.busy_private.get_mut(vcpu)?;
+                (irq, Busy::Private(word), intid)
+            }
+            _ => {
+                let spi = intid.checked_sub(SPI_BASE)?;
+                let irq = self.spis.get_mut(spi as usize)?;
+                (irq, Busy::Spis(&mut self.busy_spis), spi)
+            }
+        };
+        let out = f(irq);
+        let busy = irq.pending() || irq.active;
+        match word {
+            Busy::Private(w) => *w = (*w & !(1 << bit)) | (busy as u32) << bit,
+            Busy::Spis(w) => *w = (*w & !(1 << bit)) | (busy as u64) << bit,
         }
+        Some(out)
     }
 
     /// The vCPU an SPI is delivered to (IROUTER: Aff0 with Aff1..3 = 0; IRM: vCPU 0).
@@ -226,21 +282,20 @@ impl Vgic {
         if !(SPI_BASE..NR_IRQS).contains(&intid) {
             return Err(LineError::NotSpi);
         }
-        let spi = (intid - SPI_BASE) as usize;
-        let irq = &mut self.spis[spi];
-        if high && !irq.line && !irq.level {
-            irq.latch = true;
-        }
-        irq.line = high;
-        Ok(self.spi_target(spi))
+        // An SPI's busy bit is not per vCPU: any `vcpu` will do.
+        self.update(0, intid, |irq| {
+            if high && !irq.line && !irq.level {
+                irq.latch = true;
+            }
+            irq.line = high;
+        });
+        Ok(self.spi_target((intid - SPI_BASE) as usize))
     }
 
     /// Make a private interrupt of `vcpu` pending (the virtual timer, an SGI).
     pub fn raise_private(&mut self, vcpu: usize, intid: u32) {
         if intid < 32 {
-            if let Some(irq) = self.irq_mut(vcpu, intid) {
-                irq.latch = true;
-            }
+            self.update(vcpu, intid, |irq| irq.latch = true);
         }
     }
 
@@ -285,19 +340,18 @@ impl Vgic {
                 || (self.enable_grp1 && self.spi_target((intid - SPI_BASE) as usize) == Some(vcpu)))
     }
 
-    /// Every interrupt of `vcpu`'s that is pending or active (or whose line is up): its
-    /// SGIs and PPIs, and the SPIs routed to it. Idle ones are skipped first, cheaply: the
-    /// flush runs this around every vGIC trap.
+    /// Every interrupt of `vcpu`'s that is pending or active, lowest INTID first: its busy
+    /// SGIs and PPIs, and the busy SPIs routed to it. Only the busy bitmaps' set bits are
+    /// visited: the flush runs this around every vGIC trap.
     fn for_vcpu(&self, vcpu: usize) -> impl Iterator<Item = (u32, &Irq)> + '_ {
-        let private = self.private.get(vcpu).into_iter().flatten();
-        let spis = self.spis.iter();
-        (0u32..)
-            .zip(private)
-            .chain((SPI_BASE..).zip(spis))
-            .filter(|(_, irq)| irq.latch | irq.line | irq.active)
-            .filter(move |(i, _)| {
-                *i < 32 || self.spi_target((*i - SPI_BASE) as usize) == Some(vcpu)
-            })
+        let private = self.private.get(vcpu);
+        let own = self.busy_private.get(vcpu).copied().unwrap_or(0);
+        let private =
+            set_bits(own as u64).filter_map(move |i| Some((i, private?.get(i as usize)?)));
+        let spis = set_bits(self.busy_spis)
+            .filter(move |&n| self.spi_target(n as usize) == Some(vcpu))
+            .filter_map(|n| Some((SPI_BASE + n, self.spis.get(n as usize)?)));
+        private.chain(spis)
     }
 
     /// The highest-priority interrupt pending and deliverable to `vcpu` and not active

@@ -355,7 +355,7 @@ fn highest_pending_prefers_priority_then_lower_intid() {
     g.raise_private(0, 9);
     g.set_line(35, true).unwrap();
     assert_eq!(g.highest_pending(0), Some((9, 0x40)));
-    g.private[0][9].active = true;
+    g.update(0, 9, |irq| irq.active = true);
     assert_eq!(
         g.highest_pending(0),
         Some((35, 0x40)),
@@ -417,7 +417,9 @@ fn flush_orders_by_priority_and_leaves_the_rest_empty() {
     g.flush(0, &mut regs, 4);
     let ids: Vec<u32> = regs.lrs[..3].iter().map(|l| lr_intid(*l)).collect();
     assert_eq!(ids, [4, 6, 2]);
-    assert!(regs.lrs[3..].iter().all(|l| *l == 0));
+    assert_eq!(regs.lrs[3], 0, "the CPU's fourth LR is emptied");
+    // LRs the CPU does not have are never written (nothing reads them either).
+    assert!(regs.lrs[4..].iter().all(|l| *l == u64::MAX));
 }
 
 #[test]

@@ -43,7 +43,7 @@ impl World {
         let mut guard = self.hyp.lock();
         let v = guard.as_mut().unwrap().vm_mut(self.vm).unwrap();
         let g = v.vgic.as_deref_mut().unwrap();
-        g.irq_mut(vcpu, intid).unwrap().enabled = true;
+        g.update(vcpu, intid, |irq| irq.enabled = true).unwrap();
         g.raise_private(vcpu, intid);
     }
 }
