@@ -2,6 +2,7 @@
 //! so multi-page, naturally aligned runs are cheap). Needs the heap for its free lists.
 
 use crate::addr::PhysAddr;
+use crate::lock::{rank, Guard, Lock};
 use crate::mm::pgtable::{TableAlloc, PAGE_SIZE};
 use crate::mm::ranges::RangeSet;
 use buddy_system_allocator::FrameAllocator;
@@ -109,6 +110,45 @@ impl TableAlloc for Frames {
         let pa = self.alloc(pages)?;
         // SAFETY: the frames were just taken from the pool EL2 owns and maps read-write
         // (Normal memory, the MMU is on once the pool exists); nothing else refers to them.
+        unsafe { zero_pages(pa, pages) };
+        Some(pa)
+    }
+}
+
+/// The frame pool shared by every CPU: [`Frames`] behind its own lock, the last in the lock
+/// order (crate::lock). It is taken for one allocation or free at a time, never while
+/// another lock is taken, so a stage-2 edit holds it only while it takes or gives back a
+/// table page; the page is zeroed after the lock is released.
+#[derive(Default)]
+pub struct FramePool(Lock<Frames, { rank::FRAMES }>);
+
+impl FramePool {
+    pub fn new(frames: Frames) -> Self {
+        FramePool(Lock::new(frames))
+    }
+
+    pub fn lock(&self) -> Guard<'_, Frames, { rank::FRAMES }> {
+        self.0.lock()
+    }
+
+    pub fn free_bytes(&self) -> u64 {
+        self.lock().free_bytes()
+    }
+}
+
+/// Stage-2 table pages from the shared pool, one lock per page.
+impl TableAlloc for &FramePool {
+    fn alloc_table(&mut self) -> Option<PhysAddr> {
+        self.alloc_root(1)
+    }
+
+    fn free_table(&mut self, table: PhysAddr) {
+        self.lock().free(table, 1);
+    }
+
+    fn alloc_root(&mut self, pages: usize) -> Option<PhysAddr> {
+        let pa = self.lock().alloc(pages)?;
+        // SAFETY: as in `Frames::alloc_root`: the frames were just taken from the pool.
         unsafe { zero_pages(pa, pages) };
         Some(pa)
     }

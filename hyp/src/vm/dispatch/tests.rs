@@ -11,6 +11,7 @@ use crate::vm::machine::GuestRegime;
 use crate::vm::tests::{dabt, fixture, FakeMachine, Fixture, GUEST_RAM, RUN_PAGE};
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::vec::Vec;
 use stile_abi::run_page::{ExitReason, RunPage};
 use stile_abi::Function;
@@ -167,7 +168,7 @@ impl TrapCpu for FakeCpu {
             .held
             .as_mut()
             .expect("held_off on a CPU that holds nothing");
-        h.parked_lock_free = Some(h.hyp.try_lock().is_some());
+        h.parked_lock_free = Some(crate::lock::held() == 0);
         panic!("parked");
     }
     fn gic_lrs(&self) -> usize {
@@ -202,14 +203,12 @@ impl TrapCpu for FakeCpu {
 /// A fake machine whose CPUs Stile holds (no PSCI firmware), by MPIDR = index.
 struct FakeHeld {
     power: Vec<AffinityState>,
-    /// The dispatcher's lock, to see whether it was free when this CPU parked.
-    hyp: Rc<HypLock>,
-    /// Set when the CPU parked: whether the lock was free then.
+    /// Set when the CPU parked: whether it held no lock then.
     parked_lock_free: Option<bool>,
 }
 
 struct World {
-    hyp: Rc<HypLock>,
+    hyp: Arc<HypCell>,
     cpu: FakeCpu,
     host: Box<Context>,
     vm: u64,
@@ -225,7 +224,7 @@ fn world() -> World {
     host.elr = HOST_ELR;
     host.spsr = SPSR_EL1H;
     World {
-        hyp: Rc::new(Mutex::new(Some(Box::new(hyp)))),
+        hyp: Arc::new(HypCell::initialized(Box::new(hyp))),
         cpu: FakeCpu {
             m: Shared(Rc::new(RefCell::new(m))),
             running: None,
@@ -249,7 +248,7 @@ fn world() -> World {
     }
 }
 
-fn host_trap(hyp: &HypLock, cpu: &mut FakeCpu, ctx: &mut Context, kind: TrapKind) {
+fn host_trap(hyp: &HypCell, cpu: &mut FakeCpu, ctx: &mut Context, kind: TrapKind) {
     host(hyp, cpu, ctx, kind);
 }
 
@@ -306,6 +305,11 @@ impl World {
                 host_trap,
             )
         }
+    }
+
+    /// The world's VM, locked.
+    fn vm(&self) -> crate::vm::hyp::VmGuard<'_> {
+        self.hyp.get().unwrap().lock_vm(self.vm).unwrap()
     }
 
     fn host_ptr(&mut self) -> *mut Context {
@@ -504,7 +508,6 @@ fn held_world() -> World {
             AffinityState::Off,
             AffinityState::Off,
         ],
-        hyp: w.hyp.clone(),
         parked_lock_free: None,
     });
     w
