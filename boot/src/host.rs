@@ -165,7 +165,9 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
     let Some(hyp) = hyp_state(host, host_ram, b, &check, (gic_lrs, gicv)) else {
         return "no guest stage-2 geometry for this CPU";
     };
-    HYP.call_once(|| Box::new(hyp));
+    if HYP.set(Box::new(hyp)).is_err() {
+        return "EL2's VM state was set twice";
+    }
     info!(
         "boot complete; entering the host at EL1: entry {:#x}, dtb {:#x} ({} bytes)",
         setup.entry, setup.x0, dtb.size

@@ -116,9 +116,9 @@ impl TableAlloc for Frames {
 }
 
 /// The frame pool shared by every CPU: [`Frames`] behind its own lock, the last in the lock
-/// order (crate::lock). It is taken for one allocation or free at a time, never while
-/// another lock is taken, so a stage-2 edit holds it only while it takes or gives back a
-/// table page; the page is zeroed after the lock is released.
+/// order (crate::lock). A stage-2 edit holds it through [`FramePool::hold`]: locked at the
+/// first table page it takes or frees, so an edit that needs none (most faults) never
+/// takes it, and one that frees many (a slot cleared) takes it once.
 #[derive(Default)]
 pub struct FramePool(Lock<Frames, { rank::FRAMES }>);
 
@@ -131,26 +131,61 @@ impl FramePool {
         self.0.lock()
     }
 
+    /// The pool as a table allocator, locked at its first use until it is dropped. Drop it
+    /// before taking any other lock.
+    #[inline]
+    pub fn hold(&self) -> HeldFrames<'_> {
+        HeldFrames {
+            pool: self,
+            guard: None,
+        }
+    }
+
     pub fn free_bytes(&self) -> u64 {
         self.lock().free_bytes()
     }
 }
 
-/// Stage-2 table pages from the shared pool, one lock per page.
+/// The pool as a table allocator locked for each page, with nothing to release: the fault
+/// path's, which needs a table page for one fault in hundreds.
 impl TableAlloc for &FramePool {
     fn alloc_table(&mut self) -> Option<PhysAddr> {
-        self.alloc_root(1)
+        self.lock().alloc_table()
     }
 
     fn free_table(&mut self, table: PhysAddr) {
-        self.lock().free(table, 1);
+        self.lock().free_table(table);
     }
 
     fn alloc_root(&mut self, pages: usize) -> Option<PhysAddr> {
-        let pa = self.lock().alloc(pages)?;
-        // SAFETY: as in `Frames::alloc_root`: the frames were just taken from the pool.
-        unsafe { zero_pages(pa, pages) };
-        Some(pa)
+        self.lock().alloc_root(pages)
+    }
+}
+
+/// [`FramePool::hold`]: the pool, locked once it is first needed.
+pub struct HeldFrames<'a> {
+    pool: &'a FramePool,
+    guard: Option<Guard<'a, Frames, { rank::FRAMES }>>,
+}
+
+impl HeldFrames<'_> {
+    fn frames(&mut self) -> &mut Frames {
+        let pool = self.pool;
+        self.guard.get_or_insert_with(|| pool.lock())
+    }
+}
+
+impl TableAlloc for HeldFrames<'_> {
+    fn alloc_table(&mut self) -> Option<PhysAddr> {
+        self.frames().alloc_table()
+    }
+
+    fn free_table(&mut self, table: PhysAddr) {
+        self.frames().free_table(table);
+    }
+
+    fn alloc_root(&mut self, pages: usize) -> Option<PhysAddr> {
+        self.frames().alloc_root(pages)
     }
 }
 

@@ -20,7 +20,6 @@ use crate::vm::psci_policy::{self, FirmwareCalls, PsciAction};
 use crate::vm::run::{self, GuestTrap, Handled, Prepared, TrapKind};
 use crate::vm::sysreg::{self, GuestCpu, Local};
 use crate::vm::vcpu::{Context, Vcpu};
-use alloc::boxed::Box;
 use core::fmt;
 use log::{info, Level};
 use smccc::psci::AffinityState;
@@ -29,8 +28,7 @@ use stile_abi::{ExitReason, Reason, Status};
 #[cfg(test)]
 mod tests;
 
-/// Everything EL2 keeps about VMs, set once at boot (its locks are inside: `Hyp`).
-pub type HypCell = spin::Once<Box<Hyp>>;
+pub use crate::vm::cell::HypCell;
 
 /// The guest running on a CPU.
 #[derive(Clone, Copy)]

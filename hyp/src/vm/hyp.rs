@@ -33,7 +33,13 @@ const MAX_RUN_PAGES: usize = MAX_VMS * MAX_VCPUS;
 /// then `host`, then `frames` (docs/ARCHITECTURE.md, "Locks"). The trap path takes only
 /// the VM it runs (and the frame pool for a table page), so CPUs running different VMs do
 /// not wait for each other.
+///
+/// `repr(C)` with `vms` first: the lock a trap takes is at the `Hyp`'s address plus 16 bytes
+/// per VM id, with no offset to add.
+#[repr(C)]
 pub struct Hyp {
+    /// vm id - 1 -> VM, each behind its own lock.
+    pub vms: [VmSlot; MAX_VMS],
     /// The host's RAM as the board config gave it (what VM_CREATE may take).
     pub host_ram: RangeSet,
     pub cpu: CpuFeatures,
@@ -49,8 +55,6 @@ pub struct Hyp {
     pub revoked: RevokedRegions,
     /// Which VM ids are taken, and what each took from the host.
     pub table: Lock<VmTable, { rank::TABLE }>,
-    /// vm id - 1 -> VM, each behind its own lock.
-    pub vms: [VmSlot; MAX_VMS],
     pub host: Lock<HostVm, { rank::HOST }>,
     pub frames: FramePool,
 }
@@ -278,7 +282,8 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
             .position(|v| v.is_none())
             .ok_or(Reason::Limit)?;
         let vmid = t.vmids.alloc().ok_or(Reason::Limit)?;
-        let mut frames = &h.frames;
+        let mut host = h.host.lock();
+        let mut frames = h.frames.hold();
         let stage2 = match Stage2::new(&mut frames, h.guest_vtcr, vmid, h.cpu.fwb) {
             Ok(s) => s,
             Err(_) => {
@@ -287,19 +292,17 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
             }
         };
         // Donation: the pages leave the host's stage 2 (break-before-make, host VMID).
-        let mut host = h.host.lock();
         if host
             .stage2
             .unmap(&mut frames, self.m, Ipa(pa), size)
             .is_err()
         {
-            drop(host);
             stage2.destroy(&mut frames, self.m);
             let _ = t.vmids.free(vmid, self.m);
             return Err(Reason::NoMemory);
         }
         host.note_donated(ram);
-        drop(host);
+        drop((frames, host));
         // The host wrote the guest's image through its caches; a guest running with its MMU
         // off (and no FWB) reads memory directly.
         self.m.clean(ram);
@@ -338,8 +341,7 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
             stage2, donated, ..
         } = *vm;
         let vmid = stage2.vmid();
-        let mut frames = &h.frames;
-        stage2.destroy(&mut frames, self.m);
+        stage2.destroy(&mut h.frames.hold(), self.m);
         let _ = t.vmids.free(vmid, self.m);
         t.run_pages.retain(|(vm, _)| *vm != id);
         // Scrubbed before the host can see it again.
@@ -347,7 +349,7 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
         let mut host = h.host.lock();
         host.note_returned(donated);
         let back = host.stage2.map(
-            &mut frames,
+            &mut h.frames.hold(),
             self.m,
             Ipa(donated.base.0),
             PhysAddr(donated.base.0),
@@ -436,7 +438,7 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
         {
             return Err(Reason::Revoked);
         }
-        let mut frames = &h.frames;
+        let mut frames = h.frames.hold();
         // Replacing a slot: what it mapped goes first (break-before-make per entry).
         v.unmap_slot(index, &mut frames, self.m);
         v.slots.put(index, Some(slot));
@@ -485,7 +487,7 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
                 Reason::Limit
             });
         }
-        v.unmap_slot(i, &mut &self.hyp.frames, self.m);
+        v.unmap_slot(i, &mut self.hyp.frames.hold(), self.m);
         v.slots.put(i, None);
         Ok(())
     }

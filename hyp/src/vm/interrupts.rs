@@ -40,7 +40,7 @@ pub fn vgic_config(
     cpu: u64,
 ) -> Result<(), Refused> {
     let (lrs, ipa_limit, gicv) = (h.gic_lrs, h.guest_vtcr.ipa_limit(), h.gicv);
-    let frames = &mut &h.frames;
+    let frames = &mut h.frames.hold();
     if lrs == 0 {
         return Err(Reason::NoVgic);
     }

@@ -80,11 +80,11 @@ pub fn revoke(hyp: &Hyp, tlb: &mut impl S2Maintenance, base: u64) -> Result<Revo
     }
     hyp.revoked.0.fetch_or(1 << index, Ordering::AcqRel);
     let mut done = Revoked { slots: 0, vms: 0 };
-    let mut frames = &hyp.frames;
     for id in 1..=hyp.vms.len() as u64 {
         let Ok(mut vm) = hyp.lock_vm(id) else {
             continue;
         };
+        let mut frames = hyp.frames.hold();
         let mut hit = false;
         for i in 0..vm.slots.len() {
             if !vm.slots[i].is_some_and(|s| s.backed_by(&range)) {

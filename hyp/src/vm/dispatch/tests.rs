@@ -224,7 +224,7 @@ fn world() -> World {
     host.elr = HOST_ELR;
     host.spsr = SPSR_EL1H;
     World {
-        hyp: Arc::new(HypCell::initialized(Box::new(hyp))),
+        hyp: Arc::new(HypCell::with(Box::new(hyp))),
         cpu: FakeCpu {
             m: Shared(Rc::new(RefCell::new(m))),
             running: None,
