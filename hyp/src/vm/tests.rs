@@ -189,18 +189,20 @@ impl Fixture {
 
     /// A VM with one vCPU, a lazy RAM slot at IPA 0x4000_0000 and an MMIO slot.
     pub(crate) fn guest(&mut self) -> u64 {
-        let vm = self
-            .calls()
-            .vm_create(GUEST_RAM, GUEST_RAM_SIZE, 0)
-            .unwrap();
+        self.guest_at(GUEST_RAM, RUN_PAGE)
+    }
+
+    /// [`Fixture::guest`] with its RAM (`GUEST_RAM_SIZE`) at `ram`, its run page at `run_page`.
+    pub(crate) fn guest_at(&mut self, ram: u64, run_page: u64) -> u64 {
+        let vm = self.calls().vm_create(ram, GUEST_RAM_SIZE, 0).unwrap();
         assert_eq!(
-            self.calls().vcpu_create(vm, 0x4000_0000, RUN_PAGE, 0, 0),
+            self.calls().vcpu_create(vm, 0x4000_0000, run_page, 0, 0),
             Ok(0)
         );
         let ram = SlotRequest {
             index: 0,
             ipa: 0x4000_0000,
-            pa: GUEST_RAM,
+            pa: ram,
             size: GUEST_RAM_SIZE,
             word: slot::word(SlotKind::Ram, RWX, 0),
         };

@@ -76,6 +76,8 @@ struct FakeCpu {
     vtimer: Vtimer,
     /// A kick arrived (another CPU's SGI or SPI for the running vCPU).
     kicked: bool,
+    /// Called by `enter_guest`, while the dispatcher holds the VM's lock.
+    on_enter: Option<Box<dyn FnMut()>>,
 }
 
 impl TrapCpu for FakeCpu {
@@ -99,6 +101,9 @@ impl TrapCpu for FakeCpu {
         self.injected.push(*e);
     }
     fn enter_guest(&mut self, vc: &mut Vcpu, _: &GuestStage2, run: Running) -> *mut Context {
+        if let Some(hook) = self.on_enter.as_mut() {
+            hook();
+        }
         self.entered += 1;
         self.running = Some(run);
         &mut vc.ctx
@@ -219,32 +224,48 @@ struct World {
 fn world() -> World {
     let mut f = fixture(true);
     let vm = f.guest();
+    world_of(f, vm)
+}
+
+/// The world of fixture `f`, whose guest `vm` the helpers run.
+fn world_of(f: Fixture, vm: u64) -> World {
     let Fixture { hyp, m, _pool } = f;
+    World {
+        hyp: Arc::new(HypCell::with(Box::new(hyp))),
+        cpu: fake_cpu(m),
+        host: host_context(),
+        vm,
+        _pool,
+    }
+}
+
+/// The host's registers as it calls EL2.
+fn host_context() -> Box<Context> {
     let mut host = Box::new(Context::ZERO);
     host.elr = HOST_ELR;
     host.spsr = SPSR_EL1H;
-    World {
-        hyp: Arc::new(HypCell::with(Box::new(hyp))),
-        cpu: FakeCpu {
-            m: Shared(Rc::new(RefCell::new(m))),
-            running: None,
-            syndrome: (Esr(0), 0, 0),
-            stage1: None,
-            injected: Vec::new(),
-            relayed: Vec::new(),
-            cpu_on: Vec::new(),
-            took_fp: 0,
-            entered: 0,
-            left: 0,
-            ids: GuestIdRegs::EMPTY,
-            held: None,
-            lrs: [0; 16],
-            vtimer: Vtimer { ctl: 0, cval: 0 },
-            kicked: false,
-        },
-        host,
-        vm,
-        _pool,
+    host
+}
+
+/// A CPU on which no guest runs, with `m` as its machine.
+fn fake_cpu(m: FakeMachine) -> FakeCpu {
+    FakeCpu {
+        m: Shared(Rc::new(RefCell::new(m))),
+        running: None,
+        syndrome: (Esr(0), 0, 0),
+        stage1: None,
+        injected: Vec::new(),
+        relayed: Vec::new(),
+        cpu_on: Vec::new(),
+        took_fp: 0,
+        entered: 0,
+        left: 0,
+        ids: GuestIdRegs::EMPTY,
+        held: None,
+        lrs: [0; 16],
+        vtimer: Vtimer { ctl: 0, cval: 0 },
+        kicked: false,
+        on_enter: None,
     }
 }
 
@@ -553,3 +574,5 @@ fn cpu_off_of_a_held_cpu_parks_it_without_the_lock_and_never_returns_to_the_host
 
 #[path = "kick_tests.rs"]
 mod kick_tests;
+#[path = "lock_tests.rs"]
+mod lock_tests;
