@@ -317,6 +317,9 @@ fn a_vcpu_runs_on_one_cpu_at_a_time_and_a_second_vcpu_run_is_refused() {
             };
             assert!(!inside.swap(true, Ordering::AcqRel), "two CPUs run vCPU 0");
             entries.fetch_add(1, Ordering::Relaxed);
+            // The guest runs a while (a lazy map), then leaves.
+            assert_eq!(c.load(guest, 0x4000_5000), guest);
+            thread::yield_now();
             inside.store(false, Ordering::Release);
             assert_eq!(c.hvc_exit(guest), ExitReason::Hvc as u64);
         }
@@ -328,4 +331,5 @@ fn a_vcpu_runs_on_one_cpu_at_a_time_and_a_second_vcpu_run_is_refused() {
     w.call(&[Function::Stats as u64, a]);
     let exits = entries.load(Ordering::Relaxed) + 1;
     assert_eq!(w.host.x[2], exits, "one exit per entry");
+    assert_eq!(w.host.x[1], exits - 1, "one lazy map per hammered entry");
 }
