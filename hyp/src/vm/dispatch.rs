@@ -1,9 +1,9 @@
 //! The one trap dispatcher: every exception from below EL2, from the host or from the guest
 //! running on this CPU, decided by its exception class. It holds the locks a decision needs
 //! (a guest trap: its VM's; crate::lock gives the order) while it decides, and none while a
-//! guest runs. What it needs from the CPU (the syndrome, world
-//! switches, EL1 registers, the firmware) comes through [`TrapCpu`]: arch/traps.rs
-//! implements it on the real CPU, the tests on a fake one.
+//! guest runs. What it needs from the CPU (the syndrome, world switches, EL1 registers, the
+//! firmware) comes through [`TrapCpu`]: arch/traps.rs implements it on the real CPU, the
+//! tests on a fake one.
 
 use crate::esr::{Esr, ExceptionClass};
 use crate::logger::{self, Source};

@@ -87,7 +87,7 @@ pub fn vgic_config(
     Ok(())
 }
 
-/// IRQ_LINE: the host drives SPI `intid` of VM `vm` to `level`.
+/// IRQ_LINE: the host drives SPI `intid` of VM `v` to `level`.
 /// A target vCPU running (on another CPU: the host calls from this one) is kicked.
 pub fn irq_line(v: &mut Vm, m: &mut impl Machine, intid: u64, level: u64) -> Result<(), Refused> {
     let Vm { vgic, vcpus, .. } = v;
