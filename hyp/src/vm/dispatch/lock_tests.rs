@@ -1,7 +1,8 @@
 //! EL2's locks with real threads as host CPUs, all sharing one `Hyp` (each with its own fake
 //! CPU and run-page view): two guests run at once, a VM is never destroyed under its running
-//! vCPU, a vCPU runs on one CPU at a time. Every lock taken here is also checked against the
-//! lock order (crate::lock).
+//! vCPU, a vCPU runs on one CPU at a time, a revoked region stays unmapped whatever a racing
+//! MEMSLOT_SET does. Every lock taken here is also checked against the lock order
+//! (crate::lock).
 
 use super::*;
 use crate::vm::hvc::status_of;
@@ -332,4 +333,61 @@ fn a_vcpu_runs_on_one_cpu_at_a_time_and_a_second_vcpu_run_is_refused() {
     let exits = entries.load(Ordering::Relaxed) + 1;
     assert_eq!(w.host.x[2], exits, "one exit per entry");
     assert_eq!(w.host.x[1], exits - 1, "one lazy map per hammered entry");
+}
+
+#[test]
+fn a_memslot_set_racing_region_revoke_never_leaves_the_region_mapped() {
+    const ROUNDS: u64 = 100;
+    // qemu-virt's fb-nc region (the fixture's first assignable one), eagerly mapped at
+    // IPA 0xa000_0000 by VM 1 while another CPU revokes it.
+    const FB: u64 = 0x7b00_0000;
+    const WINDOW: u64 = 0xa000_0000;
+    let (mut w, a, _, _) = two_guests();
+    let rw = stile_abi::slot::PERM_READ | stile_abi::slot::PERM_WRITE;
+    let flags = stile_abi::slot::FLAG_EAGER;
+    let word = stile_abi::slot::word(stile_abi::slot::SlotKind::DeviceNc, rw, flags);
+    let set = [
+        Function::MemslotSet as u64,
+        a,
+        2,
+        WINDOW,
+        FB,
+        0x1_0000,
+        word,
+    ];
+    let revoked = [status_of(Reason::Revoked).as_u64(), Reason::Revoked as u64];
+    for round in 0..ROUNDS {
+        let sets = AtomicU64::new(0);
+        thread::scope(|s| {
+            let (hyp, sets) = (&w.hyp, &sets);
+            // CPU A sets the slot again and again until it is refused with REVOKED...
+            s.spawn(move || {
+                let mut c = cpu(hyp, a);
+                loop {
+                    match c.call(&set) {
+                        [0, _] => sets.fetch_add(1, Ordering::Release),
+                        refused => break assert_eq!(refused, revoked),
+                    };
+                }
+            });
+            // ...while CPU B revokes the region, at a different point each round.
+            s.spawn(move || {
+                let mut c = cpu(hyp, 0);
+                while sets.load(Ordering::Acquire) < 1 + round % 4 {
+                    thread::yield_now();
+                }
+                let r = c.call(&[Function::RegionRevoke as u64, FB]);
+                assert_eq!(r[0], 0, "REGION_REVOKE");
+            });
+        });
+        // Whichever call came last, the region is mapped in no guest.
+        let v = w.vm();
+        let left = v.stage2.lookup(crate::mm::stage2::Ipa(WINDOW));
+        assert_eq!(
+            left, None,
+            "round {round}: the revoked region is still mapped"
+        );
+        drop(v);
+        assert_eq!(w.call(&[Function::RegionRestore as u64, FB])[0], 0);
+    }
 }
