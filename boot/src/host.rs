@@ -17,13 +17,15 @@ use stile_hyp::config::{check_regions, held_back, region_table, RegionCheck, MAX
 use stile_hyp::cpu_features::CpuFeatures;
 use stile_hyp::dt::spin_table::MAX_SPIN_PAGES;
 use stile_hyp::dt::{self, build_host_dtb, Gic, HostDtbEdits, Platform};
+use stile_hyp::lock::Lock;
+use stile_hyp::mm::frames::FramePool;
 use stile_hyp::mm::frames::Frames;
 use stile_hyp::mm::ranges::RangeSet;
 use stile_hyp::mm::s2_attrs;
 use stile_hyp::mm::vmid::{Vmid, VmidAlloc};
 use stile_hyp::mm::vtcr::vtcr_for;
 use stile_hyp::vm::host::HostVm;
-use stile_hyp::vm::hyp::Hyp;
+use stile_hyp::vm::hyp::{Hyp, VmTable};
 use stile_hyp::vm::image;
 use stile_hyp::vm::memslot::Assignable;
 use stile_platform::BOARD;
@@ -163,7 +165,9 @@ pub fn boot_host(mut b: HostBoot) -> &'static str {
     let Some(hyp) = hyp_state(host, host_ram, b, &check, (gic_lrs, gicv)) else {
         return "no guest stage-2 geometry for this CPU";
     };
-    *HYP.lock() = Some(Box::new(hyp));
+    if HYP.set(Box::new(hyp)).is_err() {
+        return "EL2's VM state was set twice";
+    }
     info!(
         "boot complete; entering the host at EL1: entry {:#x}, dtb {:#x} ({} bytes)",
         setup.entry, setup.x0, dtb.size
@@ -196,18 +200,17 @@ fn hyp_state(
         });
     }
     Some(Hyp {
-        host,
         host_ram,
-        frames: b.frames,
-        vmids,
         cpu: *f,
         guest_vtcr,
         assignable,
-        revoked: Default::default(),
-        vms: Default::default(),
-        run_pages: heapless::Vec::new(),
         gic_lrs,
         gicv,
+        revoked: Default::default(),
+        table: Lock::new(VmTable::new(vmids)),
+        vms: Default::default(),
+        host: Lock::new(host),
+        frames: FramePool::new(b.frames),
     })
 }
 

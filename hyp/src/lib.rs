@@ -14,6 +14,7 @@ pub mod console;
 pub mod cpu_features;
 pub mod dt;
 pub mod esr;
+pub mod lock;
 pub mod logger;
 pub mod mm;
 pub mod vgic;

@@ -24,6 +24,8 @@ use stile_hyp::config::{check_regions, RegionCheck};
 use stile_hyp::cpu_features::CpuFeatures;
 use stile_hyp::dt::Platform;
 use stile_hyp::esr::Esr;
+use stile_hyp::lock::Lock;
+use stile_hyp::mm::frames::FramePool;
 use stile_hyp::mm::stage2::Ipa;
 use stile_hyp::mm::tlb::S2Maintenance;
 use stile_hyp::mm::vmid::{Vmid, VmidAlloc};
@@ -31,7 +33,7 @@ use stile_hyp::mm::vtcr::vtcr_for;
 use stile_hyp::vm::guest::MAX_VMS;
 use stile_hyp::vm::host::HostVm;
 use stile_hyp::vm::hvc::{dispatch, Dispatch};
-use stile_hyp::vm::hyp::{Calls, Hyp};
+use stile_hyp::vm::hyp::{Calls, Hyp, VmTable};
 use stile_hyp::vm::machine::{GuestRegime, Machine};
 use stile_hyp::vm::memslot::{Assignable, Slot};
 use stile_hyp::vm::run::{handle_trap, prepare, GuestTrap, Handled, TrapKind};
@@ -181,19 +183,18 @@ fn build(fwb: bool) -> World {
         assignable.push(a).expect("few assignable regions");
     }
     let hyp = Hyp {
-        host,
         host_ram,
-        // Hyp owns the allocator; the pool holds on to this thread's memory behind it.
-        frames: core::mem::take(&mut pool.frames),
-        vmids: VmidAlloc::new(16).expect("16-bit VMIDs"),
         cpu: cpu(fwb),
         guest_vtcr: vtcr_for(5, 40, true).expect("a 40-bit IPA space"),
         assignable,
-        revoked: Default::default(),
-        vms: Default::default(),
-        run_pages: heapless::Vec::new(),
         gic_lrs: 4,
         gicv: None,
+        revoked: Default::default(),
+        table: Lock::new(VmTable::new(VmidAlloc::new(16).expect("16-bit VMIDs"))),
+        vms: Default::default(),
+        host: Lock::new(host),
+        // Hyp owns the allocator; the pool holds on to this thread's memory behind it.
+        frames: FramePool::new(core::mem::take(&mut pool.frames)),
     };
     World {
         hyp,
@@ -206,7 +207,7 @@ fn build(fwb: bool) -> World {
 pub fn run(data: &[u8]) {
     let mut b = Bytes::new(data);
     let mut w = build(b.bool());
-    let start_free = w.hyp.frames.free_bytes() + w.hyp.host.stage2.table_pages() * PAGE;
+    let start_free = w.hyp.frames.free_bytes() + w.hyp.host.lock().stage2.table_pages() * PAGE;
     for _ in 0..MAX_STEPS {
         if b.is_empty() {
             break;
@@ -230,10 +231,10 @@ pub fn run(data: &[u8]) {
     // Tear down through the ABI, as a host would.
     w.host_interrupt();
     let live: Vec<u64> = (1..=MAX_VMS as u64)
-        .filter(|&id| w.hyp.vm(id).is_ok())
+        .filter(|&id| w.hyp.lock_vm(id).is_ok())
         .collect();
     for id in live {
-        let donated = w.hyp.vm(id).expect("live").donated;
+        let donated = w.hyp.lock_vm(id).expect("live").donated;
         let r = w.call([Function::VmDestroy as u64, id, 0, 0, 0, 0, 0]);
         assert_eq!(r[0], Status::Success.as_u64(), "destroy of VM {id}: {r:x?}");
         assert!(
@@ -242,22 +243,24 @@ pub fn run(data: &[u8]) {
         );
         for pa in [donated.base.0, donated.end() - PAGE] {
             assert!(
-                w.hyp.host.stage2.lookup(Ipa(pa)).is_some(),
+                w.hyp.host.lock().stage2.lookup(Ipa(pa)).is_some(),
                 "VM {id}: {pa:#x} not given back to the host"
             );
         }
     }
     w.check();
-    assert_eq!(w.hyp.vmids.in_use(), 1, "VMIDs leaked");
-    assert!(w.hyp.run_pages.is_empty(), "run pages left");
-    let end_free = w.hyp.frames.free_bytes() + w.hyp.host.stage2.table_pages() * PAGE;
+    let table = w.hyp.table.lock();
+    assert_eq!(table.vmids.in_use(), 1, "VMIDs leaked");
+    assert!(table.run_pages.is_empty(), "run pages left");
+    drop(table);
+    let end_free = w.hyp.frames.free_bytes() + w.hyp.host.lock().stage2.table_pages() * PAGE;
     assert_eq!(end_free, start_free, "guest table pages leaked");
 }
 
 impl World {
     fn call(&mut self, x: [u64; 7]) -> [u64; 4] {
         let mut calls = Calls {
-            hyp: &mut self.hyp,
+            hyp: &self.hyp,
             m: &mut self.m,
         };
         match dispatch(&x, &mut calls) {
@@ -322,7 +325,14 @@ impl World {
 
     /// The host writes a word of one of its run pages (the ABI's host_action, MMIO data...).
     fn scribble_run_page(&mut self, b: &mut Bytes) {
-        let Some(&(_, page)) = self.hyp.run_pages.get(b.u8() as usize % 8) else {
+        let run_page = self
+            .hyp
+            .table
+            .lock()
+            .run_pages
+            .get(b.u8() as usize % 8)
+            .copied();
+        let Some((_, page)) = run_page else {
             return;
         };
         let index = b.pick(&[
@@ -373,7 +383,7 @@ impl World {
         let Some((vm, _)) = self.running else {
             return;
         };
-        let slots: Vec<Slot> = match self.hyp.vm(vm) {
+        let slots: Vec<Slot> = match self.hyp.lock_vm(vm) {
             Ok(v) => v.slots.iter().flatten().copied().collect(),
             Err(_) => Vec::new(),
         };
@@ -405,29 +415,30 @@ impl World {
         let Some((vm, vcpu)) = self.running else {
             return;
         };
-        if let Handled::Exit(..) = handle_trap(&mut self.hyp, vm, vcpu, trap, &mut self.m) {
+        let exited = match self.hyp.lock_vm(vm) {
+            Ok(mut v) => matches!(
+                handle_trap(&self.hyp, &mut v, vcpu, trap, &mut self.m),
+                Handled::Exit(..)
+            ),
+            Err(_) => true,
+        };
+        if exited {
             self.running = None;
         }
     }
 
+    /// The invariants, taking the locks in their order (table, each VM, host).
     fn check(&self) {
-        let host = &self.hyp.host.stage2;
-        for pa in [HYP_MEM.base.0, HYP_MEM.end() - PAGE] {
-            assert!(
-                host.lookup(Ipa(pa)).is_none(),
-                "host maps hyp memory at {pa:#x}"
-            );
-        }
+        let table = self.hyp.table.lock();
         let mut live = 0;
-        for v in self.hyp.vms.iter().flatten() {
+        for id in 1..=MAX_VMS as u64 {
+            let Ok(v) = self.hyp.lock_vm(id) else {
+                assert_eq!(table.donated[id as usize - 1], None, "VM {id} gone");
+                continue;
+            };
             live += 1;
             let d = v.donated;
-            for pa in [d.base.0, d.end() - PAGE] {
-                assert!(
-                    host.lookup(Ipa(pa)).is_none(),
-                    "host still maps donated {pa:#x}"
-                );
-            }
+            assert_eq!(table.donated[id as usize - 1], Some(d), "VM {id}'s RAM");
             for s in v.slots.iter().flatten() {
                 for ipa in [s.ipa, s.ipa + s.size - PAGE] {
                     let Some(leaf) = v.stage2.lookup(Ipa(ipa)) else {
@@ -445,10 +456,25 @@ impl World {
                     assert!(backed, "IPA {ipa:#x} maps {pa:#x}: not the VM's memory");
                 }
             }
-            for (_, page) in self.hyp.run_pages.iter() {
+            for (_, page) in table.run_pages.iter() {
                 assert!(!page.overlaps(&d), "run page {page:?} in donated RAM");
             }
         }
-        assert_eq!(self.hyp.vmids.in_use(), 1 + live, "VMIDs in use");
+        assert_eq!(table.vmids.in_use(), 1 + live, "VMIDs in use");
+        let host = self.hyp.host.lock();
+        for pa in [HYP_MEM.base.0, HYP_MEM.end() - PAGE] {
+            assert!(
+                host.stage2.lookup(Ipa(pa)).is_none(),
+                "host maps hyp memory at {pa:#x}"
+            );
+        }
+        for d in table.donated.iter().flatten() {
+            for pa in [d.base.0, d.end() - PAGE] {
+                assert!(
+                    host.stage2.lookup(Ipa(pa)).is_none(),
+                    "host still maps donated {pa:#x}"
+                );
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! return context-synchronizing, and nothing in EL2 uses the EL1&0 regime in between. Two
 //! exceptions: CPTR_EL2.TFP, which also traps EL2's own FP accesses ([`take_fp`] and
 //! [`to_host`] clear it with an ISB before touching FP registers), and the host's VTTBR on
-//! the way out of a guest, which must be in force before EL2's lock is released (see the
+//! the way out of a guest, which must be in force before the VM's lock is released (see the
 //! end of [`to_host`]).
 
 use crate::arch::el1_state::{
@@ -328,7 +328,7 @@ pub fn to_host(cpu: &mut CpuState, mut vc: Option<&mut Vcpu>) -> *mut Context {
         load_keys(&cpu.host_keys);
     }
     write_world(&cpu.host_el2, &cpu.host_traps, false);
-    // The guest's VTTBR must be out of use before EL2 drops its lock (the caller holds it):
+    // The guest's VTTBR must be out of use before EL2 drops the VM's lock (the caller holds it):
     // once dropped, another CPU may destroy this VM, invalidate its VMID and free its table
     // pages, which may then hold anything. Until a context synchronization, this CPU may
     // still walk the guest's tables speculatively with the old VTTBR (EL1&0 walks can

@@ -13,7 +13,7 @@ use crate::arch::world::{cpu_index, Context};
 use crate::esr::Esr;
 use crate::vgic::lr::GicCpuRegs;
 use crate::vgic::Vtimer;
-use crate::vm::dispatch::{self, Entry, GuestStage2, HypLock, Running, TrapCpu};
+use crate::vm::dispatch::{self, Entry, GuestStage2, HypCell, Running, TrapCpu};
 use crate::vm::hyp::Hyp;
 use crate::vm::inject::El1Exception;
 use crate::vm::psci_policy::FirmwareCalls;
@@ -22,11 +22,11 @@ use crate::vm::sysreg::GuestCpu;
 use crate::vm::vcpu::Vcpu;
 use core::arch::asm;
 use smccc::psci::AffinityState;
-use spin::Mutex;
 
 /// Everything EL2 keeps about VMs, set once at boot before the host first runs.
-/// Boxed: a `None` of the box is all zeroes, so the static lives in BSS, not in the image.
-pub static HYP: HypLock = Mutex::new(None);
+/// Boxed: the cell holds a pointer, so the static is small and lives in BSS. Its locks are
+/// inside (`Hyp`; crate::lock gives their order).
+pub static HYP: HypCell = HypCell::new();
 
 /// vectors.S's kinds: the vector index for a lower AArch64 EL, or its own kind for the
 /// host's VCPU_RUN (an HVC64 with W0 = VCPU_RUN from VMID 0).
@@ -62,7 +62,7 @@ pub unsafe fn handle(ctx: *mut Context, kind: u64) -> *mut Context {
 
 /// The host's traps other than VCPU_RUN, compiled here (not generic at the call site).
 #[inline(never)]
-fn host_trap(hyp: &HypLock, cpu: &mut CpuState, ctx: &mut Context, kind: TrapKind) {
+fn host_trap(hyp: &HypCell, cpu: &mut CpuState, ctx: &mut Context, kind: TrapKind) {
     dispatch::host(hyp, cpu, ctx, kind);
 }
 

@@ -2,6 +2,7 @@
 //! so multi-page, naturally aligned runs are cheap). Needs the heap for its free lists.
 
 use crate::addr::PhysAddr;
+use crate::lock::{rank, Guard, Lock};
 use crate::mm::pgtable::{TableAlloc, PAGE_SIZE};
 use crate::mm::ranges::RangeSet;
 use buddy_system_allocator::FrameAllocator;
@@ -111,6 +112,80 @@ impl TableAlloc for Frames {
         // (Normal memory, the MMU is on once the pool exists); nothing else refers to them.
         unsafe { zero_pages(pa, pages) };
         Some(pa)
+    }
+}
+
+/// The frame pool shared by every CPU: [`Frames`] behind its own lock, the last in the lock
+/// order (crate::lock). A stage-2 edit holds it through [`FramePool::hold`]: locked at the
+/// first table page it takes or frees, so an edit that needs none (most faults) never
+/// takes it, and one that frees many (a slot cleared) takes it once.
+#[derive(Default)]
+pub struct FramePool(Lock<Frames, { rank::FRAMES }>);
+
+impl FramePool {
+    pub fn new(frames: Frames) -> Self {
+        FramePool(Lock::new(frames))
+    }
+
+    pub fn lock(&self) -> Guard<'_, Frames, { rank::FRAMES }> {
+        self.0.lock()
+    }
+
+    /// The pool as a table allocator, locked at its first use until it is dropped. Drop it
+    /// before taking any other lock.
+    #[inline]
+    pub fn hold(&self) -> HeldFrames<'_> {
+        HeldFrames {
+            pool: self,
+            guard: None,
+        }
+    }
+
+    pub fn free_bytes(&self) -> u64 {
+        self.lock().free_bytes()
+    }
+}
+
+/// The pool as a table allocator locked for each page, with nothing to release: the fault
+/// path's, which needs a table page for one fault in hundreds.
+impl TableAlloc for &FramePool {
+    fn alloc_table(&mut self) -> Option<PhysAddr> {
+        self.lock().alloc_table()
+    }
+
+    fn free_table(&mut self, table: PhysAddr) {
+        self.lock().free_table(table);
+    }
+
+    fn alloc_root(&mut self, pages: usize) -> Option<PhysAddr> {
+        self.lock().alloc_root(pages)
+    }
+}
+
+/// [`FramePool::hold`]: the pool, locked once it is first needed.
+pub struct HeldFrames<'a> {
+    pool: &'a FramePool,
+    guard: Option<Guard<'a, Frames, { rank::FRAMES }>>,
+}
+
+impl HeldFrames<'_> {
+    fn frames(&mut self) -> &mut Frames {
+        let pool = self.pool;
+        self.guard.get_or_insert_with(|| pool.lock())
+    }
+}
+
+impl TableAlloc for HeldFrames<'_> {
+    fn alloc_table(&mut self) -> Option<PhysAddr> {
+        self.frames().alloc_table()
+    }
+
+    fn free_table(&mut self, table: PhysAddr) {
+        self.frames().free_table(table);
+    }
+
+    fn alloc_root(&mut self, pages: usize) -> Option<PhysAddr> {
+        self.frames().alloc_root(pages)
     }
 }
 

@@ -1,13 +1,15 @@
 //! The one trap dispatcher: every exception from below EL2, from the host or from the guest
-//! running on this CPU, decided by its exception class. It holds the `Hyp` lock while it
-//! decides and never while a guest runs. What it needs from the CPU (the syndrome, world
-//! switches, EL1 registers, the firmware) comes through [`TrapCpu`]: arch/traps.rs
-//! implements it on the real CPU, the tests on a fake one.
+//! running on this CPU, decided by its exception class. It holds the locks a decision needs
+//! (a guest trap: its VM's; crate::lock gives the order) while it decides, and none while a
+//! guest runs. What it needs from the CPU (the syndrome, world switches, EL1 registers, the
+//! firmware) comes through [`TrapCpu`]: arch/traps.rs implements it on the real CPU, the
+//! tests on a fake one.
 
 use crate::esr::{Esr, ExceptionClass};
 use crate::logger::{self, Source};
 use crate::vgic::lr::GicCpuRegs;
 use crate::vgic::Vtimer;
+use crate::vm::guest::Vm;
 use crate::vm::hvc::{self, status_of, Dispatch, Refused};
 use crate::vm::hyp::{Calls, Hyp};
 use crate::vm::inject::{self, El1Exception};
@@ -18,18 +20,15 @@ use crate::vm::psci_policy::{self, FirmwareCalls, PsciAction};
 use crate::vm::run::{self, GuestTrap, Handled, Prepared, TrapKind};
 use crate::vm::sysreg::{self, GuestCpu, Local};
 use crate::vm::vcpu::{Context, Vcpu};
-use alloc::boxed::Box;
 use core::fmt;
 use log::{info, Level};
 use smccc::psci::AffinityState;
-use spin::Mutex;
 use stile_abi::{ExitReason, Reason, Status};
 
 #[cfg(test)]
 mod tests;
 
-/// Everything EL2 keeps about VMs, behind the one lock the trap path takes.
-pub type HypLock = Mutex<Option<Box<Hyp>>>;
+pub use crate::vm::cell::HypCell;
 
 /// The guest running on a CPU.
 #[derive(Clone, Copy)]
@@ -135,11 +134,11 @@ pub trait TrapCpu {
 /// cold host path is compiled (arch/traps.rs keeps it out of the opt-level 3 trap crate).
 #[inline(always)]
 pub unsafe fn trap<C: TrapCpu>(
-    hyp: &HypLock,
+    hyp: &HypCell,
     cpu: &mut C,
     ctx: *mut Context,
     entry: Entry,
-    host_trap: fn(&HypLock, &mut C, &mut Context, TrapKind),
+    host_trap: fn(&HypCell, &mut C, &mut Context, TrapKind),
 ) -> *mut Context {
     match entry {
         Entry::HostVcpuRun => {
@@ -162,18 +161,20 @@ pub unsafe fn trap<C: TrapCpu>(
 /// (refused: x0/x1 say why).
 #[inline]
 fn host_vcpu_run<C: TrapCpu>(
-    hyp: &HypLock,
+    hyp: &HypCell,
     cpu: &mut C,
     host: &mut Context,
 ) -> Option<*mut Context> {
-    let mut guard = hyp.lock();
-    let Some(hyp) = guard.as_mut() else {
+    let Some(hyp) = hyp.get() else {
         host.x[0] = Status::NotSupported.as_u64();
         return None;
     };
     let mut m = cpu.machine(hyp);
     let (vm, vcpu) = (host.x[1], host.x[2]);
-    let entered = hyp.vm_mut(vm).and_then(|v| {
+    // The VM's lock, until the switch into the guest: the vCPU is claimed (`running`), so
+    // no other CPU enters it, and the VM is not destroyed while it runs.
+    let entered = hyp.lock_vm(vm).and_then(|mut guard| {
+        let v: &mut Vm = &mut guard;
         let s2 = GuestStage2 {
             vttbr: v.stage2.vttbr(),
             vtcr: v.stage2.vtcr().vtcr,
@@ -214,7 +215,7 @@ fn host_vcpu_run<C: TrapCpu>(
 
 /// A trap from the host (no guest runs on this CPU), by class.
 #[inline(never)]
-pub fn host<C: TrapCpu>(hyp: &HypLock, cpu: &mut C, ctx: &mut Context, kind: TrapKind) {
+pub fn host<C: TrapCpu>(hyp: &HypCell, cpu: &mut C, ctx: &mut Context, kind: TrapKind) {
     if kind != TrapKind::Sync {
         // With HCR_EL2.IMO/FMO clear for the host, its interrupts never come here.
         let what = if kind == TrapKind::Irq {
@@ -260,7 +261,7 @@ pub fn host<C: TrapCpu>(hyp: &HypLock, cpu: &mut C, ctx: &mut Context, kind: Tra
 /// A stage-2 abort from the host: replayed if another CPU's break-before-make caused it,
 /// else refused with an external abort.
 fn host_abort<C: TrapCpu>(
-    hyp: &HypLock,
+    hyp: &HypCell,
     cpu: &mut C,
     ctx: &mut Context,
     esr: Esr,
@@ -269,8 +270,8 @@ fn host_abort<C: TrapCpu>(
 ) {
     let ipa = ipa_from_hpfar(far, hpfar);
     let translation_fault = (0x04..=0x07).contains(&esr.fsc());
-    let verdict = hyp.lock().as_ref().map_or(Err(Reason::NoMapping), |h| {
-        h.host.abort(ipa, translation_fault)
+    let verdict = hyp.get().map_or(Err(Reason::NoMapping), |h| {
+        h.host.lock().abort(ipa, translation_fault)
     });
     let Err(reason) = verdict else {
         // Mapped again by the time we held the lock: run the access again.
@@ -378,9 +379,8 @@ fn psci<C: TrapCpu>(cpu: &mut C, ctx: &mut Context) {
 }
 
 /// One of Stile's own calls (vm/hvc.rs decodes it); the answer goes back in x0..x3.
-fn host_hvc<C: TrapCpu>(hyp: &HypLock, cpu: &mut C, ctx: &mut Context) {
-    let mut guard = hyp.lock();
-    let Some(hyp) = guard.as_mut() else {
+fn host_hvc<C: TrapCpu>(hyp: &HypCell, cpu: &mut C, ctx: &mut Context) {
+    let Some(hyp) = hyp.get() else {
         ctx.x[0] = Status::NotSupported.as_u64();
         return;
     };
@@ -432,7 +432,7 @@ fn refusal(source: Source, level: Level, args: fmt::Arguments) {
 /// back to the host.
 #[inline]
 fn guest<C: TrapCpu>(
-    hyp: &HypLock,
+    hyp: &HypCell,
     cpu: &mut C,
     ctx: *mut Context,
     kind: TrapKind,
@@ -442,8 +442,7 @@ fn guest<C: TrapCpu>(
     if kind == TrapKind::Sync && sysreg::is_local(esr.ec_raw()) {
         return guest_local(hyp, cpu, ctx, run, esr);
     }
-    let mut guard = hyp.lock();
-    let Some(hyp) = guard.as_mut() else {
+    let Some(hyp) = hyp.get() else {
         return ctx;
     };
     let trap = GuestTrap {
@@ -458,15 +457,23 @@ fn guest<C: TrapCpu>(
         },
     };
     let mut m = cpu.machine(hyp);
+    // The VM's lock until the switch back to the host is done (its VTTBR out of use).
+    let mut guard = hyp.lock_vm(run.vm);
     // The in-EL2 device hook (the vGIC), then the fault path. Only exits inject aborts
     // (run::handle_trap), so a resumed guest needs nothing more.
-    let hooked = match cpu.vgic_live() {
-        true => interrupts::guest_trap(hyp, cpu, run, &trap, &mut m),
-        false => None,
-    };
-    let handled = match hooked {
-        Some(h) => h,
-        None => run::handle_trap(hyp, run.vm, run.vcpu, &trap, &mut m),
+    let handled = match guard.as_deref_mut() {
+        Ok(v) => {
+            let hooked = match cpu.vgic_live() {
+                true => interrupts::guest_trap(v, cpu, run, &trap, &mut m),
+                false => None,
+            };
+            match hooked {
+                Some(h) => h,
+                None => run::handle_trap(hyp, v, run.vcpu, &trap, &mut m),
+            }
+        }
+        // EL2 lost track of it: back to the host.
+        Err(_) => Handled::Exit(ExitReason::Unknown, None),
     };
     let (reason, vc) = match handled {
         Handled::Resume => return ctx,
@@ -484,7 +491,7 @@ fn guest<C: TrapCpu>(
 /// switch, an emulated register, or an injected UNDEFINED. Returns the guest's Context.
 #[inline(never)]
 fn guest_local<C: TrapCpu>(
-    hyp: &HypLock,
+    hyp: &HypCell,
     cpu: &mut C,
     ctx: *mut Context,
     run: Running,
@@ -493,14 +500,11 @@ fn guest_local<C: TrapCpu>(
     let Some(l) = sysreg::local(esr.ec_raw(), esr, &cpu.guest_cpu()) else {
         return ctx;
     };
+    let hyp = hyp.get();
     match l {
         Local::TakeFp | Local::TakeKeys => {
-            let mut guard = hyp.lock();
-            let vc = guard
-                .as_mut()
-                .and_then(|h| h.vm_mut(run.vm).ok())
-                .and_then(|v| v.vcpus.get(run.vcpu as usize));
-            if let Some(vc) = vc {
+            let v = hyp.and_then(|h| h.lock_vm(run.vm).ok());
+            if let Some(vc) = v.as_ref().and_then(|v| v.vcpus.get(run.vcpu as usize)) {
                 match l {
                     Local::TakeFp => cpu.take_fp(vc),
                     _ => cpu.take_keys(vc),
@@ -512,13 +516,17 @@ fn guest_local<C: TrapCpu>(
             // referenced elsewhere while it is stopped in EL2.
             let ctx = unsafe { &mut *ctx };
             let value = ctx.x.get(rt as usize).copied().unwrap_or(0);
-            let mut guard = hyp.lock();
-            let sent = guard.as_mut().is_some_and(|h| match group1 {
-                true => interrupts::guest_sgi(h, cpu, run, value),
-                // Group 0 and the alias: nothing to send (every interrupt is Group 1).
-                false => h.vm(run.vm).is_ok_and(|v| v.vgic.is_some()),
+            let sent = hyp.is_some_and(|h| {
+                let mut m = cpu.machine(h);
+                let Ok(mut v) = h.lock_vm(run.vm) else {
+                    return false;
+                };
+                match group1 {
+                    true => interrupts::guest_sgi(&mut v, cpu, &mut m, run, value),
+                    // Group 0 and the alias: nothing to send (every interrupt is Group 1).
+                    false => v.vgic.is_some(),
+                }
             });
-            drop(guard);
             match sent {
                 true => ctx.elr = ctx.elr.wrapping_add(4),
                 false => emulate(

@@ -118,11 +118,10 @@ impl HostVm {
         self.donated.retain(|d| *d != range);
     }
 
-    /// Why the host has nothing at `ipa`.
-    /// A host stage-2 abort at `ipa`, decided under the lock that serialises stage-2 edits:
-    /// a translation fault on an IPA that is mapped now was another CPU's break-before-make
-    /// (a donation splitting the block around it) caught mid-way, and is replayed; anything
-    /// else is refused with the reason TRANSLATE gives.
+    /// A host stage-2 abort at `ipa`, decided under the host's stage-2 lock, which every edit
+    /// of it holds: a translation fault on an IPA that is mapped now was another CPU's
+    /// break-before-make (a donation splitting the block around it) caught mid-way, and is
+    /// replayed; anything else is refused with the reason TRANSLATE gives.
     pub fn abort(&self, ipa: u64, translation_fault: bool) -> Result<(), Reason> {
         if translation_fault && self.stage2.lookup(Ipa(ipa)).is_some() {
             return Ok(());
@@ -130,6 +129,7 @@ impl HostVm {
         Err(self.why_unmapped(ipa))
     }
 
+    /// Why the host has nothing at `ipa`.
     pub fn why_unmapped(&self, ipa: u64) -> Reason {
         if self.donated.iter().any(|d| d.contains(PhysAddr(ipa))) {
             return Reason::NotOwned;

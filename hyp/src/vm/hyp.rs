@@ -3,7 +3,8 @@
 
 use crate::addr::{PhysAddr, PhysRange};
 use crate::cpu_features::CpuFeatures;
-use crate::mm::frames::Frames;
+use crate::lock::{rank, Guard, Lock};
+use crate::mm::frames::FramePool;
 use crate::mm::kind::{MemoryKind, Perms};
 use crate::mm::ranges::RangeSet;
 use crate::mm::stage2::{Ipa, Stage2};
@@ -18,6 +19,8 @@ use crate::vm::memslot::{validate, Assignable, SlotRequest, SlotWorld, MAX_SLOTS
 use crate::vm::revoke::{self, Revoked, RevokedRegions};
 use crate::vm::vcpu::Vcpu;
 use alloc::boxed::Box;
+use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
 use log::info;
 use stile_abi::{caps, Reason};
 
@@ -25,42 +28,124 @@ const PAGE: u64 = 4096;
 pub const MAX_ASSIGNABLE: usize = 8;
 const MAX_RUN_PAGES: usize = MAX_VMS * MAX_VCPUS;
 
+/// Everything EL2 keeps about VMs. Shared by every CPU: what changes after boot is behind
+/// the locks of crate::lock, taken in their rank order: `table`, then one VM of `vms`,
+/// then `host`, then `frames` (docs/ARCHITECTURE.md, "Locks"). The trap path takes only
+/// the VM it runs (and the frame pool for a table page), so CPUs running different VMs do
+/// not wait for each other.
+///
+/// `repr(C)` with `vms` first: the lock a trap takes is at the `Hyp`'s address plus 16 bytes
+/// per VM id, with no offset to add.
+#[repr(C)]
 pub struct Hyp {
-    pub host: HostVm,
+    /// vm id - 1 -> VM, each behind its own lock.
+    pub vms: [VmSlot; MAX_VMS],
     /// The host's RAM as the board config gave it (what VM_CREATE may take).
     pub host_ram: RangeSet,
-    pub frames: Frames,
-    pub vmids: VmidAlloc,
     pub cpu: CpuFeatures,
     /// Stage-2 geometry of every guest.
     pub guest_vtcr: VtcrConfig,
     pub assignable: heapless::Vec<Assignable, MAX_ASSIGNABLE>,
-    /// Which of them the host has revoked (REGION_REVOKE).
-    pub revoked: RevokedRegions,
-    /// vm id - 1 -> VM.
-    pub vms: [Option<Box<Vm>>; MAX_VMS],
-    /// Host pages shared as run pages (never donated while in use).
-    pub run_pages: heapless::Vec<(u64, PhysRange), MAX_RUN_PAGES>,
     /// List registers of the CPUs' virtual interface; 0: no vGIC possible.
     pub gic_lrs: u8,
     /// GICv2: the GICV pages a guest's GICC maps (vgic::gicv_pages); None on a GICv3.
     pub gicv: Option<[u64; 2]>,
+    /// Which assignable regions the host has revoked (REGION_REVOKE); atomic, read by
+    /// MEMSLOT_SET under its VM's lock.
+    pub revoked: RevokedRegions,
+    /// Which VM ids are taken, and what each took from the host.
+    pub table: Lock<VmTable, { rank::TABLE }>,
+    pub host: Lock<HostVm, { rank::HOST }>,
+    pub frames: FramePool,
+}
+
+/// One VM id's place: its VM while it exists.
+pub type VmSlot = Lock<Option<Box<Vm>>, { rank::VM }>;
+
+/// What the VM-table lock guards. An id is taken (`donated` is `Some`) from VM_CREATE to
+/// VM_DESTROY, both of which hold this lock and then the VM's.
+pub struct VmTable {
+    pub vmids: VmidAlloc,
+    /// vm id - 1 -> the RAM the host donated to it.
+    pub donated: [Option<PhysRange>; MAX_VMS],
+    /// Host pages shared as run pages (never donated while in use), by VM id.
+    pub run_pages: heapless::Vec<(u64, PhysRange), MAX_RUN_PAGES>,
+}
+
+impl VmTable {
+    pub fn new(vmids: VmidAlloc) -> Self {
+        VmTable {
+            vmids,
+            donated: [None; MAX_VMS],
+            run_pages: heapless::Vec::new(),
+        }
+    }
+
+    /// How many VMs exist.
+    pub fn live(&self) -> usize {
+        self.donated.iter().flatten().count()
+    }
+
+    fn in_use_by_run_page(&self, r: &PhysRange) -> bool {
+        self.run_pages.iter().any(|(_, p)| p.overlaps(r))
+    }
+
+    fn donated_anywhere(&self, r: &PhysRange) -> bool {
+        self.donated.iter().flatten().any(|d| d.overlaps(r))
+    }
+}
+
+/// A locked VM (`Hyp::lock_vm`): the VM's lock is held until it is dropped.
+pub struct VmGuard<'a> {
+    _slot: Guard<'a, Option<Box<Vm>>, { rank::VM }>,
+    vm: NonNull<Vm>,
+}
+
+impl<'a> VmGuard<'a> {
+    #[inline]
+    fn new(mut slot: Guard<'a, Option<Box<Vm>>, { rank::VM }>) -> Option<Self> {
+        let vm = NonNull::from(&mut **slot.as_mut()?);
+        Some(VmGuard { _slot: slot, vm })
+    }
+}
+
+impl Deref for VmGuard<'_> {
+    type Target = Vm;
+    #[inline]
+    fn deref(&self) -> &Vm {
+        // SAFETY: `vm` points into the box that the slot `_slot` locks holds; the slot is
+        // changed only through a guard, and this one gives no access to it, so the box
+        // lives (and nothing else reaches it) as long as `self`.
+        unsafe { self.vm.as_ref() }
+    }
+}
+
+impl DerefMut for VmGuard<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Vm {
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference.
+        unsafe { self.vm.as_mut() }
+    }
 }
 
 impl Hyp {
+    /// Lock VM `id` (its lock only: a CPU holds no other VM's, nor the host's or the
+    /// frame pool's, when it takes it).
     #[inline]
-    pub fn vm(&self, id: u64) -> Result<&Vm, Refused> {
-        self.vms
+    pub fn lock_vm(&self, id: u64) -> Result<VmGuard<'_>, Refused> {
+        let slot = self
+            .vms
             .get((id as usize).wrapping_sub(1))
-            .and_then(|v| v.as_deref())
-            .ok_or(Reason::NoSuchVm)
+            .ok_or(Reason::NoSuchVm)?;
+        VmGuard::new(slot.lock()).ok_or(Reason::NoSuchVm)
     }
 
-    #[inline]
+    /// VM `id` without locking it: `&mut self` is exclusive access to every lock (a test,
+    /// or the fuzzer, which owns its `Hyp`).
     pub fn vm_mut(&mut self, id: u64) -> Result<&mut Vm, Refused> {
         self.vms
             .get_mut((id as usize).wrapping_sub(1))
-            .and_then(|v| v.as_deref_mut())
+            .and_then(|v| v.get_mut().as_deref_mut())
             .ok_or(Reason::NoSuchVm)
     }
 
@@ -103,19 +188,11 @@ impl Hyp {
         }
         (bits, reasons)
     }
-
-    fn in_use_by_run_page(&self, r: &PhysRange) -> bool {
-        self.run_pages.iter().any(|(_, p)| p.overlaps(r))
-    }
-
-    fn donated_anywhere(&self, r: &PhysRange) -> bool {
-        self.vms.iter().flatten().any(|vm| vm.donated.overlaps(r))
-    }
 }
 
 /// The hypercalls, bound to the machine they act through.
 pub struct Calls<'a, M: Machine> {
-    pub hyp: &'a mut Hyp,
+    pub hyp: &'a Hyp,
     pub m: &'a mut M,
 }
 
@@ -123,9 +200,10 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
     fn translate(&mut self, vm: u64, addr: u64) -> Translation {
         if vm == 0 {
             let m = &mut *self.m;
-            return self.hyp.host.translate(0, addr, |a| m.at_s12e1r(None, a));
+            let host = self.hyp.host.lock();
+            return host.translate(0, addr, |a| m.at_s12e1r(None, a));
         }
-        let Ok(v) = self.hyp.vm(vm) else {
+        let Ok(v) = self.hyp.lock_vm(vm) else {
             return Translation::Invalid(Reason::NoSuchVm);
         };
         if addr >= v.stage2.vtcr().ipa_limit() {
@@ -168,16 +246,17 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
     fn stats(&mut self, vm: u64) -> Result<[u64; 3], Refused> {
         if vm == 0 {
             // EL2's own books, so a host can see that what it gave back came back.
-            let h = &*self.hyp;
-            let vms = h.vms.iter().flatten().count() as u64;
-            return Ok([h.frames.free_bytes() / PAGE, h.vmids.in_use().into(), vms]);
+            let h = self.hyp;
+            let t = h.table.lock();
+            let free = h.frames.free_bytes() / PAGE;
+            return Ok([free, t.vmids.in_use().into(), t.live() as u64]);
         }
-        let s = self.hyp.vm(vm)?.stats;
+        let s = self.hyp.lock_vm(vm)?.stats;
         Ok([s.resolved_in_hyp, s.exits, s.injected])
     }
 
     fn vm_create(&mut self, pa: u64, size: u64, flags: u64) -> Result<u64, Refused> {
-        let h = &mut *self.hyp;
+        let h = self.hyp;
         if flags != 0 {
             return Err(Reason::BadArgument);
         }
@@ -193,37 +272,44 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
         {
             return Err(Reason::NotOwned);
         }
-        if h.donated_anywhere(&ram) || h.in_use_by_run_page(&ram) {
+        let mut t = h.table.lock();
+        if t.donated_anywhere(&ram) || t.in_use_by_run_page(&ram) {
             return Err(Reason::Busy);
         }
-        let slot = h
-            .vms
+        let slot = t
+            .donated
             .iter()
             .position(|v| v.is_none())
             .ok_or(Reason::Limit)?;
-        let vmid = h.vmids.alloc().ok_or(Reason::Limit)?;
-        let stage2 = match Stage2::new(&mut h.frames, h.guest_vtcr, vmid, h.cpu.fwb) {
+        let vmid = t.vmids.alloc().ok_or(Reason::Limit)?;
+        let mut host = h.host.lock();
+        let mut frames = h.frames.hold();
+        let stage2 = match Stage2::new(&mut frames, h.guest_vtcr, vmid, h.cpu.fwb) {
             Ok(s) => s,
             Err(_) => {
-                let _ = h.vmids.free(vmid, self.m);
+                let _ = t.vmids.free(vmid, self.m);
                 return Err(Reason::NoMemory);
             }
         };
         // Donation: the pages leave the host's stage 2 (break-before-make, host VMID).
-        if h.host
+        if host
             .stage2
-            .unmap(&mut h.frames, self.m, Ipa(pa), size)
+            .unmap(&mut frames, self.m, Ipa(pa), size)
             .is_err()
         {
-            stage2.destroy(&mut h.frames, self.m);
-            let _ = h.vmids.free(vmid, self.m);
+            stage2.destroy(&mut frames, self.m);
+            let _ = t.vmids.free(vmid, self.m);
             return Err(Reason::NoMemory);
         }
-        h.host.note_donated(ram);
+        host.note_donated(ram);
+        drop((frames, host));
         // The host wrote the guest's image through its caches; a guest running with its MMU
         // off (and no FWB) reads memory directly.
         self.m.clean(ram);
-        h.vms[slot] = Some(Box::new(Vm::new(stage2, ram)));
+        if let Some(s) = h.vms.get(slot) {
+            *s.lock() = Some(Box::new(Vm::new(stage2, ram)));
+        }
+        t.donated[slot] = Some(ram);
         let id = slot as u64 + 1;
         info!(
             "vm {id}: created, VMID {}, {} KiB of RAM donated at {ram}",
@@ -234,29 +320,36 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
     }
 
     fn vm_destroy(&mut self, id: u64) -> Result<(), Refused> {
-        let h = &mut *self.hyp;
+        let h = self.hyp;
         let idx = (id as usize).wrapping_sub(1);
-        let slot = h.vms.get_mut(idx).ok_or(Reason::NoSuchVm)?;
-        // A vCPU running on another CPU still uses the stage 2 and the memory.
-        if slot
-            .as_ref()
-            .is_some_and(|vm| vm.vcpus.iter().any(|vc| vc.running))
-        {
-            return Err(Reason::Busy);
-        }
-        let vm = slot.take().ok_or(Reason::NoSuchVm)?;
+        let slot = h.vms.get(idx).ok_or(Reason::NoSuchVm)?;
+        let mut t = h.table.lock();
+        let vm = {
+            let mut slot = slot.lock();
+            // A vCPU running on another CPU still uses the stage 2 and the memory; it
+            // holds this lock from its VCPU_RUN to its switch into the guest, and again
+            // from its exit to its switch back (docs/ARCHITECTURE.md, "Locks").
+            if slot
+                .as_ref()
+                .is_some_and(|vm| vm.vcpus.iter().any(|vc| vc.running))
+            {
+                return Err(Reason::Busy);
+            }
+            slot.take().ok_or(Reason::NoSuchVm)?
+        };
         let Vm {
             stage2, donated, ..
         } = *vm;
         let vmid = stage2.vmid();
-        stage2.destroy(&mut h.frames, self.m);
-        let _ = h.vmids.free(vmid, self.m);
-        h.run_pages.retain(|(vm, _)| *vm != id);
+        stage2.destroy(&mut h.frames.hold(), self.m);
+        let _ = t.vmids.free(vmid, self.m);
+        t.run_pages.retain(|(vm, _)| *vm != id);
         // Scrubbed before the host can see it again.
         self.m.scrub(donated);
-        h.host.note_returned(donated);
-        let back = h.host.stage2.map(
-            &mut h.frames,
+        let mut host = h.host.lock();
+        host.note_returned(donated);
+        let back = host.stage2.map(
+            &mut h.frames.hold(),
             self.m,
             Ipa(donated.base.0),
             PhysAddr(donated.base.0),
@@ -264,6 +357,10 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
             MemoryKind::Ram,
             Perms::RWX,
         );
+        drop(host);
+        if let Some(d) = t.donated.get_mut(idx) {
+            *d = None;
+        }
         info!(
             "vm {id}: destroyed; {} KiB scrubbed and returned to the host",
             donated.size / 1024
@@ -286,8 +383,9 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
         if run_page & (PAGE - 1) != 0 || pc & 3 != 0 {
             return Err(Reason::Misaligned);
         }
-        let h = &mut *self.hyp;
-        h.vm(vm)?;
+        let h = self.hyp;
+        let mut t = h.table.lock();
+        let mut v = h.lock_vm(vm)?;
         if !h
             .host_ram
             .iter()
@@ -295,10 +393,9 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
         {
             return Err(Reason::NotOwned);
         }
-        if h.donated_anywhere(&page) || h.in_use_by_run_page(&page) {
+        if t.donated_anywhere(&page) || t.in_use_by_run_page(&page) {
             return Err(Reason::Busy);
         }
-        let v = h.vm_mut(vm)?;
         if v.vcpus.len() >= MAX_VCPUS {
             return Err(Reason::Limit);
         }
@@ -310,7 +407,7 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
             PhysAddr(run_page),
             flags & stile_abi::vcpu::START_OFF != 0,
         )));
-        h.run_pages.push((vm, page)).map_err(|_| Reason::Limit)?;
+        t.run_pages.push((vm, page)).map_err(|_| Reason::Limit)?;
         self.m.write_run_page(
             run_page,
             &stile_abi::RunPage {
@@ -322,39 +419,35 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
     }
 
     fn memslot_set(&mut self, vm: u64, req: &SlotRequest) -> Result<(), Refused> {
-        let h = &mut *self.hyp;
-        let donated = h.vm(vm)?.donated;
+        let h = self.hyp;
+        let mut v = h.lock_vm(vm)?;
         let index = req.index as usize;
-        let slot = {
-            let v = h.vm(vm)?;
-            let others: heapless::Vec<_, MAX_SLOTS> = v.other_slots(index).collect();
-            let slot = validate(req, &others, &h.slot_world(donated))?;
-            if v.vgic
-                .as_ref()
-                .is_some_and(|g| g.overlaps(slot.ipa, slot.size))
-            {
-                return Err(Reason::Overlap);
-            }
-            slot
-        };
+        let others: heapless::Vec<_, MAX_SLOTS> = v.other_slots(index).collect();
+        let slot = validate(req, &others, &h.slot_world(v.donated))?;
+        if v.vgic
+            .as_ref()
+            .is_some_and(|g| g.overlaps(slot.ipa, slot.size))
+        {
+            return Err(Reason::Overlap);
+        }
         // Last, so a VMM learns every other rule first: the one that lifts with a restore.
+        // Read under the VM's lock: a REGION_REVOKE that sets the bit after this read
+        // then waits for this lock, and unmaps what this call maps.
         if slot.memory_kind().is_some()
             && revoke::is_revoked(h, &PhysRange::new(slot.pa, slot.size))
         {
             return Err(Reason::Revoked);
         }
-        let v = h.vms[(vm - 1) as usize]
-            .as_deref_mut()
-            .ok_or(Reason::NoSuchVm)?;
+        let mut frames = h.frames.hold();
         // Replacing a slot: what it mapped goes first (break-before-make per entry).
-        v.unmap_slot(index, &mut h.frames, self.m);
+        v.unmap_slot(index, &mut frames, self.m);
         v.slots.put(index, Some(slot));
         let eager = slot.eager && slot.memory_kind().is_some();
         if eager
-            && v.map_slot_part(index, slot.ipa, slot.size, &mut h.frames, self.m)
+            && v.map_slot_part(index, slot.ipa, slot.size, &mut frames, self.m)
                 .is_err()
         {
-            v.unmap_slot(index, &mut h.frames, self.m);
+            v.unmap_slot(index, &mut frames, self.m);
             v.slots.put(index, None);
             return Err(Reason::NoMemory);
         }
@@ -369,21 +462,23 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
     }
 
     fn vgic_config(&mut self, vm: u64, gicd: u64, gicr: u64) -> Result<(), Refused> {
-        interrupts::vgic_config(self.hyp, self.m, vm, gicd, gicr)
+        let mut v = self.hyp.lock_vm(vm)?;
+        interrupts::vgic_config(self.hyp, &mut v, self.m, vm, gicd, gicr)
     }
 
     fn irq_line(&mut self, vm: u64, intid: u64, level: u64) -> Result<(), Refused> {
-        interrupts::irq_line(self.hyp, self.m, vm, intid, level)
+        let mut v = self.hyp.lock_vm(vm)?;
+        interrupts::irq_line(&mut v, self.m, intid, level)
     }
 
     fn vcpu_pending(&mut self, vm: u64, vcpu: u64) -> Result<[u64; 3], Refused> {
         let now = self.m.counter();
-        interrupts::vcpu_pending(self.hyp, vm, vcpu, now)
+        let mut v = self.hyp.lock_vm(vm)?;
+        interrupts::vcpu_pending(&mut v, vcpu, now)
     }
 
     fn memslot_clear(&mut self, vm: u64, index: u64) -> Result<(), Refused> {
-        let h = &mut *self.hyp;
-        let v = h.vm_mut(vm)?;
+        let mut v = self.hyp.lock_vm(vm)?;
         let i = index as usize;
         if v.slots.get(i).copied().flatten().is_none() {
             return Err(if i < MAX_SLOTS {
@@ -392,10 +487,7 @@ impl<M: Machine> HvcBackend for Calls<'_, M> {
                 Reason::Limit
             });
         }
-        let v = h.vms[(vm - 1) as usize]
-            .as_deref_mut()
-            .ok_or(Reason::NoSuchVm)?;
-        v.unmap_slot(i, &mut h.frames, self.m);
+        v.unmap_slot(i, &mut self.hyp.frames.hold(), self.m);
         v.slots.put(i, None);
         Ok(())
     }

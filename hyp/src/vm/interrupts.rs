@@ -32,18 +32,15 @@ const NO_INTID: u64 = 1023;
 /// GICR region at `cpu` (on a GICv2, its GICC frame, where the hardware's GICV is mapped)
 /// (checks in docs/ABI.md's order).
 pub fn vgic_config(
-    h: &mut Hyp,
+    h: &Hyp,
+    v: &mut Vm,
     tlb: &mut impl S2Maintenance,
     vm: u64,
     gicd: u64,
     cpu: u64,
 ) -> Result<(), Refused> {
     let (lrs, ipa_limit, gicv) = (h.gic_lrs, h.guest_vtcr.ipa_limit(), h.gicv);
-    let Hyp { vms, frames, .. } = h;
-    let v = vms
-        .get_mut((vm as usize).wrapping_sub(1))
-        .and_then(|v| v.as_deref_mut())
-        .ok_or(Reason::NoSuchVm)?;
+    let frames = &mut h.frames.hold();
     if lrs == 0 {
         return Err(Reason::NoVgic);
     }
@@ -90,16 +87,10 @@ pub fn vgic_config(
     Ok(())
 }
 
-/// IRQ_LINE: the host drives SPI `intid` of VM `vm` to `level`.
+/// IRQ_LINE: the host drives SPI `intid` of VM `v` to `level`.
 /// A target vCPU running (on another CPU: the host calls from this one) is kicked.
-pub fn irq_line(
-    h: &mut Hyp,
-    m: &mut impl Machine,
-    vm: u64,
-    intid: u64,
-    level: u64,
-) -> Result<(), Refused> {
-    let Vm { vgic, vcpus, .. } = h.vm_mut(vm)?;
+pub fn irq_line(v: &mut Vm, m: &mut impl Machine, intid: u64, level: u64) -> Result<(), Refused> {
+    let Vm { vgic, vcpus, .. } = v;
     let g = vgic.as_deref_mut().ok_or(Reason::NoVgic)?;
     let intid = u32::try_from(intid).map_err(|_| Reason::OutOfRange)?;
     if !(crate::vgic::SPI_BASE..crate::vgic::NR_IRQS).contains(&intid) {
@@ -128,8 +119,8 @@ fn kick(m: &mut impl Machine, vc: &Vcpu) {
 }
 
 /// VCPU_PENDING at counter value `now`: [pending, INTID, virtual timer deadline].
-pub fn vcpu_pending(h: &mut Hyp, vm: u64, vcpu: u64, now: u64) -> Result<[u64; 3], Refused> {
-    let Vm { vgic, vcpus, .. } = h.vm_mut(vm)?;
+pub fn vcpu_pending(v: &mut Vm, vcpu: u64, now: u64) -> Result<[u64; 3], Refused> {
+    let Vm { vgic, vcpus, .. } = v;
     let vc = vcpus.get_mut(vcpu as usize).ok_or(Reason::NoSuchVcpu)?;
     let g = vgic.as_deref_mut().ok_or(Reason::NoVgic)?;
     let i = vcpu as usize;
@@ -190,13 +181,13 @@ fn sync_out<C: TrapCpu>(cpu: &mut C, g: &mut Vgic, i: usize, regs: &mut GicCpuRe
 #[cold]
 #[inline(never)]
 pub fn guest_trap<'h, C: TrapCpu>(
-    hyp: &'h mut Hyp,
+    v: &'h mut Vm,
     cpu: &mut C,
     run: Running,
     trap: &GuestTrap,
     m: &mut impl Machine,
 ) -> Option<Handled<'h>> {
-    vgic_trap(hyp.vm_mut(run.vm).ok()?, cpu, run, trap, m)
+    vgic_trap(v, cpu, run, trap, m)
 }
 
 #[inline(never)]
@@ -292,11 +283,13 @@ fn take_timer<C: TrapCpu>(cpu: &mut C) -> bool {
 /// A guest's write of `value` to ICC_SGI1R_EL1: SGIs to its vCPUs. False if the VM has no
 /// vGIC (the write is then UNDEFINED). A target running on another CPU is kicked; one that
 /// is not running sees its SGI at its next entry.
-pub fn guest_sgi<C: TrapCpu>(hyp: &mut Hyp, cpu: &mut C, run: Running, value: u64) -> bool {
-    let mut m = cpu.machine(hyp);
-    let Ok(v) = hyp.vm_mut(run.vm) else {
-        return false;
-    };
+pub fn guest_sgi<C: TrapCpu>(
+    v: &mut Vm,
+    cpu: &mut C,
+    m: &mut impl Machine,
+    run: Running,
+    value: u64,
+) -> bool {
     let nr = v.vcpus.len();
     let i = run.vcpu as usize;
     let Vm { vgic, vcpus, .. } = v;
@@ -306,7 +299,7 @@ pub fn guest_sgi<C: TrapCpu>(hyp: &mut Hyp, cpu: &mut C, run: Running, value: u6
     let targets = g.sgi1r(i, nr, value);
     for (t, vc) in vcpus.iter().enumerate() {
         if t != i && targets & (1 << t) != 0 {
-            kick(&mut m, vc);
+            kick(m, vc);
         }
     }
     let Some(vc) = vcpus.get_mut(i) else {

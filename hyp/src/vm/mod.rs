@@ -1,5 +1,6 @@
 //! Virtual machines: the host VM (identity stage 2), and what EL2 does for a VM's traps.
 
+pub mod cell;
 pub mod dispatch;
 pub mod fault;
 pub mod guest;

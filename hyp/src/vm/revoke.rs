@@ -13,21 +13,26 @@
 use crate::addr::PhysRange;
 use crate::mm::tlb::S2Maintenance;
 use crate::vm::hyp::Hyp;
+use core::sync::atomic::{AtomicU8, Ordering};
 use log::info;
 use stile_abi::Reason;
 
-/// Which of [`Hyp::assignable`] are revoked: bit `i` for region `i`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RevokedRegions(u8);
+/// Which of [`Hyp::assignable`] are revoked: bit `i` for region `i`. Changed only under the
+/// VM-table lock (REGION_REVOKE and REGION_RESTORE take it), read without it: MEMSLOT_SET
+/// reads it under its VM's lock, which REGION_REVOKE takes after setting the bit.
+#[derive(Debug, Default)]
+pub struct RevokedRegions(AtomicU8);
 
 // One bit per assignable region.
 const _: () = assert!(crate::vm::hyp::MAX_ASSIGNABLE <= u8::BITS as usize);
 
 impl RevokedRegions {
-    pub const NONE: RevokedRegions = RevokedRegions(0);
+    fn bits(&self) -> u8 {
+        self.0.load(Ordering::Acquire)
+    }
 
-    fn has(self, i: usize) -> bool {
-        self.0 >> i & 1 != 0
+    fn has(&self, i: usize) -> bool {
+        self.bits() >> i & 1 != 0
     }
 }
 
@@ -50,40 +55,46 @@ fn region_at(hyp: &Hyp, base: u64) -> Result<(usize, PhysRange), Reason> {
 
 /// Whether backing `pa` lies (partly) in a revoked region: MEMSLOT_SET's last check.
 pub fn is_revoked(hyp: &Hyp, pa: &PhysRange) -> bool {
+    let revoked = hyp.revoked.bits();
     // Nothing revoked, the usual case: no search.
-    hyp.revoked != RevokedRegions::NONE
+    revoked != 0
         && hyp
             .assignable
             .iter()
             .enumerate()
-            .any(|(i, a)| hyp.revoked.has(i) && a.range.overlaps(pa))
+            .any(|(i, a)| revoked >> i & 1 != 0 && a.range.overlaps(pa))
 }
 
 /// REGION_REVOKE: unmap region `base` from every guest and mark the slots over it changed.
 /// Refused with `NOT_OWNED` for an address that is no assignable region's base, and with
 /// `REVOKED` when it is revoked already (nothing changes).
-pub fn revoke(hyp: &mut Hyp, tlb: &mut impl S2Maintenance, base: u64) -> Result<Revoked, Reason> {
+///
+/// Under the VM-table lock (no VM comes or goes, and no other revoke or restore runs), the
+/// bit is set first and then each VM is locked in turn: a MEMSLOT_SET either saw the bit
+/// or finished before its VM is swept here.
+pub fn revoke(hyp: &Hyp, tlb: &mut impl S2Maintenance, base: u64) -> Result<Revoked, Reason> {
     let (index, range) = region_at(hyp, base)?;
+    let _table = hyp.table.lock();
     if hyp.revoked.has(index) {
         return Err(Reason::Revoked);
     }
-    hyp.revoked.0 |= 1 << index;
+    hyp.revoked.0.fetch_or(1 << index, Ordering::AcqRel);
     let mut done = Revoked { slots: 0, vms: 0 };
-    let Hyp { vms, frames, .. } = hyp;
-    for (id, vm) in vms.iter_mut().enumerate() {
-        let Some(vm) = vm.as_deref_mut() else {
+    for id in 1..=hyp.vms.len() as u64 {
+        let Ok(mut vm) = hyp.lock_vm(id) else {
             continue;
         };
+        let mut frames = hyp.frames.hold();
         let mut hit = false;
         for i in 0..vm.slots.len() {
             if !vm.slots[i].is_some_and(|s| s.backed_by(&range)) {
                 continue;
             }
             vm.slots.mark_changed(i);
-            vm.unmap_slot(i, frames, tlb);
+            vm.unmap_slot(i, &mut frames, tlb);
             done.slots += 1;
             hit = true;
-            info!("vm {}: slot {i}: its region at {range} was revoked", id + 1);
+            info!("vm {id}: slot {i}: its region at {range} was revoked");
         }
         done.vms += u64::from(hit);
     }
@@ -97,10 +108,11 @@ pub fn revoke(hyp: &mut Hyp, tlb: &mut impl S2Maintenance, base: u64) -> Result<
 /// REGION_RESTORE: region `base` may back slots again (slots marked changed stay so until
 /// their VMM registers them again). Restoring a region that is not revoked changes
 /// nothing and succeeds; an address that is no region's base is `NOT_OWNED`.
-pub fn restore(hyp: &mut Hyp, base: u64) -> Result<(), Reason> {
+pub fn restore(hyp: &Hyp, base: u64) -> Result<(), Reason> {
     let (index, range) = region_at(hyp, base)?;
+    let _table = hyp.table.lock();
     if hyp.revoked.has(index) {
-        hyp.revoked.0 &= !(1 << index);
+        hyp.revoked.0.fetch_and(!(1 << index), Ordering::AcqRel);
         info!("region at {range}: restored");
     }
     Ok(())

@@ -42,11 +42,11 @@ fn second_guest(f: &mut Fixture) -> u64 {
 }
 
 fn mapped(f: &Fixture, vm: u64, ipa: u64) -> bool {
-    f.hyp.vm(vm).unwrap().stage2.lookup(Ipa(ipa)).is_some()
+    f.hyp.lock_vm(vm).unwrap().stage2.lookup(Ipa(ipa)).is_some()
 }
 
 fn changed(f: &Fixture, vm: u64, index: usize) -> bool {
-    f.hyp.vm(vm).unwrap().slots.changed(index)
+    f.hyp.lock_vm(vm).unwrap().slots.changed(index)
 }
 
 /// The syndrome of a 64-bit load into x3.
@@ -69,8 +69,8 @@ fn revoke_unmaps_the_region_from_every_guest_and_the_next_access_is_slot_changed
 
     // Break-before-make, seen from guest a's table: every invalidation of its IPAs found
     // the entry already invalid.
-    let mut tlb = f.hyp.vm(a).unwrap().stage2.recording_tlb();
-    let r = revoke(&mut f.hyp, &mut tlb, FB).unwrap();
+    let mut tlb = f.hyp.vm_mut(a).unwrap().stage2.recording_tlb();
+    let r = revoke(&f.hyp, &mut tlb, FB).unwrap();
     assert_eq!(r, Revoked { slots: 2, vms: 2 });
     let calls = tlb.take();
     assert!(calls
@@ -164,7 +164,7 @@ fn memslot_set_on_a_revoked_region_is_revoked_until_restored() {
     // The refused call changed nothing: the slot is there, still changed.
     assert!(changed(&f, vm, 2));
 
-    assert_eq!(restore(&mut f.hyp, FB), Ok(()));
+    assert_eq!(restore(&f.hyp, FB), Ok(()));
     // Restored before the guest came back: it still learns that the mapping changed.
     assert_eq!(
         f.trap(vm, load(), WINDOW),
@@ -188,14 +188,10 @@ fn revoke_twice_restore_without_revoke_and_unknown_regions_have_named_answers() 
         .memslot_set(vm, &fb_slot(2, FB, 0x1_0000, true))
         .unwrap();
     let mut tlb = crate::mm::tlb::fake::RecordingTlb::new();
-    assert_eq!(
-        restore(&mut f.hyp, FB),
-        Ok(()),
-        "not revoked: nothing to do"
-    );
+    assert_eq!(restore(&f.hyp, FB), Ok(()), "not revoked: nothing to do");
     assert!(mapped(&f, vm, WINDOW) && !changed(&f, vm, 2));
     assert_eq!(
-        revoke(&mut f.hyp, &mut tlb, FB),
+        revoke(&f.hyp, &mut tlb, FB),
         Ok(Revoked { slots: 1, vms: 1 })
     );
     tlb.take();
@@ -204,12 +200,12 @@ fn revoke_twice_restore_without_revoke_and_unknown_regions_have_named_answers() 
         again[..2],
         [Status::Denied.as_u64(), Reason::Revoked as u64]
     );
-    assert_eq!(revoke(&mut f.hyp, &mut tlb, FB), Err(Reason::Revoked));
+    assert_eq!(revoke(&f.hyp, &mut tlb, FB), Err(Reason::Revoked));
     assert!(tlb.take().is_empty(), "a refused revoke touches no table");
     // Not a region's base: inside one, host RAM, Stile's own memory, nothing at all.
     for base in [FB + 0x1000, GUEST_RAM, 0x4020_0000, u64::MAX, 0] {
-        assert_eq!(revoke(&mut f.hyp, &mut tlb, base), Err(Reason::NotOwned));
-        assert_eq!(restore(&mut f.hyp, base), Err(Reason::NotOwned));
+        assert_eq!(revoke(&f.hyp, &mut tlb, base), Err(Reason::NotOwned));
+        assert_eq!(restore(&f.hyp, base), Err(Reason::NotOwned));
         let r = f.call(Function::RegionRevoke, [base, 0, 0, 0, 0, 0]);
         assert_eq!(r[..2], [Status::Denied.as_u64(), Reason::NotOwned as u64]);
     }
@@ -219,13 +215,13 @@ fn revoke_twice_restore_without_revoke_and_unknown_regions_have_named_answers() 
     // A revoke with no slot over the region, and after VM_DESTROY, is fine too.
     f.calls().memslot_clear(vm, 2).unwrap();
     assert_eq!(
-        revoke(&mut f.hyp, &mut tlb, FB),
+        revoke(&f.hyp, &mut tlb, FB),
         Ok(Revoked { slots: 0, vms: 0 })
     );
     f.calls().vm_destroy(vm).unwrap();
-    assert_eq!(restore(&mut f.hyp, FB), Ok(()));
+    assert_eq!(restore(&f.hyp, FB), Ok(()));
     assert_eq!(
-        revoke(&mut f.hyp, &mut tlb, APERTURE),
+        revoke(&f.hyp, &mut tlb, APERTURE),
         Ok(Revoked { slots: 0, vms: 0 })
     );
 }

@@ -238,37 +238,19 @@ pub enum Handled<'h> {
     Exit(ExitReason, Option<&'h mut Vcpu>),
 }
 
+/// A trap of vCPU `vcpu` of `v` (locked by the caller), which runs on this CPU.
 #[inline]
 pub fn handle_trap<'h>(
-    hyp: &'h mut Hyp,
-    vm: u64,
+    hyp: &Hyp,
+    v: &'h mut Vm,
     vcpu: u64,
     trap: &GuestTrap,
     m: &mut impl Machine,
 ) -> Handled<'h> {
-    let Hyp {
-        vms,
-        frames,
-        assignable,
-        cpu,
-        guest_vtcr,
-        ..
-    } = hyp;
-    let Some(v) = vms
-        .get_mut((vm as usize).wrapping_sub(1))
-        .and_then(|v| v.as_deref_mut())
-    else {
-        return Handled::Exit(ExitReason::Unknown, None);
-    };
     let mut detail = ExitDetail::default();
     let class = trap.class();
     let abort_exit = if class == ec::DATA_ABORT_LOWER || class == ec::INST_ABORT_LOWER {
-        let world = crate::vm::memslot::SlotWorld {
-            donated: v.donated,
-            assignable,
-            fwb: cpu.fwb,
-            ipa_limit: guest_vtcr.ipa_limit(),
-        };
+        let world = hyp.slot_world(v.donated);
         let abort = Abort {
             esr: trap.esr,
             far: trap.far,
@@ -276,7 +258,7 @@ pub fn handle_trap<'h>(
         };
         detail.ipa = trap.ipa;
         detail.access_word = abort.access() as u64;
-        match abort_outcome(v, vcpu, &abort, &world, frames, m, &mut detail) {
+        match abort_outcome(v, vcpu, &abort, &world, &hyp.frames, m, &mut detail) {
             Decision::Resume => return Handled::Resume,
             Decision::Exit(reason) => Some(reason),
         }
@@ -374,7 +356,7 @@ fn abort_outcome(
     vcpu: u64,
     abort: &Abort,
     world: &crate::vm::memslot::SlotWorld,
-    frames: &mut crate::mm::frames::Frames,
+    mut frames: &crate::mm::frames::FramePool,
     m: &mut impl Machine,
     record: &mut ExitDetail,
 ) -> Decision {
@@ -384,7 +366,7 @@ fn abort_outcome(
     };
     match outcome {
         Outcome::Map { slot, ipa, size } => {
-            if v.map_slot_part(slot, ipa, size, frames, m).is_err() {
+            if v.map_slot_part(slot, ipa, size, &mut frames, m).is_err() {
                 crate::logger::refusal(
                     crate::logger::Source::Guest,
                     log::Level::Warn,

@@ -23,10 +23,12 @@ fn trap_then_run(kind: TrapKind, esr: u64, x: [u64; 2], action: u64) -> (Decisio
         hpfar: 0,
         ipa: 0,
     };
-    let got = match handle_trap(&mut f.hyp, vm, 0, &t, &mut f.m) {
+    let mut v = f.hyp.lock_vm(vm).unwrap();
+    let got = match handle_trap(&f.hyp, &mut v, 0, &t, &mut f.m) {
         Handled::Resume => Decision::Resume,
         Handled::Exit(r, _) => Decision::Exit(r),
     };
+    drop(v);
     let w = f.m.run_page_word(RUN_PAGE, word::ACCESS_ACTION);
     f.m.set_run_page_word(
         RUN_PAGE,

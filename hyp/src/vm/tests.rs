@@ -7,6 +7,8 @@ use crate::config::tests::qemu_virt;
 use crate::cpu_features::CpuFeatures;
 use crate::dt::Platform;
 use crate::esr::Esr;
+use crate::lock::Lock;
+use crate::mm::frames::FramePool;
 use crate::mm::frames::Frames;
 use crate::mm::ranges::RangeSet;
 use crate::mm::stage2::Ipa;
@@ -17,7 +19,7 @@ use crate::vm::guest::MAX_VCPUS;
 use crate::vm::host::HostVm;
 use crate::vm::hvc::Refused;
 use crate::vm::hvc::{dispatch, Dispatch, HvcBackend};
-use crate::vm::hyp::{Calls, Hyp};
+use crate::vm::hyp::{Calls, Hyp, VmTable};
 use crate::vm::machine::{GuestRegime, Machine};
 use crate::vm::memslot::{Assignable, SlotRequest};
 use crate::vm::run::{self, handle_trap, Decision, GuestTrap, Handled, TrapKind};
@@ -142,18 +144,17 @@ pub(crate) fn fixture(fwb: bool) -> Fixture {
             .unwrap();
     }
     let hyp = Hyp {
-        host,
         host_ram,
-        frames,
-        vmids: VmidAlloc::new(16).unwrap(),
         cpu: cpu(fwb),
         guest_vtcr: vtcr_for(5, 40, true).unwrap(),
         assignable,
-        revoked: Default::default(),
-        vms: Default::default(),
-        run_pages: heapless::Vec::new(),
         gic_lrs: 4,
         gicv: None,
+        revoked: Default::default(),
+        table: Lock::new(VmTable::new(VmidAlloc::new(16).unwrap())),
+        vms: Default::default(),
+        host: Lock::new(host),
+        frames: FramePool::new(frames),
     };
     Fixture {
         hyp,
@@ -170,7 +171,7 @@ impl Fixture {
         match dispatch(
             &x,
             &mut Calls {
-                hyp: &mut self.hyp,
+                hyp: &self.hyp,
                 m: &mut self.m,
             },
         ) {
@@ -181,25 +182,27 @@ impl Fixture {
 
     pub(crate) fn calls(&mut self) -> Calls<'_, FakeMachine> {
         Calls {
-            hyp: &mut self.hyp,
+            hyp: &self.hyp,
             m: &mut self.m,
         }
     }
 
     /// A VM with one vCPU, a lazy RAM slot at IPA 0x4000_0000 and an MMIO slot.
     pub(crate) fn guest(&mut self) -> u64 {
-        let vm = self
-            .calls()
-            .vm_create(GUEST_RAM, GUEST_RAM_SIZE, 0)
-            .unwrap();
+        self.guest_at(GUEST_RAM, RUN_PAGE)
+    }
+
+    /// [`Fixture::guest`] with its RAM (`GUEST_RAM_SIZE`) at `ram`, its run page at `run_page`.
+    pub(crate) fn guest_at(&mut self, ram: u64, run_page: u64) -> u64 {
+        let vm = self.calls().vm_create(ram, GUEST_RAM_SIZE, 0).unwrap();
         assert_eq!(
-            self.calls().vcpu_create(vm, 0x4000_0000, RUN_PAGE, 0, 0),
+            self.calls().vcpu_create(vm, 0x4000_0000, run_page, 0, 0),
             Ok(0)
         );
         let ram = SlotRequest {
             index: 0,
             ipa: 0x4000_0000,
-            pa: GUEST_RAM,
+            pa: ram,
             size: GUEST_RAM_SIZE,
             word: slot::word(SlotKind::Ram, RWX, 0),
         };
@@ -223,7 +226,10 @@ impl Fixture {
             hpfar: (ipa >> 8) & !0xf,
             ipa,
         };
-        match handle_trap(&mut self.hyp, vm, 0, &t, &mut self.m) {
+        let Ok(mut v) = self.hyp.lock_vm(vm) else {
+            return Decision::Exit(ExitReason::Unknown);
+        };
+        match handle_trap(&self.hyp, &mut v, 0, &t, &mut self.m) {
             Handled::Resume => Decision::Resume,
             Handled::Exit(reason, _) => Decision::Exit(reason),
         }
@@ -234,7 +240,7 @@ impl Fixture {
     }
 
     fn vcpu_x(&self, vm: u64, reg: usize) -> u64 {
-        self.hyp.vm(vm).unwrap().vcpus[0].ctx.x[reg]
+        self.hyp.lock_vm(vm).unwrap().vcpus[0].ctx.x[reg]
     }
 }
 
@@ -256,23 +262,25 @@ pub(crate) fn dabt(size: u64, srt: u64, sse: bool, sf: bool, write: bool) -> u64
 #[test]
 fn vm_create_donates_ram_out_of_the_host_stage_2() {
     let mut f = fixture(true);
-    assert!(f.hyp.host.stage2.lookup(Ipa(GUEST_RAM)).is_some());
+    assert!(f.hyp.host.lock().stage2.lookup(Ipa(GUEST_RAM)).is_some());
     let vm = f.calls().vm_create(GUEST_RAM, GUEST_RAM_SIZE, 0).unwrap();
     assert_eq!(vm, 1);
-    assert!(f.hyp.host.stage2.lookup(Ipa(GUEST_RAM)).is_none());
+    assert!(f.hyp.host.lock().stage2.lookup(Ipa(GUEST_RAM)).is_none());
     assert!(f
         .hyp
         .host
+        .lock()
         .stage2
         .lookup(Ipa(GUEST_RAM + GUEST_RAM_SIZE - 1))
         .is_none());
     assert!(f
         .hyp
         .host
+        .lock()
         .stage2
         .lookup(Ipa(GUEST_RAM + GUEST_RAM_SIZE))
         .is_some());
-    assert_eq!(f.hyp.host.why_unmapped(GUEST_RAM), Reason::NotOwned);
+    assert_eq!(f.hyp.host.lock().why_unmapped(GUEST_RAM), Reason::NotOwned);
     assert_eq!(
         f.m.cleaned,
         [PhysRange::new(GUEST_RAM, GUEST_RAM_SIZE)],
@@ -340,7 +348,7 @@ fn skip_after_an_hvc_exit_does_not_skip_another_instruction() {
         },
     );
     prepare(&mut f.hyp, vm, 0, &mut f.m).unwrap();
-    assert_eq!(f.hyp.vm(vm).unwrap().vcpus[0].ctx.elr, 0x4000_0104);
+    assert_eq!(f.hyp.vm_mut(vm).unwrap().vcpus[0].ctx.elr, 0x4000_0104);
 }
 
 #[test]
@@ -408,7 +416,7 @@ fn first_touch_of_ram_is_resolved_in_hyp_and_counted() {
         f.trap(vm, dabt(8, 1, false, true, false), 0x4000_1000),
         Decision::Resume
     );
-    let v = f.hyp.vm(vm).unwrap();
+    let v = f.hyp.vm_mut(vm).unwrap();
     assert_eq!(v.stats.resolved_in_hyp, 1);
     assert_eq!(
         v.stage2.lookup(Ipa(0x4000_1000)).map(|l| l.pa),
@@ -423,11 +431,11 @@ fn a_fault_on_a_page_another_vcpu_mapped_first_resumes_and_changes_nothing() {
     let vm = f.guest();
     let load = dabt(8, 1, false, true, false);
     assert_eq!(f.trap(vm, load, 0x4000_1000), Decision::Resume);
-    let mapped = f.hyp.vm(vm).unwrap().stage2.lookup(Ipa(0x4000_1000));
-    let pages = f.hyp.vm(vm).unwrap().stage2.table_pages();
+    let mapped = f.hyp.vm_mut(vm).unwrap().stage2.lookup(Ipa(0x4000_1000));
+    let pages = f.hyp.vm_mut(vm).unwrap().stage2.table_pages();
     // The second vCPU's fault was taken before the first one's map became visible.
     assert_eq!(f.trap(vm, load, 0x4000_1000), Decision::Resume);
-    let v = f.hyp.vm(vm).unwrap();
+    let v = f.hyp.vm_mut(vm).unwrap();
     assert_eq!(v.stage2.lookup(Ipa(0x4000_1000)), mapped);
     assert_eq!(v.stage2.table_pages(), pages);
     assert_eq!(v.stats.resolved_in_hyp, 2);
@@ -448,12 +456,15 @@ fn a_page_mapped_on_first_touch_is_the_page_an_eager_slot_maps() {
     let lazy = page(3, 0x6000_1000, GUEST_RAM + 0x20_1000, 0);
     f.calls().memslot_set(vm, &eager).unwrap();
     f.calls().memslot_set(vm, &lazy).unwrap();
-    assert_eq!(f.hyp.vm(vm).unwrap().stage2.lookup(Ipa(0x6000_1000)), None);
+    assert_eq!(
+        f.hyp.vm_mut(vm).unwrap().stage2.lookup(Ipa(0x6000_1000)),
+        None
+    );
     assert_eq!(
         f.trap(vm, dabt(8, 1, false, true, false), 0x6000_1008),
         Decision::Resume
     );
-    let s2 = &f.hyp.vm(vm).unwrap().stage2;
+    let s2 = &f.hyp.vm_mut(vm).unwrap().stage2;
     let (e, l) = (
         s2.lookup(Ipa(0x6000_0000)).unwrap(),
         s2.lookup(Ipa(0x6000_1000)).unwrap(),
@@ -467,7 +478,7 @@ fn a_lazy_map_without_table_pages_exits_no_memory_and_the_replay_maps_it() {
     let mut f = fixture(true);
     let vm = f.guest();
     let mut taken = Vec::new();
-    while let Some(pa) = f.hyp.frames.alloc(1) {
+    while let Some(pa) = f.hyp.frames.lock().alloc(1) {
         taken.push(pa);
     }
     let load = dabt(8, 1, false, true, false);
@@ -476,7 +487,7 @@ fn a_lazy_map_without_table_pages_exits_no_memory_and_the_replay_maps_it() {
         Decision::Exit(ExitReason::MemoryFault)
     );
     assert_eq!(f.page().fault_reason, Reason::NoMemory as u64);
-    let v = f.hyp.vm(vm).unwrap();
+    let v = f.hyp.vm_mut(vm).unwrap();
     assert_eq!(v.stage2.lookup(Ipa(0x4000_1000)), None);
     assert_eq!(
         v.stage2.table().audit_tables(),
@@ -485,13 +496,13 @@ fn a_lazy_map_without_table_pages_exits_no_memory_and_the_replay_maps_it() {
     );
     assert_eq!(v.stats.resolved_in_hyp, 0);
     for pa in taken {
-        f.hyp.frames.free(pa, 1);
+        f.hyp.frames.lock().free(pa, 1);
     }
     prepare(&mut f.hyp, vm, 0, &mut f.m).unwrap();
     assert_eq!(f.trap(vm, load, 0x4000_1000), Decision::Resume);
     assert_eq!(
         f.hyp
-            .vm(vm)
+            .vm_mut(vm)
             .unwrap()
             .stage2
             .lookup(Ipa(0x4000_1000))
@@ -526,7 +537,7 @@ fn mmio_read_exits_and_the_next_run_loads_the_value_sign_extended() {
     prepare(&mut f.hyp, vm, 0, &mut f.m).unwrap();
     assert_eq!(f.vcpu_x(vm, 5), 0xffff_ffff_ffff_8001);
     assert_eq!(
-        f.hyp.vm(vm).unwrap().vcpus[0].ctx.elr,
+        f.hyp.vm_mut(vm).unwrap().vcpus[0].ctx.elr,
         0x4000_0004,
         "stepped over the load"
     );
@@ -573,7 +584,7 @@ fn access_outside_every_slot_is_a_memory_fault_and_replays_after_the_fix() {
     f.calls().memslot_set(vm, &fix).unwrap();
     prepare(&mut f.hyp, vm, 0, &mut f.m).unwrap();
     assert_eq!(
-        f.hyp.vm(vm).unwrap().vcpus[0].ctx.elr,
+        f.hyp.vm_mut(vm).unwrap().vcpus[0].ctx.elr,
         0x4000_0000,
         "re-executes the load"
     );
@@ -696,7 +707,7 @@ fn ten_thousand_faults_are_ten_thousand_exits() {
         prepare(&mut f.hyp, vm, 0, &mut f.m).unwrap();
     }
     assert_eq!(f.page().exit_count, 10_000);
-    assert_eq!(f.hyp.vm(vm).unwrap().stats.exits, 10_000);
+    assert_eq!(f.hyp.vm_mut(vm).unwrap().stats.exits, 10_000);
 }
 
 #[test]
@@ -718,13 +729,13 @@ fn host_action_skip_and_inject_finish_an_exit_differently() {
         },
     );
     prepare(&mut f.hyp, vm, 0, &mut f.m).unwrap();
-    let vc = &f.hyp.vm(vm).unwrap().vcpus[0];
+    let vc = &f.hyp.vm_mut(vm).unwrap().vcpus[0];
     assert_eq!(
         (vc.ctx.elr, vc.el1.esr >> 26, vc.el1.far),
         (0x4000_8200, 0x25, 0x0900_0000)
     );
     assert_eq!(f.page().host_action, 0, "reset after use");
-    assert_eq!(f.hyp.vm(vm).unwrap().stats.injected, 1);
+    assert_eq!(f.hyp.vm_mut(vm).unwrap().stats.injected, 1);
 }
 
 #[test]
@@ -755,7 +766,7 @@ fn vm_destroy_scrubs_and_returns_the_memory() {
     let vm = f.guest();
     f.calls().vm_destroy(vm).unwrap();
     assert_eq!(f.m.scrubbed, [PhysRange::new(GUEST_RAM, GUEST_RAM_SIZE)]);
-    assert!(f.hyp.host.stage2.lookup(Ipa(GUEST_RAM)).is_some());
+    assert!(f.hyp.host.lock().stage2.lookup(Ipa(GUEST_RAM)).is_some());
     assert_eq!(f.calls().vm_destroy(vm), Err(Reason::NoSuchVm));
     // The memory and the run page can be used again.
     let again = f.calls().vm_create(GUEST_RAM, GUEST_RAM_SIZE, 0).unwrap();
@@ -800,7 +811,7 @@ fn garbage_hypercalls_are_refused_never_panicking() {
                 args[5],
             ],
             &mut Calls {
-                hyp: &mut f.hyp,
+                hyp: &f.hyp,
                 m: &mut f.m,
             },
         );
@@ -827,9 +838,9 @@ fn a_vcpu_running_on_one_cpu_is_busy_for_another_until_it_exits() {
     // VCPU_RUN on one CPU claims the vCPU...
     prepare(&mut f.hyp, vm, 0, &mut f.m).unwrap();
     // ...so a second VCPU_RUN, from another CPU, is refused and changes nothing.
-    let before = f.hyp.vm(vm).unwrap().vcpus[0].ctx.elr;
+    let before = f.hyp.vm_mut(vm).unwrap().vcpus[0].ctx.elr;
     assert_eq!(prepare(&mut f.hyp, vm, 0, &mut f.m), Err(Reason::Busy));
-    assert_eq!(f.hyp.vm(vm).unwrap().vcpus[0].ctx.elr, before);
+    assert_eq!(f.hyp.vm_mut(vm).unwrap().vcpus[0].ctx.elr, before);
     // The VM cannot be destroyed under the running vCPU either.
     assert_eq!(f.calls().vm_destroy(vm), Err(Reason::Busy));
     // Its exit releases it: run again, and destroy once it is back.
@@ -845,10 +856,10 @@ fn a_host_translation_fault_on_a_page_mapped_again_is_replayed_not_refused() {
     // Host RAM the fixture maps: a translation fault there can only be a break-before-make
     // another CPU was in the middle of; by the time EL2 holds the lock, it is mapped.
     let ram = GUEST_RAM;
-    assert_eq!(f.hyp.host.abort(ram, true), Ok(()));
+    assert_eq!(f.hyp.host.lock().abort(ram, true), Ok(()));
     // A permission fault on it is not a race: refused.
-    assert!(f.hyp.host.abort(ram, false).is_err());
+    assert!(f.hyp.host.lock().abort(ram, false).is_err());
     // Donated to a guest: refused with NOT_OWNED, fault kind notwithstanding.
     let _vm = f.guest();
-    assert_eq!(f.hyp.host.abort(ram, true), Err(Reason::NotOwned));
+    assert_eq!(f.hyp.host.lock().abort(ram, true), Err(Reason::NotOwned));
 }

@@ -27,7 +27,7 @@ fn gicv_is_mapped_device_never_executable_at_the_gicc_ipa() {
     let mut f = v2();
     let vm = f.guest();
     assert_eq!(f.calls().vgic_config(vm, GICD, GICC), Ok(()));
-    let v = f.hyp.vm(vm).unwrap();
+    let v = f.hyp.vm_mut(vm).unwrap();
     assert_eq!(v.vgic.as_ref().map(|g| g.version), Some(Version::V2));
     let device = memattr_for(MemoryKind::Device, true).unwrap();
     for (n, pa) in GICV.into_iter().enumerate() {

@@ -25,11 +25,11 @@ fn vgic_world(vcpu1_running: bool) -> World {
         0,
     ]);
     assert_eq!(w.host.x[..2], [0, 1], "VCPU_CREATE");
-    let mut guard = w.hyp.lock();
-    let vc = &mut guard.as_mut().unwrap().vm_mut(vm).unwrap().vcpus[1];
+    let mut v = w.vm();
+    let vc = &mut v.vcpus[1];
     vc.running = vcpu1_running;
     vc.kick = KICK_OTHER_CPU;
-    drop(guard);
+    drop(v);
     w
 }
 
@@ -40,8 +40,7 @@ impl World {
 
     /// The guest enabled `intid` and another CPU made it pending.
     fn set_pending(&mut self, vcpu: usize, intid: u32) {
-        let mut guard = self.hyp.lock();
-        let v = guard.as_mut().unwrap().vm_mut(self.vm).unwrap();
+        let mut v = self.vm();
         let g = v.vgic.as_deref_mut().unwrap();
         g.update(vcpu, intid, |irq| irq.enabled = true).unwrap();
         g.raise_private(vcpu, intid);
@@ -66,11 +65,7 @@ fn send_sgi(w: &mut World, value: u64) -> *mut Context {
 fn vcpu_run_of_a_vgic_vcpu_records_where_it_can_be_kicked() {
     let mut w = vgic_world(false);
     w.vcpu_run(w.vm);
-    let guard = w.hyp.lock();
-    assert_eq!(
-        guard.as_ref().unwrap().vm(w.vm).unwrap().vcpus[0].kick,
-        KICK_THIS_CPU
-    );
+    assert_eq!(w.vm().vcpus[0].kick, KICK_THIS_CPU);
 }
 
 #[test]
@@ -96,8 +91,8 @@ fn the_hosts_spi_for_a_running_vcpu_kicks_its_cpu_on_the_rising_edge_only() {
     let mut w = vgic_world(false);
     // SPIs route to vCPU 0 at reset; make vCPU 0 the one running elsewhere.
     {
-        let mut guard = w.hyp.lock();
-        let vc = &mut guard.as_mut().unwrap().vm_mut(w.vm).unwrap().vcpus[0];
+        let mut v = w.vm();
+        let vc = &mut v.vcpus[0];
         vc.running = true;
         vc.kick = KICK_OTHER_CPU;
     }

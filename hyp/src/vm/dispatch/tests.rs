@@ -11,6 +11,7 @@ use crate::vm::machine::GuestRegime;
 use crate::vm::tests::{dabt, fixture, FakeMachine, Fixture, GUEST_RAM, RUN_PAGE};
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::vec::Vec;
 use stile_abi::run_page::{ExitReason, RunPage};
 use stile_abi::Function;
@@ -75,6 +76,8 @@ struct FakeCpu {
     vtimer: Vtimer,
     /// A kick arrived (another CPU's SGI or SPI for the running vCPU).
     kicked: bool,
+    /// Called by `enter_guest`, while the dispatcher holds the VM's lock.
+    on_enter: Option<Box<dyn FnMut()>>,
 }
 
 impl TrapCpu for FakeCpu {
@@ -98,6 +101,9 @@ impl TrapCpu for FakeCpu {
         self.injected.push(*e);
     }
     fn enter_guest(&mut self, vc: &mut Vcpu, _: &GuestStage2, run: Running) -> *mut Context {
+        if let Some(hook) = self.on_enter.as_mut() {
+            hook();
+        }
         self.entered += 1;
         self.running = Some(run);
         &mut vc.ctx
@@ -167,7 +173,7 @@ impl TrapCpu for FakeCpu {
             .held
             .as_mut()
             .expect("held_off on a CPU that holds nothing");
-        h.parked_lock_free = Some(h.hyp.try_lock().is_some());
+        h.parked_lock_free = Some(crate::lock::held() == 0);
         panic!("parked");
     }
     fn gic_lrs(&self) -> usize {
@@ -202,14 +208,12 @@ impl TrapCpu for FakeCpu {
 /// A fake machine whose CPUs Stile holds (no PSCI firmware), by MPIDR = index.
 struct FakeHeld {
     power: Vec<AffinityState>,
-    /// The dispatcher's lock, to see whether it was free when this CPU parked.
-    hyp: Rc<HypLock>,
-    /// Set when the CPU parked: whether the lock was free then.
+    /// Set when the CPU parked: whether it held no lock then.
     parked_lock_free: Option<bool>,
 }
 
 struct World {
-    hyp: Rc<HypLock>,
+    hyp: Arc<HypCell>,
     cpu: FakeCpu,
     host: Box<Context>,
     vm: u64,
@@ -220,36 +224,52 @@ struct World {
 fn world() -> World {
     let mut f = fixture(true);
     let vm = f.guest();
+    world_of(f, vm)
+}
+
+/// The world of fixture `f`, whose guest `vm` the helpers run.
+fn world_of(f: Fixture, vm: u64) -> World {
     let Fixture { hyp, m, _pool } = f;
-    let mut host = Box::new(Context::ZERO);
-    host.elr = HOST_ELR;
-    host.spsr = SPSR_EL1H;
     World {
-        hyp: Rc::new(Mutex::new(Some(Box::new(hyp)))),
-        cpu: FakeCpu {
-            m: Shared(Rc::new(RefCell::new(m))),
-            running: None,
-            syndrome: (Esr(0), 0, 0),
-            stage1: None,
-            injected: Vec::new(),
-            relayed: Vec::new(),
-            cpu_on: Vec::new(),
-            took_fp: 0,
-            entered: 0,
-            left: 0,
-            ids: GuestIdRegs::EMPTY,
-            held: None,
-            lrs: [0; 16],
-            vtimer: Vtimer { ctl: 0, cval: 0 },
-            kicked: false,
-        },
-        host,
+        hyp: Arc::new(HypCell::with(Box::new(hyp))),
+        cpu: fake_cpu(m),
+        host: host_context(),
         vm,
         _pool,
     }
 }
 
-fn host_trap(hyp: &HypLock, cpu: &mut FakeCpu, ctx: &mut Context, kind: TrapKind) {
+/// The host's registers as it calls EL2.
+fn host_context() -> Box<Context> {
+    let mut host = Box::new(Context::ZERO);
+    host.elr = HOST_ELR;
+    host.spsr = SPSR_EL1H;
+    host
+}
+
+/// A CPU on which no guest runs, with `m` as its machine.
+fn fake_cpu(m: FakeMachine) -> FakeCpu {
+    FakeCpu {
+        m: Shared(Rc::new(RefCell::new(m))),
+        running: None,
+        syndrome: (Esr(0), 0, 0),
+        stage1: None,
+        injected: Vec::new(),
+        relayed: Vec::new(),
+        cpu_on: Vec::new(),
+        took_fp: 0,
+        entered: 0,
+        left: 0,
+        ids: GuestIdRegs::EMPTY,
+        held: None,
+        lrs: [0; 16],
+        vtimer: Vtimer { ctl: 0, cval: 0 },
+        kicked: false,
+        on_enter: None,
+    }
+}
+
+fn host_trap(hyp: &HypCell, cpu: &mut FakeCpu, ctx: &mut Context, kind: TrapKind) {
     host(hyp, cpu, ctx, kind);
 }
 
@@ -306,6 +326,11 @@ impl World {
                 host_trap,
             )
         }
+    }
+
+    /// The world's VM, locked.
+    fn vm(&self) -> crate::vm::hyp::VmGuard<'_> {
+        self.hyp.get().unwrap().lock_vm(self.vm).unwrap()
     }
 
     fn host_ptr(&mut self) -> *mut Context {
@@ -504,7 +529,6 @@ fn held_world() -> World {
             AffinityState::Off,
             AffinityState::Off,
         ],
-        hyp: w.hyp.clone(),
         parked_lock_free: None,
     });
     w
@@ -550,3 +574,5 @@ fn cpu_off_of_a_held_cpu_parks_it_without_the_lock_and_never_returns_to_the_host
 
 #[path = "kick_tests.rs"]
 mod kick_tests;
+#[path = "lock_tests.rs"]
+mod lock_tests;

@@ -6,7 +6,7 @@ use crate::addr::PhysAddr;
 use crate::esr::Esr;
 use crate::vm::hvc::HvcBackend;
 use crate::vm::machine::Machine;
-use crate::vm::run::{handle_trap, prepare, GuestTrap, Handled, Prepared, TrapKind};
+use crate::vm::run::{handle_trap, prepare, Decision, GuestTrap, Handled, Prepared, TrapKind};
 use crate::vm::tests::fixture;
 use stile_abi::run_page::ExitReason;
 use stile_abi::Reason;
@@ -97,7 +97,7 @@ fn affinity_info_reports_on_and_off_at_level_0_only() {
     assert_eq!(call(&mut v, 0, 0x8400_0000, [0, 0, 0]), None);
 }
 
-fn hvc(f: &mut crate::vm::tests::Fixture, vm: u64, vcpu: u64, x: [u64; 4]) -> Handled<'_> {
+fn hvc(f: &mut crate::vm::tests::Fixture, vm: u64, vcpu: u64, x: [u64; 4]) -> Decision {
     let v = f.hyp.vm_mut(vm).unwrap();
     v.vcpus[vcpu as usize].ctx.x[..4].copy_from_slice(&x);
     let t = GuestTrap {
@@ -105,7 +105,11 @@ fn hvc(f: &mut crate::vm::tests::Fixture, vm: u64, vcpu: u64, x: [u64; 4]) -> Ha
         esr: Esr(0x16 << 26),
         ..GuestTrap::NONE
     };
-    handle_trap(&mut f.hyp, vm, vcpu, &t, &mut f.m)
+    let mut v = f.hyp.lock_vm(vm).unwrap();
+    match handle_trap(&f.hyp, &mut v, vcpu, &t, &mut f.m) {
+        Handled::Resume => Decision::Resume,
+        Handled::Exit(reason, _) => Decision::Exit(reason),
+    }
 }
 
 #[test]
@@ -131,13 +135,13 @@ fn a_secondary_waits_off_until_the_boot_vcpu_turns_it_on_then_off_again() {
         (page.exit_reason, page.system_event),
         (ExitReason::SystemEvent as u32, 0x8400_0002)
     );
-    assert!(!f.hyp.vm(vm).unwrap().vcpus[1].running, "not claimed");
+    assert!(!f.hyp.vm_mut(vm).unwrap().vcpus[1].running, "not claimed");
     // The boot vCPU asks (SMC64 form) and resumes with SUCCESS, no exit.
     assert!(matches!(
         hvc(&mut f, vm, 0, [0xC400_0003, 1, 0x4000_1000, 0xc0de]),
-        Handled::Resume
+        Decision::Resume
     ));
-    assert_eq!(f.hyp.vm(vm).unwrap().vcpus[0].ctx.x[0], 0);
+    assert_eq!(f.hyp.vm_mut(vm).unwrap().vcpus[0].ctx.x[0], 0);
     let v = f.hyp.vm_mut(vm).unwrap();
     let Ok(Prepared::Enter(vc)) = prepare(v, 1, &mut f.m) else {
         panic!("the secondary does not enter after CPU_ON")
@@ -146,14 +150,14 @@ fn a_secondary_waits_off_until_the_boot_vcpu_turns_it_on_then_off_again() {
     // It turns itself off: a SYSTEM_EVENT exit, and it waits again (not gone).
     assert!(matches!(
         hvc(&mut f, vm, 1, [0x8400_0002, 0, 0, 0]),
-        Handled::Exit(ExitReason::SystemEvent, _)
+        Decision::Exit(ExitReason::SystemEvent)
     ));
     assert!(matches!(
         hvc(&mut f, vm, 0, [0x8400_0004, 1, 0, 0]),
-        Handled::Resume
+        Decision::Resume
     ));
     assert_eq!(
-        f.hyp.vm(vm).unwrap().vcpus[0].ctx.x[0],
+        f.hyp.vm_mut(vm).unwrap().vcpus[0].ctx.x[0],
         1,
         "AFFINITY_INFO: OFF"
     );
