@@ -10,7 +10,7 @@
 use crate::guest::{self as layout};
 use crate::irq_guest::{self as g, Inputs};
 use crate::vm::{reg_x, Failure, GuestRam, REG_PC};
-use crate::{clock, say};
+use crate::{clock, pmu, say};
 use kvm_bindings::{
     kvm_create_device, kvm_device_attr, kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3,
     kvm_userspace_memory_region, kvm_vcpu_init, KVM_ARM_IRQ_TYPE_SHIFT, KVM_ARM_IRQ_TYPE_SPI,
@@ -33,6 +33,19 @@ const MARK_SIZE: u64 = 0x1000;
 pub struct Count {
     pub sum: u64,
     pub taken: u64,
+    /// Instructions by where they ran, from the report before the loop to the one after it
+    /// (for the SPI: the whole loop, the untimed lowering of the line included).
+    pub pmu: Option<pmu::Sample>,
+    /// SPI only: ticks the VMM's KVM_IRQ_LINE calls that lower the line took (untimed part).
+    pub lower: u64,
+}
+
+fn sample(counters: &mut Option<&mut pmu::Counters>) -> Option<pmu::Sample> {
+    counters.as_deref_mut().map(pmu::Counters::read)
+}
+
+fn since(now: Option<pmu::Sample>, then: Option<pmu::Sample>) -> Option<pmu::Sample> {
+    now.zip(then).map(|(n, t)| n.since(t))
 }
 
 /// One round: a [`Count`] per row, indexed as [`ROWS`].
@@ -58,6 +71,9 @@ pub struct IrqBench {
     _gic: DeviceFd,
     vm: VmFd,
     _ram: GuestRam,
+    /// The VMM's counter just before and just after KVM_CREATE_VCPU (Linux 6.1 sets the
+    /// vCPU's CNTVOFF to the physical count then: a check on the guest's offset report).
+    vcpu_created: (u64, u64),
 }
 
 fn vgic(step: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> Failure {
@@ -82,7 +98,9 @@ impl IrqBench {
         // it mapped for as long as the VM exists (field drop order).
         unsafe { vm.set_user_memory_region(slot) }.map_err(Failure::Memslot)?;
 
+        let before = clock::ticks();
         let vcpu = vm.create_vcpu(0).map_err(Failure::CreateVcpu)?;
+        let vcpu_created = (before, clock::ticks());
         let mut init = kvm_vcpu_init::default();
         vm.get_preferred_target(&mut init)
             .map_err(Failure::PreferredTarget)?;
@@ -136,6 +154,7 @@ impl IrqBench {
             _gic: gic,
             vm,
             _ram: ram,
+            vcpu_created,
         })
     }
 
@@ -153,17 +172,33 @@ impl IrqBench {
     }
 
     /// The guest's reports until it is done: one [`Round`] per round.
-    pub fn run(&mut self, inputs: &Inputs) -> Result<Vec<Round>, Failure> {
+    pub fn run(
+        &mut self,
+        inputs: &Inputs,
+        mut counters: Option<&mut pmu::Counters>,
+    ) -> Result<Vec<Round>, Failure> {
         let mut dither = Dither(0x7669_7271_4265_6e63);
         let mut offset = None;
         let mut rounds = Vec::new();
         let mut round = Round::default();
+        // The counters are read after each report exit and again before the next KVM_RUN, so
+        // that reading them (and this loop's work) falls in no row.
+        let mut last = None;
         loop {
             let (mark, value) = self.report()?;
+            let now = sample(&mut counters);
             match mark {
                 g::MARK_COUNTER_OFFSET => {
+                    let (before, after) = self.vcpu_created;
+                    let at_create = (before..=after).contains(&value);
                     say(&format!(
-                        "irq guest: CNTVOFF (its CNTPCT_EL0 - CNTVCT_EL0) = {value} ticks"
+                        "irq guest: CNTVOFF (its CNTPCT_EL0 - CNTVCT_EL0) = {value} ticks; the \
+                         VMM's CNTVCT around KVM_CREATE_VCPU: {before}..{after} ({})",
+                        if at_create {
+                            "inside: the VMM's counter is the physical one"
+                        } else {
+                            "outside"
+                        }
                     ));
                     offset = Some(value);
                 }
@@ -172,7 +207,10 @@ impl IrqBench {
                         "the guest never read CNTPCT_EL0 between two equal CNTVCT_EL0 reads".into(),
                     ))
                 }
-                g::MARK_TIMER_SUM => round[TIMER].sum = value,
+                g::MARK_TIMER_SUM => {
+                    round[TIMER].sum = value;
+                    round[TIMER].pmu = since(now, last);
+                }
                 g::MARK_TIMER_TAKEN => round[TIMER].taken = value,
                 g::MARK_SPI_READY => {
                     let Some(offset) = offset else {
@@ -180,10 +218,16 @@ impl IrqBench {
                             "SPI loop before the counter offset".into(),
                         ));
                     };
-                    round[SPI].sum = self.spi(inputs.iterations, offset, &mut dither)?;
+                    let (sum, lower) = self.spi(inputs.iterations, offset, &mut dither)?;
+                    round[SPI].sum = sum;
+                    round[SPI].lower = lower;
+                    round[SPI].pmu = since(sample(&mut counters), now);
                 }
                 g::MARK_SPI_TAKEN => round[SPI].taken = value,
-                g::MARK_SGI_SUM => round[SGI].sum = value,
+                g::MARK_SGI_SUM => {
+                    round[SGI].sum = value;
+                    round[SGI].pmu = since(now, last);
+                }
                 g::MARK_SGI_TAKEN => {
                     round[SGI].taken = value;
                     rounds.push(core::mem::take(&mut round));
@@ -200,6 +244,7 @@ impl IrqBench {
                     )))
                 }
             }
+            last = sample(&mut counters);
         }
         if rounds.len() as u64 != inputs.rounds {
             return Err(Failure::BadReport(format!(
@@ -215,10 +260,11 @@ impl IrqBench {
     /// reads its counter and its loop reports it. The line goes down again untimed. Returns the
     /// ticks summed over the `n` interrupts, the guest's reads moved to this VMM's counter by
     /// `offset` (the VMM's CNTVCT at EL0 is the physical count: Linux's CNTVOFF is 0 while
-    /// no vCPU is loaded). Each read must fall between the VMM's reads around it.
-    fn spi(&mut self, n: u64, offset: u64, dither: &mut Dither) -> Result<u64, Failure> {
+    /// no vCPU is loaded). Each read must fall between the VMM's reads around it. Also returns
+    /// the ticks of the (untimed) calls that lower the line, timed on their own.
+    fn spi(&mut self, n: u64, offset: u64, dither: &mut Dither) -> Result<(u64, u64), Failure> {
         let line = (KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT) | g::SPI;
-        let mut sum = 0;
+        let (mut sum, mut lower) = (0, 0);
         for i in 0..n {
             let k = dither.next_phase();
             let t0 = clock::dithered_ticks(k);
@@ -241,11 +287,13 @@ impl IrqBench {
                 )));
             }
             sum += t1 - t0;
+            let l0 = clock::ticks();
             self.vm
                 .set_irq_line(line, false)
                 .map_err(Failure::IrqLine)?;
+            lower += clock::ticks() - l0;
         }
-        Ok(sum)
+        Ok((sum, lower))
     }
 }
 
@@ -268,7 +316,13 @@ fn per_irq(ticks: u64, n: u64) -> String {
 }
 
 /// Creates the vGIC VM, runs its rounds, checks them and prints `result` lines for the rows.
-pub fn bench(kvm: &Kvm, iterations: u64, rounds: u64, settled: bool) -> Result<(), Failure> {
+pub fn bench(
+    kvm: &Kvm,
+    iterations: u64,
+    rounds: u64,
+    settled: bool,
+    counters: Option<&mut pmu::Counters>,
+) -> Result<(), Failure> {
     let inputs = Inputs { iterations, rounds };
     let mut bench = IrqBench::new(kvm, &inputs)?;
     say(&format!(
@@ -279,7 +333,7 @@ pub fn bench(kvm: &Kvm, iterations: u64, rounds: u64, settled: bool) -> Result<(
         g::GICD.0,
         g::GICR.0
     ));
-    let measured = bench.run(&inputs)?;
+    let measured = bench.run(&inputs, counters)?;
     for (i, round) in measured.iter().enumerate() {
         for (name, c) in ROWS.iter().zip(round) {
             say(&format!(
@@ -301,6 +355,9 @@ pub fn bench(kvm: &Kvm, iterations: u64, rounds: u64, settled: bool) -> Result<(
     for (row, name) in ROWS.iter().enumerate() {
         let sums = measured.iter().map(|r| r[row].sum);
         let (best, worst) = (sums.clone().min().unwrap_or(0), sums.max().unwrap_or(0));
+        let Some(best_round) = measured.iter().find(|r| r[row].sum == best) else {
+            continue;
+        };
         say(&format!("result {name} {}", per_irq(best, iterations)));
         say(&format!(
             "detail {name}: fewest-tick round of {rounds}, ticks x {} / {iterations} minus the \
@@ -309,6 +366,32 @@ pub fn bench(kvm: &Kvm, iterations: u64, rounds: u64, settled: bool) -> Result<(
             g::VECTOR_JUMP,
             per_irq_less(worst - best, iterations, 0)
         ));
+        let c = best_round[row];
+        if row == SPI {
+            say(&format!(
+                "detail {name}: KVM_IRQ_LINE lowering the line again (untimed), timed alone: {} \
+                 instr",
+                per_irq_less(c.lower, iterations, 0)
+            ));
+        }
+        if let Some(s) = c.pmu {
+            let mut line = format!("split {name}");
+            for (split, count) in pmu::SPLITS.iter().zip(s.0) {
+                let hundredths = i128::from(count) * 100 / i128::from(iterations);
+                line.push_str(&format!(" {} {}", split.name(), two_places(hundredths)));
+            }
+            let all: u64 = s.0.iter().sum();
+            line.push_str(&format!(
+                " (sum {}, whole loop per interrupt{})",
+                two_places(i128::from(all) * 100 / i128::from(iterations)),
+                if row == SPI {
+                    ", the lowering KVM_IRQ_LINE included"
+                } else {
+                    ""
+                }
+            ));
+            say(&line);
+        }
         if !settled {
             say(&format!(
                 "warning: {name}: the machine never settled; see the clock lines"

@@ -384,5 +384,5 @@ fn run() -> Result<(), vm::Failure> {
     drop(bench);
 
     // The vGIC rows, in a VM of their own (the one above has no vGIC, as before).
-    irq::bench(&kvm, n, inputs.rounds, settled)
+    irq::bench(&kvm, n, inputs.rounds, settled, counters.as_mut())
 }
