@@ -25,6 +25,9 @@ const TIMER: usize = 0;
 const SPI: usize = 1;
 const SGI: usize = 2;
 
+/// KVM_REG_ARM_TIMER_CNT: ARM64_SYS_REG(3, 3, 14, 3, 2), the guest's CNTVCT as KVM reads it.
+const REG_TIMER_CNT: u64 = 0x6030_0000_0013_df1a;
+
 /// The report window's size: a write anywhere else is an unexpected exit.
 const MARK_SIZE: u64 = 0x1000;
 
@@ -200,6 +203,7 @@ impl IrqBench {
                             "outside"
                         }
                     ));
+                    self.outside_offset(value);
                     offset = Some(value);
                 }
                 g::MARK_COUNTER_OFFSET_FAILED => {
@@ -254,6 +258,28 @@ impl IrqBench {
             )));
         }
         Ok(rounds)
+    }
+
+    /// For comparison only: the offset as a VMM could take it from outside the guest, its
+    /// counter read before or after KVM_GET_ONE_REG(KVM_REG_ARM_TIMER_CNT), against `exact`.
+    fn outside_offset(&self, exact: u64) {
+        let mut buf = [0u8; 8];
+        let before = clock::ticks();
+        let got = self.vcpu.get_one_reg(REG_TIMER_CNT, &mut buf);
+        let after = clock::ticks();
+        if got.is_ok() {
+            let cnt = u64::from_le_bytes(buf);
+            let off = |host: u64| {
+                let ticks = host.wrapping_sub(cnt).wrapping_sub(exact) as i64;
+                ticks * clock::instructions_per_tick() as i64
+            };
+            say(&format!(
+                "irq guest: from outside, KVM_GET_ONE_REG(TIMER_CNT) with the VMM's counter \
+                 read before or after it gives CNTVOFF {:+} or {:+} instructions off",
+                off(before),
+                off(after)
+            ));
+        }
     }
 
     /// `n` times: a dithered counter read, KVM_IRQ_LINE (SPI up), KVM_RUN; the guest's vector
@@ -315,6 +341,16 @@ fn per_irq(ticks: u64, n: u64) -> String {
     per_irq_less(ticks, n, g::VECTOR_JUMP)
 }
 
+/// ` host-el0 a host-kernel b el2 c guest d`: a sample per interrupt.
+fn split_text(s: pmu::Sample, n: u64) -> String {
+    let mut text = String::new();
+    for (split, count) in pmu::SPLITS.iter().zip(s.0) {
+        let hundredths = i128::from(count) * 100 / i128::from(n);
+        text.push_str(&format!(" {} {}", split.name(), two_places(hundredths)));
+    }
+    text
+}
+
 /// Creates the vGIC VM, runs its rounds, checks them and prints `result` lines for the rows.
 pub fn bench(
     kvm: &Kvm,
@@ -337,11 +373,14 @@ pub fn bench(
     for (i, round) in measured.iter().enumerate() {
         for (name, c) in ROWS.iter().zip(round) {
             say(&format!(
-                "round {} {name:<19} {:>9} ticks = {:>8} instr/irq; {} taken",
+                "round {} {name:<19} {:>9} ticks = {:>8} instr/irq; {} taken{}",
                 i + 1,
                 c.sum,
                 per_irq(c.sum, iterations),
-                c.taken
+                c.taken,
+                c.pmu
+                    .map(|s| format!("; pmu instr/irq:{}", split_text(s, iterations)))
+                    .unwrap_or_default()
             ));
             if c.taken != iterations {
                 return Err(Failure::BadReport(format!(
@@ -375,11 +414,7 @@ pub fn bench(
             ));
         }
         if let Some(s) = c.pmu {
-            let mut line = format!("split {name}");
-            for (split, count) in pmu::SPLITS.iter().zip(s.0) {
-                let hundredths = i128::from(count) * 100 / i128::from(iterations);
-                line.push_str(&format!(" {} {}", split.name(), two_places(hundredths)));
-            }
+            let mut line = format!("split {name}{}", split_text(s, iterations));
             let all: u64 = s.0.iter().sum();
             line.push_str(&format!(
                 " (sum {}, whole loop per interrupt{})",
