@@ -41,14 +41,61 @@ pub struct Count {
     pub pmu: Option<pmu::Sample>,
     /// SPI only: ticks the VMM's KVM_IRQ_LINE calls that lower the line took (untimed part).
     pub lower: u64,
+    /// Over the same interval as `pmu`: CNTVCT ticks (every context, not only this thread),
+    /// host interrupts and context switches (all of the machine).
+    pub ticks: u64,
+    pub irqs: Option<u64>,
+    pub switches: Option<u64>,
 }
 
-fn sample(counters: &mut Option<&mut pmu::Counters>) -> Option<pmu::Sample> {
-    counters.as_deref_mut().map(pmu::Counters::read)
+/// The machine at a report exit: what a row's context figures are differences of.
+#[derive(Clone, Copy)]
+struct Snap {
+    ticks: u64,
+    pmu: Option<pmu::Sample>,
+    irqs: Option<u64>,
+    switches: Option<u64>,
 }
 
-fn since(now: Option<pmu::Sample>, then: Option<pmu::Sample>) -> Option<pmu::Sample> {
-    now.zip(then).map(|(n, t)| n.since(t))
+/// Context switches so far (/proc/stat `ctxt`).
+fn switches_so_far() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("ctxt "))?;
+    line[5..].trim().parse().ok()
+}
+
+/// /proc first and the counters last at a row's start; the reverse at its end, so that the
+/// reads themselves fall outside the row.
+fn snap_start(counters: &mut Option<&mut pmu::Counters>) -> Snap {
+    let (irqs, switches) = (crate::vm::interrupts_so_far(), switches_so_far());
+    let pmu = counters.as_deref_mut().map(pmu::Counters::read);
+    Snap {
+        ticks: clock::ticks(),
+        pmu,
+        irqs,
+        switches,
+    }
+}
+
+fn snap_end(counters: &mut Option<&mut pmu::Counters>) -> Snap {
+    let ticks = clock::ticks();
+    let pmu = counters.as_deref_mut().map(pmu::Counters::read);
+    Snap {
+        ticks,
+        pmu,
+        irqs: crate::vm::interrupts_so_far(),
+        switches: switches_so_far(),
+    }
+}
+
+impl Count {
+    /// Records the context figures of the interval from `start` to `end`.
+    fn context(&mut self, start: Snap, end: Snap) {
+        self.ticks = end.ticks - start.ticks;
+        self.pmu = end.pmu.zip(start.pmu).map(|(e, s)| e.since(s));
+        self.irqs = end.irqs.zip(start.irqs).map(|(e, s)| e - s);
+        self.switches = end.switches.zip(start.switches).map(|(e, s)| e - s);
+    }
 }
 
 /// One round: a [`Count`] per row, indexed as [`ROWS`].
@@ -186,10 +233,10 @@ impl IrqBench {
         let mut round = Round::default();
         // The counters are read after each report exit and again before the next KVM_RUN, so
         // that reading them (and this loop's work) falls in no row.
-        let mut last = None;
+        let mut last = snap_start(&mut counters);
         loop {
             let (mark, value) = self.report()?;
-            let now = sample(&mut counters);
+            let now = snap_end(&mut counters);
             match mark {
                 g::MARK_COUNTER_OFFSET => {
                     let (before, after) = self.vcpu_created;
@@ -213,7 +260,7 @@ impl IrqBench {
                 }
                 g::MARK_TIMER_SUM => {
                     round[TIMER].sum = value;
-                    round[TIMER].pmu = since(now, last);
+                    round[TIMER].context(last, now);
                 }
                 g::MARK_TIMER_TAKEN => round[TIMER].taken = value,
                 g::MARK_SPI_READY => {
@@ -222,15 +269,16 @@ impl IrqBench {
                             "SPI loop before the counter offset".into(),
                         ));
                     };
+                    let start = snap_start(&mut counters);
                     let (sum, lower) = self.spi(inputs.iterations, offset, &mut dither)?;
                     round[SPI].sum = sum;
                     round[SPI].lower = lower;
-                    round[SPI].pmu = since(sample(&mut counters), now);
+                    round[SPI].context(start, snap_end(&mut counters));
                 }
                 g::MARK_SPI_TAKEN => round[SPI].taken = value,
                 g::MARK_SGI_SUM => {
                     round[SGI].sum = value;
-                    round[SGI].pmu = since(now, last);
+                    round[SGI].context(last, now);
                 }
                 g::MARK_SGI_TAKEN => {
                     round[SGI].taken = value;
@@ -248,7 +296,7 @@ impl IrqBench {
                     )))
                 }
             }
-            last = sample(&mut counters);
+            last = snap_start(&mut counters);
         }
         if rounds.len() as u64 != inputs.rounds {
             return Err(Failure::BadReport(format!(
@@ -381,6 +429,25 @@ pub fn bench(
                 c.pmu
                     .map(|s| format!("; pmu instr/irq:{}", split_text(s, iterations)))
                     .unwrap_or_default()
+            ));
+            say(&format!(
+                "round {} {name:<19} context: whole loop {} instr/irq by CNTVCT (every context), \
+                 {} by this thread's PMU; {} host irqs, {} context switches{}",
+                i + 1,
+                per_irq_less(c.ticks, iterations, 0),
+                c.pmu.map_or("-".into(), |s| two_places(
+                    i128::from(s.0.iter().sum::<u64>()) * 100 / i128::from(iterations)
+                )),
+                c.irqs.map_or("-".into(), |v| v.to_string()),
+                c.switches.map_or("-".into(), |v| v.to_string()),
+                if name == &ROWS[SPI] {
+                    format!(
+                        "; lowering calls {} instr/irq",
+                        per_irq_less(c.lower, iterations, 0)
+                    )
+                } else {
+                    String::new()
+                }
             ));
             if c.taken != iterations {
                 return Err(Failure::BadReport(format!(

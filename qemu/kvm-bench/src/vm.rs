@@ -96,7 +96,7 @@ struct Snapshot {
 }
 
 /// Interrupts taken so far on CPU 0, summed over every line of /proc/interrupts.
-fn interrupts_so_far() -> Option<u64> {
+pub(crate) fn interrupts_so_far() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/interrupts").ok()?;
     let mut total = 0;
     for line in text.lines().skip(1) {
