@@ -339,6 +339,8 @@ impl IrqBench {
     fn spi(&mut self, n: u64, offset: u64, dither: &mut Dither) -> Result<(u64, u64), Failure> {
         let line = (KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT) | g::SPI;
         let (mut sum, mut lower) = (0, 0);
+        let mut each = Vec::with_capacity(n as usize);
+        let mut each_lower = Vec::with_capacity(n as usize);
         for i in 0..n {
             let k = dither.next_phase();
             let t0 = clock::dithered_ticks(k);
@@ -361,12 +363,35 @@ impl IrqBench {
                 )));
             }
             sum += t1 - t0;
+            each.push(t1 - t0);
             let l0 = clock::ticks();
             self.vm
                 .set_irq_line(line, false)
                 .map_err(Failure::IrqLine)?;
-            lower += clock::ticks() - l0;
+            let l1 = clock::ticks() - l0;
+            lower += l1;
+            each_lower.push(l1);
+            // Two more system calls, so that an iteration makes 5 and the kernel's refill of
+            // its per-syscall randomness (one in 48 syscalls with Linux 6.1's randomized kernel
+            // stack offset; about 2,800 instructions) takes turns over all five, instead of
+            // landing on the same one of 3 for a whole round (see docs/PERFORMANCE-KVM.md).
+            // SAFETY: getppid takes no arguments and cannot fail.
+            unsafe {
+                libc::getppid();
+                libc::getppid();
+            }
         }
+        let median = |v: &mut Vec<u64>| {
+            v.sort_unstable();
+            let m = v.get(v.len() / 2).copied().unwrap_or(0);
+            (m, v.iter().filter(|&&t| t > m + 50).count())
+        };
+        let ((timed, slow), (lowering, slow_lowering)) =
+            (median(&mut each), median(&mut each_lower));
+        say(&format!(
+            "spi-injection: per interrupt, median {timed} ticks timed ({slow} over median + 50), \
+             {lowering} ticks lowering ({slow_lowering} over median + 50)"
+        ));
         Ok((sum, lower))
     }
 }
