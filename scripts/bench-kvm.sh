@@ -2,7 +2,10 @@
 # The peer of `make bench`: Linux KVM owning EL2 on the same QEMU command line Stile runs on,
 # timing the same guest MMIO-read round trip (KVM_EXIT_MMIO answered by a userspace VMM) and a
 # guest HVC round trip (answered inside the kernel), in instructions per operation: CNTVCT
-# under `-icount shift=0` on QEMU 7.2 virt ticks once per 16 instructions, at every EL.
+# under `-icount shift=0` on QEMU 7.2 virt ticks once per 16 instructions, at every EL. Then,
+# in a second VM with KVM's in-kernel vGICv3, Stile's three vGIC rows: virtual timer delivery,
+# an SPI the VMM injects with KVM_IRQ_LINE, and a guest SGI to itself, each to the first
+# instruction of the guest's IRQ vector.
 #
 # It fetches Debian's arm64 kernel package with scripts/fetch-linux.sh (apt-get download),
 # builds the in-guest VMM qemu/kvm-bench (Rust, aarch64-unknown-linux-musl, linked by rust-lld)
@@ -18,7 +21,8 @@ usage: scripts/bench-kvm.sh [--modes "nvhe vhe protected"] [--iterations N] [--r
   --modes         KVM modes to boot, in order (default: nvhe vhe protected). nvhe is the
                   headline (kernel at EL1, KVM's hypervisor alone at EL2: Stile's split); vhe is
                   the kernel's default on -cpu max; protected is pKVM as in the kernel used.
-  --iterations    round trips per timed loop (default 10000, at least 10000)
+  --iterations    round trips (interrupts for the vGIC rows) per timed loop (default 10000,
+                  at least 10000)
   --rounds        timed rounds per boot; the fewest-tick round counts (default 5)
   --kernel        Debian arm64 kernel package (default: what linux-image-arm64 depends on now;
                   also KVM_KERNEL_PKG in the environment)
@@ -129,6 +133,7 @@ icount=(-icount shift=0,sleep=off -seed 1 -rtc base=2025-01-01T00:00:00,clock=vm
 ((plain)) && icount=(-icount shift=0)
 say "method: qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu max -smp 1 -m 1G ${icount[*]};" \
     "$iterations round trips per loop, fewest-tick of $rounds rounds, minus the same loop without the exit;" \
+    "vGIC rows: $iterations interrupts per round, fewest-tick of $rounds rounds, to the IRQ vector's first instruction;" \
     "instructions per op = CNTVCT ticks * (1 GHz / CNTFRQ: 16 on 7.2, 1 on 9+) / $iterations"
 
 status=0

@@ -64,3 +64,30 @@ pub fn known_loop(iterations: u64) -> u64 {
     };
     t1 - t0
 }
+
+/// CNTVCT_EL0 read after `k & 15` `nop`s (then an ISB): a read whose phase within the
+/// 16-instruction tick the caller dithers, as Stile's host payload dithers its reads
+/// (`timed_call` in qemu/host/src/arch/bench.rs: a branch into a 15-`nop` sled).
+#[inline(always)]
+pub fn dithered_ticks(k: u8) -> u64 {
+    let t: u64;
+    // SAFETY: the branch lands inside this asm's own sled (k <= 15); registers only.
+    unsafe {
+        asm!(
+            "adr {tmp}, 4f",
+            "sub {tmp}, {tmp}, {k}, lsl #2",
+            "br {tmp}",
+            ".rept 15",
+            "nop",
+            ".endr",
+            "4:",
+            "isb",
+            "mrs {t}, cntvct_el0",
+            k = in(reg) u64::from(k & 15),
+            tmp = out(reg) _,
+            t = out(reg) t,
+            options(nomem, nostack),
+        )
+    };
+    t
+}

@@ -3,14 +3,18 @@
 //!
 //! It times, with CNTVCT under `-icount shift=0` (1 tick = 16 instructions), a guest MMIO-read
 //! round trip (KVM_EXIT_MMIO answered by this VMM) and a guest HVC round trip (answered inside
-//! the kernel; also forwarded to this VMM when the kernel has the SMCCC filter). Every line it
-//! prints for scripts/bench-kvm.sh starts with `bench-kvm: `.
+//! the kernel; also forwarded to this VMM when the kernel has the SMCCC filter). Then, in a
+//! second VM with the in-kernel vGICv3, Stile's three vGIC rows (irq.rs): virtual timer
+//! delivery, an SPI this VMM injects with KVM_IRQ_LINE, and a guest SGI to itself. Every line it
+//! prints for scripts/bench-kvm.sh starts with `stile-kvm-bench: `.
 //!
 //! Kernel command-line knobs (the kernel hands `name=value` words to init as environment):
 //! `kvmbench_n=` iterations per phase (default 10000), `kvmbench_rounds=` (default 5).
 
 mod clock;
 mod guest;
+mod irq;
+mod irq_guest;
 mod pmu;
 mod vm;
 
@@ -18,7 +22,7 @@ use guest::{Inputs, Phase};
 use kvm_ioctls::Kvm;
 use std::ffi::CStr;
 
-fn say(line: &str) {
+pub(crate) fn say(line: &str) {
     println!("stile-kvm-bench: {line}");
 }
 
@@ -377,5 +381,8 @@ fn run() -> Result<(), vm::Failure> {
             ));
         }
     }
-    Ok(())
+    drop(bench);
+
+    // The vGIC rows, in a VM of their own (the one above has no vGIC, as before).
+    irq::bench(&kvm, n, inputs.rounds, settled, counters.as_mut())
 }

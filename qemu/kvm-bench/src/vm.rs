@@ -25,6 +25,11 @@ pub enum Failure {
         err: kvm_ioctls::Error,
     },
     Run(kvm_ioctls::Error),
+    Vgic {
+        step: &'static str,
+        err: kvm_ioctls::Error,
+    },
+    IrqLine(kvm_ioctls::Error),
     UnexpectedExit(String),
     BadReport(String),
 }
@@ -41,6 +46,8 @@ impl core::fmt::Display for Failure {
             Failure::VcpuInit(e) => write!(f, "KVM_ARM_VCPU_INIT failed ({e})"),
             Failure::SetReg { reg, err } => write!(f, "KVM_SET_ONE_REG {reg} failed ({err})"),
             Failure::Run(e) => write!(f, "KVM_RUN failed ({e})"),
+            Failure::Vgic { step, err } => write!(f, "in-kernel vGICv3: {step} failed ({err})"),
+            Failure::IrqLine(e) => write!(f, "KVM_IRQ_LINE failed ({e})"),
             Failure::UnexpectedExit(what) => write!(f, "unexpected exit ({what})"),
             Failure::BadReport(what) => write!(f, "guest report does not add up ({what})"),
         }
@@ -89,7 +96,7 @@ struct Snapshot {
 }
 
 /// Interrupts taken so far on CPU 0, summed over every line of /proc/interrupts.
-fn interrupts_so_far() -> Option<u64> {
+pub(crate) fn interrupts_so_far() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/interrupts").ok()?;
     let mut total = 0;
     for line in text.lines().skip(1) {
@@ -142,19 +149,19 @@ const fn core_reg(byte_offset: u64) -> u64 {
     KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE as u64 | (byte_offset / 4)
 }
 /// x<n> is at regs.regs[n]; pc follows regs[31] and sp.
-const fn reg_x(n: u8) -> u64 {
+pub(crate) const fn reg_x(n: u8) -> u64 {
     core_reg(8 * n as u64)
 }
-const REG_PC: u64 = core_reg(8 * 32);
+pub(crate) const REG_PC: u64 = core_reg(8 * 32);
 
 /// Anonymous, zeroed, page-aligned host memory backing the guest RAM slot.
-struct GuestRam {
-    ptr: *mut u8,
+pub(crate) struct GuestRam {
+    pub(crate) ptr: *mut u8,
     len: usize,
 }
 
 impl GuestRam {
-    fn new(len: usize) -> Result<GuestRam, std::io::Error> {
+    pub(crate) fn new(len: usize) -> Result<GuestRam, std::io::Error> {
         // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
         let ptr = unsafe {
             libc::mmap(
@@ -175,7 +182,7 @@ impl GuestRam {
         })
     }
 
-    fn write(&mut self, at: Ipa, bytes: &[u8]) {
+    pub(crate) fn write(&mut self, at: Ipa, bytes: &[u8]) {
         let off = (at.0 - guest::RAM.0) as usize;
         assert!(off + bytes.len() <= self.len, "guest write outside RAM");
         // SAFETY: in bounds (checked above) of a mapping we own; the vCPU is not running.
