@@ -17,7 +17,7 @@ pub const GOALS: &[(&str, u64)] = &[
     ("lazy-map-2m", 300),
     ("image-bytes", 128 * 1024),
     // Issue 12: a vGIC row at most a third of Linux KVM's (nVHE) in the same QEMU
-    // (docs/PERFORMANCE-KVM.md): 2891.85, 4947.97 and 2930.20 instructions.
+    // (docs/PERFORMANCE-KVM.md): 2890.76, 5006.64 and 2931.00 instructions.
     ("vtimer-delivery", 964),
     ("spi-injection", 1669),
     ("sgi-self-round-trip", 977),
