@@ -17,6 +17,8 @@ pub mod esr;
 pub mod lock;
 pub mod logger;
 pub mod mm;
+#[cfg(test)]
+mod test_rng;
 pub mod vgic;
 pub mod vm;
 

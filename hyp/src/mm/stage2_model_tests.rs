@@ -39,23 +39,7 @@ const WINDOWS: [u64; 2] = [0, GIB];
 const PA_LIMIT: u64 = 1 << 40;
 const OPS: usize = 10_000;
 
-/// xorshift64*: tiny, seeded, no crates.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+use crate::test_rng::Rng;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OpKind {

@@ -16,22 +16,9 @@ const SGI_FRAME: u64 = 0x1_0000;
 const ROUNDS: u64 = 16;
 const STEPS: usize = 1_500;
 
-/// xorshift64*: tiny, seeded, no crates.
-struct Rng(u64);
+use crate::test_rng::Rng;
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
     /// A 32-bit register value with about one bit in eight set.
     fn sparse(&mut self) -> u64 {
         self.next() & self.next() & self.next() & 0xffff_ffff
