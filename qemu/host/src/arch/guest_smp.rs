@@ -4,7 +4,7 @@
 //! guest gets is passed out through an HVC exit and compared with what PSCI says it must be.
 
 use super::cache;
-use super::vmm::call7;
+use super::vmm::{call7, succeeded};
 use crate::facts::Facts;
 use crate::fail::Fail;
 use crate::report::Report;
@@ -78,7 +78,7 @@ pub fn run<W: fmt::Write>(facts: &Facts, dcache_line: usize, report: &mut Report
     };
     report.check("guest-smp-cpu-on", scenario(vm));
     let x = call7([Function::VmDestroy as u64, vm, 0, 0, 0, 0, 0]);
-    report.check("guest-smp-destroyed", ok("VM_DESTROY", x));
+    report.check("guest-smp-destroyed", succeeded("VM_DESTROY", x));
 }
 
 fn scenario(vm: u64) -> Result<(), Fail> {
@@ -156,18 +156,6 @@ fn expect_hvc(vm: u64, vcpu: u64, fid: u64, want: [u64; 2]) -> Result<(), Fail> 
     Ok(())
 }
 
-fn ok(what: &'static str, x: [u64; 4]) -> Result<(), Fail> {
-    if x[0] == Status::Success.as_u64() {
-        Ok(())
-    } else {
-        Err(Fail::Value {
-            what,
-            got: x[0],
-            want: Status::Success.as_u64(),
-        })
-    }
-}
-
 fn make_guest(facts: &Facts, line: usize) -> Result<u64, Fail> {
     let ram = crate::vmm::pick_memory(facts, GUEST_SIZE)
         .ok_or(Fail::Setup("no free host RAM for the guest-SMP guest"))?;
@@ -187,7 +175,7 @@ fn make_guest(facts: &Facts, line: usize) -> Result<u64, Fail> {
         0,
         0,
     ]);
-    ok("VM_CREATE", x)?;
+    succeeded("VM_CREATE", x)?;
     let vm = x[1];
     let word = slot::word(
         SlotKind::Ram,
@@ -203,7 +191,7 @@ fn make_guest(facts: &Facts, line: usize) -> Result<u64, Fail> {
         GUEST_SIZE,
         word,
     ]);
-    ok("MEMSLOT_SET", x)?;
+    succeeded("MEMSLOT_SET", x)?;
     for (vcpu, flags) in [(0, 0), (1, stile_abi::vcpu::START_OFF)] {
         // SAFETY: only the page's address is taken.
         let page = unsafe { (&raw mut RUN_PAGES[vcpu]) as u64 };
@@ -216,7 +204,7 @@ fn make_guest(facts: &Facts, line: usize) -> Result<u64, Fail> {
             flags,
             0,
         ]);
-        ok("VCPU_CREATE", x)?;
+        succeeded("VCPU_CREATE", x)?;
     }
     Ok(vm)
 }

@@ -3,7 +3,7 @@
 //! vCPU running on one CPU is BUSY for the other, and the second CPU goes off and comes back
 //! (the second time over the HVC conduit). The guests are a few instructions below.
 
-use super::vmm::call7;
+use super::vmm::{call7, succeeded};
 use super::{cache, smccc, sysreg};
 use crate::facts::Facts;
 use crate::fail::Fail;
@@ -225,7 +225,7 @@ pub fn run<W: fmt::Write>(
     );
     let destroyed = vms.iter().try_for_each(|&vm| {
         let x = call7([Function::VmDestroy as u64, vm, 0, 0, 0, 0, 0]);
-        refusal("VM_DESTROY", x)
+        succeeded("VM_DESTROY", x)
     });
     report.check("smp-vms-destroyed", destroyed);
     let online = super::smp_all::all_online(&others, dcache_line);
@@ -259,7 +259,7 @@ fn make_guests(facts: &Facts, line: usize) -> Result<[u64; 3], Fail> {
             cache::clean_dcache_range(ram.base.0 as usize, code.len(), line);
         }
         let x = call7([Function::VmCreate as u64, ram.base.0, ram.size, 0, 0, 0, 0]);
-        refusal("VM_CREATE", x)?;
+        succeeded("VM_CREATE", x)?;
         *vm = x[1];
         let word = slot::word(
             SlotKind::Ram,
@@ -275,25 +275,13 @@ fn make_guests(facts: &Facts, line: usize) -> Result<[u64; 3], Fail> {
             ram.size,
             word,
         ]);
-        refusal("MEMSLOT_SET", x)?;
+        succeeded("MEMSLOT_SET", x)?;
         // SAFETY: only the page's address is taken.
         let page = unsafe { (&raw mut RUN_PAGES[i]) as u64 };
         let x = call7([Function::VcpuCreate as u64, *vm, GUEST_IPA, page, 0, 0, 0]);
-        refusal("VCPU_CREATE", x)?;
+        succeeded("VCPU_CREATE", x)?;
     }
     Ok(vms)
-}
-
-fn refusal(call: &'static str, x: [u64; 4]) -> Result<(), Fail> {
-    if x[0] == Status::Success.as_u64() {
-        Ok(())
-    } else {
-        Err(Fail::Value {
-            what: call,
-            got: x[0],
-            want: Status::Success.as_u64(),
-        })
-    }
 }
 
 fn prepare_start(line: usize) {

@@ -4,7 +4,7 @@
 //! are arch-free (vmm/vgic_ipi.rs, vmm/vgic_judge.rs). GICv3 only: GICv2's vGIC has no kick.
 
 use super::smp::{start_cpu, wait, wait_off, Start};
-use super::vmm::call7;
+use super::vmm::{call7, succeeded};
 use super::{cache, gic, smccc, sysreg};
 use crate::facts::{Facts, HostGic};
 use crate::fail::Fail;
@@ -336,7 +336,7 @@ fn one(facts: &Facts, mode: Mode, target: u64, line: usize) -> Result<(Side, Sid
     let vm = make_vm(facts, mode, line)?;
     let sides = both(vm, target, line);
     let x = call7([Function::VmDestroy as u64, vm, 0, 0, 0, 0, 0]);
-    ok("VM_DESTROY", x)?;
+    succeeded("VM_DESTROY", x)?;
     sides
 }
 
@@ -457,7 +457,7 @@ fn make_vm(facts: &Facts, mode: Mode, line: usize) -> Result<u64, Fail> {
         cache::clean_dcache_range((ram.base.0 + SHARED) as usize, 8, line);
     }
     let x = call7([Function::VmCreate as u64, ram.base.0, ram.size, 0, 0, 0, 0]);
-    ok("VM_CREATE", x)?;
+    succeeded("VM_CREATE", x)?;
     let vm = x[1];
     let made = (|| {
         let word = slot::word(
@@ -474,7 +474,7 @@ fn make_vm(facts: &Facts, mode: Mode, line: usize) -> Result<u64, Fail> {
             ram.size,
             word,
         ]);
-        ok("MEMSLOT_SET", x)?;
+        succeeded("MEMSLOT_SET", x)?;
         for vcpu in 0..2 {
             let page = run_page(vcpu) as u64;
             let x = call7([
@@ -486,7 +486,7 @@ fn make_vm(facts: &Facts, mode: Mode, line: usize) -> Result<u64, Fail> {
                 0,
                 0,
             ]);
-            ok("VCPU_CREATE", x)?;
+            succeeded("VCPU_CREATE", x)?;
         }
         let x = call7([
             Function::VgicConfig as u64,
@@ -497,7 +497,7 @@ fn make_vm(facts: &Facts, mode: Mode, line: usize) -> Result<u64, Fail> {
             0,
             0,
         ]);
-        ok("VGIC_CONFIG", x)
+        succeeded("VGIC_CONFIG", x)
     })();
     match made {
         Ok(()) => Ok(vm),
@@ -505,16 +505,5 @@ fn make_vm(facts: &Facts, mode: Mode, line: usize) -> Result<u64, Fail> {
             call7([Function::VmDestroy as u64, vm, 0, 0, 0, 0, 0]);
             Err(e)
         }
-    }
-}
-
-fn ok(what: &'static str, x: [u64; 4]) -> Result<(), Fail> {
-    match x[0] == Status::Success.as_u64() {
-        true => Ok(()),
-        false => Err(Fail::Value {
-            what,
-            got: x[0],
-            want: Status::Success.as_u64(),
-        }),
     }
 }

@@ -36,6 +36,19 @@ static mut SECRET_PAGE: Page = Page([0; 4096]);
 
 const _: () = assert!(core::mem::size_of::<RunPage>() <= 4096);
 
+/// `call`'s reply `x` as a check's result: SUCCESS, or a failure naming the call and its x0.
+pub fn succeeded(call: &'static str, x: [u64; 4]) -> Result<(), crate::fail::Fail> {
+    let want = stile_abi::Status::Success.as_u64();
+    match x[0] == want {
+        true => Ok(()),
+        false => Err(crate::fail::Fail::Value {
+            what: call,
+            got: x[0],
+            want,
+        }),
+    }
+}
+
 /// `hvc #0`: x0..x6 in, x0..x3 out.
 pub fn call7(x: [u64; 7]) -> [u64; 4] {
     let (mut x0, mut x1, mut x2, mut x3) = (x[0], x[1], x[2], x[3]);
