@@ -9,13 +9,13 @@
 
 use crate::guest::{self as layout};
 use crate::irq_guest::{self as g, Inputs};
-use crate::vm::{reg_x, Failure, GuestRam, REG_PC};
+use crate::vm::{guest_ram, init_vcpu, start_at_ram, Failure, GuestRam};
 use crate::{clock, pmu, say};
 use kvm_bindings::{
     kvm_create_device, kvm_device_attr, kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3,
-    kvm_userspace_memory_region, kvm_vcpu_init, KVM_ARM_IRQ_TYPE_SHIFT, KVM_ARM_IRQ_TYPE_SPI,
-    KVM_ARM_VCPU_PSCI_0_2, KVM_DEV_ARM_VGIC_CTRL_INIT, KVM_DEV_ARM_VGIC_GRP_ADDR,
-    KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_VGIC_V3_ADDR_TYPE_DIST, KVM_VGIC_V3_ADDR_TYPE_REDIST,
+    KVM_ARM_IRQ_TYPE_SHIFT, KVM_ARM_IRQ_TYPE_SPI, KVM_DEV_ARM_VGIC_CTRL_INIT,
+    KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_VGIC_V3_ADDR_TYPE_DIST,
+    KVM_VGIC_V3_ADDR_TYPE_REDIST,
 };
 use kvm_ioctls::{DeviceFd, Kvm, VcpuExit, VcpuFd, VmFd};
 
@@ -135,27 +135,14 @@ impl IrqBench {
     /// vCPU exists (KVM_DEV_ARM_VGIC_CTRL_INIT); then the guest's PC and inputs.
     pub fn new(kvm: &Kvm, inputs: &Inputs) -> Result<IrqBench, Failure> {
         let vm = kvm.create_vm().map_err(Failure::CreateVm)?;
-        let mut ram = GuestRam::new(layout::RAM_SIZE).map_err(Failure::GuestMemory)?;
-        ram.write(layout::RAM, g::code());
-        let slot = kvm_userspace_memory_region {
-            slot: 0,
-            flags: 0,
-            guest_phys_addr: layout::RAM.0,
-            memory_size: layout::RAM_SIZE as u64,
-            userspace_addr: ram.ptr as u64,
-        };
-        // SAFETY: the region is our mapping of exactly memory_size bytes, and `IrqBench` keeps
-        // it mapped for as long as the VM exists (field drop order).
-        unsafe { vm.set_user_memory_region(slot) }.map_err(Failure::Memslot)?;
+        // SAFETY: `IrqBench` drops the vCPU, the vGIC and the VM before the RAM (its field
+        // order).
+        let ram = unsafe { guest_ram(&vm, g::code()) }?;
 
         let before = clock::ticks();
         let vcpu = vm.create_vcpu(0).map_err(Failure::CreateVcpu)?;
         let vcpu_created = (before, clock::ticks());
-        let mut init = kvm_vcpu_init::default();
-        vm.get_preferred_target(&mut init)
-            .map_err(Failure::PreferredTarget)?;
-        init.features[0] |= 1 << KVM_ARM_VCPU_PSCI_0_2;
-        vcpu.vcpu_init(&init).map_err(Failure::VcpuInit)?;
+        init_vcpu(&vm, &vcpu)?;
 
         let mut device = kvm_create_device {
             type_: kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3,
@@ -190,15 +177,7 @@ impl IrqBench {
         })
         .map_err(vgic("KVM_DEV_ARM_VGIC_CTRL_INIT"))?;
 
-        vcpu.set_one_reg(REG_PC, &layout::RAM.0.to_le_bytes())
-            .map_err(|err| Failure::SetReg { reg: "pc", err })?;
-        for (n, value) in inputs.registers() {
-            vcpu.set_one_reg(reg_x(n), &value.to_le_bytes())
-                .map_err(|err| Failure::SetReg {
-                    reg: "x19..x25",
-                    err,
-                })?;
-        }
+        start_at_ram(&vcpu, inputs.registers())?;
         Ok(IrqBench {
             vcpu,
             _gic: gic,

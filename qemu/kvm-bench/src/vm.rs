@@ -207,6 +207,51 @@ impl Drop for GuestRam {
     }
 }
 
+/// The guest's RAM ([`guest::RAM_SIZE`] at [`guest::RAM`]) holding `code`, registered as
+/// `vm`'s memory slot 0.
+///
+/// # Safety
+/// The caller drops `vm` and everything made from it (vCPUs, devices) before the RAM.
+pub(crate) unsafe fn guest_ram(vm: &VmFd, code: &[u8]) -> Result<GuestRam, Failure> {
+    let mut ram = GuestRam::new(guest::RAM_SIZE).map_err(Failure::GuestMemory)?;
+    ram.write(guest::RAM, code);
+    let slot = kvm_userspace_memory_region {
+        slot: 0,
+        flags: 0,
+        guest_phys_addr: guest::RAM.0,
+        memory_size: guest::RAM_SIZE as u64,
+        userspace_addr: ram.ptr as u64,
+    };
+    // SAFETY: the region is our mapping of exactly memory_size bytes, and the caller keeps
+    // it mapped for as long as the VM exists (this function's contract).
+    unsafe { vm.set_user_memory_region(slot) }.map_err(Failure::Memslot)?;
+    Ok(ram)
+}
+
+/// KVM_ARM_VCPU_INIT for the host's preferred target, with PSCI 0.2. After it the vCPU is at
+/// EL1h with DAIF masked and its MMU off.
+pub(crate) fn init_vcpu(vm: &VmFd, vcpu: &VcpuFd) -> Result<(), Failure> {
+    let mut init = kvm_vcpu_init::default();
+    vm.get_preferred_target(&mut init)
+        .map_err(Failure::PreferredTarget)?;
+    init.features[0] |= 1 << KVM_ARM_VCPU_PSCI_0_2;
+    vcpu.vcpu_init(&init).map_err(Failure::VcpuInit)
+}
+
+/// The guest starts at the first byte of its RAM with its inputs in x19..x25.
+pub(crate) fn start_at_ram(vcpu: &VcpuFd, inputs: [(u8, u64); 7]) -> Result<(), Failure> {
+    vcpu.set_one_reg(REG_PC, &guest::RAM.0.to_le_bytes())
+        .map_err(|err| Failure::SetReg { reg: "pc", err })?;
+    for (n, value) in inputs {
+        vcpu.set_one_reg(reg_x(n), &value.to_le_bytes())
+            .map_err(|err| Failure::SetReg {
+                reg: "x19..x25",
+                err,
+            })?;
+    }
+    Ok(())
+}
+
 pub struct Bench {
     // Field order is drop order: the vCPU and VM go before the memory they map.
     vcpu: VcpuFd,
@@ -223,18 +268,8 @@ impl Bench {
         let ipa_bits = kvm.get_host_ipa_limit().max(0) as u32;
         let vm = kvm.create_vm().map_err(Failure::CreateVm)?;
 
-        let mut ram = GuestRam::new(guest::RAM_SIZE).map_err(Failure::GuestMemory)?;
-        ram.write(guest::RAM, guest::code());
-        let slot = kvm_userspace_memory_region {
-            slot: 0,
-            flags: 0,
-            guest_phys_addr: guest::RAM.0,
-            memory_size: guest::RAM_SIZE as u64,
-            userspace_addr: ram.ptr as u64,
-        };
-        // SAFETY: the region is our mapping of exactly memory_size bytes, and `Bench` keeps it
-        // mapped for as long as the VM exists (field drop order).
-        unsafe { vm.set_user_memory_region(slot) }.map_err(Failure::Memslot)?;
+        // SAFETY: `Bench` drops the vCPU and the VM before the RAM (its field order).
+        let ram = unsafe { guest_ram(&vm, guest::code()) }?;
 
         let user_hvc = try_user_hvc
             && smccc_filter_supported(&vm).is_ok()
@@ -242,21 +277,8 @@ impl Bench {
         inputs.hvc_user_fid = if user_hvc { guest::HVC_USER_FID } else { 0 };
 
         let vcpu = vm.create_vcpu(0).map_err(Failure::CreateVcpu)?;
-        let mut init = kvm_vcpu_init::default();
-        vm.get_preferred_target(&mut init)
-            .map_err(Failure::PreferredTarget)?;
-        init.features[0] |= 1 << KVM_ARM_VCPU_PSCI_0_2;
-        vcpu.vcpu_init(&init).map_err(Failure::VcpuInit)?;
-        // After KVM_ARM_VCPU_INIT the vCPU is at EL1h with DAIF masked and its MMU off.
-        vcpu.set_one_reg(REG_PC, &guest::RAM.0.to_le_bytes())
-            .map_err(|err| Failure::SetReg { reg: "pc", err })?;
-        for (n, value) in inputs.registers() {
-            vcpu.set_one_reg(reg_x(n), &value.to_le_bytes())
-                .map_err(|err| Failure::SetReg {
-                    reg: "x19..x25",
-                    err,
-                })?;
-        }
+        init_vcpu(&vm, &vcpu)?;
+        start_at_ram(&vcpu, inputs.registers())?;
         Ok(Bench {
             vcpu,
             vm,
