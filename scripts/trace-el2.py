@@ -88,7 +88,7 @@ def main():
         print(__doc__)
         sys.exit(2)
     trace, elf = args[0], args[1]
-    end = int(args[args.index("--image-end") + 1], 16) if "--image-end" in args else IMAGE_BASE + 0x20000
+    end = int(args[args.index("--image-end") + 1], 16) if "--image-end" in args else IMAGE_BASE + 0x40000
     show = int(args[args.index("--show") + 1]) if "--show" in args else 4
     listing = disassembly(elf) if "--listing" in args else None
     eps = episodes(trace, end)
