@@ -39,21 +39,13 @@ impl S2Maintenance for ArchTlb {
         unsafe { asm!("dsb ishst", options(nostack, preserves_flags)) };
     }
 
-    fn invalidate_ipa(&mut self, vmid: Vmid, ipa: Ipa, _level: u8) {
-        with_vmid(vmid, || {
-            // SAFETY: TLB invalidation only drops cached translations.
-            unsafe {
-                asm!(
-                    "tlbi ipas2e1is, {}",
-                    "dsb ish",
-                    "tlbi vmalle1is",
-                    "dsb ish",
-                    "isb",
-                    in(reg) ipa.0 >> 12,
-                    options(nostack, preserves_flags),
-                )
-            };
-        });
+    /// One `tlbi vmalls12e1is` (see `invalidate_vmid`), not `tlbi ipas2e1is` + `tlbi
+    /// vmalle1is`: the `vmalle1is` the IPA needs (combined stage-1+2 entries are tagged by VA)
+    /// already drops every stage-1 entry of the VMID, and `vmalls12e1is` drops those and the
+    /// stage-2 ones (walk caches included). One broadcast instead of two; under QEMU TCG each
+    /// broadcast TLBI stops every vCPU thread (mm/tlb.rs).
+    fn invalidate_ipa(&mut self, vmid: Vmid, _ipa: Ipa, _level: u8) {
+        self.invalidate_vmid(vmid);
     }
 
     fn invalidate_vmid(&mut self, vmid: Vmid) {

@@ -185,11 +185,14 @@ impl World {
                     .is_some_and(|level| l.level <= level)
             });
         self.tlb.take();
+        self.tlb.flushes.clear();
+        self.tlb.watch(Ipa(op.ipa), op.size);
         self.alloc.fail_after(squeeze);
         let got = self.apply(op);
         self.alloc.fail_after(None);
         let want = self.predict(op);
         let calls = self.tlb.take();
+        let flushes = core::mem::take(&mut self.tlb.flushes);
         if op.kind == OpKind::Fault {
             let outcome = match got {
                 Ok(()) if self.covered => 1,
@@ -225,7 +228,7 @@ impl World {
             }
         }
 
-        self.check_maintenance(&calls, &before, &when);
+        self.check_maintenance(&calls, &flushes, &before, &when);
         assert_eq!(self.alloc.used() as u64, self.s2.table_pages(), "{when}");
         for p in self.pages(op).step_by(61).chain([self.pages(op).end - 1]) {
             self.check_page(p, &when);
@@ -237,10 +240,21 @@ impl World {
     /// of its IPA stops at an invalid entry at (or above) the level it names; and every
     /// leaf the op changed in any way (address, attributes, size) has such an invalidation
     /// inside it, made while the walk stopped at or above the leaf's own level, i.e. while
-    /// the whole old leaf was unmapped.
-    fn check_maintenance(&self, calls: &[Call], before: &[(u64, Leaf)], when: &str) {
+    /// the whole old leaf was unmapped. A whole-VMID invalidation (an unmap's one flush)
+    /// counts for every hole the walks of the op's range met at that moment.
+    fn check_maintenance(
+        &self,
+        calls: &[Call],
+        flushes: &[Vec<(Ipa, Seen)>],
+        before: &[(u64, Leaf)],
+        when: &str,
+    ) {
         // (ipa, level of the hole the walk met)
         let mut holes = Vec::new();
+        // (first address, level) of entries invalid at a whole-VMID invalidation
+        let mut regions = Vec::new();
+        let mut flushes = flushes.iter();
+        let span = |level: u8| 1u64 << (12 + 9 * (3 - level as u32));
         for (i, c) in calls.iter().enumerate() {
             match *c {
                 Call::InvalidateIpa {
@@ -260,13 +274,27 @@ impl World {
                     );
                     holes.push((ipa.0, h));
                 }
-                Call::InvalidateVmid(_) => panic!("{when}: whole-VMID flush in a range op"),
+                Call::InvalidateVmid(vmid) => {
+                    assert_eq!(vmid, self.vmid, "{when}: wrong VMID");
+                    assert!(
+                        i > 0 && calls[i - 1] == Call::DsbIshst,
+                        "{when}: no dsb ishst before the whole-VMID invalidation"
+                    );
+                    let seen = flushes.next().expect("every flush walked the range");
+                    // A hole at level `h`: the whole level-`h` entry around `ipa` was
+                    // invalid; kept as (its first address, h).
+                    regions.extend(seen.iter().filter_map(|&(ipa, s)| match s {
+                        Seen::HoleAt(h) => Some((ipa.0 & !(span(h) - 1), h)),
+                        Seen::Mapped => None,
+                    }));
+                }
                 Call::DsbIshst => {}
             }
         }
         holes.sort_unstable();
+        regions.sort_unstable();
         for &(va, leaf) in before {
-            let size = 1u64 << (12 + 9 * (3 - leaf.level as u32));
+            let size = span(leaf.level);
             if self.s2.lookup(Ipa(va)) == Some(leaf) {
                 continue; // untouched (same PA, attributes and size)
             }
@@ -274,7 +302,9 @@ impl World {
             let covered = holes[i..]
                 .iter()
                 .take_while(|&&(ipa, _)| ipa < va + size)
-                .any(|&(_, h)| h <= leaf.level);
+                .any(|&(_, h)| h <= leaf.level)
+                || (0..=leaf.level)
+                    .any(|h| regions.binary_search(&(va & !(span(h) - 1), h)).is_ok());
             assert!(
                 covered,
                 "{when}: leaf at {va:#x} (level {}) changed without being broken and invalidated",

@@ -25,16 +25,22 @@ impl Vmid {
     }
 }
 
-/// What changing a live stage-2 table needs from the CPU. The core calls, for every valid
-/// entry it breaks: write invalid; `dsb_ishst()`; `invalidate_ipa(..)`; then (maybe) write
-/// the new entry. It never frees a table page before the invalidation that detached it.
+/// What changing a live stage-2 table needs from the CPU. Where the core writes a new entry
+/// over a valid one (Protect, a block split) it goes, per entry: write invalid;
+/// `dsb_ishst()`; `invalidate_ipa(..)`; write the new entry. An unmap, which writes nothing
+/// back, writes all its entries invalid and then once `dsb_ishst()` and `invalidate_vmid(..)`
+/// (`invalidate_ipa(..)` if it broke a single entry) before it returns (pgtable/owed.rs). It
+/// never frees a table page before an invalidation issued after the page was detached.
 ///
 /// The real implementation (arch/aarch64), as the Arm ARM's break-before-make rules ask:
 /// - `dsb_ishst`: `dsb ishst`.
-/// - `invalidate_ipa`: with `vmid` in VTTBR_EL2:
-///   `tlbi ipas2e1is, ipa >> 12; dsb ish; tlbi vmalle1is; dsb ish; isb`. The first drops the
-///   stage-2 entry (and walk-cache entries on the way to it); `vmalle1is` drops combined
-///   stage-1+2 entries, which are tagged by VA and so cannot be found by IPA. `level` is the
+/// - `invalidate_ipa`: the same as `invalidate_vmid`, a superset of what it must drop. By
+///   IPA it would take `tlbi ipas2e1is, ipa >> 12` (the stage-2 entry and the walk-cache
+///   entries on the way to it) AND `tlbi vmalle1is`, because combined stage-1+2 entries are
+///   tagged by VA and cannot be found by IPA; `vmalle1is` already drops every stage-1 entry
+///   of the VMID, so one `vmalls12e1is` (stage 1 and stage 2) costs one broadcast TLBI
+///   instead of two. Under QEMU TCG every broadcast TLBI waits for all vCPU threads, which
+///   made two per page the cost of a 4-CPU host (docs/HOST-PAYLOAD.md). `level` is the
 ///   level of the entry that was broken (a TTL hint with FEAT_TTL; may be ignored).
 /// - `invalidate_vmid`: with `vmid` in VTTBR_EL2: `tlbi vmalls12e1is; dsb ish; isb`.
 ///
@@ -102,11 +108,17 @@ pub(crate) mod fake {
 
     /// Records maintenance in call order. With a probe (a read-only view of the table
     /// being edited) it also records what a walk of each invalidated IPA found, so a test
-    /// can tell whether the entry really was broken before the invalidation.
+    /// can tell whether the entry really was broken before the invalidation; and with a
+    /// watched range, what walks of that range found at each whole-VMID invalidation.
     #[derive(Default)]
     pub struct RecordingTlb {
         pub calls: Vec<Call>,
         probe: Option<Box<dyn Fn(Ipa) -> Seen>>,
+        watched: Option<(u64, u64)>,
+        /// One entry per `invalidate_vmid` made with a probe and a watched range: the range
+        /// cut where the walks' answers change, as (first IPA, what its walk found); a hole
+        /// at level `h` stands for the rest of that level-`h` entry's span.
+        pub flushes: Vec<Vec<(Ipa, Seen)>>,
     }
 
     impl RecordingTlb {
@@ -116,9 +128,31 @@ pub(crate) mod fake {
 
         pub fn with_probe(probe: impl Fn(Ipa) -> Seen + 'static) -> Self {
             RecordingTlb {
-                calls: Vec::new(),
                 probe: Some(Box::new(probe)),
+                ..Self::default()
             }
+        }
+
+        /// Walk `[ipa, ipa + size)` at each later `invalidate_vmid` (see `flushes`).
+        pub fn watch(&mut self, ipa: Ipa, size: u64) {
+            self.watched = Some((ipa.0, ipa.0 + size));
+        }
+
+        /// What walks of the watched range found at one moment, hole by hole.
+        fn scan(&self) -> Option<Vec<(Ipa, Seen)>> {
+            let (probe, (start, end)) = (self.probe.as_ref()?, self.watched?);
+            let mut out = Vec::new();
+            let mut at = start;
+            while at < end {
+                let seen = probe(Ipa(at));
+                let span = match seen {
+                    Seen::HoleAt(h) => 1u64 << (12 + 9 * (3 - h.min(3) as u32)),
+                    Seen::Mapped => 1 << 12,
+                };
+                out.push((Ipa(at), seen));
+                at = (at | (span - 1)) + 1;
+            }
+            Some(out)
         }
 
         /// The calls so far, leaving the record empty.
@@ -141,8 +175,35 @@ pub(crate) mod fake {
             });
         }
         fn invalidate_vmid(&mut self, vmid: Vmid) {
+            if let Some(scan) = self.scan() {
+                self.flushes.push(scan);
+            }
             self.calls.push(Call::InvalidateVmid(vmid));
         }
+    }
+
+    #[test]
+    fn a_watched_range_is_walked_at_each_whole_vmid_invalidation() {
+        // The first 2 MiB unmapped at level 2; in the next, one page mapped.
+        let mut t = RecordingTlb::with_probe(|ipa| match ipa.0 {
+            0..0x20_0000 => Seen::HoleAt(2),
+            0x20_1000..0x20_2000 => Seen::Mapped,
+            _ => Seen::HoleAt(3),
+        });
+        t.watch(Ipa(0), 0x20_3000);
+        t.invalidate_ipa(Vmid::for_test(1), Ipa(0x1000), 3);
+        assert!(t.flushes.is_empty());
+        t.invalidate_vmid(Vmid::for_test(1));
+        assert_eq!(
+            t.flushes,
+            [std::vec![
+                (Ipa(0), Seen::HoleAt(2)),
+                (Ipa(0x20_0000), Seen::HoleAt(3)),
+                (Ipa(0x20_1000), Seen::Mapped),
+                (Ipa(0x20_2000), Seen::HoleAt(3))
+            ]]
+        );
+        assert_eq!(RecordingTlb::new().scan(), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! (unmap, protect) with break-before-make and block splits.
 
 use super::descriptor::*;
+use super::owed::Editor;
 use super::{MapError, MapStats, PageTable, TableAlloc, TlbSync, LEAF_ATTR_MASK, PAGE_SIZE};
 use crate::addr::PhysAddr;
 
@@ -30,13 +31,6 @@ pub(super) enum Edit {
     Unmap,
     /// Give every leaf these attribute bits (addresses stay).
     Protect(u64),
-}
-
-/// The per-call context of an edit walk.
-pub(super) struct Editor<'a, A: TableAlloc, S: TlbSync> {
-    pub(super) alloc: &'a mut A,
-    pub(super) sync: &'a mut S,
-    pub(super) stats: &'a mut MapStats,
 }
 
 impl PageTable {
@@ -74,22 +68,8 @@ impl PageTable {
                 // old state and frees the tables the attempt linked (including an empty one
                 // left by the failing step). Only whole leaves are in there, so no split is
                 // needed and this cannot fail.
-                let mut ed = Editor {
-                    alloc,
-                    sync,
-                    stats: &mut MapStats::default(),
-                };
-                let mut root_up = 0; // the root's link: see `count_entry`
-                let _ = self.edit(
-                    &mut ed,
-                    self.geo.root,
-                    &mut root_up,
-                    self.geo.start_level,
-                    va,
-                    end,
-                    Edit::Unmap,
-                );
-                ed.sync.publish();
+                let _ =
+                    self.edit_range(alloc, sync, va, end, Edit::Unmap, &mut MapStats::default());
                 Err(e)
             }
         }
@@ -241,12 +221,16 @@ impl PageTable {
         op: Edit,
         stats: &mut MapStats,
     ) -> Result<(), MapError> {
-        let mut ed = Editor { alloc, sync, stats };
+        let mut ed = Editor::new(alloc, sync, stats);
         let (root, level) = (self.geo.root, self.geo.start_level);
         let mut root_up = 0; // the root's link: see `count_entry`
         let r = self.edit(&mut ed, root, &mut root_up, level, va, end, op);
-        // Tables linked by splits must be visible before the guest runs again.
-        ed.sync.publish();
+        // What an unmap broke is invalidated (and what it detached freed) before we return,
+        // after an error too; tables linked by splits must be visible before the guest runs
+        // again.
+        if !ed.flush() {
+            ed.sync.publish();
+        }
         r
     }
 
@@ -374,12 +358,15 @@ impl PageTable {
                 match op {
                     Edit::Protect(attrs) if desc & LEAF_ATTR_MASK == attrs => continue,
                     Edit::Unmap if whole => {
+                        // Nothing is written back here: the invalidation is owed, paid
+                        // once for the whole edit (owed.rs).
                         // SAFETY: `entry` is a live entry of ours (see above), `up` the
                         // live link of its table.
                         unsafe {
-                            break_entry(entry, eva, level, ed.sync);
+                            entry.write_volatile(0);
                             count_entry(up, false);
                         }
+                        ed.owe(eva, level);
                         ed.stats.unmapped += 1;
                         continue;
                     }
@@ -399,17 +386,19 @@ impl PageTable {
             // SAFETY: as above; the entry is now a table (maybe just made by the split).
             let child = PhysAddr(unsafe { entry.read_volatile() } & OA_MASK);
             let result = self.edit(ed, child, entry, level + 1, s, e, op);
-            // Even after an error below, a table the walk emptied is detached and freed, so
-            // an empty table never stays linked. Its link says how many entries it kept.
+            // Even after an error below, a table the walk emptied is detached (and freed
+            // after the flush that covers the detachment), so an empty table never stays
+            // linked. Its link says how many entries it kept.
             // SAFETY: as above.
             let emptied = live_entries(unsafe { entry.read_volatile() }) == 0;
             if matches!(op, Edit::Unmap) && emptied {
                 // SAFETY: as above.
                 unsafe {
-                    break_entry(entry, eva, level, ed.sync);
+                    entry.write_volatile(0);
                     count_entry(up, false);
                 }
-                ed.alloc.free_table(child);
+                ed.owe(eva, level);
+                ed.hold(child);
                 self.tables = self.tables.saturating_sub(1);
                 ed.stats.tables_freed += 1;
             }

@@ -20,6 +20,7 @@
 
 mod descriptor;
 mod edit;
+mod owed;
 #[cfg(test)]
 mod test_views;
 mod walk;

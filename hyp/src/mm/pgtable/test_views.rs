@@ -13,6 +13,26 @@ impl PageTable {
         move |va| geo.walk(va)
     }
 
+    /// A read-only view for test fakes: the non-root table pages linked at that moment.
+    pub(crate) fn tables_view(&self) -> impl Fn() -> std::vec::Vec<PhysAddr> + 'static {
+        fn walk(table: PhysAddr, level: u8, entries: usize, out: &mut std::vec::Vec<PhysAddr>) {
+            for idx in 0..entries {
+                // SAFETY: see `map_one`.
+                let desc = unsafe { entry_ptr(table, idx).read_volatile() };
+                if desc & DESC_VALID != 0 && !is_leaf(desc, level) {
+                    out.push(PhysAddr(desc & OA_MASK));
+                    walk(PhysAddr(desc & OA_MASK), level + 1, ENTRIES, out);
+                }
+            }
+        }
+        let geo = self.geo;
+        move || {
+            let mut out = std::vec::Vec::new();
+            walk(geo.root, geo.start_level, geo.root_entries(), &mut out);
+            out
+        }
+    }
+
     /// Every leaf that lies (even partly) in `[start, end)`, as (its first address, leaf).
     pub(crate) fn leaves(&self, start: u64, end: u64) -> std::vec::Vec<(u64, Leaf)> {
         let mut out = std::vec::Vec::new();

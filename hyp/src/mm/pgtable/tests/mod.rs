@@ -159,19 +159,76 @@ pub enum SyncEv {
 /// A read-only walk: the leaf, or the level of the invalid entry the walk met.
 type Probe = Box<dyn Fn(u64) -> Result<Leaf, u8>>;
 
-/// Records TLB-side calls with the tick they happened at.
+/// What the table held when an invalidation was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snap {
+    pub tick: u64,
+    /// The first address of every leaf still mapped in the watched range.
+    pub mapped: Vec<u64>,
+    /// The non-root table pages linked.
+    pub linked: Vec<PhysAddr>,
+}
+
+/// Records TLB-side calls with the tick they happened at; `watching` a table, also what
+/// the table held at each invalidation (by address or whole).
 #[derive(Default)]
 pub struct TestSync {
     pub log: Vec<(u64, SyncEv)>,
     probe: Option<Probe>,
+    tables: Option<Box<dyn Fn() -> Vec<PhysAddr>>>,
+    watched: (u64, u64),
+    pub snaps: Vec<Snap>,
 }
 
 impl TestSync {
     pub fn watching(t: &PageTable) -> Self {
         TestSync {
-            log: Vec::new(),
             probe: Some(Box::new(t.probe())),
+            tables: Some(Box::new(t.tables_view())),
+            ..Self::default()
         }
+    }
+
+    /// Which leaves the snapshots list: those in `[start, end)`.
+    pub fn watch(&mut self, start: u64, end: u64) {
+        self.watched = (start, end);
+    }
+
+    fn snap(&mut self, tick: u64) {
+        let (Some(probe), Some(tables)) = (&self.probe, &self.tables) else {
+            return;
+        };
+        // Each snapshot may list every leaf of the range: a test that watches a range
+        // expects few invalidations, and fails here rather than run out of memory.
+        let (mut at, end) = self.watched;
+        assert!(
+            at == end || self.snaps.len() < 256,
+            "over 256 invalidations while watching [{at:#x}, {end:#x})"
+        );
+        let mut mapped = Vec::new();
+        while at < end {
+            let level = match probe(at) {
+                Ok(leaf) => {
+                    mapped.push(at & !((1u64 << (12 + 9 * (3 - leaf.level as u32))) - 1));
+                    leaf.level
+                }
+                Err(hole) => hole,
+            };
+            at = (at | ((1u64 << (12 + 9 * (3 - level as u32))) - 1)) + 1;
+        }
+        self.snaps.push(Snap {
+            tick,
+            mapped,
+            linked: tables(),
+        });
+    }
+
+    /// The invalidations, whole or by address, in order.
+    pub fn flushes(&self) -> usize {
+        self.events()
+            .iter()
+            .filter(|e| matches!(e, SyncEv::Invalidate { .. } | SyncEv::InvalidateAll))
+            .count()
     }
     pub fn events(&self) -> Vec<SyncEv> {
         self.log.iter().map(|&(_, e)| e).collect()
@@ -190,6 +247,12 @@ impl TestSync {
     pub fn assert_break_before_make(&self) {
         let ev = self.events();
         for (i, e) in ev.iter().enumerate() {
+            if *e == SyncEv::InvalidateAll {
+                assert!(
+                    i > 0 && ev[i - 1] == SyncEv::Publish,
+                    "whole invalidation without a publish first"
+                );
+            }
             if let SyncEv::Invalidate { ia, level, hole } = e {
                 assert!(
                     hole.is_some_and(|h| h <= *level),
@@ -210,12 +273,16 @@ impl TlbSync for TestSync {
     }
     fn invalidate(&mut self, ia: u64, level: u8) {
         let hole = self.probe.as_ref().and_then(|p| p(ia).err());
-        self.log
-            .push((tick(), SyncEv::Invalidate { ia, level, hole }));
+        let now = tick();
+        self.snap(now);
+        self.log.push((now, SyncEv::Invalidate { ia, level, hole }));
     }
     fn invalidate_all(&mut self) {
-        self.log.push((tick(), SyncEv::InvalidateAll));
+        let now = tick();
+        self.snap(now);
+        self.log.push((now, SyncEv::InvalidateAll));
     }
 }
 
 mod cases;
+mod deferred;
