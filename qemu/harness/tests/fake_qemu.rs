@@ -50,14 +50,14 @@ bench=*)
     exit 0 ;;
 hostile=*hostile.cpus=4*)
     echo "stile: boot complete; entering the host at EL1"
-    echo "hostile: seed 4004: 20000 calls on 4 CPUs in 2 phases: invariants checked 2 times: 0 violations"
+    echo "hostile: seed 4004: 100000 calls on 4 CPUs in 10 phases: invariants checked 10 times: 0 violations"
     echo "check hostile-host: ok"
     echo "host: 1 checks passed, 0 failed"
     exit 0 ;;
 hostile=*)
     echo "stile: boot complete; entering the host at EL1"
     case $append in
-    *hostile.cpus=4*) echo "hostile: seed 4004: 20000 calls on 4 CPUs in 2 phases: invariants checked 2 times: 0 violations" ;;
+    *hostile.cpus=4*) echo "hostile: seed 4004: 100000 calls on 4 CPUs in 10 phases: invariants checked 10 times: 0 violations" ;;
     *) echo "hostile: seed 2026: 100000 calls on 1 CPU in 10 phases: invariants checked 10 times: 0 violations" ;;
     esac
     echo "check hostile-host: ok"
