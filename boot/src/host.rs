@@ -6,11 +6,11 @@ use alloc::boxed::Box;
 use alloc::vec;
 use log::{error, info};
 use stile_hyp::addr::PhysRange;
-use stile_hyp::arch::cache;
 use stile_hyp::arch::host_entry::{enter_host, HostSetup};
 use stile_hyp::arch::tlb::ArchTlb;
 use stile_hyp::arch::traps::HYP;
 use stile_hyp::arch::world::Context;
+use stile_hyp::arch::{bulk_copy, cache};
 use stile_hyp::bootargs;
 use stile_hyp::bundle::{self, place, place::PlaceError};
 use stile_hyp::config::{check_regions, held_back, region_table, RegionCheck, MAX_HELD_BACK};
@@ -299,11 +299,11 @@ fn load_host(
 /// `plan`'s ranges are host RAM that EL2 maps, and the kernel's source is still intact.
 unsafe fn move_kernel(plan: &place::Plan, line: usize) {
     let (src, dst) = (plan.kernel_src, plan.kernel_dst);
-    // SAFETY: as the caller promises; `copy` allows overlap, and the BSS tail is inside
+    // SAFETY: as the caller promises; `move_bytes` allows overlap, and the BSS tail is inside
     // `dst` (image_size >= the file).
     unsafe {
         let to = dst.base.0 as usize as *mut u8;
-        core::ptr::copy(src.base.0 as usize as *const u8, to, src.size as usize);
+        bulk_copy::move_bytes(to, src.base.0 as usize as *const u8, src.size as usize);
         core::ptr::write_bytes(to.add(src.size as usize), 0, (dst.size - src.size) as usize);
     }
     // The host starts with its MMU and caches off: the image must be in memory.
@@ -314,11 +314,11 @@ unsafe fn move_kernel(plan: &place::Plan, line: usize) {
 /// As [`move_kernel`], for the initramfs.
 unsafe fn move_ramdisk(plan: &place::Plan, line: usize) {
     if let Some(m) = plan.ramdisk {
-        // SAFETY: as the caller promises; `copy` allows overlap.
+        // SAFETY: as the caller promises; `move_bytes` allows overlap.
         unsafe {
-            core::ptr::copy(
-                m.src.base.0 as usize as *const u8,
+            bulk_copy::move_bytes(
                 m.dst.base.0 as usize as *mut u8,
+                m.src.base.0 as usize as *const u8,
                 m.src.size as usize,
             )
         };

@@ -3,6 +3,7 @@
 //! arch-free core.
 
 pub mod at;
+pub mod bulk_copy;
 pub mod cache;
 pub mod cpu_features_el2;
 pub mod el1_state;

@@ -1,5 +1,6 @@
 //! Memory: range arithmetic, translation tables, EL2's own map, allocators.
 
+pub mod bulk_move;
 pub mod bump;
 pub mod el2_attrs;
 pub mod el2_map;
