@@ -30,7 +30,7 @@ pub trait BlockMover {
 /// As `core::ptr::copy`: `len` bytes readable at `src` and writable at `dst` (they may
 /// overlap).
 pub unsafe fn move_bytes(mover: &mut impl BlockMover, dst: *mut u8, src: *const u8, len: usize) {
-    let aligned = (dst as usize | src as usize) % 16 == 0;
+    let aligned = (dst as usize | src as usize).is_multiple_of(16);
     let blocks = len / BLOCK;
     if !aligned || blocks == 0 {
         // SAFETY: the caller's promise.
@@ -71,7 +71,7 @@ mod tests {
 
     impl BlockMover for Blocks {
         unsafe fn forward(&mut self, dst: *mut u8, src: *const u8, blocks: usize) {
-            assert_eq!((dst as usize | src as usize) % 16, 0);
+            assert!((dst as usize | src as usize).is_multiple_of(16));
             for i in 0..blocks {
                 // SAFETY: the trait's contract.
                 unsafe { block(dst.add(i * BLOCK), src.add(i * BLOCK)) };
@@ -80,7 +80,7 @@ mod tests {
         }
 
         unsafe fn backward(&mut self, dst: *mut u8, src: *const u8, blocks: usize) {
-            assert_eq!((dst as usize | src as usize) % 16, 0);
+            assert!((dst as usize | src as usize).is_multiple_of(16));
             for i in (0..blocks).rev() {
                 // SAFETY: the trait's contract.
                 unsafe { block(dst.add(i * BLOCK), src.add(i * BLOCK)) };
