@@ -2,14 +2,16 @@
 """Where EL2's instructions go, from a QEMU single-step trace (docs/PERFORMANCE.md,
 "How to read the instruction stream").
 
-usage: scripts/trace-el2.py TRACE ELF [--image-end HEX] [--show N] [--listing]
+usage: scripts/trace-el2.py TRACE ELF [--image-end HEX] [--show N] [--only FROM:TO] [--listing]
 
 TRACE is QEMU's `-singlestep -d exec,nochain` log; ELF is build/qemu-virt/stile.elf. An
 episode is a run of consecutive PCs inside Stile's image; it is named by the world before
 and after it (host: 0x4000_0000..0x4020_0000, guest: 0x8000_0000..0x9000_0000). Prints
 how often each (before, after, length) episode occurs, then for the N most frequent, the
 instructions by source function (outermost inlined frames first, via llvm-addr2line -i).
-With --listing, also every instruction of those episodes, disassembled (llvm-objdump).
+With --only (e.g. guest:guest, the lazy maps), only the episodes between those worlds are
+broken down. With --listing, also every instruction of those episodes, disassembled
+(llvm-objdump).
 """
 import collections
 import re
@@ -96,7 +98,10 @@ def main():
     print("episodes (count, from, to, EL2 instructions):")
     for (b, a, n), c in count.most_common(20):
         print(f"  {c:6} {b:>6} -> {a:<6} {n}")
-    for (b, a, n), _ in [kv for kv in count.most_common() if kv[0][2] < 20000][:show]:
+    only = tuple(args[args.index("--only") + 1].split(":")) if "--only" in args else None
+    shown = [kv for kv in count.most_common() if kv[0][2] < 20000]
+    shown = [kv for kv in shown if only is None or kv[0][:2] == only]
+    for (b, a, n), _ in shown[:show]:
         pcs = next(p for bb, aa, p in reversed(eps) if (bb, aa, len(p)) == (b, a, n))
         names = frames(elf, pcs)
         by = collections.Counter()

@@ -9,11 +9,11 @@ use crate::arch::psci;
 use crate::arch::smp;
 use crate::arch::switch::{self, this_cpu, CpuState};
 use crate::arch::sysregs_el1::{trap_syndrome, vbar_el1, write_el1_exception};
-use crate::arch::world::{cpu_index, Context};
+use crate::arch::world::{cpu_index, skip_lazy, Context};
 use crate::esr::Esr;
 use crate::vgic::lr::GicCpuRegs;
 use crate::vgic::Vtimer;
-use crate::vm::dispatch::{self, Entry, GuestStage2, HypCell, Running, TrapCpu};
+use crate::vm::dispatch::{self, Entry, GuestStage2, HypCell, Lazy, Running, TrapCpu};
 use crate::vm::hyp::Hyp;
 use crate::vm::inject::El1Exception;
 use crate::vm::psci_policy::FirmwareCalls;
@@ -58,6 +58,28 @@ pub unsafe fn handle(ctx: *mut Context, kind: u64) -> *mut Context {
     // SAFETY: `ctx` is the current world's Context (this function's contract), which is
     // the running guest's exactly when `cpu.running` says one runs.
     unsafe { dispatch::trap(&HYP, cpu, ctx, entry, host_trap) }
+}
+
+/// vectors.S's first try for a guest's data or instruction abort, with only the registers
+/// a call clobbers saved and ELR/SPSR_EL2 still live: true if it was mapped (the guest
+/// resumes at the same instruction); false for the full path. `key` is the abort's page in
+/// this VM, as vectors.S compares it with [`skip_lazy`]'s.
+///
+/// # Safety
+/// Called only by vectors.S, from a guest's synchronous trap on this CPU, before anything
+/// else of that trap ran.
+#[inline(always)]
+pub unsafe fn lazy_abort(key: u64) -> bool {
+    // SAFETY: the one call of this trap; `cpu` is dropped when it returns.
+    let cpu = unsafe { this_cpu() };
+    match dispatch::lazy_abort(&HYP, cpu) {
+        Lazy::Mapped => true,
+        Lazy::NotRam => {
+            skip_lazy(key);
+            false
+        }
+        Lazy::Declined => false,
+    }
 }
 
 /// The host's traps other than VCPU_RUN, compiled here (not generic at the call site).

@@ -15,6 +15,7 @@
 // PerCpu (world.rs) and Context (world.rs) offsets: keep in sync (const-asserted there).
 .equ PERCPU_CTX, 0
 .equ PERCPU_STACK_TOP, 8
+.equ PERCPU_LAZY_SKIP, 32
 .equ CTX_ELR, 248
 .equ CTX_SPSR, 256
 // Trap kinds passed to Rust (traps.rs): the vector index, or this for the host's VCPU_RUN.
@@ -71,7 +72,11 @@
     mov     x0, #KIND_HOST_VCPU_RUN
     csel    x1, x0, x1, eq
     b       lower_el_load_ctx
-1:  mov     x1, #KIND_SYNC
+    // From a guest (x1 = its VMID). EC 0x20..0x3f (bit 31 of ESR_EL2) holds its aborts,
+    // which may be lazy maps; nothing else need look further.
+1:  mrs     x0, esr_el2
+    tbnz    x0, #31, lower_guest_high_ec
+    mov     x1, #KIND_SYNC
     b       lower_el_load_ctx
 .endm
 .section .text.vectors, "ax"
@@ -121,6 +126,57 @@ el2_fatal_common:
 1:  wfe
     b       1b
 
+// A guest's trap with EC 0x20..0x3f: x0 = ESR_EL2, x1 = VMID, its x0/x1 on the stack.
+// A data or instruction abort from it tries the lazy map first (traps.rs, `lazy_abort`),
+// with only the registers a call clobbers saved, and resumes the guest straight away if
+// it was mapped. Anything else, and any abort on the page the lazy map last declined as
+// not RAM (MMIO, most likely), takes the full path.
+lower_guest_high_ec:
+    lsr     x0, x0, #26
+    orr     x0, x0, #4                  // 0x20 (instruction abort) or 0x24 (data abort)
+    cmp     x0, #0x24
+    b.ne    2f
+    mrs     x0, hpfar_el2
+    orr     x1, x0, x1, lsl #48         // the key: this page in this VM
+    mrs     x0, tpidr_el2
+    ldr     x0, [x0, #PERCPU_LAZY_SKIP]
+    cmp     x0, x1
+    b.eq    2f
+    mrs     x0, tpidr_el2
+    ldr     x0, [x0, #PERCPU_CTX]
+    stp     x2, x3, [x0, #16]
+    stp     x4, x5, [x0, #32]
+    stp     x6, x7, [x0, #48]
+    stp     x8, x9, [x0, #64]
+    stp     x10, x11, [x0, #80]
+    stp     x12, x13, [x0, #96]
+    stp     x14, x15, [x0, #112]
+    stp     x16, x17, [x0, #128]
+    stp     x18, x19, [x0, #144]
+    str     x30, [x0, #240]
+    mov     x0, x1
+    bl      stile_guest_lazy_abort      // x19..x29 survive the call
+    mrs     x1, tpidr_el2
+    cbz     w0, 1f
+    ldr     x0, [x1, #PERCPU_CTX]
+    ldp     x2, x3, [x0, #16]
+    ldp     x4, x5, [x0, #32]
+    ldp     x6, x7, [x0, #48]
+    ldp     x8, x9, [x0, #64]
+    ldp     x10, x11, [x0, #80]
+    ldp     x12, x13, [x0, #96]
+    ldp     x14, x15, [x0, #112]
+    ldp     x16, x17, [x0, #128]
+    ldr     x18, [x0, #144]
+    ldr     x30, [x0, #240]
+    ldp     x0, x1, [sp], #16
+    eret
+1:  ldr     x0, [x1, #PERCPU_CTX]       // declined: x2..x19 and x30 are saved already
+    mov     x1, #KIND_SYNC
+    b       lower_el_save_rest
+2:  mov     x1, #KIND_SYNC
+    // fall through
+
 // x1 = kind; the trapped world's x0/x1 are on the stack.
 lower_el_load_ctx:
     mrs     x0, tpidr_el2
@@ -138,12 +194,14 @@ lower_el_common:
     stp     x14, x15, [x0, #112]
     stp     x16, x17, [x0, #128]
     stp     x18, x19, [x0, #144]
+    str     x30, [x0, #240]
+// x0 = Context, x1 = kind; x2..x19 and x30 saved, x0/x1 on the stack.
+lower_el_save_rest:
     stp     x20, x21, [x0, #160]
     stp     x22, x23, [x0, #176]
     stp     x24, x25, [x0, #192]
     stp     x26, x27, [x0, #208]
     stp     x28, x29, [x0, #224]
-    str     x30, [x0, #240]
     ldp     x2, x3, [sp], #16
     stp     x2, x3, [x0, #0]
     mrs     x2, elr_el2

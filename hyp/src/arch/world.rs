@@ -17,7 +17,12 @@ pub struct PerCpu {
     /// This CPU's world-switch state (arch/switch.rs), bound before the host first runs
     /// on this CPU: the trap path finds it in one load.
     pub state: *mut u8,
-    _reserved: [u64; 4],
+    /// The key (vectors.S: HPFAR_EL2 | VMID << 48) of the last guest abort the lazy map
+    /// declined as not RAM: that page's next abort goes straight to the full trap path.
+    /// Only ever a shortcut to the path that decides everything, so a stale key costs time,
+    /// never correctness. 0 matches no guest (its VMID is not 0).
+    pub lazy_skip: u64,
+    _reserved: [u64; 3],
 }
 
 /// entry.S reserves this much (PERCPU_BLOCK_SIZE) below the emergency stack top.
@@ -28,6 +33,7 @@ const _: () = assert!(
         && offset_of!(PerCpu, stack_top) == 8
         && offset_of!(PerCpu, index) == 16
         && offset_of!(PerCpu, state) == 24
+        && offset_of!(PerCpu, lazy_skip) == 32
 );
 
 extern "C" {
@@ -46,6 +52,13 @@ pub fn cpu_index() -> usize {
 pub fn state_ptr() -> *mut u8 {
     // SAFETY: entry.S set TPIDR_EL2 to this CPU's block before any Rust ran.
     unsafe { (*per_cpu()).state }
+}
+
+/// Send the abort whose vectors.S key is `key` straight to the full trap path next time.
+#[inline(always)]
+pub fn skip_lazy(key: u64) {
+    // SAFETY: the per-CPU block is this CPU's own; nothing else writes it.
+    unsafe { (*per_cpu()).lazy_skip = key }
 }
 
 /// Record where this CPU's world-switch state lives.
@@ -76,6 +89,7 @@ pub unsafe fn enter(ctx: *mut Context, stack_top: u64) -> ! {
     unsafe {
         (*pc).stack_top = stack_top;
         (*pc).current = ctx;
+        (*pc).lazy_skip = 0;
         world_enter(ctx, stack_top)
     }
 }

@@ -25,10 +25,12 @@ use smccc::psci::AffinityState;
 use stile_abi::{ExitReason, Reason, Status};
 
 mod host_psci;
+mod lazy;
 #[cfg(test)]
 mod tests;
 
 pub use crate::vm::cell::HypCell;
+pub use lazy::{lazy_abort, Lazy};
 
 /// The guest running on a CPU.
 #[derive(Clone, Copy)]

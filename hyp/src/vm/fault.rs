@@ -55,8 +55,19 @@ pub enum Outcome {
 
 /// Decide for `abort` in a VM whose slots are `slots`. The fault path: compiled into the
 /// trap entry (docs/PERFORMANCE.md, "Optimisation level").
-#[inline]
+#[inline(always)]
 pub fn classify(abort: &Abort, slots: &Slots, world: &SlotWorld) -> Outcome {
+    classify_lazily(abort, slots, || *world)
+}
+
+/// [`classify`], with the slot world built only if a slot needs it (device memory: RAM's
+/// backing is not checked again).
+#[inline(always)]
+pub fn classify_lazily<'w>(
+    abort: &Abort,
+    slots: &Slots,
+    world: impl FnOnce() -> SlotWorld<'w>,
+) -> Outcome {
     let fsc = abort.esr.fsc();
     // Translation (0x04..=0x07), access flag (0x08..=0x0b) or permission (0x0c..=0x0f).
     if !(0x04..=0x0f).contains(&fsc) {

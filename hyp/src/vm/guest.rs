@@ -60,6 +60,8 @@ impl Vm {
     /// aligned 2 MiB block (what a fault maps) takes the one-walk path, where a leaf already
     /// there is success, each with its own copy of the walk for its level; any other range
     /// (an eager slot) is mapped all or nothing, and none of it may be mapped yet.
+    /// Inlined: it is the lazy map's (vm/run.rs, `lazy_map`).
+    #[inline(always)]
     pub fn map_slot_part(
         &mut self,
         index: usize,

@@ -205,6 +205,7 @@ pub struct Assignable {
 }
 
 /// The facts registration checks against.
+#[derive(Clone, Copy)]
 pub struct SlotWorld<'a> {
     /// The VM's donated RAM.
     pub donated: PhysRange,
@@ -289,13 +290,15 @@ pub fn check_backing(s: &Slot, world: &SlotWorld) -> Result<(), Reason> {
 /// and a VM keeps its donated RAM for its life. So a RAM slot is not checked again; the
 /// other kinds are, against the board's regions and the CPU, and against a revocation of
 /// their region (SLOT_CHANGED).
+///
+/// `changed` says whether the slot's region was revoked since, and `world` gives the facts
+/// to check against; both are asked for only by the kinds that have a region, so the lazy
+/// map of RAM pays for neither.
 #[inline(always)]
-/// `changed` says whether the slot's region was revoked since (asked only for the kinds
-/// that have a region: the lazy map of RAM does not pay for it).
-pub fn recheck_backing(
+pub fn recheck_backing<'w>(
     s: &Slot,
     changed: impl FnOnce() -> bool,
-    world: &SlotWorld,
+    world: impl FnOnce() -> SlotWorld<'w>,
 ) -> Result<(), Reason> {
     if s.kind == SlotKind::Ram {
         return Ok(());
@@ -303,7 +306,7 @@ pub fn recheck_backing(
     if changed() {
         return Err(Reason::SlotChanged);
     }
-    check_backing_in_regions(s, world)
+    check_backing_in_regions(s, &world())
 }
 
 /// [`check_backing`] for everything but RAM inside the donated RAM.
@@ -541,9 +544,9 @@ mod tests {
     #[test]
     fn a_fault_rechecks_the_device_kinds_but_not_ram_whose_verdict_cannot_change() {
         let ram = validate(&ram(0x4000_0000, RAM.base.0, 0x20_0000), &[], &world(false)).unwrap();
-        assert_eq!(recheck_backing(&ram, || false, &world(false)), Ok(()));
+        assert_eq!(recheck_backing(&ram, || false, || world(false)), Ok(()));
         assert_eq!(
-            recheck_backing(&ram, || true, &world(false)),
+            recheck_backing(&ram, || true, || world(false)),
             Ok(()),
             "RAM has no region"
         );
@@ -554,13 +557,13 @@ mod tests {
             slot::word(SlotKind::CacheableDevice, RWX, slot::FLAG_CACHEABLE_OPT_IN),
         );
         let s = validate(&opted, &[], &world(true)).unwrap();
-        assert_eq!(recheck_backing(&s, || false, &world(true)), Ok(()));
+        assert_eq!(recheck_backing(&s, || false, || world(true)), Ok(()));
         assert_eq!(
-            recheck_backing(&s, || false, &world(false)),
+            recheck_backing(&s, || false, || world(false)),
             Err(Reason::NeedsFwb)
         );
         assert_eq!(
-            recheck_backing(&s, || true, &world(true)),
+            recheck_backing(&s, || true, || world(true)),
             Err(Reason::SlotChanged)
         );
     }

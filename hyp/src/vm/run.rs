@@ -2,7 +2,7 @@
 //! guest, either resolve it in EL2 and resume, or stop with an exit record for the host.
 
 use crate::esr::{ec, Esr};
-use crate::vm::fault::{classify, Abort, Outcome};
+use crate::vm::fault::{classify_lazily, Abort, Outcome};
 use crate::vm::guest::{Vm, VmStats};
 use crate::vm::guest_psci;
 use crate::vm::hvc::Refused;
@@ -250,7 +250,8 @@ pub fn handle_trap<'h>(
     let mut detail = ExitDetail::default();
     let class = trap.class();
     let abort_exit = if class == ec::DATA_ABORT_LOWER || class == ec::INST_ABORT_LOWER {
-        let world = hyp.slot_world(v.donated);
+        let donated = v.donated;
+        let world = || hyp.slot_world(donated);
         let abort = Abort {
             esr: trap.esr,
             far: trap.far,
@@ -258,7 +259,7 @@ pub fn handle_trap<'h>(
         };
         detail.ipa = trap.ipa;
         detail.access_word = abort.access() as u64;
-        match abort_outcome(v, vcpu, &abort, &world, &hyp.frames, m, &mut detail) {
+        match abort_outcome(v, vcpu, &abort, world, &hyp.frames, m, &mut detail) {
             Decision::Resume => return Handled::Resume,
             Decision::Exit(reason) => Some(reason),
         }
@@ -351,22 +352,22 @@ fn decide(vc: &mut Vcpu, class: u8, record: &mut ExitDetail) -> Decision {
 
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn abort_outcome(
+fn abort_outcome<'w>(
     v: &mut Vm,
     vcpu: u64,
     abort: &Abort,
-    world: &crate::vm::memslot::SlotWorld,
-    mut frames: &crate::mm::frames::FramePool,
+    world: impl FnOnce() -> crate::vm::memslot::SlotWorld<'w>,
+    frames: &crate::mm::frames::FramePool,
     m: &mut impl Machine,
     record: &mut ExitDetail,
 ) -> Decision {
-    let outcome = classify(abort, &v.slots, world);
+    let outcome = classify_lazily(abort, &v.slots, world);
     let Some(vc) = v.vcpus.get_mut(vcpu as usize) else {
         return Decision::Exit(ExitReason::Unknown);
     };
     match outcome {
         Outcome::Map { slot, ipa, size } => {
-            if v.map_slot_part(slot, ipa, size, &mut frames, m).is_err() {
+            if !lazy_map(v, slot, ipa, size, frames, m) {
                 crate::logger::refusal(
                     crate::logger::Source::Guest,
                     log::Level::Warn,
@@ -378,7 +379,6 @@ fn abort_outcome(
                 }
                 return Decision::Exit(ExitReason::MemoryFault);
             }
-            v.stats.resolved_in_hyp += 1;
             Decision::Resume
         }
         Outcome::Mmio(a) => {
@@ -414,6 +414,25 @@ fn abort_outcome(
             Decision::Exit(ExitReason::Unknown)
         }
     }
+}
+
+/// The map `classify` asked for (`Outcome::Map`), counted as resolved in EL2; false if
+/// stage 2 could not take it (out of table pages). The fault path's and the lazy-map
+/// entry's (vm/dispatch/lazy.rs) one way to do it.
+#[inline(always)]
+pub(crate) fn lazy_map(
+    v: &mut Vm,
+    slot: usize,
+    ipa: u64,
+    size: u64,
+    mut frames: &crate::mm::frames::FramePool,
+    m: &mut impl Machine,
+) -> bool {
+    if v.map_slot_part(slot, ipa, size, &mut frames, m).is_err() {
+        return false;
+    }
+    v.stats.resolved_in_hyp += 1;
+    true
 }
 
 fn size_of_access(esr: Esr) -> u8 {

@@ -574,5 +574,7 @@ fn cpu_off_of_a_held_cpu_parks_it_without_the_lock_and_never_returns_to_the_host
 
 #[path = "kick_tests.rs"]
 mod kick_tests;
+#[path = "lazy_tests.rs"]
+mod lazy_tests;
 #[path = "lock_tests.rs"]
 mod lock_tests;
