@@ -158,8 +158,19 @@ fn check(abort: &Abort, slots: &Slots, world: &SlotWorld, outcome: Outcome) {
         ACCESS_READ
     };
     match outcome {
-        Outcome::Map { slot: i, ipa, size } => {
+        Outcome::Map {
+            slot: i,
+            ipa,
+            size,
+            pa,
+            kind,
+            perm_bits,
+        } => {
             assert_eq!(i, index, "{}", ctx());
+            // What the map is told is the slot's: its backing at that offset, kind, perms.
+            assert_eq!(pa.0, slot.pa + (ipa - slot.ipa), "{}", ctx());
+            assert_eq!(Some(kind), slot.memory_kind(), "{}", ctx());
+            assert_eq!(perm_bits, slot.perm_bits(), "{}", ctx());
             assert!(size == PAGE || size == BLOCK_2M, "{}", ctx());
             assert!(
                 ipa % size == 0 && ipa <= abort.ipa && abort.ipa - ipa < size,

@@ -1,10 +1,11 @@
 //! A guest's stage-2 abort, decoded once and classified: resolve it in EL2 (lazy map),
 //! or stop the vCPU and tell the host (with the reason), or also inject an abort.
 
+use crate::addr::PhysAddr;
 use crate::esr::{Esr, ExceptionClass};
+use crate::mm::kind::MemoryKind;
 use crate::vm::memslot::{recheck_backing, Slot, SlotWorld, Slots};
 use crate::vm::mmio::MmioAccess;
-use stile_abi::slot::SlotKind;
 use stile_abi::Reason;
 
 const BLOCK_2M: u64 = 2 << 20;
@@ -39,8 +40,17 @@ impl Abort {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Map `[ipa, ipa + size)` of `slot` (a page, or the 2 MiB block around the fault when
-    /// the slot covers it and both sides are aligned) and re-run the instruction.
-    Map { slot: usize, ipa: u64, size: u64 },
+    /// the slot covers it and both sides are aligned) and re-run the instruction: to `pa`,
+    /// as `kind` with the slot's permissions (`Perms::bits`), so the map need not look the
+    /// slot up again.
+    Map {
+        slot: usize,
+        ipa: u64,
+        size: u64,
+        pa: PhysAddr,
+        kind: MemoryKind,
+        perm_bits: u8,
+    },
     /// An access to an MMIO slot with a valid syndrome.
     Mmio(MmioAccess),
     /// An access to an MMIO slot without one.
@@ -78,16 +88,16 @@ pub fn classify_lazily<'w>(
         return Outcome::Fault(Reason::NoSlot);
     };
     let fetch = abort.is_fetch();
-    if slot.kind == SlotKind::Mmio {
+    let Some(kind) = slot.memory_kind() else {
+        // MMIO: nothing behind it to map.
         if fetch {
             return Outcome::InjectAndFault(Reason::ExecNotAllowed);
         }
         return MmioAccess::from_esr(abort.esr).map_or(Outcome::Nisv, Outcome::Mmio);
-    }
+    };
     // The access as `Abort::access` names it, without decoding the class again.
     let access = if fetch {
-        let kind_execs = slot.memory_kind().is_some_and(|k| k.may_execute());
-        if !kind_execs {
+        if !kind.may_execute() {
             return Outcome::InjectAndFault(Reason::ExecNotAllowed);
         }
         stile_abi::run_page::ACCESS_EXEC
@@ -114,6 +124,9 @@ pub fn classify_lazily<'w>(
         slot: index,
         ipa,
         size,
+        pa: slot.pa_of(ipa),
+        kind,
+        perm_bits: slot.perm_bits(),
     }
 }
 
@@ -137,6 +150,7 @@ mod tests {
     use crate::addr::PhysRange;
     use crate::mm::kind::{MemoryKind, Perms};
     use crate::vm::memslot::Assignable;
+    use stile_abi::slot::SlotKind;
 
     const DONATED: PhysRange = PhysRange::new(0x4400_0000, 0x40_0000);
     const APERTURE: Assignable = Assignable {
@@ -200,7 +214,10 @@ mod tests {
             Outcome::Map {
                 slot: 0,
                 ipa: 0x4000_0000,
-                size: 2 << 20
+                size: 2 << 20,
+                pa: PhysAddr(0x4400_0000),
+                kind: MemoryKind::Ram,
+                perm_bits: Perms::RWX.bits(),
             }
         );
     }
@@ -213,7 +230,10 @@ mod tests {
             Outcome::Map {
                 slot: 2,
                 ipa: 0x5000_0000,
-                size: 4096
+                size: 4096,
+                pa: PhysAddr(0x4400_0000),
+                kind: MemoryKind::Ram,
+                perm_bits: Perms::R.bits(),
             }
         );
     }
@@ -234,7 +254,10 @@ mod tests {
             Outcome::Map {
                 slot: 0,
                 ipa: 0x4012_3000,
-                size: 4096
+                size: 4096,
+                pa: PhysAddr(0x4412_4000),
+                kind: MemoryKind::Ram,
+                perm_bits: Perms::RWX.bits(),
             }
         );
     }
@@ -263,7 +286,10 @@ mod tests {
             Outcome::Map {
                 slot: 0,
                 ipa: 0x4030_0000,
-                size: 4096
+                size: 4096,
+                pa: PhysAddr(0x4430_0000),
+                kind: MemoryKind::Ram,
+                perm_bits: Perms::RWX.bits(),
             }
         );
     }

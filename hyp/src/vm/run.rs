@@ -1,8 +1,12 @@
 //! One vCPU run: finish what the last exit left pending, then, for each trap from the
 //! guest, either resolve it in EL2 and resume, or stop with an exit record for the host.
 
+use crate::addr::PhysAddr;
 use crate::esr::{ec, Esr};
+use crate::mm::kind::MemoryKind;
+use crate::mm::stage2::Ipa;
 use crate::vm::fault::{classify_lazily, Abort, Outcome};
+use crate::vm::guest::map_part;
 use crate::vm::guest::{Vm, VmStats};
 use crate::vm::guest_psci;
 use crate::vm::hvc::Refused;
@@ -366,8 +370,15 @@ fn abort_outcome<'w>(
         return Decision::Exit(ExitReason::Unknown);
     };
     match outcome {
-        Outcome::Map { slot, ipa, size } => {
-            if !lazy_map(v, slot, ipa, size, frames, m) {
+        Outcome::Map {
+            ipa,
+            size,
+            pa,
+            kind,
+            perm_bits,
+            ..
+        } => {
+            if !lazy_map(v, Ipa(ipa), pa, size, kind, perm_bits, frames, m) {
                 crate::logger::refusal(
                     crate::logger::Source::Guest,
                     log::Level::Warn,
@@ -419,16 +430,30 @@ fn abort_outcome<'w>(
 /// The map `classify` asked for (`Outcome::Map`), counted as resolved in EL2; false if
 /// stage 2 could not take it (out of table pages). The fault path's and the lazy-map
 /// entry's (vm/dispatch/lazy.rs) one way to do it.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) fn lazy_map(
     v: &mut Vm,
-    slot: usize,
-    ipa: u64,
+    ipa: Ipa,
+    pa: PhysAddr,
     size: u64,
+    kind: MemoryKind,
+    perm_bits: u8,
     mut frames: &crate::mm::frames::FramePool,
     m: &mut impl Machine,
 ) -> bool {
-    if v.map_slot_part(slot, ipa, size, &mut frames, m).is_err() {
+    if map_part(
+        &mut v.stage2,
+        ipa,
+        pa,
+        size,
+        kind,
+        perm_bits,
+        &mut frames,
+        m,
+    )
+    .is_err()
+    {
         return false;
     }
     v.stats.resolved_in_hyp += 1;

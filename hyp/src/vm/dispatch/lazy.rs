@@ -12,6 +12,7 @@
 //!   IPA: the guest's stage 1 is never needed.
 
 use super::{ipa_from_hpfar, HypCell, TrapCpu};
+use crate::mm::stage2::Ipa;
 use crate::vm::fault::{classify_lazily, Abort, Outcome};
 use crate::vm::run::lazy_map;
 
@@ -54,7 +55,15 @@ pub fn lazy_abort<C: TrapCpu>(hyp: &HypCell, cpu: &mut C) -> Lazy {
     // HPFAR_EL2 holds the IPA of every abort `classify` may map (translation and access
     // flag faults); for the others it returns something else whatever the IPA.
     let world = || hyp.slot_world(v.donated);
-    let Outcome::Map { slot, ipa, size } = classify_lazily(&abort, &v.slots, world) else {
+    let Outcome::Map {
+        ipa,
+        size,
+        pa,
+        kind,
+        perm_bits,
+        ..
+    } = classify_lazily(&abort, &v.slots, world)
+    else {
         return Lazy::NotRam;
     };
     // The full path stops a vCPU EL2 lost track of before it maps anything.
@@ -62,7 +71,7 @@ pub fn lazy_abort<C: TrapCpu>(hyp: &HypCell, cpu: &mut C) -> Lazy {
         return Lazy::Declined;
     }
     let mut m = cpu.machine(hyp);
-    match lazy_map(v, slot, ipa, size, &hyp.frames, &mut m) {
+    match lazy_map(v, Ipa(ipa), pa, size, kind, perm_bits, &hyp.frames, &mut m) {
         true => Lazy::Mapped,
         false => Lazy::Declined,
     }
