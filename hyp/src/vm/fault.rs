@@ -8,7 +8,7 @@ use crate::vm::memslot::{recheck_backing, Slot, SlotWorld, Slots};
 use crate::vm::mmio::MmioAccess;
 use stile_abi::Reason;
 
-const BLOCK_2M: u64 = 2 << 20;
+pub const BLOCK_2M: u64 = 2 << 20;
 const PAGE: u64 = 4096;
 
 /// The abort as EL2 saw it.

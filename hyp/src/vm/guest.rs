@@ -60,8 +60,6 @@ impl Vm {
     /// aligned 2 MiB block (what a fault maps) takes the one-walk path, where a leaf already
     /// there is success, each with its own copy of the walk for its level; any other range
     /// (an eager slot) is mapped all or nothing, and none of it may be mapped yet.
-    /// Inlined: it is the lazy map's (vm/run.rs, `lazy_map`).
-    #[inline(always)]
     pub fn map_slot_part(
         &mut self,
         index: usize,
@@ -73,7 +71,17 @@ impl Vm {
         let Some(slot) = self.slots.get(index).and_then(Option::as_ref) else {
             return Ok(());
         };
-        map_slot(&mut self.stage2, slot, ipa, size, alloc, tlb)
+        let Some(kind) = slot.memory_kind() else {
+            return Ok(());
+        };
+        let (ipa, pa, perms) = (Ipa(ipa), slot.pa_of(ipa), slot.perm_bits());
+        let s2 = &mut self.stage2;
+        // Constant levels: each call gets the walk for its level inlined.
+        match s2.leaf_level(ipa, pa, size) {
+            Some(3) => s2.map_leaf_bits(alloc, tlb, ipa, pa, 3, kind, perms),
+            Some(2) => s2.map_leaf_bits(alloc, tlb, ipa, pa, 2, kind, perms),
+            _ => map_range(s2, alloc, tlb, ipa, pa, size, kind, Perms::from_bits(perms)),
+        }
     }
 
     /// Unmap whatever stage 2 has for slot `index`'s range.
@@ -108,52 +116,6 @@ impl Vm {
             .flatten()
             .find(|s| s.contains(ipa) && s.memory_kind().is_some())
             .map(|s| s.pa_of(ipa))
-    }
-}
-
-/// [`Vm::map_slot_part`] of `slot`.
-#[inline(always)]
-pub fn map_slot(
-    s2: &mut Stage2,
-    slot: &Slot,
-    ipa: u64,
-    size: u64,
-    alloc: &mut impl TableAlloc,
-    tlb: &mut impl S2Maintenance,
-) -> Result<(), S2Error> {
-    let Some(kind) = slot.memory_kind() else {
-        return Ok(());
-    };
-    map_part(
-        s2,
-        Ipa(ipa),
-        slot.pa_of(ipa),
-        size,
-        kind,
-        slot.perm_bits(),
-        alloc,
-        tlb,
-    )
-}
-
-/// [`map_slot`] of `[ipa, ipa + size)` -> `pa` as `kind` with `perms` ([`Perms::bits`]).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-pub fn map_part(
-    s2: &mut Stage2,
-    ipa: Ipa,
-    pa: PhysAddr,
-    size: u64,
-    kind: MemoryKind,
-    perms: u8,
-    alloc: &mut impl TableAlloc,
-    tlb: &mut impl S2Maintenance,
-) -> Result<(), S2Error> {
-    // Constant levels: each call gets the walk for its level inlined.
-    match s2.leaf_level(ipa, pa, size) {
-        Some(3) => s2.map_leaf_bits(alloc, tlb, ipa, pa, 3, kind, perms),
-        Some(2) => s2.map_leaf_bits(alloc, tlb, ipa, pa, 2, kind, perms),
-        _ => map_range(s2, alloc, tlb, ipa, pa, size, kind, Perms::from_bits(perms)),
     }
 }
 

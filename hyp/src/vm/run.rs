@@ -5,8 +5,7 @@ use crate::addr::PhysAddr;
 use crate::esr::{ec, Esr};
 use crate::mm::kind::MemoryKind;
 use crate::mm::stage2::Ipa;
-use crate::vm::fault::{classify_lazily, Abort, Outcome};
-use crate::vm::guest::map_part;
+use crate::vm::fault::{classify_lazily, Abort, Outcome, BLOCK_2M};
 use crate::vm::guest::{Vm, VmStats};
 use crate::vm::guest_psci;
 use crate::vm::hvc::Refused;
@@ -442,18 +441,14 @@ pub(crate) fn lazy_map(
     mut frames: &crate::mm::frames::FramePool,
     m: &mut impl Machine,
 ) -> bool {
-    if map_part(
-        &mut v.stage2,
-        ipa,
-        pa,
-        size,
-        kind,
-        perm_bits,
-        &mut frames,
-        m,
-    )
-    .is_err()
-    {
+    // `classify` maps a page, or a 2 MiB block with IPA and PA aligned: each level gets
+    // its own walk, inlined. (A misaligned leaf would be refused, not mapped.)
+    let s2 = &mut v.stage2;
+    let mapped = match size {
+        BLOCK_2M => s2.map_leaf_bits(&mut frames, m, ipa, pa, 2, kind, perm_bits),
+        _ => s2.map_leaf_bits(&mut frames, m, ipa, pa, 3, kind, perm_bits),
+    };
+    if mapped.is_err() {
         return false;
     }
     v.stats.resolved_in_hyp += 1;
