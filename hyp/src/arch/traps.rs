@@ -62,20 +62,22 @@ pub unsafe fn handle(ctx: *mut Context, kind: u64) -> *mut Context {
 
 /// vectors.S's first try for a guest's data or instruction abort, with only the registers
 /// a call clobbers saved and ELR/SPSR_EL2 still live: true if it was mapped (the guest
-/// resumes at the same instruction); false for the full path. `key` is the abort's page in
-/// this VM, as vectors.S compares it with [`skip_lazy`]'s.
+/// resumes at the same instruction); false for the full path. `hpfar` is the abort's
+/// HPFAR_EL2, which vectors.S compares with the guest's `Context::lazy_skip`.
 ///
 /// # Safety
 /// Called only by vectors.S, from a guest's synchronous trap on this CPU, before anything
 /// else of that trap ran.
 #[inline(always)]
-pub unsafe fn lazy_abort(key: u64) -> bool {
+pub unsafe fn lazy_abort(hpfar: u64) -> bool {
     // SAFETY: the one call of this trap; `cpu` is dropped when it returns.
     let cpu = unsafe { this_cpu() };
     match dispatch::lazy_abort(&HYP, cpu) {
         Lazy::Mapped => true,
-        Lazy::NotRam => {
-            skip_lazy(key);
+        Lazy::NotMine => {
+            // SAFETY: a trap of the guest that is the current world (this function's
+            // contract), stopped in EL2.
+            unsafe { skip_lazy(hpfar) };
             false
         }
         Lazy::Declined => false,

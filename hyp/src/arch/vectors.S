@@ -3,7 +3,8 @@
 //
 // From a lower EL (AArch64): the trapped world's registers go into the Context the per-CPU
 // block names (world.rs), Rust handles the trap and returns the Context to resume (the same
-// one, or another world), and we eret into it.
+// one, or another world), and we eret into it. A guest's stage-2 abort first tries the
+// lazy map with only the registers a call clobbers saved (lower_guest_high_ec).
 //
 // From EL2 itself: never expected, so fatal. It moves to this CPU's emergency stack (it ends
 // where TPIDR_EL2 points: the per-CPU block sits on top of it; the faulting SP may be in a
@@ -15,9 +16,9 @@
 // PerCpu (world.rs) and Context (world.rs) offsets: keep in sync (const-asserted there).
 .equ PERCPU_CTX, 0
 .equ PERCPU_STACK_TOP, 8
-.equ PERCPU_LAZY_SKIP, 32
 .equ CTX_ELR, 248
 .equ CTX_SPSR, 256
+.equ CTX_LAZY_SKIP, 264
 // Trap kinds passed to Rust (traps.rs): the vector index, or this for the host's VCPU_RUN.
 .equ KIND_SYNC, 8
 .equ KIND_HOST_VCPU_RUN, 16
@@ -126,25 +127,23 @@ el2_fatal_common:
 1:  wfe
     b       1b
 
-// A guest's trap with EC 0x20..0x3f: x0 = ESR_EL2, x1 = VMID, its x0/x1 on the stack.
+// A guest's trap with EC 0x20..0x3f: x0 = ESR_EL2, its x0/x1 on the stack.
 // A data or instruction abort from it tries the lazy map first (traps.rs, `lazy_abort`),
 // with only the registers a call clobbers saved, and resumes the guest straight away if
-// it was mapped. Anything else, and any abort on the page the lazy map last declined as
-// not RAM (MMIO, most likely), takes the full path.
+// it was mapped. Anything else, and an abort on the page the lazy map last declined for
+// this guest as not RAM (Context::lazy_skip: MMIO, most likely), takes the full path.
 lower_guest_high_ec:
     lsr     x0, x0, #26
     orr     x0, x0, #4                  // 0x20 (instruction abort) or 0x24 (data abort)
     cmp     x0, #0x24
     b.ne    2f
-    mrs     x0, hpfar_el2
-    orr     x1, x0, x1, lsl #48         // the key: this page in this VM
-    mrs     x0, tpidr_el2
-    ldr     x0, [x0, #PERCPU_LAZY_SKIP]
-    cmp     x0, x1
-    b.eq    2f
     mrs     x0, tpidr_el2
     ldr     x0, [x0, #PERCPU_CTX]
     stp     x2, x3, [x0, #16]
+    mrs     x1, hpfar_el2
+    ldr     x2, [x0, #CTX_LAZY_SKIP]
+    cmp     x1, x2
+    b.eq    3f
     stp     x4, x5, [x0, #32]
     stp     x6, x7, [x0, #48]
     stp     x8, x9, [x0, #64]
@@ -174,6 +173,8 @@ lower_guest_high_ec:
 1:  ldr     x0, [x1, #PERCPU_CTX]       // declined: x2..x19 and x30 are saved already
     mov     x1, #KIND_SYNC
     b       lower_el_save_rest
+3:  mov     x1, #KIND_SYNC              // x0 = Context; x2/x3 saved (x2 is not the guest's now)
+    b       lower_el_save_x4
 2:  mov     x1, #KIND_SYNC
     // fall through
 
@@ -186,6 +187,7 @@ lower_el_load_ctx:
 // x0 = Context of the world that trapped, x1 = kind; its x0/x1 are on the stack.
 lower_el_common:
     stp     x2, x3, [x0, #16]
+lower_el_save_x4:                       // x2/x3 saved already
     stp     x4, x5, [x0, #32]
     stp     x6, x7, [x0, #48]
     stp     x8, x9, [x0, #64]

@@ -17,12 +17,7 @@ pub struct PerCpu {
     /// This CPU's world-switch state (arch/switch.rs), bound before the host first runs
     /// on this CPU: the trap path finds it in one load.
     pub state: *mut u8,
-    /// The key (vectors.S: HPFAR_EL2 | VMID << 48) of the last guest abort the lazy map
-    /// declined as not RAM: that page's next abort goes straight to the full trap path.
-    /// Only ever a shortcut to the path that decides everything, so a stale key costs time,
-    /// never correctness. 0 matches no guest (its VMID is not 0).
-    pub lazy_skip: u64,
-    _reserved: [u64; 3],
+    _reserved: [u64; 4],
 }
 
 /// entry.S reserves this much (PERCPU_BLOCK_SIZE) below the emergency stack top.
@@ -33,7 +28,6 @@ const _: () = assert!(
         && offset_of!(PerCpu, stack_top) == 8
         && offset_of!(PerCpu, index) == 16
         && offset_of!(PerCpu, state) == 24
-        && offset_of!(PerCpu, lazy_skip) == 32
 );
 
 extern "C" {
@@ -54,11 +48,16 @@ pub fn state_ptr() -> *mut u8 {
     unsafe { (*per_cpu()).state }
 }
 
-/// Send the abort whose vectors.S key is `key` straight to the full trap path next time.
+/// Send the current world's next abort on the page whose HPFAR_EL2 is `hpfar` straight to
+/// the full trap path (`Context::lazy_skip`).
+///
+/// # Safety
+/// Only from a trap of the current world, which is stopped in EL2 on this CPU: its Context
+/// is this trap's alone, as it is vectors.S's.
 #[inline(always)]
-pub fn skip_lazy(key: u64) {
-    // SAFETY: the per-CPU block is this CPU's own; nothing else writes it.
-    unsafe { (*per_cpu()).lazy_skip = key }
+pub unsafe fn skip_lazy(hpfar: u64) {
+    // SAFETY: `current` is the stopped world's Context (the contract), valid while it is.
+    unsafe { (*(*per_cpu()).current).lazy_skip = hpfar }
 }
 
 /// Record where this CPU's world-switch state lives.
@@ -89,7 +88,6 @@ pub unsafe fn enter(ctx: *mut Context, stack_top: u64) -> ! {
     unsafe {
         (*pc).stack_top = stack_top;
         (*pc).current = ctx;
-        (*pc).lazy_skip = 0;
         world_enter(ctx, stack_top)
     }
 }

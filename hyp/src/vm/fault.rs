@@ -2,7 +2,7 @@
 //! or stop the vCPU and tell the host (with the reason), or also inject an abort.
 
 use crate::addr::PhysAddr;
-use crate::esr::{Esr, ExceptionClass};
+use crate::esr::{ec, Esr};
 use crate::mm::kind::MemoryKind;
 use crate::vm::memslot::{recheck_backing, Slot, SlotWorld, Slots};
 use crate::vm::mmio::MmioAccess;
@@ -21,7 +21,7 @@ pub struct Abort {
 
 impl Abort {
     pub fn is_fetch(&self) -> bool {
-        self.esr.ec() == ExceptionClass::InstAbortLower
+        self.esr.ec_raw() == ec::INST_ABORT_LOWER
     }
 
     /// `stile_abi::run_page::ACCESS_*`.
@@ -78,13 +78,28 @@ pub fn classify_lazily<'w>(
     slots: &Slots,
     world: impl FnOnce() -> SlotWorld<'w>,
 ) -> Outcome {
+    classify_with(
+        abort,
+        |ipa| slots.find(ipa),
+        |index, slot| recheck_backing(slot, || slots.changed(index), world),
+    )
+}
+
+/// [`classify`] with the slot of `ipa` from `find`, and `recheck` standing for
+/// [`recheck_backing`] (the lazy-map entry passes narrower ones: vm/dispatch/lazy.rs).
+#[inline(always)]
+pub fn classify_with<'s>(
+    abort: &Abort,
+    find: impl FnOnce(u64) -> Option<(usize, &'s Slot)>,
+    recheck: impl FnOnce(usize, &Slot) -> Result<(), Reason>,
+) -> Outcome {
     let fsc = abort.esr.fsc();
     // Translation (0x04..=0x07), access flag (0x08..=0x0b) or permission (0x0c..=0x0f).
     if !(0x04..=0x0f).contains(&fsc) {
         return Outcome::Unknown;
     }
     let permission = fsc >= 0x0c;
-    let Some((index, slot)) = slots.find(abort.ipa) else {
+    let Some((index, slot)) = find(abort.ipa) else {
         return Outcome::Fault(Reason::NoSlot);
     };
     let fetch = abort.is_fetch();
@@ -116,7 +131,7 @@ pub fn classify_lazily<'w>(
     }
     // What can have changed since registration is checked again: a slot that no longer
     // passes is not mapped.
-    if let Err(r) = recheck_backing(slot, || slots.changed(index), world) {
+    if let Err(r) = recheck(index, slot) {
         return Outcome::Fault(r);
     }
     let (ipa, size) = granule(slot, abort.ipa);

@@ -157,10 +157,16 @@ impl Slots {
     /// place (no copies).
     #[inline]
     pub fn find(&self, ipa: u64) -> Option<(usize, &Slot)> {
+        self.find_last(ipa).or_else(|| self.search(ipa))
+    }
+
+    /// [`Slots::find`] if the slot it found last holds `ipa`; else None, without a search.
+    #[inline(always)]
+    pub fn find_last(&self, ipa: u64) -> Option<(usize, &Slot)> {
         let last = self.last.get() as usize % MAX_SLOTS;
         match &self.slots[last] {
             Some(s) if s.contains(ipa) => Some((last, s)),
-            _ => self.search(ipa),
+            _ => None,
         }
     }
 

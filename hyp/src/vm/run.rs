@@ -4,6 +4,7 @@
 use crate::addr::PhysAddr;
 use crate::esr::{ec, Esr};
 use crate::mm::kind::MemoryKind;
+use crate::mm::pgtable::TableAlloc;
 use crate::mm::stage2::Ipa;
 use crate::vm::fault::{classify_lazily, Abort, Outcome, BLOCK_2M};
 use crate::vm::guest::{Vm, VmStats};
@@ -360,7 +361,7 @@ fn abort_outcome<'w>(
     vcpu: u64,
     abort: &Abort,
     world: impl FnOnce() -> crate::vm::memslot::SlotWorld<'w>,
-    frames: &crate::mm::frames::FramePool,
+    mut frames: &crate::mm::frames::FramePool,
     m: &mut impl Machine,
     record: &mut ExitDetail,
 ) -> Decision {
@@ -377,7 +378,7 @@ fn abort_outcome<'w>(
             perm_bits,
             ..
         } => {
-            if !lazy_map(v, Ipa(ipa), pa, size, kind, perm_bits, frames, m) {
+            if !lazy_map(v, Ipa(ipa), pa, size, kind, perm_bits, &mut frames, m) {
                 crate::logger::refusal(
                     crate::logger::Source::Guest,
                     log::Level::Warn,
@@ -427,8 +428,8 @@ fn abort_outcome<'w>(
 }
 
 /// The map `classify` asked for (`Outcome::Map`), counted as resolved in EL2; false if
-/// stage 2 could not take it (out of table pages). The fault path's and the lazy-map
-/// entry's (vm/dispatch/lazy.rs) one way to do it.
+/// stage 2 could not take it (out of table pages, from `alloc`). The fault path's and the
+/// lazy-map entry's (vm/dispatch/lazy.rs) one way to do it.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) fn lazy_map(
@@ -438,15 +439,15 @@ pub(crate) fn lazy_map(
     size: u64,
     kind: MemoryKind,
     perm_bits: u8,
-    mut frames: &crate::mm::frames::FramePool,
+    alloc: &mut impl TableAlloc,
     m: &mut impl Machine,
 ) -> bool {
     // `classify` maps a page, or a 2 MiB block with IPA and PA aligned: each level gets
     // its own walk, inlined. (A misaligned leaf would be refused, not mapped.)
     let s2 = &mut v.stage2;
     let mapped = match size {
-        BLOCK_2M => s2.map_leaf_bits(&mut frames, m, ipa, pa, 2, kind, perm_bits),
-        _ => s2.map_leaf_bits(&mut frames, m, ipa, pa, 3, kind, perm_bits),
+        BLOCK_2M => s2.map_leaf_bits(alloc, m, ipa, pa, 2, kind, perm_bits),
+        _ => s2.map_leaf_bits(alloc, m, ipa, pa, 3, kind, perm_bits),
     };
     if mapped.is_err() {
         return false;

@@ -84,9 +84,9 @@ impl PageTable {
     /// invalidation, only `sync.publish()`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub fn map_leaf(
+    pub fn map_leaf<A: TableAlloc>(
         &mut self,
-        alloc: &mut impl TableAlloc,
+        alloc: &mut A,
         sync: &mut impl TlbSync,
         va: u64,
         pa: PhysAddr,
@@ -100,6 +100,7 @@ impl PageTable {
             Reach::Covered => return Ok(()),
             Reach::Table => return Err(MapError::AlreadyMapped),
             Reach::Hole { entry, at, up } if at == level => (entry, up, leaf),
+            Reach::Hole { .. } if !A::CAN_ALLOC => return Err(MapError::OutOfTables),
             Reach::Hole { entry, at, up } => {
                 let link = self.new_branch(alloc, va, at + 1, level, leaf)?;
                 // The branch's contents reach every walker before the link that makes it

@@ -36,6 +36,10 @@ pub const LEAF_ATTR_MASK: u64 = 0xfffc_0000_0000_0ffc;
 
 /// Source of zeroed, page-aligned table pages addressable at their physical address.
 pub trait TableAlloc {
+    /// False for an allocator that never has a page ([`NoTables`]): a walk that would need
+    /// one gives up at once, and its code has no call to build a branch.
+    const CAN_ALLOC: bool = true;
+
     fn alloc_table(&mut self) -> Option<PhysAddr>;
 
     /// Take back a page from `alloc_table`. The engine hands back only pages whose entries
@@ -78,6 +82,18 @@ pub trait TableAlloc {
         for i in 0..pages {
             self.free_table(PhysAddr(root.0 + i as u64 * PAGE_SIZE));
         }
+    }
+}
+
+/// No table pages: mapping only where the tables are there already (the lazy-map entry,
+/// which leaves the rest to the full trap path).
+pub struct NoTables;
+
+impl TableAlloc for NoTables {
+    const CAN_ALLOC: bool = false;
+
+    fn alloc_table(&mut self) -> Option<PhysAddr> {
+        None
     }
 }
 

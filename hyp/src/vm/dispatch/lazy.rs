@@ -1,9 +1,14 @@
-//! The lazy map's own way in. A guest's stage-2 abort that only needs stage 2 filled from a
-//! RAM or device-memory slot is the commonest trap there is, and the guest resumes right
-//! after it: vectors.S offers it here first, having saved only the registers a call
-//! clobbers, and takes the full trap path ([`super::trap`]) only when this declines. So
-//! this must do exactly what the full path would for the aborts it takes, and nothing at
-//! all for the others: `lazy_tests` drives random aborts through both and compares.
+//! The lazy map's own way in. A guest's first touch of a RAM page is the commonest trap
+//! there is, and the guest resumes right after it: vectors.S offers each guest abort here
+//! first, having saved only the registers a call clobbers, and takes the full trap path
+//! ([`super::trap`]) only when this declines. So this must do exactly what the full path
+//! would for the aborts it maps, and nothing at all for the others: `lazy_tests` drives
+//! random aborts through both and compares.
+//!
+//! It maps the common case only, and calls nothing: RAM in the slot the VM's last fault
+//! found, where stage 2's tables are there already. Another slot, device memory (whose
+//! backing is checked again), a missing table: the full path. With no call on any of its
+//! paths, the compiler keeps everything in the registers vectors.S saved.
 //!
 //! Why the full path's other steps are not needed for a map:
 //! - the vGIC hook claims only aborts inside the vGIC's frames, and no slot overlaps them
@@ -12,32 +17,39 @@
 //!   IPA: the guest's stage 1 is never needed.
 
 use super::{ipa_from_hpfar, HypCell, TrapCpu};
+use crate::esr::ec;
+use crate::mm::pgtable::NoTables;
 use crate::mm::stage2::Ipa;
-use crate::vm::fault::{classify_lazily, Abort, Outcome};
+use crate::vm::fault::{classify_with, Abort, Outcome};
 use crate::vm::run::lazy_map;
+use stile_abi::slot::SlotKind;
+use stile_abi::Reason;
 
 /// What became of a guest abort offered to [`lazy_abort`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lazy {
     /// Mapped: resume the guest at the same instruction.
     Mapped,
-    /// Its page is not mapped in EL2 (MMIO, no slot, a refused access...): the full path
-    /// decides, now and, as far as the caller remembers it, next time.
-    NotRam,
-    /// Anything else the full path decides (not a translation or access-flag abort, no
-    /// guest, out of table pages).
+    /// Not a page this entry maps (MMIO, no slot or another one, device memory, a refused
+    /// access...): the full path decides, now and, as far as the caller remembers the
+    /// page, next time.
+    NotMine,
+    /// The full path decides this once (not a guest's stage-2 abort, or a table is
+    /// missing).
     Declined,
 }
 
-/// The running guest's abort (the syndrome `cpu` holds), lazily mapped if `classify` says
-/// so. Nothing changes unless it returns [`Lazy::Mapped`].
+/// The running guest's abort (the syndrome `cpu` holds), lazily mapped if it is RAM of the
+/// slot found last and `classify` says so. Nothing changes unless it returns
+/// [`Lazy::Mapped`].
 #[inline(always)]
 pub fn lazy_abort<C: TrapCpu>(hyp: &HypCell, cpu: &mut C) -> Lazy {
     let Some(run) = cpu.running() else {
         return Lazy::Declined;
     };
     let (esr, far, hpfar) = cpu.syndrome();
-    if !esr.is_abort() {
+    // The full path's aborts: data or instruction aborts from below EL2 (0x24, 0x20).
+    if esr.ec_raw() | 4 != ec::DATA_ABORT_LOWER {
         return Lazy::Declined;
     }
     let Some(hyp) = hyp.get() else {
@@ -52,9 +64,17 @@ pub fn lazy_abort<C: TrapCpu>(hyp: &HypCell, cpu: &mut C) -> Lazy {
         far,
         ipa: ipa_from_hpfar(far, hpfar),
     };
-    // HPFAR_EL2 holds the IPA of every abort `classify` may map (translation and access
-    // flag faults); for the others it returns something else whatever the IPA.
-    let world = || hyp.slot_world(v.donated);
+    // `classify` as the full path runs it, but only on the last slot found (no search) and
+    // only for RAM (its backing is not checked again there either).
+    let slots = &v.slots;
+    let outcome = classify_with(
+        &abort,
+        |ipa| slots.find_last(ipa),
+        |_, slot| match slot.kind {
+            SlotKind::Ram => Ok(()),
+            _ => Err(Reason::BadKind),
+        },
+    );
     let Outcome::Map {
         ipa,
         size,
@@ -62,16 +82,25 @@ pub fn lazy_abort<C: TrapCpu>(hyp: &HypCell, cpu: &mut C) -> Lazy {
         kind,
         perm_bits,
         ..
-    } = classify_lazily(&abort, &v.slots, world)
+    } = outcome
     else {
-        return Lazy::NotRam;
+        return Lazy::NotMine;
     };
     // The full path stops a vCPU EL2 lost track of before it maps anything.
     if v.vcpus.get(run.vcpu as usize).is_none() {
         return Lazy::Declined;
     }
     let mut m = cpu.machine(hyp);
-    match lazy_map(v, Ipa(ipa), pa, size, kind, perm_bits, &hyp.frames, &mut m) {
+    match lazy_map(
+        v,
+        Ipa(ipa),
+        pa,
+        size,
+        kind,
+        perm_bits,
+        &mut NoTables,
+        &mut m,
+    ) {
         true => Lazy::Mapped,
         false => Lazy::Declined,
     }

@@ -9,12 +9,16 @@ use crate::test_rng::Rng;
 use crate::vm::guest::VmStats;
 use std::format;
 use std::string::String;
-use stile_abi::slot::{self, SlotKind, FLAG_EAGER, PERM_EXEC, PERM_READ, PERM_WRITE};
+use stile_abi::slot::{
+    self, SlotKind, FLAG_CACHEABLE_OPT_IN, FLAG_EAGER, PERM_EXEC, PERM_READ, PERM_WRITE,
+};
 
 const SEEDS: u64 = 12;
 const STEPS: usize = 300;
 /// The extra slot's IPA window: 4 KiB pages (its PA is not 2 MiB-congruent).
 const EXTRA_IPA: u64 = 0x8000_0000;
+/// The fixture board's device-nc region (revocable).
+const DEVICE_NC: u64 = 0x7b00_0000;
 
 /// Everything of a world a guest or its host can observe after a trap.
 #[derive(Debug, PartialEq, Eq)]
@@ -57,11 +61,25 @@ fn seen(w: &World) -> Seen {
 /// The same slot changes on both worlds (the host's, between runs).
 fn host_call(w: &mut World, x: &[u64]) {
     w.hvc(x);
+    std::println!(
+        "DBG {:#x} {:#x} -> {:#x} {:#x}",
+        x[0],
+        x[6],
+        w.host.x[0],
+        w.host.x[1]
+    );
 }
 
 fn random_slot(rng: &mut Rng, vm: u64) -> [u64; 7] {
-    let kinds = [SlotKind::Ram, SlotKind::Mmio, SlotKind::Device];
-    let kind = kinds[rng.below(3) as usize];
+    let kinds = [
+        SlotKind::Ram,
+        SlotKind::Ram,
+        SlotKind::Mmio,
+        SlotKind::Device,
+        SlotKind::DeviceNc,
+        SlotKind::CacheableDevice,
+    ];
+    let kind = kinds[rng.below(kinds.len() as u64) as usize];
     let perms = [
         PERM_READ,
         PERM_READ | PERM_WRITE,
@@ -70,9 +88,13 @@ fn random_slot(rng: &mut Rng, vm: u64) -> [u64; 7] {
     ][rng.below(4) as usize];
     let eager = if rng.chance(15) { FLAG_EAGER } else { 0 };
     let pages = 1 + rng.below(24);
-    let pa = match kind {
-        SlotKind::Mmio => 0,
-        _ => GUEST_RAM + 0x1000 * (1 + rng.below(512)),
+    // The fixture board's device-nc region and cacheable-device aperture (which only
+    // FWB seeds accept), or the VM's RAM.
+    let (pa, opt_in) = match kind {
+        SlotKind::Mmio => (0, 0),
+        SlotKind::DeviceNc => (DEVICE_NC + 0x1000 * rng.below(64), 0),
+        SlotKind::CacheableDevice => (0x7c00_0000 + 0x1000 * rng.below(64), FLAG_CACHEABLE_OPT_IN),
+        _ => (GUEST_RAM + 0x1000 * (1 + rng.below(512)), 0),
     };
     [
         Function::MemslotSet as u64,
@@ -81,8 +103,13 @@ fn random_slot(rng: &mut Rng, vm: u64) -> [u64; 7] {
         EXTRA_IPA + 0x1000 * rng.below(8),
         pa,
         pages * 0x1000,
-        slot::word(kind, perms, 0) | eager,
+        slot::word(kind, perms, 0) | eager | opt_in,
     ]
+}
+
+/// REGION_REVOKE or REGION_RESTORE of the fixture board's device-nc region.
+fn region_call(f: Function) -> [u64; 7] {
+    [f as u64, DEVICE_NC, 0, 0, 0, 0, 0]
 }
 
 /// An IPA somewhere a guest might touch: its RAM, the extra slot, MMIO, or nowhere.
@@ -99,10 +126,12 @@ fn random_ipa(rng: &mut Rng) -> u64 {
 
 /// A guest's synchronous exception: mostly stage-2 aborts of every status code class.
 fn random_esr(rng: &mut Rng) -> Esr {
-    let ec = match rng.below(20) {
+    let ec = match rng.below(22) {
         0..=13 => 0x24,
         14..=17 => 0x20,
         18 => 0x16,
+        // Aborts taken at EL2 itself: never a guest's, and not the full path's aborts.
+        19 => 0x21 + 4 * rng.below(2),
         _ => 0x01,
     };
     let fsc = match rng.below(20) {
@@ -129,56 +158,100 @@ fn two_worlds(seed: u64) -> (World, World) {
     (make(), make())
 }
 
+/// Two worlds that took the same steps, each with its running guest's Context.
+struct Pair {
+    a: World,
+    b: World,
+    guest_a: *mut Context,
+    guest_b: *mut Context,
+}
+
+impl Pair {
+    fn new(seed: u64) -> Pair {
+        let (a, b) = two_worlds(seed);
+        Pair {
+            a,
+            b,
+            guest_a: core::ptr::null_mut(),
+            guest_b: core::ptr::null_mut(),
+        }
+    }
+
+    /// The same host call in both worlds.
+    fn host(&mut self, x: &[u64]) {
+        host_call(&mut self.a, x);
+        host_call(&mut self.b, x);
+    }
+
+    /// VCPU_RUN in both worlds.
+    fn run(&mut self) {
+        let vm = self.a.vm;
+        self.guest_a = self.a.vcpu_run(vm);
+        self.guest_b = self.b.vcpu_run(vm);
+        assert_eq!(seen(&self.a), seen(&self.b), "the run");
+    }
+
+    /// Guest abort `e` at `ipa`: in world a offered to `lazy_abort` first (and to the full
+    /// path if it declines), in world b to the full path only. Checks that both end the
+    /// same; returns what `lazy_abort` said and whether the guest is back at the host.
+    fn abort(&mut self, e: Esr, ipa: u64, what: &str) -> (Lazy, bool) {
+        let (a, b) = (&mut self.a, &mut self.b);
+        let before = seen(a);
+        a.cpu.syndrome = (e, ipa, (ipa >> 8) & !0xf);
+        let lazy = lazy_abort(&a.hyp, &mut a.cpu);
+        let back_a = match lazy {
+            Lazy::Mapped => self.guest_a,
+            Lazy::NotMine | Lazy::Declined => {
+                assert_eq!(seen(a), before, "{what}: {lazy:?} changed something");
+                a.guest_trap(self.guest_a, TrapKind::Sync, e, ipa)
+            }
+        };
+        let back_b = b.guest_trap(self.guest_b, TrapKind::Sync, e, ipa);
+        let what = format!("{what}: {e} at {ipa:#x}, {lazy:?}");
+        assert_eq!(
+            back_a == self.guest_a,
+            back_b == self.guest_b,
+            "{what}: resumed"
+        );
+        if lazy == Lazy::Mapped {
+            assert_eq!(back_b, self.guest_b, "{what}: the full path exits");
+        }
+        assert_eq!(seen(a), seen(b), "{what}");
+        (lazy, back_a != self.guest_a)
+    }
+}
+
 #[test]
 fn the_lazy_entry_does_what_the_full_path_does_or_nothing() {
     let mut mapped = 0;
     let mut declined = 0;
     for seed in 1..=SEEDS {
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let (mut a, mut b) = two_worlds(seed);
-        let vm = a.vm;
-        let extra = random_slot(&mut rng, vm);
-        host_call(&mut a, &extra);
-        host_call(&mut b, &extra);
-        let mut guest_a = a.vcpu_run(vm);
-        let mut guest_b = b.vcpu_run(vm);
+        let mut p = Pair::new(seed);
+        let vm = p.a.vm;
+        p.host(&random_slot(&mut rng, vm));
+        p.run();
         for step in 0..STEPS {
             let (e, ipa) = (random_esr(&mut rng), random_ipa(&mut rng));
-            let before = seen(&a);
-            a.cpu.syndrome = (e, ipa, (ipa >> 8) & !0xf);
-            let lazy = lazy_abort(&a.hyp, &mut a.cpu);
-            let back_a = match lazy {
-                Lazy::Mapped => {
-                    mapped += 1;
-                    guest_a
-                }
-                Lazy::NotRam | Lazy::Declined => {
-                    declined += 1;
-                    assert_eq!(
-                        seen(&a),
-                        before,
-                        "seed {seed} step {step}: {lazy:?} changed"
-                    );
-                    a.guest_trap(guest_a, TrapKind::Sync, e, ipa)
-                }
-            };
-            let back_b = b.guest_trap(guest_b, TrapKind::Sync, e, ipa);
-            let what = format!("seed {seed} step {step}: {e} at {ipa:#x}, {lazy:?}");
-            assert_eq!(back_a == guest_a, back_b == guest_b, "{what}: resumed");
-            if lazy == Lazy::Mapped {
-                assert_eq!(back_b, guest_b, "{what}: the full path exits");
+            let (lazy, exited) = p.abort(e, ipa, &format!("seed {seed} step {step}"));
+            match lazy {
+                Lazy::Mapped => mapped += 1,
+                _ => declined += 1,
             }
-            assert_eq!(seen(&a), seen(&b), "{what}");
-            if back_a != guest_a {
-                // Back at the host: sometimes it moves the extra slot, then it runs again.
-                if rng.chance(20) {
-                    let s = random_slot(&mut rng, vm);
-                    host_call(&mut a, &s);
-                    host_call(&mut b, &s);
+            if exited {
+                // Back at the host: sometimes it moves the extra slot, or revokes or
+                // restores the device-nc region (its slots' next faults are SLOT_CHANGED
+                // until restored), then it runs again.
+                let call = match rng.below(10) {
+                    0..=1 => Some(random_slot(&mut rng, vm)),
+                    2 => Some(region_call(Function::RegionRevoke)),
+                    3 => Some(region_call(Function::RegionRestore)),
+                    _ => None,
+                };
+                if let Some(x) = call {
+                    p.host(&x);
                 }
-                guest_a = a.vcpu_run(vm);
-                guest_b = b.vcpu_run(vm);
-                assert_eq!(seen(&a), seen(&b), "{what}: the next run");
+                p.run();
             }
         }
     }
@@ -187,4 +260,30 @@ fn the_lazy_entry_does_what_the_full_path_does_or_nothing() {
         mapped > 300 && declined > 1000,
         "{mapped} mapped, {declined} declined"
     );
+}
+
+#[test]
+fn a_revoked_device_slot_is_never_mapped_by_the_lazy_entry() {
+    let mut p = Pair::new(1);
+    let vm = p.a.vm;
+    let rw = PERM_READ | PERM_WRITE;
+    let device = slot::word(SlotKind::DeviceNc, rw, 0);
+    let ram = slot::word(SlotKind::Ram, rw, 0);
+    let set = Function::MemslotSet as u64;
+    p.host(&[set, vm, 2, EXTRA_IPA, DEVICE_NC, 0x4000, device]);
+    // A RAM page in the same 2 MiB keeps the level-3 table there after the revoke.
+    p.host(&[set, vm, 3, EXTRA_IPA + 0x10_0000, GUEST_RAM, 0x1000, ram]);
+    p.run();
+    let read = Esr(dabt(4, 1, false, false, false));
+    assert!(!p.abort(read, EXTRA_IPA + 0x10_0000, "the RAM page").1);
+    // The device page: the full path maps it (device memory is not the lazy entry's), and
+    // the device slot is now the last one found.
+    assert!(!p.abort(read, EXTRA_IPA, "first touch").1);
+    // Revoked by the host (after an exit), then touched again: SLOT_CHANGED, not a map.
+    assert!(p.abort(esr(0x16, 0), 0, "hvc").1);
+    p.host(&region_call(Function::RegionRevoke));
+    p.run();
+    let (lazy, exited) = p.abort(read, EXTRA_IPA + 0x1000, "after the revoke");
+    assert_eq!((lazy, exited), (Lazy::NotMine, true));
+    assert_eq!(p.b.page().fault_reason, Reason::SlotChanged as u64);
 }
