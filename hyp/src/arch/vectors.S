@@ -23,6 +23,30 @@
 .equ KIND_SYNC, 8
 .equ KIND_HOST_VCPU_RUN, 16
 
+// x4..x19 and x30 into the Context at x0 (a call clobbers x2..x18 and x30; x19 comes along in
+// the pair).
+.macro save_x4_to_x19_and_x30
+    stp     x4, x5, [x0, #32]
+    stp     x6, x7, [x0, #48]
+    stp     x8, x9, [x0, #64]
+    stp     x10, x11, [x0, #80]
+    stp     x12, x13, [x0, #96]
+    stp     x14, x15, [x0, #112]
+    stp     x16, x17, [x0, #128]
+    stp     x18, x19, [x0, #144]
+    str     x30, [x0, #240]
+.endm
+
+.macro load_x4_to_x17
+    ldp     x4, x5, [x0, #32]
+    ldp     x6, x7, [x0, #48]
+    ldp     x8, x9, [x0, #64]
+    ldp     x10, x11, [x0, #80]
+    ldp     x12, x13, [x0, #96]
+    ldp     x14, x15, [x0, #112]
+    ldp     x16, x17, [x0, #128]
+.endm
+
 .macro fatal_entry kind
     .org    el2_vectors + \kind * 0x80
     msr     sp_el0, x0              // stash x0: SP_EL0 is unused at EL2
@@ -144,28 +168,14 @@ lower_guest_high_ec:
     ldr     x2, [x0, #CTX_LAZY_SKIP]
     cmp     x1, x2
     b.eq    3f
-    stp     x4, x5, [x0, #32]
-    stp     x6, x7, [x0, #48]
-    stp     x8, x9, [x0, #64]
-    stp     x10, x11, [x0, #80]
-    stp     x12, x13, [x0, #96]
-    stp     x14, x15, [x0, #112]
-    stp     x16, x17, [x0, #128]
-    stp     x18, x19, [x0, #144]
-    str     x30, [x0, #240]
+    save_x4_to_x19_and_x30
     mov     x0, x1
     bl      stile_guest_lazy_abort      // x19..x29 survive the call
     mrs     x1, tpidr_el2
     cbz     w0, 1f
     ldr     x0, [x1, #PERCPU_CTX]
     ldp     x2, x3, [x0, #16]
-    ldp     x4, x5, [x0, #32]
-    ldp     x6, x7, [x0, #48]
-    ldp     x8, x9, [x0, #64]
-    ldp     x10, x11, [x0, #80]
-    ldp     x12, x13, [x0, #96]
-    ldp     x14, x15, [x0, #112]
-    ldp     x16, x17, [x0, #128]
+    load_x4_to_x17
     ldr     x18, [x0, #144]
     ldr     x30, [x0, #240]
     ldp     x0, x1, [sp], #16
@@ -188,15 +198,7 @@ lower_el_load_ctx:
 lower_el_common:
     stp     x2, x3, [x0, #16]
 lower_el_save_x4:                       // x2/x3 saved already
-    stp     x4, x5, [x0, #32]
-    stp     x6, x7, [x0, #48]
-    stp     x8, x9, [x0, #64]
-    stp     x10, x11, [x0, #80]
-    stp     x12, x13, [x0, #96]
-    stp     x14, x15, [x0, #112]
-    stp     x16, x17, [x0, #128]
-    stp     x18, x19, [x0, #144]
-    str     x30, [x0, #240]
+    save_x4_to_x19_and_x30
 // x0 = Context, x1 = kind; x2..x19 and x30 saved, x0/x1 on the stack.
 lower_el_save_rest:
     stp     x20, x21, [x0, #160]
@@ -228,13 +230,7 @@ world_resume:
     msr     elr_el2, x2
     msr     spsr_el2, x3
     ldp     x2, x3, [x0, #16]
-    ldp     x4, x5, [x0, #32]
-    ldp     x6, x7, [x0, #48]
-    ldp     x8, x9, [x0, #64]
-    ldp     x10, x11, [x0, #80]
-    ldp     x12, x13, [x0, #96]
-    ldp     x14, x15, [x0, #112]
-    ldp     x16, x17, [x0, #128]
+    load_x4_to_x17
     ldp     x18, x19, [x0, #144]
     ldp     x20, x21, [x0, #160]
     ldp     x22, x23, [x0, #176]
