@@ -30,7 +30,7 @@ mod lazy;
 mod tests;
 
 pub use crate::vm::cell::HypCell;
-pub use lazy::{lazy_abort, Lazy};
+pub use lazy::{entry_classify, lazy_abort, Lazy};
 
 /// The guest running on a CPU.
 #[derive(Clone, Copy)]

@@ -21,6 +21,7 @@ use crate::esr::ec;
 use crate::mm::pgtable::NoTables;
 use crate::mm::stage2::Ipa;
 use crate::vm::fault::{classify_with, Abort, Outcome};
+use crate::vm::memslot::Slots;
 use crate::vm::run::lazy_map;
 use stile_abi::slot::SlotKind;
 use stile_abi::Reason;
@@ -64,17 +65,6 @@ pub fn lazy_abort<C: TrapCpu>(hyp: &HypCell, cpu: &mut C) -> Lazy {
         far,
         ipa: ipa_from_hpfar(far, hpfar),
     };
-    // `classify` as the full path runs it, but only on the last slot found (no search) and
-    // only for RAM (its backing is not checked again there either).
-    let slots = &v.slots;
-    let outcome = classify_with(
-        &abort,
-        |ipa| slots.find_last(ipa),
-        |_, slot| match slot.kind {
-            SlotKind::Ram => Ok(()),
-            _ => Err(Reason::BadKind),
-        },
-    );
     let Outcome::Map {
         ipa,
         size,
@@ -82,7 +72,7 @@ pub fn lazy_abort<C: TrapCpu>(hyp: &HypCell, cpu: &mut C) -> Lazy {
         kind,
         perm_bits,
         ..
-    } = outcome
+    } = entry_classify(&abort, &v.slots)
     else {
         return Lazy::NotMine;
     };
@@ -104,4 +94,19 @@ pub fn lazy_abort<C: TrapCpu>(hyp: &HypCell, cpu: &mut C) -> Lazy {
         true => Lazy::Mapped,
         false => Lazy::Declined,
     }
+}
+
+/// `classify` as the full path runs it, but only on the slot found last (no search) and
+/// only for RAM (whose backing is not checked again there either): anything it maps, the
+/// full path's `classify` maps the same way (the fault_classify fuzz target checks it).
+#[inline(always)]
+pub fn entry_classify(abort: &Abort, slots: &Slots) -> Outcome {
+    classify_with(
+        abort,
+        |ipa| slots.find_last(ipa),
+        |_, slot| match slot.kind {
+            SlotKind::Ram => Ok(()),
+            _ => Err(Reason::BadKind),
+        },
+    )
 }
