@@ -24,7 +24,7 @@ const fn count_ok(count: u64) -> bool {
 pub fn run(cpu: &mut impl Cpu, s: Scenario, args: [u64; 3]) -> Report {
     match s {
         Scenario::BenchPing => ping(cpu, args[0]),
-        Scenario::BenchMmio => mmio(cpu, args[0]),
+        Scenario::BenchMmio => mmio(cpu, args[0], args[1]),
         Scenario::BenchReplay => replay(cpu, Ipa(args[0]), Ipa(args[1]), args[2]),
         Scenario::BenchTouch => touch(cpu, Ipa(args[0]), args[1], args[2]),
         Scenario::BenchIrq => irq(cpu, args),
@@ -41,14 +41,19 @@ fn ping(cpu: &mut impl Cpu, count: u64) -> Report {
     report(s, Verdict::Pass, [count, 0, 0, 0, 0])
 }
 
-/// The loads read PATTERN; what they load is whatever the VMM answers (it judges).
-fn mmio(cpu: &mut impl Cpu, count: u64) -> Report {
+/// The loads read PATTERN; what they load is whatever the VMM answers (it judges). With
+/// `pages` 2, `count` pairs of 8-byte loads: PATTERN, then the same offset in the page after
+/// the device (the VMM's slot covers it too), so no two exits in a row are on one page.
+fn mmio(cpu: &mut impl Cpu, count: u64, pages: u64) -> Report {
     let s = Scenario::BenchMmio;
-    if !count_ok(count) {
+    if !count_ok(count) || pages > 2 {
         return report(s, Verdict::BadArgument, [count, 0, 0, 0, 0]);
     }
     let at = layout::DEVICE.base.add(Register::Pattern.offset());
-    let last = cpu.mmio_loop(at, count);
+    let last = match pages {
+        2 => cpu.alternate_loop(at, at.add(PAGE), count),
+        _ => cpu.mmio_loop(at, count),
+    };
     report(s, Verdict::Pass, [count, last, 0, 0, 0])
 }
 
@@ -175,6 +180,19 @@ mod tests {
         let r = run(&mut cpu, Scenario::BenchMmio, [3, 0, 0]);
         assert_eq!(r.detail[..2], [3, layout::REPLAY_VALUE]);
         assert_eq!(cpu.loads, [0x0900_0010; 3]);
+    }
+
+    #[test]
+    fn the_two_page_mmio_bench_alternates_pages_and_refuses_more() {
+        let mut cpu = Counting::default();
+        let r = run(&mut cpu, Scenario::BenchMmio, [2, 2, 0]);
+        assert_eq!((r.verdict, r.detail[0]), (Verdict::Pass as u64, 2));
+        assert_eq!(
+            cpu.loads,
+            [0x0900_0010, 0x0900_1010, 0x0900_0010, 0x0900_1010]
+        );
+        let r = run(&mut cpu, Scenario::BenchMmio, [2, 3, 0]);
+        assert_eq!(r.verdict, Verdict::BadArgument as u64);
     }
 
     #[test]

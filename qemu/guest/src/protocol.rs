@@ -112,7 +112,9 @@ pub enum Scenario {
     HvcEcho = 11,
     /// Bench (`crate::bench`): x1 = count: that many PING calls back to back.
     BenchPing = 12,
-    /// Bench: x1 = count: that many 4-byte loads from PATTERN back to back.
+    /// Bench: x1 = count: that many 4-byte loads from PATTERN back to back. With x2 = 2:
+    /// that many pairs of 8-byte loads, from PATTERN and from the same offset in the page
+    /// after the device.
     BenchMmio = 13,
     /// Bench: x1, x2 = two IPAs, x3 = count: that many pairs of 8-byte loads, from x1 then
     /// x2 (the VMM makes each one a MEMORY_FAULT it fixes with a memslot).

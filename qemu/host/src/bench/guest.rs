@@ -32,6 +32,8 @@ use stile_guest::protocol::{
 };
 use stile_hyp::addr::{PhysAddr, PhysRange};
 
+mod mmio;
+
 /// What the VMM answers every MMIO read of the mmio bench with.
 pub const MMIO_VALUE: u64 = 0x600d_f00d;
 
@@ -155,10 +157,11 @@ pub(super) fn setup<M: BenchMachine>(
             word(SlotKind::Ram, RWX, 0),
         ),
         (
+            // The device and the page after it (mmio-read-exit-2pages).
             SLOT_DEVICE,
             guest_layout::DEVICE.base,
             0,
-            guest_layout::DEVICE.size,
+            guest_layout::DEVICE.size + PAGE,
             word(SlotKind::Mmio, RW, 0),
         ),
         (
@@ -238,6 +241,7 @@ impl<M: BenchMachine, W: fmt::Write> Session<'_, M, W> {
         self.expect_call("guest-boot", Reply::hvc([0; 4]), Call::Next)?;
         self.ping(n)?;
         self.mmio(n)?;
+        self.mmio_two_pages(n)?;
         self.replay(n)?;
         self.lazy_4k()?;
         self.lazy_2m()?;
@@ -373,24 +377,6 @@ impl<M: BenchMachine, W: fmt::Write> Session<'_, M, W> {
         let (per_op, el2) = self.run_loop(what, ExitReason::Hvc, 0, n)?;
         let r = self.report(what, Reply::COMPLETE, Scenario::BenchPing)?;
         self.value(what, "PINGs the guest made", r.detail[0], n + 1)?;
-        self.out.metric_el2(what, per_op, el2);
-        Ok(())
-    }
-
-    /// VCPU_RUN round trips, each completing the guest's load from the test device (the
-    /// VMM stores the value into the run page) and ending at its next one.
-    fn mmio(&mut self, n: u64) -> Step<()> {
-        let what = "mmio-read-exit";
-        let pattern = guest_layout::DEVICE.base.add(Register::Pattern.offset());
-        let first = Reply::hvc([Scenario::BenchMmio as u64, n + 1, 0, 0]);
-        match self.resume(what, first)? {
-            (Exit::Mmio(mm), _) if !mm.write && mm.ipa == pattern && mm.size == 4 => {}
-            (other, _) => return Err(self.fail(what, Fail::UnexpectedExit(other))),
-        }
-        self.m.write_host_fields(&Reply::read(MMIO_VALUE).fields());
-        let (per_op, el2) = self.run_loop(what, ExitReason::Mmio, MMIO_VALUE, n)?;
-        let r = self.report(what, Reply::read(MMIO_VALUE), Scenario::BenchMmio)?;
-        self.value(what, "the guest's last load", r.detail[1], MMIO_VALUE)?;
         self.out.metric_el2(what, per_op, el2);
         Ok(())
     }

@@ -157,6 +157,8 @@ fn every_metric_prints_with_the_figure_the_clock_gives() {
             "bench: vcpu-run-hvc-exit.el2 5",
             "bench: mmio-read-exit 160",
             "bench: mmio-read-exit.el2 5",
+            "bench: mmio-read-exit-2pages 160",
+            "bench: mmio-read-exit-2pages.el2 5",
             "bench: memory-fault-slot-replay 320",
             "bench: memory-fault-slot-replay.el2 10",
             "bench: memslot-clear 160",
@@ -170,7 +172,7 @@ fn every_metric_prints_with_the_figure_the_clock_gives() {
     );
     assert!(!out.contains("FAIL"), "{out}");
     assert!(
-        out.contains("host: bench: done: 10 metrics, 0 failed"),
+        out.contains("host: bench: done: 11 metrics, 0 failed"),
         "{out}"
     );
     assert!(out.contains("guest: stile-guest 0.1.0 at EL1"), "{out}");
@@ -180,7 +182,7 @@ fn every_metric_prints_with_the_figure_the_clock_gives() {
 fn without_a_pmu_there_are_no_el2_lines() {
     let out = bench(&mut Clocked::new(false), Mode::Bench { iterations: 2 });
     assert!(metrics(&out).iter().all(|l| !l.contains(".el2")), "{out}");
-    assert_eq!(metrics(&out).len(), 10, "{out}");
+    assert_eq!(metrics(&out).len(), 11, "{out}");
     assert!(out.contains("host: bench: pmu: no event counters"), "{out}");
 }
 
