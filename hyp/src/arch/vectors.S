@@ -154,8 +154,8 @@ el2_fatal_common:
 // A guest's trap with EC 0x20..0x3f: x0 = ESR_EL2, its x0/x1 on the stack.
 // A data or instruction abort from it tries the lazy map first (traps.rs, `lazy_abort`),
 // with only the registers a call clobbers saved, and resumes the guest straight away if
-// it was mapped. Anything else, and an abort on the page the lazy map last declined for
-// this guest as not RAM (Context::lazy_skip: MMIO, most likely), takes the full path.
+// it was mapped. Anything else, and an abort on either of the two pages the lazy map last
+// declined for this guest (Context::lazy_skip: MMIO, most likely), takes the full path.
 lower_guest_high_ec:
     lsr     x0, x0, #26
     orr     x0, x0, #4                  // 0x20 (instruction abort) or 0x24 (data abort)
@@ -165,8 +165,9 @@ lower_guest_high_ec:
     ldr     x0, [x0, #PERCPU_CTX]
     stp     x2, x3, [x0, #16]
     mrs     x1, hpfar_el2
-    ldr     x2, [x0, #CTX_LAZY_SKIP]
+    ldp     x2, x3, [x0, #CTX_LAZY_SKIP]
     cmp     x1, x2
+    ccmp    x1, x3, #4, ne              // either of the two pages declined last
     b.eq    3f
     save_x4_to_x19_and_x30
     mov     x0, x1
@@ -183,7 +184,7 @@ lower_guest_high_ec:
 1:  ldr     x0, [x1, #PERCPU_CTX]       // declined: x2..x19 and x30 are saved already
     mov     x1, #KIND_SYNC
     b       lower_el_save_rest
-3:  mov     x1, #KIND_SYNC              // x0 = Context; x2/x3 saved (x2 is not the guest's now)
+3:  mov     x1, #KIND_SYNC              // x0 = Context; x2/x3 saved (no longer the guest's)
     b       lower_el_save_x4
 2:  mov     x1, #KIND_SYNC
     // fall through

@@ -12,11 +12,12 @@ pub struct Context {
     pub x: [u64; 31],
     pub elr: u64,
     pub spsr: u64,
-    /// HPFAR_EL2 of this world's last abort the lazy map declined as not RAM (MMIO, most
-    /// likely): vectors.S sends that page's next abort straight to the full trap path.
-    /// Only a shortcut to the path that decides everything: a stale value costs time, never
-    /// correctness. [`NO_LAZY_SKIP`] at first.
-    pub lazy_skip: u64,
+    /// HPFAR_EL2 of this world's last two aborts the lazy-map entry declined as not its own
+    /// (MMIO, most likely), the newest first: vectors.S sends those pages' next aborts
+    /// straight to the full trap path. Only a shortcut to the path that decides
+    /// everything: a stale value costs time, never correctness. [`NO_LAZY_SKIP`] at first.
+    pub lazy_skip: [u64; 2],
+    _pad: u64,
 }
 
 /// No HPFAR_EL2 value: its bits [3:0] are RES0.
@@ -26,6 +27,7 @@ const _: () = assert!(
     core::mem::offset_of!(Context, elr) == 248
         && core::mem::offset_of!(Context, spsr) == 256
         && core::mem::offset_of!(Context, lazy_skip) == 264
+        && core::mem::size_of::<Context>().is_multiple_of(16)
 );
 
 impl Context {
@@ -33,7 +35,8 @@ impl Context {
         x: [0; 31],
         elr: 0,
         spsr: 0,
-        lazy_skip: NO_LAZY_SKIP,
+        lazy_skip: [NO_LAZY_SKIP; 2],
+        _pad: 0,
     };
 }
 
