@@ -27,11 +27,10 @@ extern "C" fn stile_lower_el_trap(ctx: *mut Context, kind: u64) -> ! {
 }
 
 /// vectors.S's first try for a guest's stage-2 abort (arch/traps.rs, `lazy_abort`): true
-/// if it was mapped and the guest resumes, false for the full path. `hpfar` is the abort's
-/// HPFAR_EL2.
+/// if it was mapped and the guest resumes, false for the full path.
 #[cfg(target_arch = "aarch64")]
 #[no_mangle]
-extern "C" fn stile_guest_lazy_abort(hpfar: u64) -> bool {
+extern "C" fn stile_guest_lazy_abort() -> bool {
     // SAFETY: only vectors.S calls this, first thing in a guest's synchronous trap.
-    unsafe { stile_hyp::arch::traps::lazy_abort(hpfar) }
+    unsafe { stile_hyp::arch::traps::lazy_abort() }
 }

@@ -78,9 +78,10 @@ pub fn run(data: &[u8]) {
             slots[index] = Some(s);
         }
     }
-    // Some slots' regions revoked since they were registered (REGION_REVOKE's mark).
-    let revoked = b.u8();
-    for i in (0..8).filter(|i| revoked >> i & 1 != 0) {
+    // Some slots' regions revoked since they were registered (REGION_REVOKE's mark; two
+    // bytes, one bit a slot).
+    let revoked = b.u16();
+    for i in (0..MAX_SLOTS).filter(|i| revoked >> i & 1 != 0) {
         slots.mark_changed(i);
     }
     let registered: Vec<Slot> = slots.iter().flatten().copied().collect();

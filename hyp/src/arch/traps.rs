@@ -9,7 +9,7 @@ use crate::arch::psci;
 use crate::arch::smp;
 use crate::arch::switch::{self, this_cpu, CpuState};
 use crate::arch::sysregs_el1::{trap_syndrome, vbar_el1, write_el1_exception};
-use crate::arch::world::{cpu_index, skip_lazy, Context};
+use crate::arch::world::{cpu_index, Context};
 use crate::esr::Esr;
 use crate::vgic::lr::GicCpuRegs;
 use crate::vgic::Vtimer;
@@ -62,26 +62,16 @@ pub unsafe fn handle(ctx: *mut Context, kind: u64) -> *mut Context {
 
 /// vectors.S's first try for a guest's data or instruction abort, with only the registers
 /// a call clobbers saved and ELR/SPSR_EL2 still live: true if it was mapped (the guest
-/// resumes at the same instruction); false for the full path. `hpfar` is the abort's
-/// HPFAR_EL2, which vectors.S compares with the guest's `Context::lazy_skip`.
+/// resumes at the same instruction); false for the full path.
 ///
 /// # Safety
 /// Called only by vectors.S, from a guest's synchronous trap on this CPU, before anything
 /// else of that trap ran.
 #[inline(always)]
-pub unsafe fn lazy_abort(hpfar: u64) -> bool {
+pub unsafe fn lazy_abort() -> bool {
     // SAFETY: the one call of this trap; `cpu` is dropped when it returns.
     let cpu = unsafe { this_cpu() };
-    match dispatch::lazy_abort(&HYP, cpu) {
-        Lazy::Mapped => true,
-        Lazy::NotMine => {
-            // SAFETY: a trap of the guest that is the current world (this function's
-            // contract), stopped in EL2.
-            unsafe { skip_lazy(hpfar) };
-            false
-        }
-        Lazy::Declined => false,
-    }
+    dispatch::lazy_abort(&HYP, cpu) == Lazy::Mapped
 }
 
 /// The host's traps other than VCPU_RUN, compiled here (not generic at the call site).

@@ -81,7 +81,7 @@
     mrs     x1, esr_el2
     lsr     x1, x1, #26
     cmp     x1, #0x16                   // HVC64
-    b.ne    1f
+    b.ne    3f
     movz    x1, #({fn_revision} & 0xffff)
     movk    x1, #({fn_revision} >> 16), lsl #16
     cmp     w0, w1
@@ -97,11 +97,11 @@
     mov     x0, #KIND_HOST_VCPU_RUN
     csel    x1, x0, x1, eq
     b       lower_el_load_ctx
-    // From a guest (x1 = its VMID). EC 0x20..0x3f (bit 31 of ESR_EL2) holds its aborts,
-    // which may be lazy maps; nothing else need look further.
+    // From a guest. EC 0x20..0x3f (bit 31 of ESR_EL2) holds its aborts, which may be lazy
+    // maps; nothing else need look further.
 1:  mrs     x0, esr_el2
     tbnz    x0, #31, lower_guest_high_ec
-    mov     x1, #KIND_SYNC
+3:  mov     x1, #KIND_SYNC              // (the host's traps other than HVC64 come here)
     b       lower_el_load_ctx
 .endm
 .section .text.vectors, "ax"
@@ -154,10 +154,10 @@ el2_fatal_common:
 // A guest's trap with EC 0x20..0x3f: x0 = ESR_EL2, its x0/x1 on the stack.
 // A data or instruction abort from it tries the lazy map first (traps.rs, `lazy_abort`),
 // with only the registers a call clobbers saved, and resumes the guest straight away if
-// it was mapped. Anything else, and an abort on either of the two pages the lazy map last
-// declined for this guest (Context::lazy_skip: MMIO, most likely), takes the full path.
+// it was mapped. Anything else, and an abort on either of the two MMIO pages this guest
+// touched last (Context::lazy_skip, which the lazy map keeps), takes the full path.
 lower_guest_high_ec:
-    lsr     x0, x0, #26
+    ubfx    x0, x0, #26, #6             // EC (ESR_EL2 bits above 31 are ISS2)
     orr     x0, x0, #4                  // 0x20 (instruction abort) or 0x24 (data abort)
     cmp     x0, #0x24
     b.ne    2f
@@ -170,10 +170,9 @@ lower_guest_high_ec:
     ccmp    x1, x3, #4, ne              // either of the two pages declined last
     b.eq    3f
     save_x4_to_x19_and_x30
-    mov     x0, x1
     bl      stile_guest_lazy_abort      // x19..x29 survive the call
     mrs     x1, tpidr_el2
-    cbz     w0, 1f
+    tbz     w0, #0, 1f                  // a bool: only bit 0 is defined
     ldr     x0, [x1, #PERCPU_CTX]
     ldp     x2, x3, [x0, #16]
     load_x4_to_x17

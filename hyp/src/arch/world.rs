@@ -48,19 +48,6 @@ pub fn state_ptr() -> *mut u8 {
     unsafe { (*per_cpu()).state }
 }
 
-/// Send the current world's next aborts on the page whose HPFAR_EL2 is `hpfar` straight to
-/// the full trap path (`Context::lazy_skip`: it joins as the newest of two).
-///
-/// # Safety
-/// Only from a trap of the current world, which is stopped in EL2 on this CPU: its Context
-/// is this trap's alone, as it is vectors.S's.
-#[inline(always)]
-pub unsafe fn skip_lazy(hpfar: u64) {
-    // SAFETY: `current` is the stopped world's Context (the contract), valid while it is.
-    let skip = unsafe { &mut (*(*per_cpu()).current).lazy_skip };
-    *skip = [hpfar, skip[0]];
-}
-
 /// Record where this CPU's world-switch state lives.
 pub fn bind_state(state: *mut u8) {
     // SAFETY: the per-CPU block is this CPU's own; nothing else writes it.

@@ -16,10 +16,14 @@ pub struct MmioAccess {
 }
 
 impl MmioAccess {
-    /// The access from a data abort's syndrome, if it has one (ISV=1).
-    #[inline]
+    /// The access from a data abort's syndrome, if it has one (ISV=1). A few bit fields:
+    /// always inlined, so a caller that only asks "MMIO or not" pays nothing for it.
+    #[inline(always)]
     pub fn from_esr(esr: Esr) -> Option<MmioAccess> {
-        esr.isv().then(|| MmioAccess {
+        if !esr.isv() {
+            return None;
+        }
+        Some(MmioAccess {
             write: esr.wnr(),
             size: esr.sas_bytes(),
             srt: esr.srt(),

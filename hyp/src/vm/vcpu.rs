@@ -12,9 +12,9 @@ pub struct Context {
     pub x: [u64; 31],
     pub elr: u64,
     pub spsr: u64,
-    /// HPFAR_EL2 of this world's last two aborts the lazy-map entry declined as not its own
-    /// (MMIO, most likely), the newest first: vectors.S sends those pages' next aborts
-    /// straight to the full trap path. Only a shortcut to the path that decides
+    /// HPFAR_EL2 of the last two MMIO pages this world's aborts reached the lazy-map entry
+    /// with (vm/dispatch/lazy.rs), the newest first: vectors.S sends those pages' next
+    /// aborts straight to the full trap path. Only a shortcut to the path that decides
     /// everything: a stale value costs time, never correctness. [`NO_LAZY_SKIP`] at first.
     pub lazy_skip: [u64; 2],
     _pad: u64,

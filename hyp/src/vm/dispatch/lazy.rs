@@ -31,18 +31,18 @@ use stile_abi::Reason;
 pub enum Lazy {
     /// Mapped: resume the guest at the same instruction.
     Mapped,
-    /// Not a page this entry maps (MMIO, no slot or another one, device memory, a refused
-    /// access...): the full path decides, now and, as far as the caller remembers the
-    /// page, next time.
-    NotMine,
-    /// The full path decides this once (not a guest's stage-2 abort, or a table is
-    /// missing).
+    /// An MMIO access: the full path takes it, and the page joins the vCPU's
+    /// `Context::lazy_skip`, so vectors.S sends its next aborts straight there.
+    Mmio,
+    /// Anything else: the full path decides (not a guest's stage-2 abort, no slot or not
+    /// the slot found last, device memory, a refused access, a missing table...).
     Declined,
 }
 
 /// The running guest's abort (the syndrome `cpu` holds), lazily mapped if it is RAM of the
 /// slot found last and `classify` says so. Nothing changes unless it returns
-/// [`Lazy::Mapped`].
+/// [`Lazy::Mapped`], but for [`Lazy::Mmio`]'s note in the vCPU's `lazy_skip` (a hint that
+/// only the vector reads).
 #[inline(always)]
 pub fn lazy_abort<C: TrapCpu>(hyp: &HypCell, cpu: &mut C) -> Lazy {
     let Some(run) = cpu.running() else {
@@ -65,16 +65,23 @@ pub fn lazy_abort<C: TrapCpu>(hyp: &HypCell, cpu: &mut C) -> Lazy {
         far,
         ipa: ipa_from_hpfar(far, hpfar),
     };
-    let Outcome::Map {
-        ipa,
-        size,
-        pa,
-        kind,
-        perm_bits,
-        ..
-    } = entry_classify(&abort, &v.slots)
-    else {
-        return Lazy::NotMine;
+    let (ipa, size, pa, kind, perm_bits) = match entry_classify(&abort, &v.slots) {
+        Outcome::Map {
+            ipa,
+            size,
+            pa,
+            kind,
+            perm_bits,
+            ..
+        } => (ipa, size, pa, kind, perm_bits),
+        Outcome::Mmio(_) | Outcome::Nisv => {
+            if let Some(vc) = v.vcpus.get_mut(run.vcpu as usize) {
+                let skip = &mut vc.ctx.lazy_skip;
+                *skip = [hpfar, skip[0]];
+            }
+            return Lazy::Mmio;
+        }
+        _ => return Lazy::Declined,
     };
     // The full path stops a vCPU EL2 lost track of before it maps anything.
     if v.vcpus.get(run.vcpu as usize).is_none() {

@@ -17,6 +17,8 @@ const SEEDS: u64 = 12;
 const STEPS: usize = 300;
 /// The extra slot's IPA window: 4 KiB pages (its PA is not 2 MiB-congruent).
 const EXTRA_IPA: u64 = 0x8000_0000;
+/// A guest virtual address (the guest's own stage 1 maps it wherever it likes).
+const GUEST_VA: u64 = 0xffff_8000_1234_5000;
 /// The fixture board's device-nc region (revocable).
 const DEVICE_NC: u64 = 0x7b00_0000;
 
@@ -47,8 +49,8 @@ fn seen(w: &World) -> Seen {
             .collect(),
         stats: v.stats,
         vcpu: format!(
-            "{:?} {:?} {} {} {}",
-            vc.ctx, vc.pending, vc.exits, vc.running, vc.el1_injected
+            "{:?} {:#x} {:#x} {:?} {} {} {}",
+            vc.ctx.x, vc.ctx.elr, vc.ctx.spsr, vc.pending, vc.exits, vc.running, vc.el1_injected
         ),
         free_bytes: hyp.frames.free_bytes(),
         page: format!("{:?}", w.page()),
@@ -61,13 +63,6 @@ fn seen(w: &World) -> Seen {
 /// The same slot changes on both worlds (the host's, between runs).
 fn host_call(w: &mut World, x: &[u64]) {
     w.hvc(x);
-    std::println!(
-        "DBG {:#x} {:#x} -> {:#x} {:#x}",
-        x[0],
-        x[6],
-        w.host.x[0],
-        w.host.x[1]
-    );
 }
 
 fn random_slot(rng: &mut Rng, vm: u64) -> [u64; 7] {
@@ -158,6 +153,26 @@ fn two_worlds(seed: u64) -> (World, World) {
     (make(), make())
 }
 
+/// The running vCPU's MMIO pages noted for the vector.
+fn skip(w: &World) -> [u64; 2] {
+    w.vm().vcpus[0].ctx.lazy_skip
+}
+
+/// The full trap path for a guest abort with this syndrome; returns the Context to resume.
+fn full_path(w: &mut World, guest: *mut Context, e: Esr, far: u64, hpfar: u64) -> *mut Context {
+    w.cpu.syndrome = (e, far, hpfar);
+    // SAFETY: `guest` is the running vCPU's Context, which enter_guest handed out.
+    unsafe {
+        trap(
+            &w.hyp,
+            &mut w.cpu,
+            guest,
+            Entry::Trap(TrapKind::Sync),
+            host_trap,
+        )
+    }
+}
+
 /// Two worlds that took the same steps, each with its running guest's Context.
 struct Pair {
     a: World,
@@ -191,23 +206,33 @@ impl Pair {
         assert_eq!(seen(&self.a), seen(&self.b), "the run");
     }
 
-    /// Guest abort `e` at `ipa`: in world a offered to `lazy_abort` first (and to the full
+    /// Guest abort `e` at `ipa`, from virtual address `far` (its page offset is the IPA's,
+    /// as the CPU reports it): in world a offered to `lazy_abort` first (and to the full
     /// path if it declines), in world b to the full path only. Checks that both end the
-    /// same; returns what `lazy_abort` said and whether the guest is back at the host.
-    fn abort(&mut self, e: Esr, ipa: u64, what: &str) -> (Lazy, bool) {
+    /// same, and that only an MMIO access notes its page in the vCPU's `lazy_skip` (a hint
+    /// the full path never reads, so not compared between the worlds); returns what
+    /// `lazy_abort` said and whether the guest is back at the host.
+    fn abort(&mut self, e: Esr, ipa: u64, far: u64, what: &str) -> (Lazy, bool) {
         let (a, b) = (&mut self.a, &mut self.b);
-        let before = seen(a);
-        a.cpu.syndrome = (e, ipa, (ipa >> 8) & !0xf);
+        let far = far & !0xfff | ipa & 0xfff;
+        let hpfar = (ipa >> 8) & !0xf;
+        let before = (seen(a), skip(a));
+        a.cpu.syndrome = (e, far, hpfar);
         let lazy = lazy_abort(&a.hyp, &mut a.cpu);
         let back_a = match lazy {
             Lazy::Mapped => self.guest_a,
-            Lazy::NotMine | Lazy::Declined => {
-                assert_eq!(seen(a), before, "{what}: {lazy:?} changed something");
-                a.guest_trap(self.guest_a, TrapKind::Sync, e, ipa)
+            Lazy::Mmio | Lazy::Declined => {
+                assert_eq!(seen(a), before.0, "{what}: {lazy:?} changed something");
+                let noted = match lazy {
+                    Lazy::Mmio => [hpfar, before.1[0]],
+                    _ => before.1,
+                };
+                assert_eq!(skip(a), noted, "{what}: {lazy:?} and the MMIO pages noted");
+                full_path(a, self.guest_a, e, far, hpfar)
             }
         };
-        let back_b = b.guest_trap(self.guest_b, TrapKind::Sync, e, ipa);
-        let what = format!("{what}: {e} at {ipa:#x}, {lazy:?}");
+        let back_b = full_path(b, self.guest_b, e, far, hpfar);
+        let what = format!("{what}: {e} at {ipa:#x} (FAR {far:#x}), {lazy:?}");
         assert_eq!(
             back_a == self.guest_a,
             back_b == self.guest_b,
@@ -233,7 +258,8 @@ fn the_lazy_entry_does_what_the_full_path_does_or_nothing() {
         p.run();
         for step in 0..STEPS {
             let (e, ipa) = (random_esr(&mut rng), random_ipa(&mut rng));
-            let (lazy, exited) = p.abort(e, ipa, &format!("seed {seed} step {step}"));
+            let far = rng.next();
+            let (lazy, exited) = p.abort(e, ipa, far, &format!("seed {seed} step {step}"));
             match lazy {
                 Lazy::Mapped => mapped += 1,
                 _ => declined += 1,
@@ -275,15 +301,18 @@ fn a_revoked_device_slot_is_never_mapped_by_the_lazy_entry() {
     p.host(&[set, vm, 3, EXTRA_IPA + 0x10_0000, GUEST_RAM, 0x1000, ram]);
     p.run();
     let read = Esr(dabt(4, 1, false, false, false));
-    assert!(!p.abort(read, EXTRA_IPA + 0x10_0000, "the RAM page").1);
+    assert!(
+        !p.abort(read, EXTRA_IPA + 0x10_0000, GUEST_VA, "the RAM page")
+            .1
+    );
     // The device page: the full path maps it (device memory is not the lazy entry's), and
     // the device slot is now the last one found.
-    assert!(!p.abort(read, EXTRA_IPA, "first touch").1);
+    assert!(!p.abort(read, EXTRA_IPA, GUEST_VA, "first touch").1);
     // Revoked by the host (after an exit), then touched again: SLOT_CHANGED, not a map.
-    assert!(p.abort(esr(0x16, 0), 0, "hvc").1);
+    assert!(p.abort(esr(0x16, 0), 0, 0, "hvc").1);
     p.host(&region_call(Function::RegionRevoke));
     p.run();
-    let (lazy, exited) = p.abort(read, EXTRA_IPA + 0x1000, "after the revoke");
-    assert_eq!((lazy, exited), (Lazy::NotMine, true));
+    let (lazy, exited) = p.abort(read, EXTRA_IPA + 0x1000, GUEST_VA, "after the revoke");
+    assert_eq!((lazy, exited), (Lazy::Declined, true));
     assert_eq!(p.b.page().fault_reason, Reason::SlotChanged as u64);
 }

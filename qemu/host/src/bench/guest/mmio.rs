@@ -1,8 +1,8 @@
 //! The MMIO exit figures: VCPU_RUN round trips, each completing the guest's load from the
 //! test device (the VMM stores the value into the run page) and ending at its next one.
 //! `mmio-read-exit` loads from one page again and again; `mmio-read-exit-2pages` alternates
-//! between two, which is what Stile's lazy-map entry remembers least well (it sends only
-//! the page it last declined straight to the full trap path: docs/PERFORMANCE.md).
+//! between two, which is what Stile's lazy-map entry has to remember (it sends the last two
+//! MMIO pages of a vCPU straight to the full trap path: docs/PERFORMANCE.md).
 
 use super::{Session, Step, MMIO_VALUE};
 use crate::bench::machine::BenchMachine;
