@@ -1,9 +1,7 @@
 //! One vCPU run: finish what the last exit left pending, then, for each trap from the
 //! guest, either resolve it in EL2 and resume, or stop with an exit record for the host.
 
-use crate::addr::PhysAddr;
 use crate::esr::{ec, Esr};
-use crate::mm::kind::MemoryKind;
 use crate::mm::pgtable::TableAlloc;
 use crate::mm::stage2::Ipa;
 use crate::vm::fault::{classify_lazily, Abort, Outcome, BLOCK_2M};
@@ -370,15 +368,8 @@ fn abort_outcome<'w>(
         return Decision::Exit(ExitReason::Unknown);
     };
     match outcome {
-        Outcome::Map {
-            ipa,
-            size,
-            pa,
-            kind,
-            perm_bits,
-            ..
-        } => {
-            if !lazy_map(v, Ipa(ipa), pa, size, kind, perm_bits, &mut frames, m) {
+        Outcome::Map { ipa, .. } => {
+            if !lazy_map(v, &outcome, &mut frames, m) {
                 crate::logger::refusal(
                     crate::logger::Source::Guest,
                     log::Level::Warn,
@@ -428,23 +419,29 @@ fn abort_outcome<'w>(
 }
 
 /// The map `classify` asked for (`Outcome::Map`), counted as resolved in EL2; false if
-/// stage 2 could not take it (out of table pages, from `alloc`). The fault path's and the
-/// lazy-map entry's (vm/dispatch/lazy.rs) one way to do it.
-#[allow(clippy::too_many_arguments)]
+/// stage 2 could not take it (out of table pages, from `alloc`), or `outcome` is no map.
+/// The fault path's and the lazy-map entry's (vm/dispatch/lazy.rs) one way to do it.
 #[inline(always)]
 pub(crate) fn lazy_map(
     v: &mut Vm,
-    ipa: Ipa,
-    pa: PhysAddr,
-    size: u64,
-    kind: MemoryKind,
-    perm_bits: u8,
+    outcome: &Outcome,
     alloc: &mut impl TableAlloc,
     m: &mut impl Machine,
 ) -> bool {
+    let Outcome::Map {
+        ipa,
+        size,
+        pa,
+        kind,
+        perm_bits,
+        ..
+    } = *outcome
+    else {
+        return false;
+    };
     // `classify` maps a page, or a 2 MiB block with IPA and PA aligned: each level gets
     // its own walk, inlined. (A misaligned leaf would be refused, not mapped.)
-    let s2 = &mut v.stage2;
+    let (s2, ipa) = (&mut v.stage2, Ipa(ipa));
     let mapped = match size {
         BLOCK_2M => s2.map_leaf_bits(alloc, m, ipa, pa, 2, kind, perm_bits),
         _ => s2.map_leaf_bits(alloc, m, ipa, pa, 3, kind, perm_bits),

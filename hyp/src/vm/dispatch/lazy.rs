@@ -19,7 +19,6 @@
 use super::{ipa_from_hpfar, HypCell, TrapCpu};
 use crate::esr::ec;
 use crate::mm::pgtable::NoTables;
-use crate::mm::stage2::Ipa;
 use crate::vm::fault::{classify_with, Abort, Outcome};
 use crate::vm::memslot::Slots;
 use crate::vm::run::lazy_map;
@@ -65,15 +64,9 @@ pub fn lazy_abort<C: TrapCpu>(hyp: &HypCell, cpu: &mut C) -> Lazy {
         far,
         ipa: ipa_from_hpfar(far, hpfar),
     };
-    let (ipa, size, pa, kind, perm_bits) = match entry_classify(&abort, &v.slots) {
-        Outcome::Map {
-            ipa,
-            size,
-            pa,
-            kind,
-            perm_bits,
-            ..
-        } => (ipa, size, pa, kind, perm_bits),
+    let outcome = entry_classify(&abort, &v.slots);
+    match outcome {
+        Outcome::Map { .. } => {}
         Outcome::Mmio(_) | Outcome::Nisv => {
             if let Some(vc) = v.vcpus.get_mut(run.vcpu as usize) {
                 let skip = &mut vc.ctx.lazy_skip;
@@ -82,22 +75,13 @@ pub fn lazy_abort<C: TrapCpu>(hyp: &HypCell, cpu: &mut C) -> Lazy {
             return Lazy::Mmio;
         }
         _ => return Lazy::Declined,
-    };
+    }
     // The full path stops a vCPU EL2 lost track of before it maps anything.
     if v.vcpus.get(run.vcpu as usize).is_none() {
         return Lazy::Declined;
     }
     let mut m = cpu.machine(hyp);
-    match lazy_map(
-        v,
-        Ipa(ipa),
-        pa,
-        size,
-        kind,
-        perm_bits,
-        &mut NoTables,
-        &mut m,
-    ) {
+    match lazy_map(v, &outcome, &mut NoTables, &mut m) {
         true => Lazy::Mapped,
         false => Lazy::Declined,
     }

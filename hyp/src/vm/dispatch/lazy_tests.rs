@@ -158,21 +158,6 @@ fn skip(w: &World) -> [u64; 2] {
     w.vm().vcpus[0].ctx.lazy_skip
 }
 
-/// The full trap path for a guest abort with this syndrome; returns the Context to resume.
-fn full_path(w: &mut World, guest: *mut Context, e: Esr, far: u64, hpfar: u64) -> *mut Context {
-    w.cpu.syndrome = (e, far, hpfar);
-    // SAFETY: `guest` is the running vCPU's Context, which enter_guest handed out.
-    unsafe {
-        trap(
-            &w.hyp,
-            &mut w.cpu,
-            guest,
-            Entry::Trap(TrapKind::Sync),
-            host_trap,
-        )
-    }
-}
-
 /// Two worlds that took the same steps, each with its running guest's Context.
 struct Pair {
     a: World,
@@ -228,10 +213,10 @@ impl Pair {
                     _ => before.1,
                 };
                 assert_eq!(skip(a), noted, "{what}: {lazy:?} and the MMIO pages noted");
-                full_path(a, self.guest_a, e, far, hpfar)
+                a.guest_trap_at(self.guest_a, TrapKind::Sync, e, far, hpfar)
             }
         };
-        let back_b = full_path(b, self.guest_b, e, far, hpfar);
+        let back_b = b.guest_trap_at(self.guest_b, TrapKind::Sync, e, far, hpfar);
         let what = format!("{what}: {e} at {ipa:#x} (FAR {far:#x}), {lazy:?}");
         assert_eq!(
             back_a == self.guest_a,

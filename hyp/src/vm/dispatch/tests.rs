@@ -315,7 +315,19 @@ impl World {
         e: Esr,
         ipa: u64,
     ) -> *mut Context {
-        self.cpu.syndrome = (e, ipa, (ipa >> 8) & !0xf);
+        self.guest_trap_at(guest, kind, e, ipa, (ipa >> 8) & !0xf)
+    }
+
+    /// [`World::guest_trap`] with FAR_EL2 and HPFAR_EL2 as given.
+    fn guest_trap_at(
+        &mut self,
+        guest: *mut Context,
+        kind: TrapKind,
+        e: Esr,
+        far: u64,
+        hpfar: u64,
+    ) -> *mut Context {
+        self.cpu.syndrome = (e, far, hpfar);
         // SAFETY: `guest` is the running vCPU's Context, which enter_guest handed out.
         unsafe {
             trap(
