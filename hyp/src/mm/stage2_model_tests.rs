@@ -20,7 +20,7 @@ use std::vec::Vec;
 use crate::addr::PhysAddr;
 use crate::mm::kind::{MemoryKind, Perms};
 use crate::mm::pgtable::tests::TestAlloc;
-use crate::mm::pgtable::{Leaf, MapError};
+use crate::mm::pgtable::{level_size, Leaf, MapError};
 use crate::mm::s2_attrs::s2_leaf_attrs;
 use crate::mm::stage2::{Ipa, S2Error, Stage2};
 use crate::mm::tlb::fake::{Call, RecordingTlb, Seen};
@@ -254,7 +254,7 @@ impl World {
         // (first address, level) of entries invalid at a whole-VMID invalidation
         let mut regions = Vec::new();
         let mut flushes = flushes.iter();
-        let span = |level: u8| 1u64 << (12 + 9 * (3 - level as u32));
+        let span = level_size;
         for (i, c) in calls.iter().enumerate() {
             match *c {
                 Call::InvalidateIpa {

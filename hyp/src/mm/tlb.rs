@@ -80,6 +80,7 @@ impl<M: S2Maintenance> TlbSync for ForVm<'_, M> {
 #[cfg(test)]
 pub(crate) mod fake {
     use super::*;
+    use crate::mm::pgtable::level_size;
     use std::boxed::Box;
     use std::vec::Vec;
 
@@ -146,8 +147,8 @@ pub(crate) mod fake {
             while at < end {
                 let seen = probe(Ipa(at));
                 let span = match seen {
-                    Seen::HoleAt(h) => 1u64 << (12 + 9 * (3 - h.min(3) as u32)),
-                    Seen::Mapped => 1 << 12,
+                    Seen::HoleAt(h) => level_size(h.min(3)),
+                    Seen::Mapped => level_size(3),
                 };
                 out.push((Ipa(at), seen));
                 at = (at | (span - 1)) + 1;

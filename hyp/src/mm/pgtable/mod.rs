@@ -34,6 +34,13 @@ pub const PAGE_SIZE: u64 = 4096;
 /// Attribute bits a leaf may carry: lower [11:2] and upper [63:50].
 pub const LEAF_ATTR_MASK: u64 = 0xfffc_0000_0000_0ffc;
 
+/// Bytes one entry at `level` (0..=3) covers: 4 KiB at level 3, 2 MiB at 2, 1 GiB at 1.
+/// (For the tests' walks; the engine uses `descriptor::level_shift`.)
+#[cfg(test)]
+pub(crate) const fn level_size(level: u8) -> u64 {
+    1 << descriptor::level_shift(level)
+}
+
 /// Source of zeroed, page-aligned table pages addressable at their physical address.
 pub trait TableAlloc {
     /// False for an allocator that never has a page ([`NoTables`]): a walk that would need

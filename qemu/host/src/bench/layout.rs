@@ -3,7 +3,7 @@
 //!
 //! | IPA | slot | kind | backing (offset into the donated block) |
 //! |---|---|---|---|
-//! | `0x0900_0000` + 4 KiB | 1 | mmio | none: the test device |
+//! | `0x0900_0000` + 8 KiB | 1 | mmio | none: the test device, and the page after it (`mmio-read-exit-2pages`) |
 //! | `0x8000_0000` + 2 MiB | 0 | ram, rwx | 0: the guest image |
 //! | `0x1_0000_0000` + pages x 4 KiB | 2 | ram, rw | 2 MiB + 4 KiB: IPA and PA are not equally 2 MiB aligned, so every fault maps a 4 KiB page |
 //! | `0x2_0000_0000` + blocks x 2 MiB | 3 | ram, rw | the next 2 MiB boundary: every fault maps a 2 MiB block |

@@ -209,12 +209,12 @@ impl TestSync {
         while at < end {
             let level = match probe(at) {
                 Ok(leaf) => {
-                    mapped.push(at & !((1u64 << (12 + 9 * (3 - leaf.level as u32))) - 1));
+                    mapped.push(at & !(level_size(leaf.level) - 1));
                     leaf.level
                 }
                 Err(hole) => hole,
             };
-            at = (at | ((1u64 << (12 + 9 * (3 - level as u32))) - 1)) + 1;
+            at = (at | (level_size(level) - 1)) + 1;
         }
         self.snaps.push(Snap {
             tick,
