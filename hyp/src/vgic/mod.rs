@@ -19,7 +19,7 @@ mod tests;
 #[cfg(test)]
 mod tests_busy;
 #[cfg(test)]
-mod tests_v2;
+mod v2_tests;
 
 use crate::vm::guest::MAX_VCPUS;
 
