@@ -3,6 +3,7 @@
 
 use crate::access::{Load, Store};
 use crate::ipa::Ipa;
+use crate::marked::{MarkedOp, MarkedRegs};
 use crate::protocol::{BenchIrq, Call, FpRegs};
 
 /// A synchronous exception the guest's vector took at an access (and stepped over).
@@ -41,6 +42,13 @@ pub trait Cpu {
     fn store(&mut self, store: Store, addr: Ipa, value: u64) -> Option<Abort>;
     /// `ldp x2, x3` from `addr`, both preset to `LOAD_PRESET`.
     fn load_pair(&mut self, addr: Ipa) -> LoadedPair;
+
+    /// `ldr x1, [x0]` or `str x1, [x0]` at `addr` with every other general register holding
+    /// its marker (`crate::marked`): x0..x30 right after it. The default (CPUs that are not
+    /// CPUs) keeps every register.
+    fn marked_access(&mut self, op: MarkedOp, addr: Ipa, base: u64) -> MarkedRegs {
+        crate::marked::modelled(self, op, addr, base)
+    }
 
     /// Writes `fp` into d0 and v31, makes `hvc #0` with `x`, reads d0 and v31 back: x0..x3
     /// of the call and the FP registers afterwards. The default (CPUs that are not CPUs)

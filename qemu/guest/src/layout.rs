@@ -23,10 +23,16 @@ pub const IMAGE_LIMIT: u64 = 2 * MIB;
 /// Pages the lazy-mapping scenario touches first, in the second 2 MiB of RAM.
 pub const LAZY_SCRATCH: Ipa = Ipa(RAM.base.0 + 2 * MIB);
 pub const LAZY_PAGES: u64 = 16;
+/// The two pages after them, untouched until the kept-registers scenario stores to them
+/// (lazy maps in EL2).
+pub const MARKED_SCRATCH: Ipa = Ipa(LAZY_SCRATCH.0 + LAZY_PAGES * PAGE);
+pub const MARKED_PAGES: u64 = 2;
 /// In no slot until the guest faults on it; then the VMM adds a RAM slot there.
 pub const REPLAY: IpaRange = IpaRange::new(0x9000_0000, PAGE);
 /// A read-only RAM slot.
 pub const READ_ONLY: IpaRange = IpaRange::new(0x9010_0000, PAGE);
+/// In no slot, ever: a load from it is a MEMORY_FAULT the VMM answers SKIP.
+pub const HOLE: Ipa = Ipa(0x9020_0000);
 /// A cacheable-device slot over the board's `aperture` (with the opt-in, where FWB allows).
 pub const CACHEABLE_WINDOW: IpaRange = IpaRange::new(0xA000_0000, 64 * KIB);
 /// A device-nc slot over the board's `fb-nc`.
@@ -56,6 +62,7 @@ const _: () = assert!(REPLAY_BACKING >= RAM.size);
 const _: () = assert!(REPLAY_BACKING + REPLAY.size <= READ_ONLY_BACKING);
 const _: () = assert!(READ_ONLY_BACKING + READ_ONLY.size <= DONATED_SIZE);
 const _: () = assert!(RAM.base.is_aligned(2 * MIB));
+const _: () = assert!(MARKED_SCRATCH.0 + MARKED_PAGES * PAGE <= RAM.base.0 + RAM.size);
 
 /// Words the VMM writes into the backing pages before donation.
 pub const REPLAY_VALUE: u64 = 0x5245_504c_4159_2121; // "REPLAY!!"

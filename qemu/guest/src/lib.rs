@@ -6,7 +6,7 @@
 //! The library is what both sides share, all arch-free and tested on the build machine: the
 //! protocol (`protocol`, `device`, `access`, `layout`), the EL1 exception decision
 //! (`exception`, the host's too) and the guest's own logic
-//! (`scenarios`, `bench`, `run`) over the [`cpu::Cpu`] trait. `arch` is the aarch64 image around it.
+//! (`scenarios`, `marked`, `bench`, `run`) over the [`cpu::Cpu`] trait. `arch` is the aarch64 image around it.
 #![cfg_attr(not(test), no_std)]
 
 pub mod access;
@@ -16,6 +16,7 @@ pub mod device;
 pub mod exception;
 pub mod ipa;
 pub mod layout;
+pub mod marked;
 pub mod protocol;
 pub mod regclass;
 pub mod run;

@@ -41,6 +41,9 @@ pub fn run(cpu: &mut impl Cpu, scenario: Scenario, args: [u64; 3]) -> Report {
         Scenario::HvcEcho => hvc_echo(cpu),
         Scenario::FpState => fp_state(cpu),
         Scenario::RegClass => reg_class(cpu, args[0], args[1]),
+        Scenario::KeptRegisters => {
+            crate::marked::kept_registers(cpu, Ipa(args[0]), Ipa(args[1]), Ipa(args[2]))
+        }
         Scenario::Vgic => match crate::protocol::VgicCase::from_u64(args[0]) {
             Some(case) => match cpu.vgic(case, args[1], args[2]) {
                 Some(d) => report(scenario, Verdict::Pass, d),
@@ -471,7 +474,7 @@ mod tests {
 
     #[test]
     fn every_scenario_passes_on_a_cpu_that_keeps_the_protocol() {
-        let cases: [(Scenario, [u64; 3]); 14] = [
+        let cases: [(Scenario, [u64; 3]); 15] = [
             (Scenario::MmioRead, [1, 0, 0]),
             (Scenario::MmioRead, [8, 0, 0]),
             (Scenario::MmioWrite, [2, 0, 0]),
@@ -492,6 +495,14 @@ mod tests {
             (Scenario::FaultStorm, [100, 0, 0]),
             (Scenario::HvcEcho, [0; 3]),
             (Scenario::FpState, [0; 3]),
+            (
+                Scenario::KeptRegisters,
+                [
+                    layout::MARKED_SCRATCH.0,
+                    layout::READ_ONLY.base.0,
+                    layout::HOLE.0,
+                ],
+            ),
         ];
         for (s, args) in cases {
             let r = verdict(&mut Ideal::default(), s, args);

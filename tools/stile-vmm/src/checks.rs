@@ -121,6 +121,14 @@ pub fn plan() -> Vec<(Scenario, [u64; 3])> {
     p.push((Scenario::FaultStorm, [STORM, 0, 0]));
     p.push((Scenario::HvcEcho, [0; 3]));
     p.push((Scenario::FpState, [0; 3]));
+    p.push((
+        Scenario::KeptRegisters,
+        [
+            layout::MARKED_SCRATCH.0,
+            layout::READ_ONLY.base.0,
+            layout::HOLE.0,
+        ],
+    ));
     p
 }
 
@@ -271,9 +279,12 @@ impl Bus for Checks {
     }
 
     fn refused_access(&mut self, _vcpu: u32, _ipa: u64, reason: u64) -> HostAction {
-        // The protocol: the VMM steps over the store a read-only slot refuses.
+        // The protocol: the VMM steps over the store a read-only slot refuses, and in
+        // kept-registers over the load from no slot too.
+        let permission = reason == Reason::Permission as u64;
         match self.current() {
-            Some((Scenario::ReadOnlyWrite, _)) if reason == Reason::Permission as u64 => {
+            Some((Scenario::ReadOnlyWrite, _)) if permission => HostAction::Skip,
+            Some((Scenario::KeptRegisters, _)) if permission || reason == Reason::NoSlot as u64 => {
                 HostAction::Skip
             }
             _ => HostAction::InjectAbort,

@@ -4,11 +4,13 @@
 use crate::access::{Load, Store, LOAD_PRESET};
 use crate::cpu::{Abort, Cpu, Loaded, LoadedPair};
 use crate::ipa::Ipa;
+use crate::marked::{MarkedOp, MarkedRegs};
 use crate::protocol::{Call, FpRegs};
 use core::arch::asm;
 
 core::arch::global_asm!(include_str!("access.S"));
 core::arch::global_asm!(include_str!("bench.S"));
+core::arch::global_asm!(include_str!("marked.S"));
 
 extern "C" {
     static __image_start: u8;
@@ -28,6 +30,9 @@ extern "C" {
     fn guest_st_w(addr: u64, value: u64);
     fn guest_st_x(addr: u64, value: u64);
     fn guest_ldp(addr: u64, preset: u64, out: *mut [u64; 2]);
+    // marked.S: x0..x30 right after the access into `out`.
+    fn guest_marked_load(addr: u64, base: u64, out: *mut [u64; 31], data: u64);
+    fn guest_marked_store(addr: u64, base: u64, out: *mut [u64; 31], data: u64);
 
     // bench.S: count >= 1 (0 would loop 2^64 times).
     fn guest_bench_ping(count: u64, id: u64);
@@ -50,6 +55,8 @@ extern "C" {
     fn guest_st_w_access();
     fn guest_st_x_access();
     fn guest_ldp_access();
+    fn guest_marked_load_access();
+    fn guest_marked_store_access();
 }
 
 /// `hvc #0`: x0..x7 in, x0..x3 out.
@@ -134,6 +141,7 @@ fn in_image(addr: Ipa, len: u64) -> Option<Abort> {
 
 type LoadFn = unsafe extern "C" fn(u64, u64) -> u64;
 type StoreFn = unsafe extern "C" fn(u64, u64);
+type MarkedFn = unsafe extern "C" fn(u64, u64, *mut [u64; 31], u64);
 
 fn load_fn(load: Load) -> (LoadFn, unsafe extern "C" fn()) {
     match load {
@@ -273,6 +281,27 @@ impl Cpu for Real {
         // SAFETY: as for `mmio_loop`: every address is in [first, first + span), outside
         // this image; the loads only read.
         unsafe { guest_bench_touch(count, first.0, stride) }
+    }
+
+    fn marked_access(&mut self, op: MarkedOp, addr: Ipa, base: u64) -> MarkedRegs {
+        let mut x = [0; 31];
+        if let Some(refused) = in_image(addr, 8) {
+            return MarkedRegs {
+                x,
+                abort: Some(refused),
+            };
+        }
+        let (f, label): (MarkedFn, unsafe extern "C" fn()) = match op {
+            MarkedOp::Load => (guest_marked_load, guest_marked_load_access),
+            MarkedOp::Store => (guest_marked_store, guest_marked_store_access),
+        };
+        let out = &raw mut x;
+        // SAFETY: as for `load`: the access cannot reach anything of ours; the function
+        // restores every register the C ABI has it keep and writes only `out`, our array.
+        let ((), abort) = armed_at(label as *const () as u64, || unsafe {
+            f(addr.0, base, out, op.data(base))
+        });
+        MarkedRegs { x, abort }
     }
 
     fn load_pair(&mut self, addr: Ipa) -> LoadedPair {

@@ -43,6 +43,7 @@ pub enum Step {
     FaultStorm,
     HvcEcho,
     FpState,
+    KeptRegisters,
 }
 
 pub const MAX_STEPS: usize = 24;
@@ -51,7 +52,7 @@ pub const MAX_STEPS: usize = 24;
 pub fn plan(cacheable: bool, nc: bool) -> Vec<Step, MAX_STEPS> {
     let mut steps: Vec<Step, MAX_STEPS> = Vec::new();
     let mut add = |s| {
-        // At most 21 of 24: cannot fail.
+        // At most 22 of 24: cannot fail.
         let _ = steps.push(s);
     };
     for size in [1, 2, 4, 8] {
@@ -76,6 +77,7 @@ pub fn plan(cacheable: bool, nc: bool) -> Vec<Step, MAX_STEPS> {
     add(Step::FaultStorm);
     add(Step::HvcEcho);
     add(Step::FpState);
+    add(Step::KeptRegisters);
     steps
 }
 
@@ -101,6 +103,14 @@ impl Step {
             Step::FaultStorm => (Scenario::FaultStorm, [STORM, 0, 0]),
             Step::HvcEcho => (Scenario::HvcEcho, [0; 3]),
             Step::FpState => (Scenario::FpState, [0; 3]),
+            Step::KeptRegisters => (
+                Scenario::KeptRegisters,
+                [
+                    layout::MARKED_SCRATCH.0,
+                    layout::READ_ONLY.base.0,
+                    layout::HOLE.0,
+                ],
+            ),
         }
     }
 
@@ -146,6 +156,7 @@ impl fmt::Display for CheckName {
             Step::FaultStorm => write!(f, "guest-fault-storm-{STORM}"),
             Step::HvcEcho => f.write_str("guest-hvc-forwarded"),
             Step::FpState => f.write_str("guest-fp-state-isolated"),
+            Step::KeptRegisters => f.write_str("guest-registers-kept-across-aborts"),
         }
     }
 }

@@ -127,6 +127,7 @@ const WITH_FWB: &[&str] = &[
     "guest-fault-storm-10000",
     "guest-hvc-forwarded",
     "guest-fp-state-isolated",
+    "guest-registers-kept-across-aborts",
     "hypercall-garbage-vcpu-run-bad-host-action",
     "hypercall-garbage-vcpu-run-inject-abort-after-hvc",
     "guest-system-off-event",
