@@ -27,6 +27,10 @@ pub mod world_regs;
 #[cfg(test)]
 mod abi_slot_tests;
 #[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
+pub(crate) mod fixture;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod vgic_v2_tests;
