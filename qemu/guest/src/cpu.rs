@@ -43,11 +43,11 @@ pub trait Cpu {
     /// `ldp x2, x3` from `addr`, both preset to `LOAD_PRESET`.
     fn load_pair(&mut self, addr: Ipa) -> LoadedPair;
 
-    /// `ldr x1, [x0]` or `str x1, [x0]` at `addr` with every other general register holding
-    /// its marker (`crate::marked`): x0..x30 right after it. The default (CPUs that are not
-    /// CPUs) keeps every register.
-    fn marked_access(&mut self, op: MarkedOp, addr: Ipa, base: u64) -> MarkedRegs {
-        crate::marked::modelled(self, op, addr, base)
+    /// The marked access `op` (`crate::marked`) with x0..x30 = `regs` before it: x0..x30
+    /// right after it. The default (CPUs that are not CPUs) keeps every register the
+    /// instruction does not write.
+    fn marked_access(&mut self, op: MarkedOp, regs: [u64; 31]) -> MarkedRegs {
+        crate::marked::modelled(self, op, regs)
     }
 
     /// Writes `fp` into d0 and v31, makes `hvc #0` with `x`, reads d0 and v31 back: x0..x3

@@ -1,6 +1,7 @@
 //! The KeptRegisters scenario: does every general register come back from a trap to Stile
-//! as the guest left it? Each access runs with a marker in every register but its own two
-//! (x0: the address, x1: the data) and all 31 are read right after it. The accesses take
+//! as the guest left it? Each access runs with a marker in every register it does not read
+//! (a load or store reads x0, the address, and x1, the data) and all 31 are read right after
+//! it. The accesses take
 //! each way a guest's abort goes through EL2's vector (docs/ARCHITECTURE.md, "The fault
 //! path"):
 //! - the first store to an untouched RAM page: after faults in other slots, the lazy-map
@@ -10,19 +11,23 @@
 //!   to the full path, which exits to the VMM;
 //! - a store to a read-only slot and a load from no slot: the entry declines them, the full
 //!   path exits to the VMM, which answers SKIP.
+//! - an ECHO call (`hvc`): an exit to the VMM, whose results come back in x0..x3; x4..x30
+//!   must be kept (SMCCC 1.1 and later: only the result registers may change).
 
 use crate::access::{Load, Store, LOAD_PRESET};
 use crate::cpu::{Abort, Cpu};
 use crate::device::{read_pattern, Register};
 use crate::ipa::Ipa;
 use crate::layout;
-use crate::protocol::{Report, Scenario, Verdict};
+use crate::protocol::{Call, Report, Scenario, Verdict, ECHO_ARGS, ECHO_RESULTS};
 
-/// The access instruction: `ldr x1, [x0]` or `str x1, [x0]`.
+/// The instruction: `ldr x1, [x0]`, `str x1, [x0]`, or `hvc #0` (an ECHO call: x0 = the
+/// call, x1..x7 its arguments).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MarkedOp {
     Load,
     Store,
+    Hvc,
 }
 
 /// x0..x30 right after a marked access, and the abort the guest's vector took there.
@@ -32,33 +37,31 @@ pub struct MarkedRegs {
     pub abort: Option<Abort>,
 }
 
-/// Register xn's marker (n >= 2; x1's for a store).
+/// Register xn's marker.
 pub const fn marker(base: u64, n: usize) -> u64 {
     base.wrapping_add(n as u64)
 }
 
-impl MarkedOp {
-    /// x1 before the access: a load's preset, a store's value.
-    pub const fn data(self, base: u64) -> u64 {
-        match self {
-            MarkedOp::Load => LOAD_PRESET,
-            MarkedOp::Store => marker(base, 1),
+/// x0..x30 before the access: a marker in every register the instruction does not read,
+/// x0 the address and x1 a load's preset or a store's value (its marker), or the ECHO call.
+pub fn before(op: MarkedOp, addr: Ipa, base: u64) -> [u64; 31] {
+    let mut x: [u64; 31] = core::array::from_fn(|n| marker(base, n));
+    match op {
+        MarkedOp::Load => [x[0], x[1]] = [addr.0, LOAD_PRESET],
+        MarkedOp::Store => x[0] = addr.0,
+        MarkedOp::Hvc => {
+            x[0] = Call::Echo as u64;
+            x[1..8].copy_from_slice(&ECHO_ARGS);
         }
     }
-}
-
-/// x0..x30 before the access.
-pub fn before(op: MarkedOp, addr: Ipa, base: u64) -> [u64; 31] {
-    let mut x = core::array::from_fn(|n| marker(base, n));
-    x[0] = addr.0;
-    x[1] = op.data(base);
     x
 }
 
-/// A marked access by a CPU that is not a CPU (`Cpu::marked_access`'s default): the access
-/// through `load` or `store`, every other register as it was.
-pub fn modelled<C: Cpu + ?Sized>(cpu: &mut C, op: MarkedOp, addr: Ipa, base: u64) -> MarkedRegs {
-    let mut x = before(op, addr, base);
+/// A marked access by a CPU that is not a CPU (`Cpu::marked_access`'s default): the
+/// instruction through `load`, `store` or `hvc`, every other register as it was.
+pub fn modelled<C: Cpu + ?Sized>(cpu: &mut C, op: MarkedOp, regs: [u64; 31]) -> MarkedRegs {
+    let mut x = regs;
+    let addr = Ipa(x[0]);
     let abort = match op {
         MarkedOp::Load => {
             let l = cpu.load(Load::X, addr);
@@ -66,6 +69,12 @@ pub fn modelled<C: Cpu + ?Sized>(cpu: &mut C, op: MarkedOp, addr: Ipa, base: u64
             l.abort
         }
         MarkedOp::Store => cpu.store(Store::X, addr, x[1]),
+        MarkedOp::Hvc => {
+            let mut args = [0; 8];
+            args.copy_from_slice(&x[..8]);
+            x[..4].copy_from_slice(&cpu.hvc(args));
+            None
+        }
     };
     MarkedRegs { x, abort }
 }
@@ -76,32 +85,46 @@ const fn base_of(i: usize) -> u64 {
     0x4b45_5054_0000_0000 | ((i as u64 + 1) << 16)
 }
 
+/// What x1 (a load's destination) must hold after the access; for a store and the HVC,
+/// what the registers it reads and writes must hold is fixed by `before` and ECHO.
+#[derive(Debug, Clone, Copy)]
+enum After {
+    Loaded(u64),
+    Unchanged,
+    Echoed,
+}
+
 /// Runs the accesses: `ram` starts two RAM pages never touched before, `read_only` is a
 /// read-only RAM slot, `hole` in no slot.
 pub fn kept_registers(cpu: &mut impl Cpu, ram: Ipa, read_only: Ipa, hole: Ipa) -> Report {
     let s = Scenario::KeptRegisters;
     let pattern = layout::DEVICE.base.add(Register::Pattern.offset());
     let second = ram.add(layout::PAGE);
-    let stored = |i| MarkedOp::Store.data(base_of(i));
-    // (access, address, what x1 must hold afterwards)
+    // What the stores to RAM write: x1's marker of their access.
+    let stored = |i| marker(base_of(i), 1);
     let accesses = [
-        (MarkedOp::Store, ram, stored(0)),
-        (MarkedOp::Store, second, stored(1)),
-        (MarkedOp::Load, ram, stored(0)),
-        (MarkedOp::Load, second, stored(1)),
-        (MarkedOp::Load, pattern, read_pattern(8)),
-        (MarkedOp::Load, pattern, read_pattern(8)),
-        (MarkedOp::Store, read_only, stored(6)),
-        (MarkedOp::Load, hole, LOAD_PRESET),
+        (MarkedOp::Store, ram, After::Unchanged),
+        (MarkedOp::Store, second, After::Unchanged),
+        (MarkedOp::Load, ram, After::Loaded(stored(0))),
+        (MarkedOp::Load, second, After::Loaded(stored(1))),
+        (MarkedOp::Load, pattern, After::Loaded(read_pattern(8))),
+        (MarkedOp::Load, pattern, After::Loaded(read_pattern(8))),
+        (MarkedOp::Store, read_only, After::Unchanged),
+        (MarkedOp::Load, hole, After::Loaded(LOAD_PRESET)),
+        (MarkedOp::Hvc, Ipa(0), After::Echoed),
     ];
-    for (i, &(op, addr, data)) in accesses.iter().enumerate() {
-        let base = base_of(i);
-        let got = cpu.marked_access(op, addr, base);
+    for (i, &(op, addr, after)) in accesses.iter().enumerate() {
+        let regs = before(op, addr, base_of(i));
+        let got = cpu.marked_access(op, regs);
         if let Some(a) = got.abort {
             return Report::new(s, Verdict::UnexpectedAbort, [a.esr, a.far, i as u64, 0, 0]);
         }
-        let mut want = before(op, addr, base);
-        want[1] = data;
+        let mut want = regs;
+        match after {
+            After::Loaded(v) => want[1] = v,
+            After::Unchanged => {}
+            After::Echoed => want[..4].copy_from_slice(&ECHO_RESULTS),
+        }
         let wrong = (0..31)
             .filter(|&n| got.x[n] != want[n])
             .fold(0u64, |m, n| m | 1 << n);
@@ -130,8 +153,12 @@ mod tests {
     }
 
     impl Cpu for Model {
-        fn hvc(&mut self, _x: [u64; 8]) -> [u64; 4] {
-            [0; 4]
+        fn hvc(&mut self, x: [u64; 8]) -> [u64; 4] {
+            if x[0] == Call::Echo as u64 && x[1..] == ECHO_ARGS {
+                ECHO_RESULTS
+            } else {
+                [0; 4]
+            }
         }
 
         fn load(&mut self, _load: Load, addr: Ipa) -> Loaded {
@@ -156,8 +183,8 @@ mod tests {
             unreachable!("not used by this scenario")
         }
 
-        fn marked_access(&mut self, op: MarkedOp, addr: Ipa, base: u64) -> MarkedRegs {
-            let mut r = modelled(self, op, addr, base);
+        fn marked_access(&mut self, op: MarkedOp, regs: [u64; 31]) -> MarkedRegs {
+            let mut r = modelled(self, op, regs);
             if let Some((i, n, v)) = self.clobber {
                 if i == self.calls {
                     r.x[n] = v;
@@ -182,13 +209,13 @@ mod tests {
         let r = run(&mut Model::default());
         assert_eq!(
             r,
-            Report::new(Scenario::KeptRegisters, Verdict::Pass, [8, 0, 0, 0, 0])
+            Report::new(Scenario::KeptRegisters, Verdict::Pass, [9, 0, 0, 0, 0])
         );
     }
 
     #[test]
     fn any_register_lost_at_any_access_is_named() {
-        for i in 0..8 {
+        for i in 0..9 {
             for n in 0..31 {
                 let mut cpu = Model {
                     clobber: Some((i, n, 0x686f_7374)),
@@ -203,11 +230,13 @@ mod tests {
 
     #[test]
     fn markers_are_distinct_across_registers_and_accesses() {
-        let mut all: std::vec::Vec<u64> = (0..8)
-            .flat_map(|i| (2..31).map(move |n| marker(base_of(i), n)))
+        let mut all: std::vec::Vec<u64> = (0..9)
+            .flat_map(|i| (1..31).map(move |n| marker(base_of(i), n)))
             .collect();
         all.push(LOAD_PRESET);
         all.push(read_pattern(8));
+        all.extend(ECHO_ARGS);
+        all.extend(ECHO_RESULTS);
         let len = all.len();
         all.sort();
         all.dedup();

@@ -139,9 +139,9 @@ pub enum Scenario {
     /// (x1 = the counter the vector read), raised by the VMM before each VCPU_RUN.
     BenchIrq = 19,
     /// x1 = the first of two RAM pages never touched, x2 = a read-only RAM page, x3 = an IPA
-    /// in no slot (`crate::marked`): eight 8-byte accesses, each with a marker in every
-    /// general register but its own two; every register must come back as the access
-    /// leaves it.
+    /// in no slot (`crate::marked`): eight 8-byte accesses and one ECHO, each with a marker
+    /// in every general register it does not read; every register must come back as the
+    /// instruction leaves it.
     KeptRegisters = 20,
 }
 
@@ -393,7 +393,7 @@ impl Verdict {
 /// | BenchTouch | ticks, first pass | ticks, second pass | EL2 count, first pass | EL2 count, second pass | count |
 /// | BenchIrq | count | ticks summed (timer: from CNTV_CVAL; SGI: from the read before the write) | interrupts taken | - | - |
 /// | FpState | d0 after | v31 low after | v31 high after | 1 if ECHO's results were right | - |
-/// | KeptRegisters | accesses (8) if all passed, else the one that failed | mask of wrong registers (bit n: xn) | first wrong register | got | want |
+/// | KeptRegisters | accesses (9) if all passed, else the one that failed | mask of wrong registers (bit n: xn) | first wrong register | got | want |
 /// | RegClass | what it found first, 4 bits a register | found after the ECHO | mask of UNDEFINED writes | the first value that was another world's marker | registers |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Report {

@@ -31,8 +31,9 @@ extern "C" {
     fn guest_st_x(addr: u64, value: u64);
     fn guest_ldp(addr: u64, preset: u64, out: *mut [u64; 2]);
     // marked.S: x0..x30 right after the access into `out`.
-    fn guest_marked_load(addr: u64, base: u64, out: *mut [u64; 31], data: u64);
-    fn guest_marked_store(addr: u64, base: u64, out: *mut [u64; 31], data: u64);
+    fn guest_marked_load(regs: *const [u64; 31], out: *mut [u64; 31]);
+    fn guest_marked_store(regs: *const [u64; 31], out: *mut [u64; 31]);
+    fn guest_marked_hvc(regs: *const [u64; 31], out: *mut [u64; 31]);
 
     // bench.S: count >= 1 (0 would loop 2^64 times).
     fn guest_bench_ping(count: u64, id: u64);
@@ -57,6 +58,7 @@ extern "C" {
     fn guest_ldp_access();
     fn guest_marked_load_access();
     fn guest_marked_store_access();
+    fn guest_marked_hvc_access();
 }
 
 /// `hvc #0`: x0..x7 in, x0..x3 out.
@@ -141,7 +143,7 @@ fn in_image(addr: Ipa, len: u64) -> Option<Abort> {
 
 type LoadFn = unsafe extern "C" fn(u64, u64) -> u64;
 type StoreFn = unsafe extern "C" fn(u64, u64);
-type MarkedFn = unsafe extern "C" fn(u64, u64, *mut [u64; 31], u64);
+type MarkedFn = unsafe extern "C" fn(*const [u64; 31], *mut [u64; 31]);
 
 fn load_fn(load: Load) -> (LoadFn, unsafe extern "C" fn()) {
     match load {
@@ -283,24 +285,26 @@ impl Cpu for Real {
         unsafe { guest_bench_touch(count, first.0, stride) }
     }
 
-    fn marked_access(&mut self, op: MarkedOp, addr: Ipa, base: u64) -> MarkedRegs {
+    fn marked_access(&mut self, op: MarkedOp, regs: [u64; 31]) -> MarkedRegs {
         let mut x = [0; 31];
-        if let Some(refused) = in_image(addr, 8) {
-            return MarkedRegs {
-                x,
-                abort: Some(refused),
-            };
-        }
         let (f, label): (MarkedFn, unsafe extern "C" fn()) = match op {
             MarkedOp::Load => (guest_marked_load, guest_marked_load_access),
             MarkedOp::Store => (guest_marked_store, guest_marked_store_access),
+            MarkedOp::Hvc => (guest_marked_hvc, guest_marked_hvc_access),
         };
+        if op != MarkedOp::Hvc {
+            if let Some(refused) = in_image(Ipa(regs[0]), 8) {
+                return MarkedRegs {
+                    x,
+                    abort: Some(refused),
+                };
+            }
+        }
         let out = &raw mut x;
-        // SAFETY: as for `load`: the access cannot reach anything of ours; the function
-        // restores every register the C ABI has it keep and writes only `out`, our array.
-        let ((), abort) = armed_at(label as *const () as u64, || unsafe {
-            f(addr.0, base, out, op.data(base))
-        });
+        // SAFETY: as for `load`: a load or store cannot reach anything of ours, and the HVC
+        // touches no memory of ours (as `hvc`); the function restores every register the C
+        // ABI has it keep and writes only `out`, our array.
+        let ((), abort) = armed_at(label as *const () as u64, || unsafe { f(&regs, out) });
         MarkedRegs { x, abort }
     }
 

@@ -1,10 +1,9 @@
-// The KeptRegisters scenario's accesses (crate::marked): one 8-byte access with every
-// other general register holding a marker, then all 31 registers stored for the check.
+// The KeptRegisters scenario's accesses (crate::marked): one instruction with every general
+// register set from `in`, then all 31 stored to `out` for the check.
 //
-// void guest_marked_<op>(u64 addr, u64 base, u64 out[31], u64 data)
-//   x0 = addr (the access's address register), x1 = data (its data register: the preset
-//   of a load, the value of a store), xn = base + n for n = 2..30. Right after the access,
-//   x0..x30 go to out[0..31]. Every register is overwritten, so the callee-saved ones
+// void guest_marked_<op>(const u64 in[31], u64 out[31])
+//   x0..x30 = in[0..31], then the instruction (`ldr x1, [x0]`, `str x1, [x0]` or `hvc #0`),
+//   then x0..x30 to out[0..31]. Every register is overwritten, so the callee-saved ones
 //   (and x18, which some ABIs reserve) are kept on the stack, which stays valid throughout
 //   (the guest's vector may run on it, for an abort Stile injects at the armed access).
 
@@ -21,38 +20,24 @@
     stp     x23, x24, [sp, #48]
     stp     x25, x26, [sp, #64]
     stp     x27, x28, [sp, #80]
-    stp     x2, x18, [sp, #96]      // out, and x18
-    mov     x30, x1                 // base
-    mov     x1, x3                  // data
-    add     x2, x30, #2
-    add     x3, x30, #3
-    add     x4, x30, #4
-    add     x5, x30, #5
-    add     x6, x30, #6
-    add     x7, x30, #7
-    add     x8, x30, #8
-    add     x9, x30, #9
-    add     x10, x30, #10
-    add     x11, x30, #11
-    add     x12, x30, #12
-    add     x13, x30, #13
-    add     x14, x30, #14
-    add     x15, x30, #15
-    add     x16, x30, #16
-    add     x17, x30, #17
-    add     x18, x30, #18
-    add     x19, x30, #19
-    add     x20, x30, #20
-    add     x21, x30, #21
-    add     x22, x30, #22
-    add     x23, x30, #23
-    add     x24, x30, #24
-    add     x25, x30, #25
-    add     x26, x30, #26
-    add     x27, x30, #27
-    add     x28, x30, #28
-    add     x29, x30, #29
-    add     x30, x30, #30
+    stp     x1, x18, [sp, #96]      // out, and x18
+    mov     x30, x0
+    ldp     x0, x1, [x30, #0]
+    ldp     x2, x3, [x30, #16]
+    ldp     x4, x5, [x30, #32]
+    ldp     x6, x7, [x30, #48]
+    ldp     x8, x9, [x30, #64]
+    ldp     x10, x11, [x30, #80]
+    ldp     x12, x13, [x30, #96]
+    ldp     x14, x15, [x30, #112]
+    ldp     x16, x17, [x30, #128]
+    ldp     x18, x19, [x30, #144]
+    ldp     x20, x21, [x30, #160]
+    ldp     x22, x23, [x30, #176]
+    ldp     x24, x25, [x30, #192]
+    ldp     x26, x27, [x30, #208]
+    ldp     x28, x29, [x30, #224]
+    ldr     x30, [x30, #240]
 .global \name\()_access
 \name\()_access:
     \insn
@@ -94,5 +79,6 @@
 
 guest_marked guest_marked_load, ldr x1, [x0]
 guest_marked guest_marked_store, str x1, [x0]
+guest_marked guest_marked_hvc, hvc #0
 
 .purgem guest_marked

@@ -227,13 +227,14 @@ fn resolved_in_el2(t: &Trace) -> Result<(), Fail> {
     Ok(())
 }
 
-/// The store to the untouched page was mapped in EL2; the two PATTERN reads exited to the
-/// VMM, then the read-only store and the hole's load as MEMORY_FAULTs it answered SKIP.
-/// Whether every register came back is the guest's to say (only it can see them), and a
-/// guest that stopped at a lost register made fewer accesses: its verdict comes first.
+/// The stores to the untouched pages were mapped in EL2; the two PATTERN reads exited to
+/// the VMM, then the read-only store and the hole's load as MEMORY_FAULTs it answered SKIP,
+/// then the ECHO. Whether every register came back is the guest's to say (only it can see
+/// them), and a guest that stopped at a lost register made fewer accesses: its verdict
+/// comes first.
 fn kept_registers(report: &Report, t: &Trace) -> Result<(), Fail> {
     guest_passed(report)?;
-    let exits = exactly(t, 4, "MMIO and MEMORY_FAULT")?;
+    let exits = exactly(t, 5, "MMIO, MEMORY_FAULT and HVC")?;
     for e in &exits[..2] {
         let Exit::Mmio(m) = *e else {
             return Err(Fail::UnexpectedExit(*e));
@@ -249,6 +250,10 @@ fn kept_registers(report: &Report, t: &Trace) -> Result<(), Fail> {
         Reason::Permission,
     )?;
     memory_fault(&exits[3], layout::HOLE.0, ACCESS_READ, Reason::NoSlot)?;
+    let Exit::Hvc(x) = exits[4] else {
+        return Err(Fail::UnexpectedExit(exits[4]));
+    };
+    value("HVC x0", x[0], Call::Echo as u64)?;
     resolved_in_el2(t)
 }
 
