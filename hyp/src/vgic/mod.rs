@@ -195,7 +195,9 @@ impl Vgic {
         }
     }
 
-    /// Whether `[ipa, ipa + size)` touches the vGIC's frames.
+    /// Whether `[ipa, ipa + size)` touches the vGIC's frames. Inline: the lazy-map entry
+    /// asks it, and may make no call.
+    #[inline(always)]
     pub fn overlaps(&self, ipa: u64, size: u64) -> bool {
         let end = ipa.saturating_add(size);
         let hits = |base: u64, len: u64| ipa < base + len && base < end;
@@ -203,6 +205,7 @@ impl Vgic {
     }
 
     /// Size of the second window: the GICRs (v3) or the GICC frame (v2).
+    #[inline(always)]
     pub fn cpu_frames_size(&self) -> u64 {
         match self.version {
             Version::V3 => GICR_SIZE,

@@ -42,20 +42,25 @@ fn ping(cpu: &mut impl Cpu, count: u64) -> Report {
 }
 
 /// The loads read PATTERN; what they load is whatever the VMM answers (it judges). With
-/// `pages` 2, `count` pairs of 8-byte loads: PATTERN, then the same offset in the page after
-/// the device (the VMM's slot covers it too), so no two exits in a row are on one page.
-fn mmio(cpu: &mut impl Cpu, count: u64, pages: u64) -> Report {
+/// `mode` 2, `count` pairs of 8-byte loads: PATTERN, then the same offset in the page after
+/// the device (the VMM's slot covers it too), so no two exits in a row are on one page. With
+/// `mode` 3, `count` 4-byte loads of the vGIC's GICD_TYPER, which EL2 answers (no exit).
+fn mmio(cpu: &mut impl Cpu, count: u64, mode: u64) -> Report {
     let s = Scenario::BenchMmio;
-    if !count_ok(count) || pages > 2 {
+    if !count_ok(count) || mode > 3 {
         return report(s, Verdict::BadArgument, [count, 0, 0, 0, 0]);
     }
     let at = layout::DEVICE.base.add(Register::Pattern.offset());
-    let last = match pages {
+    let last = match mode {
         2 => cpu.alternate_loop(at, at.add(PAGE), count),
+        3 => cpu.mmio_loop(Ipa(layout::VGIC_GICD + GICD_TYPER), count),
         _ => cpu.mmio_loop(at, count),
     };
     report(s, Verdict::Pass, [count, last, 0, 0, 0])
 }
+
+/// GICD_TYPER's offset in the distributor frame.
+const GICD_TYPER: u64 = 4;
 
 /// Both addresses must end up backed by a page holding [`layout::REPLAY_VALUE`].
 fn replay(cpu: &mut impl Cpu, a: Ipa, b: Ipa, count: u64) -> Report {
@@ -183,7 +188,7 @@ mod tests {
     }
 
     #[test]
-    fn the_two_page_mmio_bench_alternates_pages_and_refuses_more() {
+    fn the_two_page_mmio_bench_alternates_pages_and_other_modes_are_refused() {
         let mut cpu = Counting::default();
         let r = run(&mut cpu, Scenario::BenchMmio, [2, 2, 0]);
         assert_eq!((r.verdict, r.detail[0]), (Verdict::Pass as u64, 2));
@@ -191,8 +196,16 @@ mod tests {
             cpu.loads,
             [0x0900_0010, 0x0900_1010, 0x0900_0010, 0x0900_1010]
         );
-        let r = run(&mut cpu, Scenario::BenchMmio, [2, 3, 0]);
+        let r = run(&mut cpu, Scenario::BenchMmio, [2, 4, 0]);
         assert_eq!(r.verdict, Verdict::BadArgument as u64);
+    }
+
+    #[test]
+    fn the_gicd_bench_reads_the_distributors_typer() {
+        let mut cpu = Counting::default();
+        let r = run(&mut cpu, Scenario::BenchMmio, [3, 3, 0]);
+        assert_eq!((r.verdict, r.detail[0]), (Verdict::Pass as u64, 3));
+        assert_eq!(cpu.loads, [0x0800_0004; 3]);
     }
 
     #[test]

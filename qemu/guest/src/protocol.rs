@@ -114,7 +114,8 @@ pub enum Scenario {
     BenchPing = 12,
     /// Bench: x1 = count: that many 4-byte loads from PATTERN back to back. With x2 = 2:
     /// that many pairs of 8-byte loads, from PATTERN and from the same offset in the page
-    /// after the device.
+    /// after the device. With x2 = 3: that many 4-byte loads of GICD_TYPER from the vGIC's
+    /// distributor (at [`crate::layout::VGIC_GICD`]), which EL2 answers.
     BenchMmio = 13,
     /// Bench: x1, x2 = two IPAs, x3 = count: that many pairs of 8-byte loads, from x1 then
     /// x2 (the VMM makes each one a MEMORY_FAULT it fixes with a memslot).

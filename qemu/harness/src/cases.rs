@@ -269,6 +269,7 @@ const BENCH_SMOKE: Case = Case {
         Expect::Starts("bench: vtimer-delivery"),
         Expect::Starts("bench: spi-injection"),
         Expect::Starts("bench: sgi-self-round-trip"),
+        Expect::Starts("bench: vgic-gicd-read"),
         Expect::StartsMentioning {
             prefix: "host: bench: done:",
             word: " 0 failed",

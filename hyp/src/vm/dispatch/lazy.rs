@@ -16,10 +16,11 @@
 //! - only translation and access-flag faults map (`classify`), and HPFAR_EL2 holds their
 //!   IPA: the guest's stage 1 is never needed.
 
-use super::{ipa_from_hpfar, HypCell, TrapCpu};
+use super::{ipa_from_hpfar, HypCell, Running, TrapCpu};
 use crate::esr::ec;
 use crate::mm::pgtable::NoTables;
 use crate::vm::fault::{classify_with, Abort, Outcome};
+use crate::vm::guest::Vm;
 use crate::vm::memslot::Slots;
 use crate::vm::run::lazy_map;
 use stile_abi::slot::SlotKind;
@@ -30,8 +31,9 @@ use stile_abi::Reason;
 pub enum Lazy {
     /// Mapped: resume the guest at the same instruction.
     Mapped,
-    /// An MMIO access: the full path takes it, and the page joins the vCPU's
-    /// `Context::lazy_skip`, so vectors.S sends its next aborts straight there.
+    /// A device access, to an MMIO slot or to the vGIC's frames: the full path takes it,
+    /// and the page joins the vCPU's `Context::lazy_skip`, so vectors.S sends its next
+    /// aborts straight there.
     Mmio,
     /// Anything else: the full path decides (not a guest's stage-2 abort, no slot or not
     /// the slot found last, device memory, a refused access, a missing table...).
@@ -41,7 +43,7 @@ pub enum Lazy {
 /// The running guest's abort (the syndrome `cpu` holds), lazily mapped if it is RAM of the
 /// slot found last and `classify` says so. Nothing changes unless it returns
 /// [`Lazy::Mapped`], but for [`Lazy::Mmio`]'s note in the vCPU's `lazy_skip` (a hint that
-/// only the vector reads).
+/// only the vector reads: a page noted wrongly only costs that page the entry's attempt).
 #[inline(always)]
 pub fn lazy_abort<C: TrapCpu>(hyp: &HypCell, cpu: &mut C) -> Lazy {
     let Some(run) = cpu.running() else {
@@ -67,12 +69,11 @@ pub fn lazy_abort<C: TrapCpu>(hyp: &HypCell, cpu: &mut C) -> Lazy {
     let outcome = entry_classify(&abort, &v.slots);
     match outcome {
         Outcome::Map { .. } => {}
-        Outcome::Mmio(_) | Outcome::Nisv => {
-            if let Some(vc) = v.vcpus.get_mut(run.vcpu as usize) {
-                let skip = &mut vc.ctx.lazy_skip;
-                *skip = [hpfar, skip[0]];
-            }
-            return Lazy::Mmio;
+        // A device the full path answers: an MMIO slot's (an exit to the VMM), or the
+        // vGIC's frames, which no slot covers (its hook).
+        Outcome::Mmio(_) | Outcome::Nisv => return note_device(v, run, hpfar),
+        _ if v.vgic.as_deref().is_some_and(|g| g.overlaps(abort.ipa, 1)) => {
+            return note_device(v, run, hpfar)
         }
         _ => return Lazy::Declined,
     }
@@ -85,6 +86,16 @@ pub fn lazy_abort<C: TrapCpu>(hyp: &HypCell, cpu: &mut C) -> Lazy {
         true => Lazy::Mapped,
         false => Lazy::Declined,
     }
+}
+
+/// The vCPU's device page `hpfar` joins its `lazy_skip`, the older of the two leaves.
+#[inline(always)]
+fn note_device(v: &mut Vm, run: Running, hpfar: u64) -> Lazy {
+    if let Some(vc) = v.vcpus.get_mut(run.vcpu as usize) {
+        let skip = &mut vc.ctx.lazy_skip;
+        *skip = [hpfar, skip[0]];
+    }
+    Lazy::Mmio
 }
 
 /// `classify` as the full path runs it, but only on the slot found last (no search) and

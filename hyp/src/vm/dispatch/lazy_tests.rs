@@ -21,6 +21,9 @@ const EXTRA_IPA: u64 = 0x8000_0000;
 const GUEST_VA: u64 = 0xffff_8000_1234_5000;
 /// The fixture board's device-nc region (revocable).
 const DEVICE_NC: u64 = 0x7b00_0000;
+/// Where the worlds with a vGIC have its distributor and redistributors.
+const GICD: u64 = 0x0800_0000;
+const GICR: u64 = 0x080a_0000;
 
 /// Everything of a world a guest or its host can observe after a trap.
 #[derive(Debug, PartialEq, Eq)]
@@ -107,13 +110,15 @@ fn region_call(f: Function) -> [u64; 7] {
     [f as u64, DEVICE_NC, 0, 0, 0, 0, 0]
 }
 
-/// An IPA somewhere a guest might touch: its RAM, the extra slot, MMIO, or nowhere.
+/// An IPA somewhere a guest might touch: its RAM, the extra slot, MMIO, the vGIC's frames
+/// (and the gap between them), or nowhere.
 fn random_ipa(rng: &mut Rng) -> u64 {
-    let base = match rng.below(10) {
+    let base = match rng.below(11) {
         0..=3 => 0x4000_0000 + rng.below(0x40_0000),
         4..=6 => EXTRA_IPA + rng.below(0x2_2000),
         7 => 0x0900_0000 + rng.below(0x2000),
         8 => 0x4040_0000 + rng.below(0x1000),
+        9 => GICD + rng.below(0x20_0000),
         _ => rng.next() & 0xff_ffff_ffff,
     };
     base & !0x7
@@ -145,12 +150,26 @@ fn random_esr(rng: &mut Rng) -> Esr {
 
 fn two_worlds(seed: u64) -> (World, World) {
     let fwb = seed.is_multiple_of(2);
+    let vgic = seed.is_multiple_of(3);
     let make = || {
         let mut f = fixture(fwb);
         let vm = f.guest();
-        world_of(f, vm)
+        let mut w = world_of(f, vm);
+        if vgic {
+            w.hvc(&[Function::VgicConfig as u64, vm, GICD, GICR]);
+            assert_eq!(w.host.x[0], 0, "VGIC_CONFIG");
+        }
+        w
     };
     (make(), make())
+}
+
+/// Whether `ipa` is in a vGIC frame of world `w`: its distributor (64 KiB) or a GICv3
+/// redistributor (two 64 KiB frames for each vCPU the VM may have).
+fn in_vgic_frames(w: &World, ipa: u64) -> bool {
+    let gicr_end = GICR + 0x2_0000 * crate::vm::guest::MAX_VCPUS as u64;
+    w.vm().vgic.is_some()
+        && ((GICD..GICD + 0x1_0000).contains(&ipa) || (GICR..gicr_end).contains(&ipa))
 }
 
 /// The running vCPU's MMIO pages noted for the vector.
@@ -194,9 +213,10 @@ impl Pair {
     /// Guest abort `e` at `ipa`, from virtual address `far` (its page offset is the IPA's,
     /// as the CPU reports it): in world a offered to `lazy_abort` first (and to the full
     /// path if it declines), in world b to the full path only. Checks that both end the
-    /// same, and that only an MMIO access notes its page in the vCPU's `lazy_skip` (a hint
-    /// the full path never reads, so not compared between the worlds); returns what
-    /// `lazy_abort` said and whether the guest is back at the host.
+    /// same, and that only a device access (an MMIO slot's, or the vGIC's frames, which
+    /// must be noted) notes its page in the vCPU's `lazy_skip` (a hint the full path never
+    /// reads, so not compared between the worlds); returns what `lazy_abort` said and
+    /// whether the guest is back at the host.
     fn abort(&mut self, e: Esr, ipa: u64, far: u64, what: &str) -> (Lazy, bool) {
         let (a, b) = (&mut self.a, &mut self.b);
         let far = far & !0xfff | ipa & 0xfff;
@@ -204,6 +224,13 @@ impl Pair {
         let before = (seen(a), skip(a));
         a.cpu.syndrome = (e, far, hpfar);
         let lazy = lazy_abort(&a.hyp, &mut a.cpu);
+        if in_vgic_frames(a, ipa) && e.ec_raw() | 4 == 0x24 {
+            assert_eq!(
+                lazy,
+                Lazy::Mmio,
+                "{what}: {e} at {ipa:#x} in the vGIC's frames"
+            );
+        }
         let back_a = match lazy {
             Lazy::Mapped => self.guest_a,
             Lazy::Mmio | Lazy::Declined => {

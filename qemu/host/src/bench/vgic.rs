@@ -25,6 +25,8 @@ const VECTOR_JUMP: i128 = 3;
 const SPI: u64 = 40;
 const SGI: u64 = 5;
 const TIMER_DELAY: u64 = 64;
+/// BenchMmio's x2 for loads of the vGIC's GICD_TYPER.
+const GICD_MODE: u64 = 3;
 
 pub fn run<M: BenchMachine, W: fmt::Write>(
     m: &mut M,
@@ -97,11 +99,46 @@ impl<M: BenchMachine, W: fmt::Write> Session<'_, M, W> {
         timer?;
         self.spi(n)?;
         self.guest_timed("sgi-self-round-trip", BenchIrq::SgiSelf, SGI, n)?;
+        self.gicd_read(n)?;
         let what = "vgic-guest-power-off";
         match self.resume(what, Reply::hvc([Scenario::Done as u64, 0, 0, 0]))? {
             (Exit::SystemEvent(PSCI_SYSTEM_OFF), _) => Ok(()),
             (other, _) => Err(self.fail(what, Fail::UnexpectedExit(other))),
         }
+    }
+
+    /// A GICD_TYPER read, which EL2 answers with the guest's registers as the trap left
+    /// them (no exit): the instructions (all, and EL2's where the PMU counts them; else the
+    /// counter's ticks) around a run of `n` reads and one of `2n` (the BenchMmio loop,
+    /// which REPORTs and asks NEXT after it). The difference is `n` reads alone.
+    fn gicd_read(&mut self, n: u64) -> Step<()> {
+        let what = "vgic-gicd-read";
+        let mut at = [[None; 3]; 3];
+        for (i, reads) in [0, n, 2 * n].into_iter().enumerate() {
+            if i > 0 {
+                let ask = Reply::hvc([Scenario::BenchMmio as u64, reads, GICD_MODE, 0]);
+                let r = self.report(what, ask, Scenario::BenchMmio)?;
+                self.value(what, "GICD_TYPER reads", r.detail[0], reads)?;
+            }
+            let ticks = self.m.ticks();
+            at[i] = [
+                self.m.all_instructions(),
+                self.m.el2_instructions(),
+                Some(ticks),
+            ];
+        }
+        // The second run's count less the first's, less the first's own: n reads.
+        let reads = |k: usize| -> Option<i128> {
+            let [a, b, c] = [at[0][k]?, at[1][k]?, at[2][k]?].map(i128::from);
+            Some((c - b) - (b - a))
+        };
+        let all = match (reads(0), reads(2)) {
+            (Some(all), _) => all,
+            (None, ticks) => measure::instructions(ticks.unwrap_or(0)),
+        };
+        let el2 = reads(1).map(|e| PerOp::of(e, n));
+        self.out.metric_el2(what, PerOp::of(all, n), el2);
+        Ok(())
     }
 
     /// A loop the guest times itself (timer: from CNTV_CVAL; SGI: from its counter read
