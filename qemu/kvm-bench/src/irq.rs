@@ -20,10 +20,16 @@ use kvm_bindings::{
 use kvm_ioctls::{DeviceFd, Kvm, VcpuExit, VcpuFd, VmFd};
 
 /// The rows, in the order the guest runs them in each round; the names are Stile's.
-pub const ROWS: [&str; 3] = ["vtimer-delivery", "spi-injection", "sgi-self-round-trip"];
+pub const ROWS: [&str; 4] = [
+    "vtimer-delivery",
+    "spi-injection",
+    "sgi-self-round-trip",
+    "vgic-gicd-read",
+];
 const TIMER: usize = 0;
 const SPI: usize = 1;
 const SGI: usize = 2;
+const GICD: usize = 3;
 
 /// KVM_REG_ARM_TIMER_CNT: ARM64_SYS_REG(3, 3, 14, 3, 2), the guest's CNTVCT as KVM reads it.
 const REG_TIMER_CNT: u64 = 0x6030_0000_0013_df1a;
@@ -99,7 +105,7 @@ impl Count {
 }
 
 /// One round: a [`Count`] per row, indexed as [`ROWS`].
-pub type Round = [Count; 3];
+pub type Round = [Count; 4];
 
 /// The phase of the VMM's counter read before each KVM_IRQ_LINE: the same generator and seed
 /// as Stile's host payload uses for its SPI row (qemu/host/src/bench/measure.rs, `Dither`).
@@ -259,8 +265,13 @@ impl IrqBench {
                     round[SGI].sum = value;
                     round[SGI].context(last, now);
                 }
-                g::MARK_SGI_TAKEN => {
-                    round[SGI].taken = value;
+                g::MARK_SGI_TAKEN => round[SGI].taken = value,
+                g::MARK_GICD_SUM => {
+                    round[GICD].sum = value;
+                    round[GICD].context(last, now);
+                }
+                g::MARK_GICD_TAKEN => {
+                    round[GICD].taken = value;
                     rounds.push(core::mem::take(&mut round));
                 }
                 g::MARK_DONE => break,
@@ -388,9 +399,21 @@ fn per_irq_less(ticks: u64, n: u64, jump: u64) -> String {
     two_places((all - i128::from(jump) * 100 * i128::from(n)) / i128::from(n))
 }
 
-/// `ticks` over `n` interrupts as instructions to the vector's first one.
-fn per_irq(ticks: u64, n: u64) -> String {
-    per_irq_less(ticks, n, g::VECTOR_JUMP)
+/// Instructions of each iteration of `row` that are not its figure's: the vector's jump
+/// before its counter read for the interrupt rows; none for the GICD read, whose figure
+/// is its whole loop.
+fn jump(row: usize) -> u64 {
+    if row == GICD {
+        0
+    } else {
+        g::VECTOR_JUMP
+    }
+}
+
+/// `ticks` over `n` iterations of `row` as instructions per interrupt (to the vector's
+/// first instruction) or per read.
+fn per_op(row: usize, ticks: u64, n: u64) -> String {
+    per_irq_less(ticks, n, jump(row))
 }
 
 /// ` host-el0 a host-kernel b el2 c guest d`: a sample per interrupt.
@@ -423,12 +446,12 @@ pub fn bench(
     ));
     let measured = bench.run(&inputs, counters)?;
     for (i, round) in measured.iter().enumerate() {
-        for (name, c) in ROWS.iter().zip(round) {
+        for (row, (name, c)) in ROWS.iter().zip(round).enumerate() {
             say(&format!(
                 "round {} {name:<19} {:>9} ticks = {:>8} instr/irq; {} taken{}",
                 i + 1,
                 c.sum,
-                per_irq(c.sum, iterations),
+                per_op(row, c.sum, iterations),
                 c.taken,
                 c.pmu
                     .map(|s| format!("; pmu instr/irq:{}", split_text(s, iterations)))
@@ -468,12 +491,15 @@ pub fn bench(
         let Some(best_round) = measured.iter().find(|r| r[row].sum == best) else {
             continue;
         };
-        say(&format!("result {name} {}", per_irq(best, iterations)));
+        say(&format!("result {name} {}", per_op(row, best, iterations)));
+        let less = match row {
+            GICD => "(the whole loop: the read, `subs`, `b.ne`)".to_string(),
+            _ => format!("minus the vector's {} instructions of jump", jump(row)),
+        };
         say(&format!(
-            "detail {name}: fewest-tick round of {rounds}, ticks x {} / {iterations} minus the \
-             vector's {} instructions of jump; spread over rounds {} instr/irq",
+            "detail {name}: fewest-tick round of {rounds}, ticks x {} / {iterations} {less}; \
+             spread over rounds {} instr/op",
             clock::instructions_per_tick(),
-            g::VECTOR_JUMP,
             per_irq_less(worst - best, iterations, 0)
         ));
         let c = best_round[row];

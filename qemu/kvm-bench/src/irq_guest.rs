@@ -12,6 +12,9 @@
 //!   VMM's counter read to the vector. The VMM dithers its own read's phase.
 //! - **sgi-self-round-trip**: 0..15 `nop`s (x15, in turn), counter read, ICC_SGI1R_EL1 write
 //!   (SGI 5 to itself), spin; from that read to the vector.
+//! - **vgic-gicd-read**: counter read, then GICD_TYPER loaded (`ldr`, `subs`, `b.ne`: Stile's
+//!   BenchMmio loop) once per iteration, counter read: the ticks of the whole loop. Not an
+//!   interrupt: the distributor read KVM's vGIC answers, as Stile's EL2 does.
 //!
 //! Results go out as MMIO writes to [`MARK`] offsets (one exit each, outside the timed parts).
 //! The VMM sets x19..x25 before the first KVM_RUN; the code is position independent.
@@ -43,6 +46,9 @@ pub const MARK_SGI_SUM: u64 = 0x60;
 pub const MARK_SGI_TAKEN: u64 = 0x68;
 /// An exception the guest did not expect (value: ESR_EL1); it then spins.
 pub const MARK_UNEXPECTED: u64 = 0x70;
+/// vgic-gicd-read: ticks of the loop of GICD_TYPER loads; the loads done.
+pub const MARK_GICD_SUM: u64 = 0x78;
+pub const MARK_GICD_TAKEN: u64 = 0x80;
 
 /// The SPI the VMM raises, the SGI the guest sends itself, the timer's delay in ticks: those
 /// of Stile's bench (qemu/host/src/bench/vgic.rs).
@@ -243,6 +249,19 @@ stile_kvm_bench_irq_guest_start:
 54: msr     daifset, #2
     str     x14, [x21, #0x60]       // MARK_SGI_SUM
     str     x11, [x21, #0x68]       // MARK_SGI_TAKEN
+
+    // vgic-gicd-read: counter read, x19 x GICD_TYPER load, counter read.
+    isb
+    mrs     x16, cntvct_el0
+    mov     x0, x19
+60: ldr     w1, [x20, #4]
+    subs    x0, x0, #1
+    b.ne    60b
+    isb
+    mrs     x17, cntvct_el0
+    sub     x14, x17, x16
+    str     x14, [x21, #0x78]       // MARK_GICD_SUM
+    str     x19, [x21, #0x80]       // MARK_GICD_TAKEN
 
     subs    x24, x24, #1
     b.ne    30b
