@@ -3,9 +3,9 @@
 # timing the same guest MMIO-read round trip (KVM_EXIT_MMIO answered by a userspace VMM) and a
 # guest HVC round trip (answered inside the kernel), in instructions per operation: CNTVCT
 # under `-icount shift=0` on QEMU 7.2 virt ticks once per 16 instructions, at every EL. Then,
-# in a second VM with KVM's in-kernel vGICv3, Stile's three vGIC rows: virtual timer delivery,
-# an SPI the VMM injects with KVM_IRQ_LINE, and a guest SGI to itself, each to the first
-# instruction of the guest's IRQ vector.
+# in a second VM with KVM's in-kernel vGICv3, Stile's vGIC rows: virtual timer delivery, an SPI
+# the VMM injects with KVM_IRQ_LINE, and a guest SGI to itself, each to the first instruction of
+# the guest's IRQ vector, and a guest read of GICD_TYPER.
 #
 # It fetches Debian's arm64 kernel package with scripts/fetch-linux.sh (apt-get download),
 # builds the in-guest VMM qemu/kvm-bench (Rust, aarch64-unknown-linux-musl, linked by rust-lld)

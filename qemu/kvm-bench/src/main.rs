@@ -4,8 +4,9 @@
 //! It times, with CNTVCT under `-icount shift=0` (1 tick = 16 instructions), a guest MMIO-read
 //! round trip (KVM_EXIT_MMIO answered by this VMM) and a guest HVC round trip (answered inside
 //! the kernel; also forwarded to this VMM when the kernel has the SMCCC filter). Then, in a
-//! second VM with the in-kernel vGICv3, Stile's three vGIC rows (irq.rs): virtual timer
-//! delivery, an SPI this VMM injects with KVM_IRQ_LINE, and a guest SGI to itself. Every line it
+//! second VM with the in-kernel vGICv3, Stile's vGIC rows (irq.rs): virtual timer delivery,
+//! an SPI this VMM injects with KVM_IRQ_LINE, a guest SGI to itself, and a guest read of
+//! GICD_TYPER. Every line it
 //! prints for scripts/bench-kvm.sh starts with `stile-kvm-bench: `.
 //!
 //! Kernel command-line knobs (the kernel hands `name=value` words to init as environment):
