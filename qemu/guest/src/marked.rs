@@ -117,7 +117,7 @@ pub fn kept_registers(cpu: &mut impl Cpu, ram: Ipa, read_only: Ipa, hole: Ipa) -
         let regs = before(op, addr, base_of(i));
         let got = cpu.marked_access(op, regs);
         if let Some(a) = got.abort {
-            return Report::new(s, Verdict::UnexpectedAbort, [a.esr, a.far, i as u64, 0, 0]);
+            return Report::new(s, Verdict::UnexpectedAbort, [i as u64, a.esr, a.far, 0, 0]);
         }
         let mut want = regs;
         match after {

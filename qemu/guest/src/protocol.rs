@@ -394,7 +394,7 @@ impl Verdict {
 /// | BenchTouch | ticks, first pass | ticks, second pass | EL2 count, first pass | EL2 count, second pass | count |
 /// | BenchIrq | count | ticks summed (timer: from CNTV_CVAL; SGI: from the read before the write) | interrupts taken | - | - |
 /// | FpState | d0 after | v31 low after | v31 high after | 1 if ECHO's results were right | - |
-/// | KeptRegisters | accesses (9) if all passed, else the one that failed | mask of wrong registers (bit n: xn) | first wrong register | got | want |
+/// | KeptRegisters | accesses (9) if all passed, else the one that failed | mask of wrong registers (bit n: xn), or ESR_EL1 if it aborted | first wrong register, or FAR_EL1 | got | want |
 /// | RegClass | what it found first, 4 bits a register | found after the ECHO | mask of UNDEFINED writes | the first value that was another world's marker | registers |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Report {

@@ -448,17 +448,17 @@ pub fn bench(
     for (i, round) in measured.iter().enumerate() {
         for (row, (name, c)) in ROWS.iter().zip(round).enumerate() {
             say(&format!(
-                "round {} {name:<19} {:>9} ticks = {:>8} instr/irq; {} taken{}",
+                "round {} {name:<19} {:>9} ticks = {:>8} instr/op; {} taken{}",
                 i + 1,
                 c.sum,
                 per_op(row, c.sum, iterations),
                 c.taken,
                 c.pmu
-                    .map(|s| format!("; pmu instr/irq:{}", split_text(s, iterations)))
+                    .map(|s| format!("; pmu instr/op:{}", split_text(s, iterations)))
                     .unwrap_or_default()
             ));
             say(&format!(
-                "round {} {name:<19} context: whole loop {} instr/irq by CNTVCT (every context), \
+                "round {} {name:<19} context: whole loop {} instr/op by CNTVCT (every context), \
                  {} by this thread's PMU; {} host irqs, {} context switches{}",
                 i + 1,
                 per_irq_less(c.ticks, iterations, 0),

@@ -494,4 +494,24 @@ mod tests {
             HostAction::InjectAbort
         );
     }
+
+    #[test]
+    fn kept_registers_has_its_permission_and_no_slot_faults_skipped() {
+        let mut c = Checks::new();
+        let (perm, no_slot) = (Reason::Permission as u64, Reason::NoSlot as u64);
+        assert_eq!(c.refused_access(0, 0, no_slot), HostAction::InjectAbort);
+        let at = plan()
+            .iter()
+            .position(|(s, _)| *s == Scenario::KeptRegisters)
+            .unwrap();
+        for _ in 0..=at {
+            call(&mut c, [Call::Next as u64, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        assert_eq!(c.refused_access(0, 0, perm), HostAction::Skip);
+        assert_eq!(c.refused_access(0, 0, no_slot), HostAction::Skip);
+        assert_eq!(
+            c.refused_access(0, 0, Reason::NotOptedIn as u64),
+            HostAction::InjectAbort
+        );
+    }
 }

@@ -253,6 +253,16 @@ impl Pair {
         if lazy == Lazy::Mapped {
             assert_eq!(back_b, self.guest_b, "{what}: the full path exits");
         }
+        // A page noted outside the vGIC's frames is an MMIO slot's: the full path exits
+        // to the VMM with an MMIO or NISV record.
+        if lazy == Lazy::Mmio && !in_vgic_frames(b, ipa) {
+            let reason = b.page().exit_reason;
+            let device = [ExitReason::Mmio as u32, ExitReason::Nisv as u32];
+            assert!(
+                back_b != self.guest_b && device.contains(&reason),
+                "{what}: noted, but the full path ended with exit reason {reason}"
+            );
+        }
         assert_eq!(seen(a), seen(b), "{what}");
         (lazy, back_a != self.guest_a)
     }
