@@ -61,6 +61,16 @@ extern "C" {
     fn guest_marked_hvc_access();
 }
 
+/// `hvc #0` with every general register set from `regs`: x0..x30 right after it. For the
+/// host payload (which links this library): its VCPU_RUN with markers around it.
+pub fn marked_hvc(regs: &[u64; 31]) -> [u64; 31] {
+    let mut out = [0; 31];
+    // SAFETY: the HVC touches no memory of ours (as `hvc`); the function restores every
+    // register the C ABI has it keep and writes only `out`, our array.
+    unsafe { guest_marked_hvc(regs, &raw mut out) };
+    out
+}
+
 /// `hvc #0`: x0..x7 in, x0..x3 out.
 pub fn hvc(x: [u64; 8]) -> [u64; 4] {
     let (mut x0, mut x1, mut x2, mut x3) = (x[0], x[1], x[2], x[3]);

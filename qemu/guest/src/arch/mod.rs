@@ -3,6 +3,7 @@
 
 pub mod boot;
 mod cpu;
+pub use cpu::marked_hvc;
 pub mod exceptions;
 pub mod fatal;
 pub mod regclass;

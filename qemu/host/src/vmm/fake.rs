@@ -57,6 +57,8 @@ pub enum Bug {
     NoFwbForGuests,
     /// REGION_REVOKE leaves the region's slots mapped.
     RevokeKeepsMapping,
+    /// VCPU_RUN returns with the guest's x19 in the host's.
+    HostX19FromGuest,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -502,6 +504,17 @@ impl Machine for FakeStile {
 }
 
 impl VmmMachine for FakeStile {
+    fn call_marked(&mut self, x: [u64; 31]) -> [u64; 31] {
+        let mut args = [0; 7];
+        args.copy_from_slice(&x[..7]);
+        let mut out = x;
+        out[..4].copy_from_slice(&self.call(args));
+        if self.has(Bug::HostX19FromGuest) && x[0] == Function::VcpuRun as u64 {
+            out[19] = 0x4b45_5054_0000_0013;
+        }
+        out
+    }
+
     fn call(&mut self, x: [u64; 7]) -> [u64; 4] {
         let Some(f) = Function::from_id(x[0] as u32) else {
             return [Status::NotSupported.as_u64(), 0, 0, 0];

@@ -254,7 +254,22 @@ fn kept_registers(report: &Report, t: &Trace) -> Result<(), Fail> {
         return Err(Fail::UnexpectedExit(exits[4]));
     };
     value("HVC x0", x[0], Call::Echo as u64)?;
-    resolved_in_el2(t)
+    resolved_in_el2(t)?;
+    // The host's side: each VCPU_RUN of the step (one per exit, the REPORT's included) had
+    // x7..x30 marked, and x4..x30 came back as they were (the runner notes which did not).
+    value(
+        "VCPU_RUNs with the host's registers marked",
+        t.marked_runs,
+        6,
+    )?;
+    match t.host_reg_lost {
+        Some((_, got, want)) => Err(Fail::Value {
+            what: "a host register (x4..x30) after VCPU_RUN",
+            got,
+            want,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// d0 and v31 as read (`None`: never read) against what they must hold.

@@ -20,6 +20,16 @@ pub struct HostFields {
 pub trait VmmMachine: Machine {
     /// `hvc #0` with x0..x6 (SMCCC); returns x0..x3.
     fn call(&mut self, x: [u64; 7]) -> [u64; 4];
+    /// `hvc #0` with every general register set from `x`: x0..x30 right after it. The
+    /// default (a machine that is not a CPU) is [`VmmMachine::call`] with x0..x6, which keeps
+    /// every register but the results x0..x3.
+    fn call_marked(&mut self, x: [u64; 31]) -> [u64; 31] {
+        let mut args = [0; 7];
+        args.copy_from_slice(&x[..7]);
+        let mut out = x;
+        out[..4].copy_from_slice(&self.call(args));
+        out
+    }
     /// Where the vCPU's run page is: a 4 KiB-aligned page of host RAM, never donated.
     fn run_page_pa(&self) -> PhysAddr;
     /// The run page as Stile left it (volatile reads).

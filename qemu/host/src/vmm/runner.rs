@@ -23,6 +23,9 @@ use stile_guest::protocol::{Call, PairMode, Report as GuestReport, Scenario, ECH
 
 /// Far more exits than the plan needs (about 10,400): a guest or Stile gone wrong stops here.
 pub const MAX_EXITS: u64 = 50_000;
+/// The host's markers around the KeptRegisters step's VCPU_RUNs ("HOST", the exit count,
+/// the register).
+const HOST_MARKERS: u64 = 0x484f_5354_0000_0000;
 /// A host_action value no revision defines.
 pub const BAD_HOST_ACTION: u32 = 7;
 
@@ -129,7 +132,7 @@ impl<M: VmmMachine, W: fmt::Write> Runner<'_, M, W> {
                 fields.host_action = action;
             }
             self.m.write_host_fields(&fields);
-            let r = calls::call(self.m, &Request::vcpu_run(self.g.vm, self.g.vcpu));
+            let r = self.vcpu_run();
             if let Some((name, _)) = garbage {
                 if self.garbage_outcome(name, r) {
                     continue;
@@ -335,6 +338,34 @@ impl<M: VmmMachine, W: fmt::Write> Runner<'_, M, W> {
             step.check()
         ));
         Reply::hvc([s as u64, a[0], a[1], a[2]])
+    }
+
+    /// VCPU_RUN; in the KeptRegisters step with a marker in each of the host's x7..x30 (x4..x6
+    /// are the call's unused arguments, 0), which must all come back as they were: Stile
+    /// restores the host's registers whatever the guest did with its own.
+    fn vcpu_run(&mut self) -> calls::Answer {
+        let req = Request::vcpu_run(self.g.vm, self.g.vcpu);
+        if self.step() != Some(Step::KeptRegisters) {
+            return calls::call(self.m, &req);
+        }
+        let base = HOST_MARKERS | self.exits << 8;
+        let mut x: [u64; 31] = core::array::from_fn(|n| base | n as u64);
+        x[..7].copy_from_slice(&req.regs());
+        let out = self.m.call_marked(x);
+        if let Some((_, t)) = &mut self.current {
+            t.marked_runs += 1;
+            let lost = (4..31).find(|&n| out[n] != x[n]);
+            if let (None, Some(n)) = (t.host_reg_lost, lost) {
+                t.host_reg_lost = Some((n as u8, out[n], x[n]));
+                self.report.note(format_args!(
+                    "vmm: after VCPU_RUN the host's x{n} is {:#x}, not its {:#x}",
+                    out[n], x[n]
+                ));
+            }
+        }
+        let mut results = [0; 4];
+        results.copy_from_slice(&out[..4]);
+        calls::decode(results)
     }
 
     fn on_report(&mut self, r: GuestReport) {

@@ -212,7 +212,7 @@ fn a_stile_without_guests_fails_get_caps_and_stops() {
 
 #[test]
 fn each_bug_fails_the_check_that_names_it() {
-    let cases: [(Bug, &str); 13] = [
+    let cases: [(Bug, &str); 14] = [
         (
             Bug::NoSignExtend,
             "check guest-mmio-sign-extend: FAIL the guest reports wrong value (0x0 0xa5 0xffffffa5 0x0 0x0)",
@@ -254,6 +254,10 @@ fn each_bug_fails_the_check_that_names_it() {
         (
             Bug::NoFwbForGuests,
             "check guest-ram-translate: FAIL stage-2 MemAttr 0xf, want 0x6",
+        ),
+        (
+            Bug::HostX19FromGuest,
+            "check guest-registers-kept-across-aborts: FAIL a host register (x4..x30) after VCPU_RUN 0x4b45505400000013, want 0x484f5354",
         ),
         (
             Bug::RevokeKeepsMapping,

@@ -39,6 +39,10 @@ pub struct Trace {
     pub caps_after: Option<bool>,
     /// FpState: the host's d0/v31 read while the guest waited in its ECHO, and at its REPORT.
     pub host_fp: [Option<FpRegs>; 2],
+    /// VCPU_RUNs made with a marker in each of the host's x7..x30 (KeptRegisters), and the
+    /// first register of x4..x30 that did not come back as the host left it: (n, got, want).
+    pub marked_runs: u64,
+    pub host_reg_lost: Option<(u8, u64, u64)>,
     pub start: Marks,
     pub end: Marks,
 }
