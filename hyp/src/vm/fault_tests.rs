@@ -3,11 +3,11 @@
 
 use crate::addr::PhysAddr;
 use crate::mm::stage2::Ipa;
-use crate::vm::fixture::*;
 use crate::vm::hvc::HvcBackend;
 use crate::vm::machine::Machine;
 use crate::vm::memslot::SlotRequest;
 use crate::vm::run::Decision;
+use crate::vm::tests_fixture::*;
 use std::vec::Vec;
 use stile_abi::run_page::{ExitReason, RunPage, MMIO_REG64, MMIO_SIGN_EXTEND};
 use stile_abi::slot::{self, SlotKind};

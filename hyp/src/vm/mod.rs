@@ -29,8 +29,8 @@ mod abi_slot_tests;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
-pub(crate) mod fixture;
-#[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod tests_fixture;
 #[cfg(test)]
 mod vgic_v2_tests;

@@ -1,13 +1,13 @@
 //! REGION_REVOKE / REGION_RESTORE against the VM core on the build machine (the fixture of
-//! vm/fixture.rs: qemu-virt's fb-nc at 0x7b00_0000, 16 MiB, and aperture at 0x7c00_0000).
+//! vm/tests_fixture.rs: qemu-virt's fb-nc at 0x7b00_0000, 16 MiB, and aperture at 0x7c00_0000).
 
 use super::*;
 use crate::mm::stage2::Ipa;
 use crate::mm::tlb::fake::{Call, Seen};
-use crate::vm::fixture::{dabt, fixture, Fixture, GUEST_RAM, GUEST_RAM_SIZE, RUN_PAGE};
 use crate::vm::hvc::HvcBackend;
 use crate::vm::memslot::SlotRequest;
 use crate::vm::run::Decision;
+use crate::vm::tests_fixture::{dabt, fixture, Fixture, GUEST_RAM, GUEST_RAM_SIZE, RUN_PAGE};
 use stile_abi::run_page::ExitReason;
 use stile_abi::slot::{self, SlotKind};
 use stile_abi::{Function, Status};

@@ -2,7 +2,7 @@
 //! and what the next VCPU_RUN does to the PC (mutation testing, docs/FUZZING.md).
 
 use super::*;
-use crate::vm::fixture::{fixture, Fixture, RUN_PAGE};
+use crate::vm::tests_fixture::{fixture, Fixture, RUN_PAGE};
 use smccc::psci::{PSCI_CPU_OFF, PSCI_FEATURES, PSCI_SYSTEM_OFF, PSCI_VERSION};
 
 /// The 64-bit (SMC64/HVC64) form of a PSCI function ID.

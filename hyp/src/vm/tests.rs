@@ -1,14 +1,14 @@
 //! The VM core end to end on the build machine: VM and vCPU lifecycle, hypercalls, exits
-//! and their completion (guest faults: fault_tests.rs), in the test world of fixture.rs.
+//! and their completion (guest faults: fault_tests.rs), in the test world of tests_fixture.rs.
 
 use crate::addr::PhysRange;
 use crate::mm::stage2::Ipa;
-use crate::vm::fixture::*;
 use crate::vm::guest::MAX_VCPUS;
 use crate::vm::hvc::{dispatch, HvcBackend};
 use crate::vm::hyp::Calls;
 use crate::vm::machine::Machine;
 use crate::vm::run::Decision;
+use crate::vm::tests_fixture::*;
 use std::vec::Vec;
 use stile_abi::run_page::{ExitReason, RunPage};
 use stile_abi::{Function, Reason, Status};

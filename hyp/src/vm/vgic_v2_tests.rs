@@ -1,7 +1,7 @@
 //! VGIC_CONFIG on a GICv2 machine, end to end on the build machine: the hardware's GICV
 //! mapped at the guest's GICC IPA, the frames' refusals, and memslots kept off them.
 
-use super::fixture::{fixture, Fixture};
+use super::tests_fixture::{fixture, Fixture};
 use crate::mm::kind::MemoryKind;
 use crate::mm::s2_attrs::{memattr, memattr_for, XN};
 use crate::mm::stage2::Ipa;

@@ -5,8 +5,8 @@
 //! (crate::lock).
 
 use super::*;
-use crate::vm::fixture::{dabt, GUEST_RAM_SIZE};
 use crate::vm::hvc::status_of;
+use crate::vm::tests_fixture::{dabt, GUEST_RAM_SIZE};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;

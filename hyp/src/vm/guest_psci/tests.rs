@@ -4,10 +4,10 @@
 use super::*;
 use crate::addr::PhysAddr;
 use crate::esr::Esr;
-use crate::vm::fixture::fixture;
 use crate::vm::hvc::HvcBackend;
 use crate::vm::machine::Machine;
 use crate::vm::run::{handle_trap, prepare, Decision, GuestTrap, Handled, Prepared, TrapKind};
+use crate::vm::tests_fixture::fixture;
 use stile_abi::run_page::ExitReason;
 use stile_abi::Reason;
 
@@ -97,7 +97,7 @@ fn affinity_info_reports_on_and_off_at_level_0_only() {
     assert_eq!(call(&mut v, 0, 0x8400_0000, [0, 0, 0]), None);
 }
 
-fn hvc(f: &mut crate::vm::fixture::Fixture, vm: u64, vcpu: u64, x: [u64; 4]) -> Decision {
+fn hvc(f: &mut crate::vm::tests_fixture::Fixture, vm: u64, vcpu: u64, x: [u64; 4]) -> Decision {
     let v = f.hyp.vm_mut(vm).unwrap();
     v.vcpus[vcpu as usize].ctx.x[..4].copy_from_slice(&x);
     let t = GuestTrap {
@@ -116,7 +116,7 @@ fn hvc(f: &mut crate::vm::fixture::Fixture, vm: u64, vcpu: u64, x: [u64; 4]) -> 
 fn a_secondary_waits_off_until_the_boot_vcpu_turns_it_on_then_off_again() {
     let mut f = fixture(false);
     let vm = f.guest();
-    let run_page_1 = crate::vm::fixture::RUN_PAGE + 0x1000;
+    let run_page_1 = crate::vm::tests_fixture::RUN_PAGE + 0x1000;
     assert_eq!(
         f.calls().vcpu_create(vm, 0, run_page_1, 0, 2),
         Err(Reason::BadArgument),
