@@ -154,8 +154,9 @@ el2_fatal_common:
 // A guest's trap with EC 0x20..0x3f: x0 = ESR_EL2, its x0/x1 on the stack.
 // A data or instruction abort from it tries the lazy map first (traps.rs, `lazy_abort`),
 // with only the registers a call clobbers saved, and resumes the guest straight away if
-// it was mapped. Anything else, and an abort on either of the two MMIO pages this guest
-// touched last (Context::lazy_skip, which the lazy map keeps), takes the full path.
+// it was mapped. Anything else, and an abort on either of the two device pages (MMIO or
+// vGIC) this guest touched last (Context::lazy_skip, which the lazy map keeps), takes the
+// full path.
 lower_guest_high_ec:
     ubfx    x0, x0, #26, #6             // EC (ESR_EL2 bits above 31 are ISS2)
     orr     x0, x0, #4                  // 0x20 (instruction abort) or 0x24 (data abort)
@@ -167,7 +168,7 @@ lower_guest_high_ec:
     mrs     x1, hpfar_el2
     ldp     x2, x3, [x0, #CTX_LAZY_SKIP]
     cmp     x1, x2
-    ccmp    x1, x3, #4, ne              // either of the two pages declined last
+    ccmp    x1, x3, #4, ne              // either of the two device pages noted last
     b.eq    3f
     save_x4_to_x19_and_x30
     bl      stile_guest_lazy_abort      // x19..x29 survive the call

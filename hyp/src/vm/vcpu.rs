@@ -12,8 +12,8 @@ pub struct Context {
     pub x: [u64; 31],
     pub elr: u64,
     pub spsr: u64,
-    /// HPFAR_EL2 of the last two MMIO pages this world's aborts reached the lazy-map entry
-    /// with (vm/dispatch/lazy.rs), the newest first: vectors.S sends those pages' next
+    /// HPFAR_EL2 of the last two device pages (an MMIO slot's or the vGIC's) this world's
+    /// aborts reached the lazy-map entry with (vm/dispatch/lazy.rs), the newest first: vectors.S sends those pages' next
     /// aborts straight to the full trap path. Only a shortcut to the path that decides
     /// everything: a stale value costs time, never correctness. [`NO_LAZY_SKIP`] at first.
     pub lazy_skip: [u64; 2],

@@ -34,7 +34,7 @@ pub enum Lazy {
     /// A device access, to an MMIO slot or to the vGIC's frames: the full path takes it,
     /// and the page joins the vCPU's `Context::lazy_skip`, so vectors.S sends its next
     /// aborts straight there.
-    Mmio,
+    Device,
     /// Anything else: the full path decides (not a guest's stage-2 abort, no slot or not
     /// the slot found last, device memory, a refused access, a missing table...).
     Declined,
@@ -42,7 +42,7 @@ pub enum Lazy {
 
 /// The running guest's abort (the syndrome `cpu` holds), lazily mapped if it is RAM of the
 /// slot found last and `classify` says so. Nothing changes unless it returns
-/// [`Lazy::Mapped`], but for [`Lazy::Mmio`]'s note in the vCPU's `lazy_skip` (a hint that
+/// [`Lazy::Mapped`], but for [`Lazy::Device`]'s note in the vCPU's `lazy_skip` (a hint that
 /// only the vector reads: a page noted wrongly only costs that page the entry's attempt).
 #[inline(always)]
 pub fn lazy_abort<C: TrapCpu>(hyp: &HypCell, cpu: &mut C) -> Lazy {
@@ -95,7 +95,7 @@ fn note_device(v: &mut Vm, run: Running, hpfar: u64) -> Lazy {
         let skip = &mut vc.ctx.lazy_skip;
         *skip = [hpfar, skip[0]];
     }
-    Lazy::Mmio
+    Lazy::Device
 }
 
 /// `classify` as the full path runs it, but only on the slot found last (no search) and

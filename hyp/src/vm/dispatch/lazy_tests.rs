@@ -172,7 +172,7 @@ fn in_vgic_frames(w: &World, ipa: u64) -> bool {
         && ((GICD..GICD + 0x1_0000).contains(&ipa) || (GICR..gicr_end).contains(&ipa))
 }
 
-/// The running vCPU's MMIO pages noted for the vector.
+/// The running vCPU's device pages noted for the vector.
 fn skip(w: &World) -> [u64; 2] {
     w.vm().vcpus[0].ctx.lazy_skip
 }
@@ -227,19 +227,23 @@ impl Pair {
         if in_vgic_frames(a, ipa) && e.ec_raw() | 4 == 0x24 {
             assert_eq!(
                 lazy,
-                Lazy::Mmio,
+                Lazy::Device,
                 "{what}: {e} at {ipa:#x} in the vGIC's frames"
             );
         }
         let back_a = match lazy {
             Lazy::Mapped => self.guest_a,
-            Lazy::Mmio | Lazy::Declined => {
+            Lazy::Device | Lazy::Declined => {
                 assert_eq!(seen(a), before.0, "{what}: {lazy:?} changed something");
                 let noted = match lazy {
-                    Lazy::Mmio => [hpfar, before.1[0]],
+                    Lazy::Device => [hpfar, before.1[0]],
                     _ => before.1,
                 };
-                assert_eq!(skip(a), noted, "{what}: {lazy:?} and the MMIO pages noted");
+                assert_eq!(
+                    skip(a),
+                    noted,
+                    "{what}: {lazy:?} and the device pages noted"
+                );
                 a.guest_trap_at(self.guest_a, TrapKind::Sync, e, far, hpfar)
             }
         };
@@ -255,7 +259,7 @@ impl Pair {
         }
         // A page noted outside the vGIC's frames is an MMIO slot's: the full path exits
         // to the VMM with an MMIO or NISV record.
-        if lazy == Lazy::Mmio && !in_vgic_frames(b, ipa) {
+        if lazy == Lazy::Device && !in_vgic_frames(b, ipa) {
             let reason = b.page().exit_reason;
             let device = [ExitReason::Mmio as u32, ExitReason::Nisv as u32];
             assert!(
